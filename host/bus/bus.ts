@@ -1,0 +1,49 @@
+/**
+ * Bus: the one abstraction every CAN source and sink in vgw implements (python-can's BusABC model).
+ * Implementations: SocketCAN (`can0`, `vcan0`; the only module importing `socketcan`), virtual (`virtual:name`,
+ * in-process), simulated gateway (`sim`: the CanBus service hosted for the firmware in the DeviceScript simulator),
+ * MQTT (`mqtt://host/device`: a remote gateway seen through the broker). `openBus(spec)` picks one by the spec string.
+ */
+import type { Frame } from "../../can-db/frame";
+
+export interface Bus extends AsyncIterable<Frame> {
+  /** The spec it was opened with, e.g. `vcan0`. */
+  readonly name: string;
+  /** Sends one frame; rejects with BusError when the bus cannot take it. */
+  send(frame: Frame): Promise<void>;
+  /** Stops receiving; pending iterators end. Idempotent. */
+  close(): Promise<void>;
+}
+
+export type BusOpener = (spec: string, options: BusOptions) => Promise<Bus>;
+
+export interface BusOptions {
+  /** Receive own transmitted frames too (SocketCAN loopback). */
+  receiveOwn?: boolean;
+  /** Kernel or in-process acceptance filters. */
+  filters?: BusFilter[];
+}
+
+/** Accept when (frame.id & mask) === (id & mask); `invert` accepts everything else; `ext` restricts to 29-bit frames. */
+export interface BusFilter {
+  id: number;
+  mask: number;
+  ext?: boolean;
+  invert?: boolean;
+}
+
+/** Registry of bus kinds, keyed by the spec's prefix (`virtual:`, `sim`, `mqtt:`); a bare name is a SocketCAN interface. */
+const openers = new Map<string, BusOpener>();
+
+export function registerBus(prefix: string, opener: BusOpener): void {
+  openers.set(prefix, opener);
+}
+
+export async function openBus(spec: string, options: BusOptions = {}): Promise<Bus> {
+  for (const [prefix, opener] of openers) {
+    if (prefix !== "" && spec.startsWith(prefix)) return opener(spec, options);
+  }
+  const fallback = openers.get("");
+  if (!fallback) throw new Error(`no bus kind handles '${spec}'`);
+  return fallback(spec, options);
+}
