@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds what the SocketCAN tests boot under QEMU: Debian's stock kernel (it has CAN, CAN_RAW and VCAN as modules) and a
+# busybox initramfs that loads them, mounts the host root over 9p and runs one command in it (see init.sh).
+# Everything is cached under .vm/ (gitignored); running it again does nothing once .vm/initramfs.cpio.gz exists.
+# Needs: apt-get (to download the kernel package, no install), dpkg-deb, busybox-static, cpio (all in scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VM=.vm
+if [ -s "$VM/vmlinuz" ] && [ -s "$VM/initramfs.cpio.gz" ] && [ "$VM/initramfs.cpio.gz" -nt scripts/vm/init.sh ]; then exit 0; fi
+mkdir -p "$VM"
+exec 9>"$VM/.build.lock"
+flock -w 600 9
+if [ -s "$VM/vmlinuz" ] && [ -s "$VM/initramfs.cpio.gz" ] && [ "$VM/initramfs.cpio.gz" -nt scripts/vm/init.sh ]; then exit 0; fi
+
+# The kernel: whatever linux-image-amd64 currently points at, unpacked (not installed).
+if [ ! -s "$VM/vmlinuz" ]; then
+  pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*\)/\1/p' | head -1)
+  [ -n "$pkg" ] || { echo "vm: cannot resolve linux-image-amd64 (run apt-get update)" >&2; exit 1; }
+  rm -rf "$VM/kernel" "$VM"/*.deb
+  (cd "$VM" && apt-get download "$pkg" >&2)
+  dpkg-deb -x "$VM"/"$pkg"_*.deb "$VM/kernel"
+  rm -f "$VM"/*.deb
+  cp "$VM"/kernel/boot/vmlinuz-* "$VM/vmlinuz.tmp" && mv "$VM/vmlinuz.tmp" "$VM/vmlinuz"
+fi
+kver=$(ls "$VM/kernel/lib/modules" | head -1)
+mods="$VM/kernel/lib/modules/$kver/kernel"
+
+# The initramfs: busybox, the modules in dependency order (the package has no modules.dep), and init.sh as /init.
+root="$VM/initramfs"
+rm -rf "$root" && mkdir -p "$root"/{bin,dev,proc,sys,mnt,modules}
+cp /bin/busybox "$root/bin/busybox"
+for m in drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_pci_legacy_dev \
+  drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci fs/netfs/netfs fs/fscache/fscache \
+  net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p net/can/can net/can/can-raw drivers/net/can/dev/can-dev \
+  drivers/net/can/vcan; do
+  f=$(ls "$mods/$m".ko* 2>/dev/null | head -1) || true
+  [ -n "$f" ] || { echo "vm: module $m missing from $kver" >&2; exit 1; }
+  case "$f" in *.xz) xz -dc "$f" >"$root/modules/$(basename "$m").ko" ;; *) cp "$f" "$root/modules/$(basename "$m").ko" ;; esac
+  echo "$(basename "$m").ko" >>"$root/modules/order"
+done
+cp scripts/vm/init.sh "$root/init"
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$VM/initramfs.cpio.gz.tmp"
+mv "$VM/initramfs.cpio.gz.tmp" "$VM/initramfs.cpio.gz"
+rm -rf "$root"
+echo "vm: kernel $kver and initramfs ready in $VM/" >&2

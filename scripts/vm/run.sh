@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs one shell script inside a Linux kernel with SocketCAN (vcan0, vcan1 with FD) under QEMU, and returns its exit status.
+#   scripts/vm/run.sh SCRIPT OUTPUT [TIMEOUT_S]
+# SCRIPT and OUTPUT are absolute host paths (the VM sees the host root at /). OUTPUT receives the script's stdout+stderr,
+# OUTPUT.console the kernel console. The VM is killed after TIMEOUT_S seconds (default 600) and the exit status is then 124.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+script=$1 out=$2 limit=${3:-600}
+case "$script$out" in *" "*) echo "vm: paths must not contain spaces" >&2; exit 2 ;; esac
+bash "$here/build.sh"
+rm -f "$out" "$out.rc"
+# -accel tcg: KVM is not usable on these machines; one vCPU so parallel work on the host keeps a core.
+timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
+  -kernel "$root/.vm/vmlinuz" -initrd "$root/.vm/initramfs.cpio.gz" \
+  -append "console=ttyS0 quiet panic=-1 vgw.run=$script vgw.out=$out" \
+  -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap \
+  -nic none >"$out.console" 2>&1 </dev/null || { rc=$?; [ "$rc" = 124 ] && { echo "vm: timed out after ${limit}s" >&2; exit 124; }; }
+[ -s "$out.rc" ] || { echo "vm: the script did not finish; console in $out.console" >&2; tail -20 "$out.console" >&2; exit 1; }
+exit "$(cat "$out.rc")"
