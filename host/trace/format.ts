@@ -1,0 +1,66 @@
+/**
+ * The trace-format contract and its registry (python-can's model: each format is one module that registers
+ * `{ name, extensions, read, createWriter }`; callers pick a format by file extension, never by a switch ladder).
+ *
+ * A format reader turns a stream of raw byte chunks into batches of frames. It never throws on bad input itself:
+ * it hands each bad line/record to `ctx.bad()`, which counts it and either throws (strict mode) or reports and goes on.
+ */
+import type { Frame } from "../../can-db/frame";
+
+export interface ReadContext {
+  /** File name as the user gave it ("<stdin>" for "-"), used in every error message. */
+  readonly file: string;
+  /**
+   * Reports one unreadable line (text formats: 1-based line number; binary formats: object index or byte offset,
+   * as the format documents). Counts it; throws TraceParseError in strict mode.
+   */
+  bad(line: number, reason: string): void;
+}
+
+export interface FormatWriter {
+  /** Bytes that start the file (header); may be a placeholder that `finish` patches. */
+  begin(): Buffer | string;
+  /** Encodes a batch. A format that buffers (BLF containers) may return an empty buffer. */
+  encode(frames: Frame[]): Buffer | string;
+  /** Final bytes, plus a replacement for the first bytes when the output can seek (BLF header with counts). */
+  finish(): { tail: Buffer | string; headerPatch?: Buffer };
+  /** Frames the format could not represent and dropped (counted, reported by the writer). */
+  readonly dropped?: number;
+}
+
+export interface TraceFormat {
+  /** Short name, usable as a `format` override (`candump`, `asc`, ...). */
+  name: string;
+  /** File extensions with the dot, lowercase (`.log`). `.gz` is handled for every format by the I/O layer. */
+  extensions: string[];
+  /** One line for `vgw convert --help` and docs. */
+  description: string;
+  read(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncIterable<Frame[]>;
+  createWriter(): FormatWriter;
+}
+
+const formats: TraceFormat[] = [];
+
+export function registerFormat(format: TraceFormat): void {
+  formats.push(format);
+}
+
+export function listFormats(): readonly TraceFormat[] {
+  return formats;
+}
+
+/**
+ * The format for a path (by extension, after stripping `.gz`) or for an explicit override (a name or an
+ * extension). Returns undefined when nothing matches; callers turn that into a usage error.
+ */
+export function findFormat(pathOrOverride: string): TraceFormat | undefined {
+  const key = pathOrOverride.toLowerCase().replace(/\.gz$/, "");
+  const byName = formats.find((f) => f.name === key);
+  if (byName) return byName;
+  const ext = key.startsWith(".") && !key.slice(1).includes(".") ? key : key.slice(key.lastIndexOf("."));
+  return formats.find((f) => f.extensions.includes(ext));
+}
+
+export function isGzipPath(path: string): boolean {
+  return path.toLowerCase().endsWith(".gz");
+}

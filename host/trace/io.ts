@@ -1,0 +1,117 @@
+/**
+ * Byte input and output for trace files: a path, or "-" for stdin/stdout; `.gz` is (de)compressed transparently
+ * with Node's zlib. Streams keep memory constant: chunks of CHUNK bytes in, backpressure honoured out.
+ */
+import * as fs from "fs";
+import * as zlib from "zlib";
+import type { Readable, Writable } from "stream";
+import { VgwError } from "../../can-db/errors";
+import { isGzipPath } from "./format";
+
+const CHUNK = 1 << 20;
+
+/** Fails early, with the path in the message, when a trace cannot be opened (before any parsing starts). */
+export function checkReadable(path: string): void {
+  if (path === "-") return;
+  try {
+    const st = fs.statSync(path);
+    if (st.isDirectory()) throw new VgwError(`cannot read trace ${path}: it is a directory`);
+    fs.accessSync(path, fs.constants.R_OK);
+  } catch (e) {
+    if (e instanceof VgwError) throw e;
+    throw new VgwError(`cannot read trace ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+}
+
+/** Raw byte chunks of a trace, decompressed when the path ends in `.gz`. */
+export async function* readBytes(path: string): AsyncGenerator<Buffer> {
+  let stream: Readable = path === "-" ? process.stdin : fs.createReadStream(path, { highWaterMark: CHUNK });
+  if (path !== "-" && isGzipPath(path)) stream = stream.pipe(zlib.createGunzip({ chunkSize: 256 << 10 }));
+  try {
+    for await (const chunk of stream) yield chunk as Buffer;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const what = code && code.startsWith("Z_") ? "gzip data is corrupt" : (e as Error).message;
+    throw new VgwError(`cannot read trace ${path}: ${what}`, { cause: e });
+  } finally {
+    if (path !== "-") stream.destroy();
+  }
+}
+
+/** Where a writer's bytes go; `close` flushes and, for a plain file, can rewrite the first bytes. */
+export interface ByteSink {
+  write(data: Buffer | string): Promise<void> | void;
+  close(headerPatch?: Buffer): Promise<void>;
+}
+
+export function openSink(path: string): ByteSink {
+  if (path === "-") return streamSink(process.stdout, false);
+  const file = fs.createWriteStream(path);
+  if (isGzipPath(path)) {
+    const gz = zlib.createGzip();
+    gz.pipe(file);
+    return streamSink(gz, true, file);
+  }
+  const sink = streamSink(file, true);
+  return {
+    write: sink.write,
+    async close(headerPatch) {
+      await sink.close();
+      if (headerPatch) {
+        const fh = await fs.promises.open(path, "r+");
+        try {
+          await fh.write(headerPatch, 0, headerPatch.length, 0);
+        } finally {
+          await fh.close();
+        }
+      }
+    },
+  };
+}
+
+function streamSink(stream: Writable, end: boolean, finalStream: Writable = stream): ByteSink {
+  let failure: Error | undefined;
+  const onError = (e: Error) => {
+    failure = e;
+  };
+  stream.on("error", onError);
+  if (finalStream !== stream) finalStream.on("error", onError);
+  const check = () => {
+    if (failure) throw new VgwError(`cannot write trace: ${failure.message}`, { cause: failure });
+  };
+  return {
+    write(data) {
+      check();
+      if (data.length === 0) return;
+      if (!stream.write(data)) {
+        return new Promise<void>((resolve, reject) => {
+          const done = () => {
+            stream.off("drain", done);
+            stream.off("error", fail);
+            resolve();
+          };
+          const fail = (e: Error) => {
+            stream.off("drain", done);
+            reject(new VgwError(`cannot write trace: ${e.message}`, { cause: e }));
+          };
+          stream.on("drain", done);
+          stream.once("error", fail);
+        });
+      }
+    },
+    close() {
+      return new Promise<void>((resolve, reject) => {
+        check();
+        if (!end) {
+          // stdout is not ours to end; wait until what we wrote has left.
+          if (stream.writableNeedDrain) stream.once("drain", () => resolve());
+          else resolve();
+          return;
+        }
+        finalStream.once("close", () => (failure ? reject(new VgwError(`cannot write trace: ${failure.message}`)) : resolve()));
+        finalStream.once("error", (e) => reject(new VgwError(`cannot write trace: ${e.message}`, { cause: e })));
+        stream.end();
+      });
+    },
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * Regroups raw byte chunks into buffers that hold only whole lines, so text parsers can scan bytes in place
+ * (no per-line strings) and still see every line complete. Memory stays bounded by the chunk size plus one line.
+ */
+
+/** A line longer than this is cut and handed on anyway: the parser then reports it as a bad line instead of us growing without bound. */
+const MAX_PENDING = 16 << 20;
+
+export async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let pending: Buffer | undefined;
+  for await (const chunk of chunks) {
+    const last = chunk.lastIndexOf(0x0a);
+    if (last < 0) {
+      pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+      if (pending.length > MAX_PENDING) {
+        yield pending;
+        pending = undefined;
+      }
+      continue;
+    }
+    if (pending) {
+      // Only the first line straddles the chunk boundary: join just that piece, not the whole chunk.
+      const first = chunk.indexOf(0x0a);
+      yield Buffer.concat([pending, chunk.subarray(0, first + 1)]);
+      if (first < last) yield chunk.subarray(first + 1, last + 1);
+    } else {
+      yield chunk.subarray(0, last + 1);
+    }
+    pending = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined;
+  }
+  if (pending && pending.length > 0) yield pending;
+}
+
+/** Line iteration for formats whose lines are few or complex (ASC, TRC headers): latin1 strings, `\r` removed. */
+export async function* textLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<string[]> {
+  for await (const buf of wholeLines(chunks)) {
+    const lines = buf.toString("latin1", 0, buf.length).split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i];
+      if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
+    }
+    yield lines;
+  }
+}
