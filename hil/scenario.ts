@@ -1,0 +1,577 @@
+/**
+ * Scenario files: what a HIL run replays, which faults it injects, and what it expects to see at the broker.
+ *
+ * A scenario is YAML (docs/hil.md has the full reference):
+ *
+ *   name: lossless delivery
+ *   dbc: ../../test/fixtures/dbc/motohawk.dbc        # paths are relative to the scenario file
+ *   traces: { drive: ../../test/fixtures/hil/drive.log }
+ *   gateway: { filters: [{ id: 0x1F0, mask: 0x7FF }], minInterval: { 0x1F0: 100ms }, allow: [{ id: 0x321 }] }
+ *   steps:
+ *     - replay: drive
+ *       speed: 10
+ *     - wait: 500ms
+ *   expect:
+ *     - delivery: {}
+ *     - latency: { p99: 200ms }
+ *
+ * The loader walks the YAML syntax tree itself rather than validating a plain object, because every error must name
+ * the file, the line and the key at fault, and only the tree still knows where each value came from (yaml's
+ * LineCounter turns offsets into lines). Everything it returns is checked; the runner never re-validates.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node, type Pair } from "yaml";
+import { VgwError } from "../can-db/errors";
+import { parseFrame, type Frame } from "../can-db/frame";
+
+/** A scenario file that cannot be run as written: `file:line: key: reason`. */
+export class ScenarioError extends VgwError {
+  constructor(
+    readonly reason: string,
+    readonly file: string,
+    readonly line: number,
+    readonly key: string,
+  ) {
+    super(`${file}:${line}: ${key ? `${key}: ` : ""}${reason}`);
+  }
+}
+
+/** Where a step or expectation was written, so results can point back at it. */
+export interface Origin {
+  file: string;
+  line: number;
+}
+
+/** An acceptance rule: a frame passes when (id & mask) === (filter.id & mask); `ext` limits it to one ID width. */
+export interface IdFilter {
+  id: number;
+  mask: number;
+  ext?: boolean;
+}
+
+/** A transmit the downlink allowlist admits: the ID, optionally at most `rate` frames per second. */
+export interface AllowRule {
+  id: number;
+  ext?: boolean;
+  rate?: number;
+}
+
+/**
+ * The gateway behaviour the checks must model: which frames the gateway forwards (filters, downsampling) and
+ * which transmits it accepts. Keys the harness does not interpret travel to the firmware unchanged in `extra`.
+ */
+export interface GatewaySettings {
+  /** Accept list; empty means every frame is forwarded. */
+  filters: IdFilter[];
+  /** Minimum interval between two forwarded frames of one ID, in ms (downsampling). */
+  minInterval: Map<number, number>;
+  /** IDs forwarded only when their data changed (send-on-change). */
+  onChange: Set<number>;
+  /** Downlink allowlist; empty means no transmit is allowed (safe by default). */
+  allow: AllowRule[];
+  /** CAN FD frames are forwarded (the firmware's FD mode). */
+  fd: boolean;
+  /** Other firmware settings, passed through as written. */
+  extra: Record<string, unknown>;
+}
+
+/** A trace to replay: a file (any format the trace registry reads), or a synthetic load the harness generates. */
+export interface TraceRef {
+  name: string;
+  path?: string;
+  synthetic?: SyntheticLoad;
+  origin: Origin;
+}
+
+/** A generated bus load: `ids` periodic messages sharing `rate` frames/s for `durationMs`, data changing every frame. */
+export interface SyntheticLoad {
+  rate: number;
+  durationMs: number;
+  ids: number[];
+  fd: boolean;
+}
+
+export type Step =
+  | { kind: "replay"; trace: string; speed: number; limit?: number; durationMs?: number; origin: Origin }
+  | { kind: "wait"; ms: number; origin: Origin }
+  | { kind: "transmit"; ref: string; frame: Frame; expiresMs?: number; origin: Origin }
+  | { kind: "broker"; action: "stop" | "start" | "restart"; origin: Origin }
+  | { kind: "link"; mode: LinkMode; bytesPerSecond?: number; origin: Origin }
+  | { kind: "can"; fault: CanFault; origin: Origin }
+  | { kind: "gateway"; action: "stop" | "start"; origin: Origin };
+
+export type LinkMode = "pass" | "drop" | "stall" | "slow" | "reset";
+export type CanFault = "overflow" | "bus-off" | "recover";
+
+export type Expectation =
+  | { kind: "delivery"; ids: IdFilter[]; maxLost: number; origin: Origin }
+  | { kind: "signals"; messages: string[]; tolerance: number; relTolerance: number; origin: Origin }
+  | { kind: "latency"; p99Ms?: number; maxMs?: number; origin: Origin }
+  | { kind: "cycle"; id: number; periodMs: number; toleranceMs: number; origin: Origin }
+  | { kind: "command"; ref: string; outcome: "transmitted" | "refused"; withinMs: number; reason?: string; origin: Origin }
+  | { kind: "status"; counters: Record<string, CounterExpectation>; origin: Origin }
+  | { kind: "lastWill"; withinMs: number; origin: Origin };
+
+/** A status counter compared with a number, or with a quantity the harness measured itself. */
+export type CounterExpectation = number | "replayed" | "forwarded" | "delivered" | "positive";
+
+export interface Scenario {
+  file: string;
+  name: string;
+  description: string;
+  target?: "sim" | "board";
+  dbc?: string;
+  traces: Map<string, TraceRef>;
+  gateway: GatewaySettings;
+  broker: { kind: "aedes" | "mosquitto" | "url"; url?: string };
+  steps: Step[];
+  expectations: Expectation[];
+}
+
+/** Reads and validates a scenario file; throws ScenarioError naming file, line and key. */
+export function loadScenario(file: string): Scenario {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ScenarioError(`cannot read: ${(e as Error).message}`, file, 0, "");
+  }
+  return parseScenario(text, file);
+}
+
+/** Validates scenario text; `file` names it in errors and anchors relative paths. */
+export function parseScenario(text: string, file: string): Scenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  const cx = new Context(file, lines);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw new ScenarioError(`YAML syntax: ${e.message.split("\n")[0]}`, file, lines.linePos(e.pos[0]).line, "");
+  }
+  const root = cx.map(doc.contents as Node | null, "", ["name", "description", "target", "dbc", "traces", "gateway", "broker", "steps", "expect"]);
+  const dir = path.dirname(path.resolve(file));
+
+  const traces = new Map<string, TraceRef>();
+  const tracesNode = root.get("traces");
+  if (tracesNode) {
+    for (const pair of cx.pairs(tracesNode, "traces")) {
+      const name = cx.keyName(pair, "traces");
+      const key = `traces.${name}`;
+      const v = pair.value as Node;
+      const origin = cx.origin(pair.key as Node);
+      if (isMap(v)) traces.set(name, { name, synthetic: syntheticLoad(cx, v, key), origin });
+      else traces.set(name, { name, path: cx.existingFile(v, key, dir), origin });
+    }
+  }
+
+  const scenario: Scenario = {
+    file,
+    name: root.has("name") ? cx.str(root.get("name")!, "name") : path.basename(file, path.extname(file)),
+    description: root.has("description") ? cx.str(root.get("description")!, "description") : "",
+    traces,
+    gateway: root.has("gateway") ? gatewaySettings(cx, root.get("gateway")!) : defaultGateway(),
+    broker: root.has("broker") ? brokerSpec(cx, root.get("broker")!) : { kind: "aedes" },
+    steps: [],
+    expectations: [],
+  };
+  if (root.has("target")) scenario.target = cx.oneOf(root.get("target")!, "target", ["sim", "board"] as const);
+  if (root.has("dbc")) scenario.dbc = cx.existingFile(root.get("dbc")!, "dbc", dir);
+
+  const stepsNode = root.get("steps");
+  if (!stepsNode) throw cx.error(doc.contents as Node, "", "missing 'steps': a scenario must do something");
+  const refs = new Set<string>();
+  cx.items(stepsNode, "steps").forEach((node, i) => {
+    const step = parseStep(cx, node, `steps[${i}]`, traces);
+    if (step.kind === "transmit") {
+      if (refs.has(step.ref)) throw cx.error(node, `steps[${i}].as`, `command name '${step.ref}' is used twice`);
+      refs.add(step.ref);
+    }
+    scenario.steps.push(step);
+  });
+
+  const expectNode = root.get("expect");
+  if (!expectNode) throw cx.error(doc.contents as Node, "", "missing 'expect': a scenario without expectations cannot fail");
+  cx.items(expectNode, "expect").forEach((node, i) => {
+    const exp = parseExpectation(cx, node, `expect[${i}]`, scenario);
+    if (exp.kind === "command" && !refs.has(exp.ref)) {
+      throw cx.error(node, `expect[${i}].command`, `no transmit step is named '${exp.ref}' (name one with 'as: ${exp.ref}')`);
+    }
+    scenario.expectations.push(exp);
+  });
+  return scenario;
+}
+
+function syntheticLoad(cx: Context, node: Node, key: string): SyntheticLoad {
+  const outer = cx.map(node, key, ["synthetic"]);
+  const at = `${key}.synthetic`;
+  const m = cx.map(outer.get("synthetic") ?? cx.missing(node, key, "synthetic"), at, ["rate", "duration", "ids", "fd"]);
+  const load: SyntheticLoad = {
+    rate: cx.positive(m.get("rate") ?? cx.missing(node, at, "rate"), `${at}.rate`),
+    durationMs: cx.duration(m.get("duration") ?? cx.missing(node, at, "duration"), `${at}.duration`),
+    ids: m.has("ids") ? cx.items(m.get("ids")!, `${at}.ids`).map((n, i) => cx.canId(n, `${at}.ids[${i}]`)) : [],
+    fd: m.has("fd") ? cx.bool(m.get("fd")!, `${at}.fd`) : false,
+  };
+  if (load.ids.length === 0) for (let i = 0; i < 16; i++) load.ids.push(0x100 + i * 0x10);
+  return load;
+}
+
+function defaultGateway(): GatewaySettings {
+  return { filters: [], minInterval: new Map(), onChange: new Set(), allow: [], fd: false, extra: {} };
+}
+
+function gatewaySettings(cx: Context, node: Node): GatewaySettings {
+  const g = defaultGateway();
+  for (const pair of cx.pairs(node, "gateway")) {
+    const k = cx.keyName(pair, "gateway");
+    const key = `gateway.${k}`;
+    const v = pair.value as Node;
+    switch (k) {
+      case "filters":
+        g.filters = cx.items(v, key).map((n, i) => idFilter(cx, n, `${key}[${i}]`));
+        break;
+      case "minInterval":
+        for (const p of cx.pairs(v, key)) g.minInterval.set(cx.canIdKey(p, key), cx.duration(p.value as Node, `${key}.${cx.keyText(p)}`));
+        break;
+      case "onChange":
+        cx.items(v, key).forEach((n, i) => g.onChange.add(cx.canId(n, `${key}[${i}]`)));
+        break;
+      case "allow":
+        g.allow = cx.items(v, key).map((n, i) => {
+          const m = cx.map(n, `${key}[${i}]`, ["id", "ext", "rate"]);
+          const rule: AllowRule = { id: cx.canId(m.get("id") ?? cx.missing(n, `${key}[${i}]`, "id"), `${key}[${i}].id`) };
+          if (m.has("ext")) rule.ext = cx.bool(m.get("ext")!, `${key}[${i}].ext`);
+          if (m.has("rate")) rule.rate = cx.positive(m.get("rate")!, `${key}[${i}].rate`);
+          return rule;
+        });
+        break;
+      case "fd":
+        g.fd = cx.bool(v, key);
+        break;
+      default:
+        g.extra[k] = cx.plain(v);
+    }
+  }
+  return g;
+}
+
+function idFilter(cx: Context, node: Node, key: string): IdFilter {
+  if (isScalar(node)) return { id: cx.canId(node, key), mask: 0x1fffffff };
+  const m = cx.map(node, key, ["id", "mask", "ext"]);
+  const f: IdFilter = { id: cx.canId(m.get("id") ?? cx.missing(node, key, "id"), `${key}.id`), mask: 0x1fffffff };
+  if (m.has("mask")) f.mask = cx.canId(m.get("mask")!, `${key}.mask`);
+  if (m.has("ext")) f.ext = cx.bool(m.get("ext")!, `${key}.ext`);
+  return f;
+}
+
+function brokerSpec(cx: Context, node: Node): Scenario["broker"] {
+  const s = cx.str(node, "broker");
+  if (s === "aedes" || s === "mosquitto") return { kind: s };
+  if (/^mqtts?:\/\//.test(s)) return { kind: "url", url: s };
+  throw cx.error(node, "broker", `'${s}' is not aedes, mosquitto or an mqtt:// URL`);
+}
+
+const STEP_KINDS = ["replay", "wait", "transmit", "broker", "link", "can", "gateway"] as const;
+
+function parseStep(cx: Context, node: Node, key: string, traces: Map<string, TraceRef>): Step {
+  const m = cx.map(node, key, null);
+  const kind = cx.kindOf(node, m, key, STEP_KINDS);
+  const at = `${key}.${kind}`;
+  const origin = cx.origin(node);
+  const v = m.get(kind)!;
+  switch (kind) {
+    case "replay": {
+      cx.allowKeys(node, m, key, ["replay", "speed", "limit", "duration"]);
+      const trace = cx.str(v, at);
+      if (!traces.has(trace)) throw cx.error(v, at, `no trace named '${trace}' under 'traces' (have: ${[...traces.keys()].join(", ") || "none"})`);
+      const step: Step = { kind, trace, speed: m.has("speed") ? cx.positive(m.get("speed")!, `${key}.speed`) : 1, origin };
+      if (m.has("limit")) step.limit = cx.count(m.get("limit")!, `${key}.limit`);
+      if (m.has("duration")) step.durationMs = cx.duration(m.get("duration")!, `${key}.duration`);
+      return step;
+    }
+    case "wait":
+      cx.allowKeys(node, m, key, ["wait"]);
+      return { kind, ms: cx.duration(v, at), origin };
+    case "transmit": {
+      cx.allowKeys(node, m, key, ["transmit", "as", "expires"]);
+      const text = cx.str(v, at);
+      let frame: Frame;
+      try {
+        frame = parseFrame(text);
+      } catch (e) {
+        throw cx.error(v, at, (e as Error).message);
+      }
+      const step: Step = { kind, ref: m.has("as") ? cx.str(m.get("as")!, `${key}.as`) : `transmit@${origin.line}`, frame, origin };
+      if (m.has("expires")) step.expiresMs = cx.duration(m.get("expires")!, `${key}.expires`);
+      return step;
+    }
+    case "broker":
+      cx.allowKeys(node, m, key, ["broker"]);
+      return { kind, action: cx.oneOf(v, at, ["stop", "start", "restart"] as const), origin };
+    case "link": {
+      cx.allowKeys(node, m, key, ["link", "bytesPerSecond"]);
+      const mode = cx.oneOf(v, at, ["pass", "drop", "stall", "slow", "reset"] as const);
+      const step: Step = { kind, mode, origin };
+      if (mode === "slow") {
+        step.bytesPerSecond = cx.positive(m.get("bytesPerSecond") ?? cx.missing(node, key, "bytesPerSecond"), `${key}.bytesPerSecond`);
+      } else if (m.has("bytesPerSecond")) {
+        throw cx.error(m.get("bytesPerSecond")!, `${key}.bytesPerSecond`, "only 'link: slow' takes a rate");
+      }
+      return step;
+    }
+    case "can":
+      cx.allowKeys(node, m, key, ["can"]);
+      return { kind, fault: cx.oneOf(v, at, ["overflow", "bus-off", "recover"] as const), origin };
+    case "gateway":
+      cx.allowKeys(node, m, key, ["gateway"]);
+      return { kind, action: cx.oneOf(v, at, ["stop", "start"] as const), origin };
+  }
+}
+
+const EXPECT_KINDS = ["delivery", "signals", "latency", "cycle", "command", "status", "lastWill"] as const;
+
+function parseExpectation(cx: Context, node: Node, key: string, sc: Scenario): Expectation {
+  const outer = cx.map(node, key, null);
+  const kind = cx.kindOf(node, outer, key, EXPECT_KINDS);
+  cx.allowKeys(node, outer, key, [kind]);
+  const at = `${key}.${kind}`;
+  const v = outer.get(kind)!;
+  const origin = cx.origin(node);
+  const isEmpty = isScalar(v) && (v.value === null || v.value === "");
+  switch (kind) {
+    case "delivery": {
+      const m = isEmpty ? new Map<string, Node>() : cx.map(v, at, ["ids", "maxLost"]);
+      return {
+        kind,
+        ids: m.has("ids") ? cx.items(m.get("ids")!, `${at}.ids`).map((n, i) => idFilter(cx, n, `${at}.ids[${i}]`)) : [],
+        maxLost: m.has("maxLost") ? cx.count(m.get("maxLost")!, `${at}.maxLost`) : 0,
+        origin,
+      };
+    }
+    case "signals": {
+      if (!sc.dbc) throw cx.error(v, at, "signal checks need a 'dbc' at the top of the scenario");
+      const m = isEmpty ? new Map<string, Node>() : cx.map(v, at, ["messages", "tolerance", "relTolerance"]);
+      return {
+        kind,
+        messages: m.has("messages") ? cx.items(m.get("messages")!, `${at}.messages`).map((n, i) => cx.str(n, `${at}.messages[${i}]`)) : [],
+        tolerance: m.has("tolerance") ? cx.nonNegative(m.get("tolerance")!, `${at}.tolerance`) : 0,
+        relTolerance: m.has("relTolerance") ? cx.nonNegative(m.get("relTolerance")!, `${at}.relTolerance`) : 0,
+        origin,
+      };
+    }
+    case "latency": {
+      const m = cx.map(v, at, ["p99", "max"]);
+      if (!m.has("p99") && !m.has("max")) throw cx.error(v, at, "give a bound: 'p99' and/or 'max'");
+      const e: Expectation = { kind, origin };
+      if (m.has("p99")) e.p99Ms = cx.duration(m.get("p99")!, `${at}.p99`);
+      if (m.has("max")) e.maxMs = cx.duration(m.get("max")!, `${at}.max`);
+      return e;
+    }
+    case "cycle": {
+      const m = cx.map(v, at, ["id", "period", "tolerance"]);
+      return {
+        kind,
+        id: cx.canId(m.get("id") ?? cx.missing(v, at, "id"), `${at}.id`),
+        periodMs: cx.duration(m.get("period") ?? cx.missing(v, at, "period"), `${at}.period`),
+        toleranceMs: cx.duration(m.get("tolerance") ?? cx.missing(v, at, "tolerance"), `${at}.tolerance`),
+        origin,
+      };
+    }
+    case "command": {
+      const m = cx.map(v, at, ["ref", "outcome", "within", "reason"]);
+      const e: Expectation = {
+        kind,
+        ref: cx.str(m.get("ref") ?? cx.missing(v, at, "ref"), `${at}.ref`),
+        outcome: cx.oneOf(m.get("outcome") ?? cx.missing(v, at, "outcome"), `${at}.outcome`, ["transmitted", "refused"] as const),
+        withinMs: m.has("within") ? cx.duration(m.get("within")!, `${at}.within`) : 1000,
+        origin,
+      };
+      if (m.has("reason")) e.reason = cx.str(m.get("reason")!, `${at}.reason`);
+      return e;
+    }
+    case "status": {
+      const m = cx.map(v, at, ["counters"]);
+      const counters: Record<string, CounterExpectation> = {};
+      for (const p of cx.pairs(m.get("counters") ?? cx.missing(v, at, "counters"), `${at}.counters`)) {
+        const name = cx.keyName(p, `${at}.counters`);
+        const val = p.value as Node;
+        const ck = `${at}.counters.${name}`;
+        if (isScalar(val) && typeof val.value === "string") {
+          counters[name] = cx.oneOf(val, ck, ["replayed", "forwarded", "delivered", "positive"] as const);
+        } else counters[name] = cx.count(val, ck);
+      }
+      return { kind, counters, origin };
+    }
+    case "lastWill": {
+      const m = isEmpty ? new Map<string, Node>() : cx.map(v, at, ["within"]);
+      return { kind, withinMs: m.has("within") ? cx.duration(m.get("within")!, `${at}.within`) : 5000, origin };
+    }
+  }
+}
+
+/** Typed readers over the YAML tree; each failure becomes a ScenarioError at the node's line. */
+class Context {
+  constructor(
+    readonly file: string,
+    readonly lines: LineCounter,
+  ) {}
+
+  line(node: Node | null | undefined): number {
+    const off = node?.range?.[0];
+    return off === undefined ? 1 : this.lines.linePos(off).line;
+  }
+
+  origin(node: Node): Origin {
+    return { file: this.file, line: this.line(node) };
+  }
+
+  error(node: Node | null | undefined, key: string, reason: string): ScenarioError {
+    return new ScenarioError(reason, this.file, this.line(node), key);
+  }
+
+  missing(node: Node, key: string, name: string): never {
+    throw this.error(node, key, `missing '${name}'`);
+  }
+
+  /** A mapping as key -> value node; `allowed` (unless null) lists the only keys it may have. */
+  map(node: Node | null | undefined, key: string, allowed: readonly string[] | null): Map<string, Node> {
+    if (!isMap(node)) throw this.error(node, key, `expected a mapping (key: value), got ${describe(node)}`);
+    const out = new Map<string, Node>();
+    for (const pair of node.items) {
+      const name = this.keyName(pair, key);
+      if (allowed && !allowed.includes(name)) {
+        throw this.error(pair.key as Node, key ? `${key}.${name}` : name, `unknown key (expected one of: ${allowed.join(", ")})`);
+      }
+      out.set(name, pair.value as Node);
+    }
+    return out;
+  }
+
+  allowKeys(node: Node, m: Map<string, Node>, key: string, allowed: readonly string[]): void {
+    for (const k of m.keys()) {
+      if (!allowed.includes(k)) {
+        const pair = (node as unknown as { items: Pair[] }).items.find((p) => this.keyText(p) === k);
+        throw this.error((pair?.key as Node) ?? node, `${key}.${k}`, `unknown key (expected one of: ${allowed.join(", ")})`);
+      }
+    }
+  }
+
+  /** The one key among `kinds` a step or expectation must start with. */
+  kindOf<K extends string>(node: Node, m: Map<string, Node>, key: string, kinds: readonly K[]): K {
+    const found = kinds.filter((k) => m.has(k));
+    if (found.length === 1) return found[0];
+    if (found.length === 0) throw this.error(node, key, `expected one of: ${kinds.join(", ")} (got: ${[...m.keys()].join(", ") || "nothing"})`);
+    throw this.error(node, key, `more than one of ${found.join(", ")} in one entry; write them as separate entries`);
+  }
+
+  pairs(node: Node, key: string): Pair[] {
+    if (!isMap(node)) throw this.error(node, key, `expected a mapping (key: value), got ${describe(node)}`);
+    return node.items as Pair[];
+  }
+
+  items(node: Node, key: string): Node[] {
+    if (!isSeq(node)) throw this.error(node, key, `expected a list, got ${describe(node)}`);
+    return node.items as Node[];
+  }
+
+  keyText(pair: Pair): string {
+    return isScalar(pair.key) ? String(pair.key.value) : "?";
+  }
+
+  keyName(pair: Pair, key: string): string {
+    if (!isScalar(pair.key)) throw this.error(pair.key as Node, key, "keys must be plain names");
+    return String(pair.key.value);
+  }
+
+  canIdKey(pair: Pair, key: string): number {
+    return this.canId(pair.key as Node, `${key}.${this.keyText(pair)}`);
+  }
+
+  scalar(node: Node | null | undefined, key: string): unknown {
+    if (!isScalar(node)) throw this.error(node, key, `expected a single value, got ${describe(node)}`);
+    return node.value;
+  }
+
+  str(node: Node, key: string): string {
+    const v = this.scalar(node, key);
+    if (typeof v !== "string" || v === "") throw this.error(node, key, `expected text, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  bool(node: Node, key: string): boolean {
+    const v = this.scalar(node, key);
+    if (typeof v !== "boolean") throw this.error(node, key, `expected true or false, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  num(node: Node, key: string): number {
+    const v = this.scalar(node, key);
+    if (typeof v !== "number" || !Number.isFinite(v)) throw this.error(node, key, `expected a number, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  positive(node: Node, key: string): number {
+    const v = this.num(node, key);
+    if (v <= 0) throw this.error(node, key, `must be greater than 0, got ${v}`);
+    return v;
+  }
+
+  nonNegative(node: Node, key: string): number {
+    const v = this.num(node, key);
+    if (v < 0) throw this.error(node, key, `must not be negative, got ${v}`);
+    return v;
+  }
+
+  count(node: Node, key: string): number {
+    const v = this.num(node, key);
+    if (!Number.isInteger(v) || v < 0) throw this.error(node, key, `expected a whole number >= 0, got ${v}`);
+    return v;
+  }
+
+  /** A CAN ID: a YAML integer (0x1F0 or 496) or a hex string ("1F0"). */
+  canId(node: Node, key: string): number {
+    const v = this.scalar(node, key);
+    let id: number | undefined;
+    if (typeof v === "number") id = v;
+    else if (typeof v === "string" && /^(0x)?[0-9a-f]{1,8}$/i.test(v)) id = parseInt(v.replace(/^0x/i, ""), 16);
+    if (id === undefined || !Number.isInteger(id) || id < 0 || id > 0x1fffffff) {
+      throw this.error(node, key, `expected a CAN ID (0x000..0x1FFFFFFF), got ${JSON.stringify(v)}`);
+    }
+    return id;
+  }
+
+  /** A duration in ms: a number (ms) or text with a unit: `250ms`, `2s`, `1.5min`. */
+  duration(node: Node, key: string): number {
+    const v = this.scalar(node, key);
+    if (typeof v === "number" && Number.isFinite(v) && v >= 0) return v;
+    const m = typeof v === "string" ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min)\s*$/.exec(v) : null;
+    if (!m) throw this.error(node, key, `expected a duration such as 250ms, 2s or 1min, got ${JSON.stringify(v)}`);
+    return Number(m[1]) * { ms: 1, s: 1000, min: 60000 }[m[2] as "ms" | "s" | "min"];
+  }
+
+  oneOf<T extends string>(node: Node, key: string, options: readonly T[]): T {
+    const v = this.scalar(node, key);
+    if (typeof v !== "string" || !options.includes(v as T)) {
+      throw this.error(node, key, `expected one of: ${options.join(", ")}, got ${JSON.stringify(v)}`);
+    }
+    return v as T;
+  }
+
+  existingFile(node: Node, key: string, dir: string): string {
+    const p = path.resolve(dir, this.str(node, key));
+    if (!fs.existsSync(p)) throw this.error(node, key, `file not found: ${p}`);
+    return p;
+  }
+
+  plain(node: Node): unknown {
+    return (node as unknown as { toJSON(): unknown }).toJSON();
+  }
+}
+
+function describe(node: Node | null | undefined): string {
+  if (node === null || node === undefined) return "nothing";
+  if (isMap(node)) return "a mapping";
+  if (isSeq(node)) return "a list";
+  if (isScalar(node)) return node.value === null ? "nothing" : JSON.stringify(node.value);
+  return "an alias";
+}

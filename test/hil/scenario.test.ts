@@ -1,0 +1,157 @@
+/**
+ * Scenario loader: good files load into checked values; bad files fail with file, line and the key at fault.
+ */
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseScenario, loadScenario, ScenarioError } from "../../hil/scenario";
+
+describe("hil scenario loader", () => {
+  let dir: string;
+  let file: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "vgw-hil-scn-"));
+    fs.writeFileSync(path.join(dir, "drive.log"), "(0.000000) can0 1F0#0102030405060708\n");
+    fs.writeFileSync(path.join(dir, "car.dbc"), 'VERSION ""\n');
+    file = path.join(dir, "s.yaml");
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const GOOD = `name: good one
+dbc: car.dbc
+traces:
+  drive: drive.log
+  load: { synthetic: { rate: 4000, duration: 2s } }
+gateway:
+  filters: [{ id: 0x1F0, mask: 0x7FF }, 0x200]
+  minInterval: { 0x1F0: 100ms }
+  onChange: [0x300]
+  allow: [{ id: 0x321, rate: 10 }]
+  prefix: vgw/test
+steps:
+  - replay: drive
+    speed: 10
+  - wait: 1.5s
+  - transmit: 321#0102
+    as: ok
+  - link: slow
+    bytesPerSecond: 2000
+  - broker: restart
+  - can: bus-off
+expect:
+  - delivery: {}
+  - signals: { tolerance: 0.5 }
+  - latency: { p99: 200ms }
+  - cycle: { id: 0x1F0, period: 100ms, tolerance: 10ms }
+  - command: { ref: ok, outcome: transmitted, within: 500ms }
+  - status: { counters: { rx: replayed, dropped: 0 } }
+`;
+
+  function fails(text: string, line: number, key: string, reason: RegExp): void {
+    assert.throws(
+      () => parseScenario(text, file),
+      (e: unknown) => {
+        assert.ok(e instanceof ScenarioError, `expected ScenarioError, got ${String(e)}`);
+        assert.equal(e.line, line, `line of: ${e.message}`);
+        assert.equal(e.key, key, `key of: ${e.message}`);
+        assert.match(e.reason, reason);
+        assert.ok(e.message.startsWith(`${file}:${line}: `), e.message);
+        return true;
+      },
+    );
+  }
+
+  it("loads a complete scenario into checked values", () => {
+    const s = parseScenario(GOOD, file);
+    assert.equal(s.name, "good one");
+    assert.equal(s.dbc, path.join(dir, "car.dbc"));
+    assert.equal(s.traces.get("drive")!.path, path.join(dir, "drive.log"));
+    assert.deepEqual(s.traces.get("load")!.synthetic!.rate, 4000);
+    assert.equal(s.traces.get("load")!.synthetic!.durationMs, 2000);
+    assert.deepEqual(s.gateway.filters, [{ id: 0x1f0, mask: 0x7ff }, { id: 0x200, mask: 0x1fffffff }]);
+    assert.equal(s.gateway.minInterval.get(0x1f0), 100);
+    assert.ok(s.gateway.onChange.has(0x300));
+    assert.deepEqual(s.gateway.allow, [{ id: 0x321, rate: 10 }]);
+    assert.deepEqual(s.gateway.extra, { prefix: "vgw/test" });
+    assert.deepEqual(
+      s.steps.map((x) => x.kind),
+      ["replay", "wait", "transmit", "link", "broker", "can"],
+    );
+    assert.equal(s.steps[1].kind === "wait" && s.steps[1].ms, 1500);
+    const tx = s.steps[2];
+    assert.ok(tx.kind === "transmit" && tx.frame.id === 0x321 && tx.ref === "ok" && tx.origin.line === 16);
+    assert.deepEqual(
+      s.expectations.map((x) => x.kind),
+      ["delivery", "signals", "latency", "cycle", "command", "status"],
+    );
+    assert.equal(s.expectations[0].origin.line, 23);
+  });
+
+  it("names a YAML syntax error's line", () => {
+    fails("name: x\nsteps: [\n", 3, "", /YAML syntax/);
+  });
+
+  it("names an unknown top-level key", () => {
+    fails("name: x\ntarget: sim\nstpes: []\n", 3, "stpes", /unknown key .*steps/);
+  });
+
+  it("names an unknown step kind with its index", () => {
+    fails("steps:\n  - wait: 1s\n  - sleep: 2s\nexpect: [{ delivery: {} }]\n", 3, "steps[1]", /expected one of: replay, wait/);
+  });
+
+  it("rejects a replay of a trace that is not declared", () => {
+    fails("traces: { drive: drive.log }\nsteps:\n  - replay: driv\nexpect: [{ delivery: {} }]\n", 3, "steps[0].replay", /no trace named 'driv'.*drive/);
+  });
+
+  it("rejects a missing trace file", () => {
+    fails("traces:\n  drive: nope.log\nsteps: []\nexpect: []\n", 2, "traces.drive", /file not found/);
+  });
+
+  it("rejects a bad duration", () => {
+    fails("steps:\n  - wait: 5 parsecs\nexpect: []\n", 2, "steps[0].wait", /duration/);
+  });
+
+  it("rejects a bad frame in a transmit step", () => {
+    fails("steps:\n  - transmit: 9999#00\nexpect: []\n", 2, "steps[0].transmit", /3 \(11-bit\) or 8/);
+  });
+
+  it("rejects an unknown key inside a step", () => {
+    fails("traces: { drive: drive.log }\nsteps:\n  - replay: drive\n    sped: 10\nexpect: []\n", 4, "steps[0].sped", /unknown key/);
+  });
+
+  it("rejects 'slow' without a rate", () => {
+    fails("steps:\n  - link: slow\nexpect: []\n", 2, "steps[0]", /missing 'bytesPerSecond'/);
+  });
+
+  it("rejects an out-of-range CAN ID in the gateway filters", () => {
+    fails("gateway:\n  filters:\n    - id: 0x40000000\nsteps: []\nexpect: []\n", 3, "gateway.filters[0].id", /CAN ID/);
+  });
+
+  it("rejects a command expectation without its transmit step", () => {
+    fails("steps: []\nexpect:\n  - command: { ref: nope, outcome: refused }\n", 3, "expect[0].command", /no transmit step is named 'nope'/);
+  });
+
+  it("rejects signal checks without a DBC", () => {
+    fails("steps: []\nexpect:\n  - signals: {}\n", 3, "expect[0].signals", /need a 'dbc'/);
+  });
+
+  it("rejects a scenario without expectations", () => {
+    fails("steps: []\n", 1, "", /missing 'expect'/);
+  });
+
+  it("rejects an unknown status quantity", () => {
+    fails("steps: []\nexpect:\n  - status:\n      counters: { rx: everything }\n", 4, "expect[0].status.counters.rx", /replayed, forwarded/);
+  });
+
+  it("reports an unreadable file by name", () => {
+    assert.throws(() => loadScenario(path.join(dir, "missing.yaml")), /missing\.yaml:0: cannot read/);
+  });
+
+  it("loads every ready scenario shipped in hil/scenarios", () => {
+    const scenarios = path.join(__dirname, "../../../hil/scenarios");
+    const files = fs.readdirSync(scenarios).filter((f) => f.endsWith(".yaml"));
+    assert.ok(files.length > 0, "no scenarios found");
+    for (const f of files) loadScenario(path.join(scenarios, f));
+  });
+});
