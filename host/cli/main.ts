@@ -7,9 +7,12 @@ import { Command, CommanderError } from "commander";
 import { UsageError } from "../../can-db/errors";
 import { log } from "../log";
 import { version } from "../../package.json";
+import { registerConvert } from "./commands/convert";
 
 // One line per subcommand, in the order `vgw --help` lists them.
-const COMMANDS: Array<(program: Command) => void> = [];
+const COMMANDS: Array<(program: Command) => void> = [
+  registerConvert,
+];
 
 export function buildProgram(): Command {
   const program = new Command("vgw")

@@ -228,7 +228,13 @@ async function* readCandump(chunks: AsyncIterable<Buffer>, ctx: ReadContext): As
   let line = 1;
   for await (const buf of wholeLines(chunks)) {
     const out: Frame[] = [];
-    line += parseCandumpLines(buf, line, ctx, out);
+    try {
+      line += parseCandumpLines(buf, line, ctx, out);
+    } catch (e) {
+      // strict mode: hand on the frames before the bad line, then stop
+      if (out.length > 0) yield out;
+      throw e;
+    }
     if (out.length > 0) yield out;
   }
 }

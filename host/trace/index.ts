@@ -54,6 +54,8 @@ export interface TraceWriter {
   readonly framesWritten: number;
   /** Frames the format cannot represent (e.g. error frames in TRC 2.1 with no room for their class bits); counted, not silent. */
   readonly framesDropped: number;
+  /** True when the output was stdout and its reader went away (`| head`): stop producing. */
+  readonly outputGone: boolean;
 }
 
 /** The default reporter prints this many bad lines per reader, then only counts (the count is always reported by the caller). */
@@ -131,6 +133,9 @@ export function openTraceWriter(path: string, options: TraceWriterOptions = {}):
     },
     get framesDropped() {
       return encoder.dropped ?? 0;
+    },
+    get outputGone() {
+      return sink.gone;
     },
     write(frames) {
       const started = begin();

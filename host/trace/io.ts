@@ -41,6 +41,8 @@ export async function* readBytes(path: string): AsyncGenerator<Buffer> {
 /** Where a writer's bytes go; `close` flushes and, for a plain file, can rewrite the first bytes. */
 export interface ByteSink {
   write(data: Buffer | string): Promise<void> | void;
+  /** True once the reader of stdout went away (EPIPE, e.g. `| head`): further writes are discarded. */
+  readonly gone: boolean;
   close(headerPatch?: Buffer): Promise<void>;
 }
 
@@ -55,6 +57,9 @@ export function openSink(path: string): ByteSink {
   const sink = streamSink(file, true);
   return {
     write: sink.write,
+    get gone() {
+      return sink.gone;
+    },
     async close(headerPatch) {
       await sink.close();
       if (headerPatch) {
@@ -71,8 +76,11 @@ export function openSink(path: string): ByteSink {
 
 function streamSink(stream: Writable, end: boolean, finalStream: Writable = stream): ByteSink {
   let failure: Error | undefined;
+  let gone = false;
   const onError = (e: Error) => {
-    failure = e;
+    // A closed pipe on stdout is the reader saying "enough" (`| head`), not a failure.
+    if (!end && (e as NodeJS.ErrnoException).code === "EPIPE") gone = true;
+    else failure = e;
   };
   stream.on("error", onError);
   if (finalStream !== stream) finalStream.on("error", onError);
@@ -80,9 +88,12 @@ function streamSink(stream: Writable, end: boolean, finalStream: Writable = stre
     if (failure) throw new VgwError(`cannot write trace: ${failure.message}`, { cause: failure });
   };
   return {
+    get gone() {
+      return gone;
+    },
     write(data) {
       check();
-      if (data.length === 0) return;
+      if (data.length === 0 || gone) return;
       if (!stream.write(data)) {
         return new Promise<void>((resolve, reject) => {
           const done = () => {
@@ -92,7 +103,8 @@ function streamSink(stream: Writable, end: boolean, finalStream: Writable = stre
           };
           const fail = (e: Error) => {
             stream.off("drain", done);
-            reject(new VgwError(`cannot write trace: ${e.message}`, { cause: e }));
+            if (gone) resolve();
+            else reject(new VgwError(`cannot write trace: ${e.message}`, { cause: e }));
           };
           stream.on("drain", done);
           stream.once("error", fail);
@@ -104,8 +116,10 @@ function streamSink(stream: Writable, end: boolean, finalStream: Writable = stre
         check();
         if (!end) {
           // stdout is not ours to end; wait until what we wrote has left.
-          if (stream.writableNeedDrain) stream.once("drain", () => resolve());
-          else resolve();
+          if (stream.writableNeedDrain && !gone) {
+            stream.once("drain", () => resolve());
+            stream.once("error", () => resolve());
+          } else resolve();
           return;
         }
         finalStream.once("close", () => (failure ? reject(new VgwError(`cannot write trace: ${failure.message}`)) : resolve()));
