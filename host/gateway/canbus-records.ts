@@ -1,0 +1,115 @@
+/**
+ * The CanBus service's frame record (firmware/services/canbus.md): `u32 id, u8 flags, u8 len, data`, little-endian,
+ * records back to back, at most 236 bytes per Jacdac packet. Both directions use it: `frames` reports (host -> firmware
+ * in the simulator) and `transmit` commands (firmware -> host).
+ */
+import { makeFrame, isValidFdLength, type Frame } from "../../can-db/frame";
+
+export const MAX_PACKET = 236;
+export const RECORD_HEADER = 6;
+
+export const FLAG_EXT = 0x01;
+export const FLAG_RTR = 0x02;
+export const FLAG_FD = 0x04;
+export const FLAG_BRS = 0x08;
+export const FLAG_ESI = 0x10;
+export const FLAG_ERR = 0x20;
+
+export function recordSize(f: Frame): number {
+  return RECORD_HEADER + (f.rtr ? 0 : f.data.length);
+}
+
+function flagsOf(f: Frame): number {
+  return (
+    (f.ext ? FLAG_EXT : 0) |
+    (f.rtr ? FLAG_RTR : 0) |
+    (f.fd ? FLAG_FD : 0) |
+    (f.brs ? FLAG_BRS : 0) |
+    (f.esi ? FLAG_ESI : 0) |
+    (f.err ? FLAG_ERR : 0)
+  );
+}
+
+/** Writes one record at `off`; returns the offset after it. The caller checks the room. */
+export function writeRecord(buf: Uint8Array, off: number, f: Frame): number {
+  const id = f.id >>> 0;
+  buf[off] = id & 0xff;
+  buf[off + 1] = (id >>> 8) & 0xff;
+  buf[off + 2] = (id >>> 16) & 0xff;
+  buf[off + 3] = (id >>> 24) & 0xff;
+  buf[off + 4] = flagsOf(f);
+  if (f.rtr) {
+    buf[off + 5] = f.dlc ?? 0;
+    return off + RECORD_HEADER;
+  }
+  buf[off + 5] = f.data.length;
+  buf.set(f.data, off + RECORD_HEADER);
+  return off + RECORD_HEADER + f.data.length;
+}
+
+/** Packs frames into as few packets (<= 236 B each) as the record layout allows, in order. */
+export function packRecords(frames: readonly Frame[]): Uint8Array[] {
+  const packets: Uint8Array[] = [];
+  let buf = new Uint8Array(MAX_PACKET);
+  let off = 0;
+  for (const f of frames) {
+    const size = recordSize(f);
+    if (off + size > MAX_PACKET) {
+      packets.push(buf.slice(0, off));
+      buf = new Uint8Array(MAX_PACKET);
+      off = 0;
+    }
+    off = writeRecord(buf, off, f);
+  }
+  if (off > 0) packets.push(buf.slice(0, off));
+  return packets;
+}
+
+export interface UnpackResult {
+  frames: Frame[];
+  /** Why the packet's tail was dropped (the first invalid record), or undefined when every record was valid. */
+  error?: string;
+  /** Bytes after the first invalid record, dropped with it. */
+  droppedBytes: number;
+}
+
+/** Reads records until the end or the first invalid one (the spec: stop there, drop the rest of the packet). */
+export function unpackRecords(input: Uint8Array): UnpackResult {
+  // A Buffer's slice() is a view; frames must own their bytes.
+  const buf = Buffer.isBuffer(input) ? new Uint8Array(input.buffer, input.byteOffset, input.length) : input;
+  const frames: Frame[] = [];
+  let off = 0;
+  const fail = (reason: string): UnpackResult => ({ frames, error: `record at byte ${off}: ${reason}`, droppedBytes: buf.length - off });
+  while (off < buf.length) {
+    if (off + RECORD_HEADER > buf.length) return fail(`${buf.length - off} bytes left, a record needs ${RECORD_HEADER}`);
+    const id = (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)) >>> 0;
+    const flags = buf[off + 4];
+    const len = buf[off + 5];
+    if (flags & 0xc0) return fail(`reserved flag bits set (0x${flags.toString(16)})`);
+    if (id > 0x1fffffff) return fail(`ID 0x${id.toString(16)} has bits 29..31 set`);
+    const rtr = (flags & FLAG_RTR) !== 0;
+    const fd = (flags & FLAG_FD) !== 0;
+    const dataLen = rtr ? 0 : len;
+    if (fd && !isValidFdLength(len)) return fail(`CAN FD length ${len} is not a valid FD length`);
+    if (off + RECORD_HEADER + dataLen > buf.length) return fail(`length ${len} runs past the end of the packet`);
+    try {
+      frames.push(
+        makeFrame({
+          id,
+          ext: (flags & FLAG_EXT) !== 0,
+          rtr,
+          fd,
+          brs: (flags & FLAG_BRS) !== 0,
+          esi: (flags & FLAG_ESI) !== 0,
+          err: (flags & FLAG_ERR) !== 0,
+          dlc: rtr ? len : undefined,
+          data: rtr ? undefined : buf.slice(off + RECORD_HEADER, off + RECORD_HEADER + len),
+        }),
+      );
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    off += RECORD_HEADER + dataLen;
+  }
+  return { frames, droppedBytes: 0 };
+}

@@ -1,0 +1,370 @@
+/**
+ * The gateway's MQTT payloads (docs/protocol.md, version 1), decoded and encoded on the host with cbor-x:
+ * frame batches (`P/frames`) back into frames, status maps, command results, and commands to send down.
+ *
+ * Decoding never throws on a bad payload without saying which batch and why: `PayloadError` carries the reason, and
+ * the caller counts and reports it (a malformed batch is dropped whole, as the protocol asks).
+ */
+import { decode, encode } from "cbor-x";
+import { VgwError } from "../../can-db/errors";
+import { makeFrame, type Frame } from "../../can-db/frame";
+import { FLAG_BRS, FLAG_ERR, FLAG_ESI, FLAG_EXT, FLAG_FD, FLAG_RTR, writeRecord, recordSize } from "./canbus-records";
+
+export const PROTOCOL_VERSION = 1;
+
+/** A payload that does not follow docs/protocol.md. */
+export class PayloadError extends VgwError {}
+
+/** The topics of one gateway: `<prefix>/<device>/frames` and so on. */
+export interface GatewayTopics {
+  frames: string;
+  status: string;
+  cmd: string;
+  result: string;
+}
+
+export function gatewayTopics(prefix: string, device: string): GatewayTopics {
+  const p = `${prefix}/${device}`;
+  return { frames: `${p}/frames`, status: `${p}/status`, cmd: `${p}/cmd`, result: `${p}/result` };
+}
+
+/** Splits `<prefix>/<device>/<kind>` (prefix may contain slashes). */
+export function parseTopic(topic: string): { prefix: string; device: string; kind: string } | undefined {
+  const parts = topic.split("/");
+  if (parts.length < 3) return undefined;
+  const kind = parts[parts.length - 1];
+  const device = parts[parts.length - 2];
+  return { prefix: parts.slice(0, -2).join("/"), device, kind };
+}
+
+export interface FrameBatch {
+  boot: number;
+  seq: number;
+  /** Gateway uptime in ms when the first frame arrived. */
+  baseTime: number;
+  /** Frames with `t` = gateway uptime in seconds. */
+  frames: Frame[];
+  /** Size of the records field `f` in bytes. */
+  recordBytes: number;
+}
+
+function uint(map: Record<string, unknown>, key: string, where: string): number {
+  const v = map[key];
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new PayloadError(`${where}: '${key}' is not an unsigned integer (${String(v)})`);
+  return v;
+}
+
+function decodeMap(payload: Uint8Array, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = decode(payload);
+  } catch (e) {
+    throw new PayloadError(`${what}: not CBOR (${(e as Error).message})`, { cause: e });
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new PayloadError(`${what}: not a CBOR map`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Decodes one `P/frames` payload. Throws PayloadError naming the batch and the reason. */
+export function decodeBatch(payload: Uint8Array): FrameBatch {
+  const map = decodeMap(payload, "batch");
+  const v = uint(map, "v", "batch");
+  if (v !== PROTOCOL_VERSION) throw new PayloadError(`batch: version ${v}, this host reads version ${PROTOCOL_VERSION}`);
+  const boot = uint(map, "b", "batch");
+  const seq = uint(map, "s", "batch");
+  const where = `batch (boot ${boot.toString(16)}, seq ${seq})`;
+  const baseTime = uint(map, "t", where);
+  const n = uint(map, "n", where);
+  const f = map.f;
+  if (!(f instanceof Uint8Array)) throw new PayloadError(`${where}: 'f' is not a byte string`);
+  // cbor-x hands out Buffers, whose slice() is a view: frames must own their bytes (a later DELTA would rewrite them).
+  const frames = decodeRecords(new Uint8Array(f.buffer, f.byteOffset, f.length), baseTime, where);
+  if (frames.length !== n) throw new PayloadError(`${where}: 'n' says ${n} frames, the records hold ${frames.length}`);
+  return { boot, seq, baseTime, frames, recordBytes: f.length };
+}
+
+interface Slot {
+  id: number;
+  flags: number;
+  /** Last data (empty for a remote frame). */
+  data: Uint8Array;
+  /** Requested length of a remote frame. */
+  rlen: number;
+}
+
+/** Decodes the records field `f` (TIME / LITERAL / DELTA / REPEAT, docs/protocol.md). */
+export function decodeRecords(input: Uint8Array, baseTime: number, where = "batch"): Frame[] {
+  const f = Buffer.isBuffer(input) ? new Uint8Array(input.buffer, input.byteOffset, input.length) : input;
+  const frames: Frame[] = [];
+  const slots: Slot[] = [];
+  let time = baseTime;
+  let off = 0;
+  const fail = (reason: string): never => {
+    throw new PayloadError(`${where}: record at byte ${off}: ${reason}`);
+  };
+  const varint = (): number => {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 5; i++) {
+      if (off >= f.length) fail("varint runs past the end");
+      const b = f[off++];
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return value;
+      scale *= 128;
+    }
+    return fail("varint longer than 5 bytes");
+  };
+  const emit = (slot: Slot): void => {
+    const flags = slot.flags;
+    const rtr = (flags & FLAG_RTR) !== 0;
+    frames.push(
+      makeFrame({
+        id: slot.id,
+        ext: (flags & FLAG_EXT) !== 0,
+        rtr,
+        fd: (flags & FLAG_FD) !== 0,
+        brs: (flags & FLAG_BRS) !== 0,
+        esi: (flags & FLAG_ESI) !== 0,
+        err: (flags & FLAG_ERR) !== 0,
+        dlc: rtr ? slot.rlen : undefined,
+        data: rtr ? undefined : slot.data,
+        t: time / 1000,
+      }),
+    );
+  };
+  while (off < f.length) {
+    const start = off;
+    const head = varint();
+    const mode = head & 3;
+    const x = Math.floor(head / 4);
+    try {
+      if (mode === 3) {
+        time += x;
+        continue;
+      }
+      if (mode === 0) {
+        let slot: Slot;
+        if (x === slots.length) {
+          const id = varint();
+          if (off >= f.length) fail("flags run past the end");
+          const flags = f[off++];
+          if (flags & 0xc0) fail(`flags 0x${flags.toString(16)} have bits 6..7 set`);
+          slot = { id, flags, data: new Uint8Array(0), rlen: 0 };
+          slots.push(slot);
+        } else if (x < slots.length) {
+          slot = slots[x];
+        } else {
+          return fail(`slot ${x} but only ${slots.length} slots exist`);
+        }
+        if (off >= f.length) fail("length runs past the end");
+        const len = f[off++];
+        const max = slot.flags & FLAG_FD ? 64 : 8;
+        if (len > max) fail(`length ${len} above ${max}`);
+        if (slot.flags & FLAG_RTR) {
+          slot.rlen = len;
+        } else {
+          if (off + len > f.length) fail(`${len} data bytes run past the end`);
+          slot.data = f.slice(off, off + len);
+          off += len;
+        }
+        emit(slot);
+      } else {
+        if (x >= slots.length) fail(`${mode === 1 ? "DELTA" : "REPEAT"} on slot ${x}, only ${slots.length} slots exist`);
+        const slot = slots[x];
+        if (mode === 1) {
+          const len = slot.data.length;
+          const maskLen = Math.ceil(len / 8);
+          if (off + maskLen > f.length) fail("change mask runs past the end");
+          const data = slot.data.slice();
+          const maskStart = off;
+          off += maskLen;
+          for (let j = 0; j < maskLen; j++) {
+            const m = f[maskStart + j];
+            for (let i = 0; i < 8; i++) {
+              if (m & (1 << i)) {
+                const k = 8 * j + i;
+                if (k >= len) fail(`change mask names byte ${k} of a ${len}-byte frame`);
+                if (off >= f.length) fail("changed bytes run past the end");
+                data[k] = f[off++];
+              }
+            }
+          }
+          slot.data = data;
+        }
+        emit(slot);
+      }
+    } catch (e) {
+      if (e instanceof PayloadError) throw e;
+      off = start;
+      fail((e as Error).message);
+    }
+  }
+  return frames;
+}
+
+/** Encodes frames as one batch exactly as the firmware does (for tests, benchmarks and the reference figures). */
+export function encodeBatch(boot: number, seq: number, frames: readonly Frame[]): Uint8Array {
+  const out: number[] = [];
+  const slots: Array<{ key: string; data: Uint8Array; rlen: number }> = [];
+  const slotOf = new Map<string, number>();
+  const baseTime = frames.length ? Math.round((frames[0].t ?? 0) * 1000) : 0;
+  let time = baseTime;
+  const varint = (v: number): void => {
+    while (v >= 128) {
+      out.push((v % 128) | 0x80);
+      v = Math.floor(v / 128);
+    }
+    out.push(v);
+  };
+  for (const fr of frames) {
+    const t = Math.round((fr.t ?? 0) * 1000);
+    if (t > time) {
+      varint((t - time) * 4 + 3);
+      time = t;
+    }
+    const flags = (fr.ext ? FLAG_EXT : 0) | (fr.rtr ? FLAG_RTR : 0) | (fr.fd ? FLAG_FD : 0) | (fr.brs ? FLAG_BRS : 0) | (fr.esi ? FLAG_ESI : 0) | (fr.err ? FLAG_ERR : 0);
+    const key = `${fr.id}:${flags}`;
+    const len = fr.rtr ? (fr.dlc ?? 0) : fr.data.length;
+    const known = slotOf.get(key);
+    const slot = known === undefined ? undefined : slots[known];
+    if (slot === undefined || known === undefined || (fr.rtr ? slot.rlen !== len : slot.data.length !== len)) {
+      const index = known ?? slots.length;
+      varint(index * 4);
+      if (known === undefined) {
+        varint(fr.id);
+        out.push(flags);
+        slotOf.set(key, index);
+        slots.push({ key, data: fr.data, rlen: len });
+      } else {
+        slots[index] = { key, data: fr.data, rlen: len };
+      }
+      out.push(len);
+      if (!fr.rtr) for (const b of fr.data) out.push(b);
+      continue;
+    }
+    let changed = 0;
+    for (let i = 0; i < len; i++) if (fr.data[i] !== slot.data[i]) changed++;
+    if (changed === 0) {
+      varint(known * 4 + 2);
+      continue;
+    }
+    varint(known * 4 + 1);
+    const mask = new Array<number>(Math.ceil(len / 8)).fill(0);
+    const bytes: number[] = [];
+    for (let i = 0; i < len; i++) {
+      if (fr.data[i] !== slot.data[i]) {
+        mask[i >> 3] |= 1 << (i & 7);
+        bytes.push(fr.data[i]);
+      }
+    }
+    out.push(...mask, ...bytes);
+    slot.data = fr.data;
+  }
+  return encode({ v: PROTOCOL_VERSION, b: boot, s: seq, t: baseTime, n: frames.length, f: Buffer.from(out) });
+}
+
+/** The status map (`P/status`, retained); the last will has only v, online=false, dev, b. */
+export interface GatewayStatus {
+  online: boolean;
+  dev?: string;
+  fw?: string;
+  boot?: number;
+  up?: number;
+  seq?: number;
+  rx?: number;
+  flt?: number;
+  ds?: number;
+  pub?: number;
+  ack?: number;
+  bat?: number;
+  drop?: { outbox?: number; malformed?: number; ctrl?: number; cmd?: number };
+  rc?: number;
+  bus?: string;
+  can?: number[];
+  ob?: number;
+  obmax?: number;
+  tx?: number;
+  /** Every key as received, for printing. */
+  raw: Record<string, unknown>;
+}
+
+export function decodeStatus(payload: Uint8Array): GatewayStatus {
+  const map = decodeMap(payload, "status");
+  if (typeof map.online !== "boolean") throw new PayloadError("status: 'online' is not a boolean");
+  const num = (k: string): number | undefined => (typeof map[k] === "number" ? (map[k] as number) : undefined);
+  return {
+    online: map.online,
+    dev: typeof map.dev === "string" ? map.dev : undefined,
+    fw: typeof map.fw === "string" ? map.fw : undefined,
+    boot: num("b"),
+    up: num("up"),
+    seq: num("seq"),
+    rx: num("rx"),
+    flt: num("flt"),
+    ds: num("ds"),
+    pub: num("pub"),
+    ack: num("ack"),
+    bat: num("bat"),
+    drop: typeof map.drop === "object" && map.drop !== null ? (map.drop as GatewayStatus["drop"]) : undefined,
+    rc: num("rc"),
+    bus: typeof map.bus === "string" ? map.bus : undefined,
+    can: Array.isArray(map.can) ? (map.can as number[]) : undefined,
+    ob: num("ob"),
+    obmax: num("obmax"),
+    tx: num("tx"),
+    raw: map,
+  };
+}
+
+export interface CommandResult {
+  id: unknown;
+  op: string | null;
+  ok: boolean;
+  reason: string;
+  msg: string;
+}
+
+export function decodeResult(payload: Uint8Array): CommandResult {
+  const map = decodeMap(payload, "result");
+  if (typeof map.ok !== "boolean" || typeof map.r !== "string") throw new PayloadError("result: 'ok'/'r' missing");
+  return {
+    id: map.id ?? null,
+    op: typeof map.op === "string" ? map.op : null,
+    ok: map.ok,
+    reason: map.r,
+    msg: typeof map.msg === "string" ? map.msg : "",
+  };
+}
+
+export type GatewayCommand =
+  | { op: "tx"; id?: number | string; boot: number; exp: number; frame: Frame }
+  | { op: "filter"; id?: number | string; acc: Array<[number, number]> }
+  | { op: "rate"; id?: number | string; rules: Array<[number, number, 0 | 1]> }
+  | { op: "status"; id?: number | string };
+
+/** Encodes a command for `P/cmd`. */
+export function encodeCommand(cmd: GatewayCommand): Uint8Array {
+  const map: Record<string, unknown> = { op: cmd.op };
+  if (cmd.id !== undefined) map.id = cmd.id;
+  switch (cmd.op) {
+    case "tx": {
+      const rec = new Uint8Array(recordSize(cmd.frame));
+      writeRecord(rec, 0, cmd.frame);
+      map.boot = cmd.boot;
+      map.exp = cmd.exp;
+      map.f = Buffer.from(rec);
+      break;
+    }
+    case "filter":
+      map.acc = cmd.acc;
+      break;
+    case "rate":
+      map.rules = cmd.rules;
+      break;
+    case "status":
+      break;
+  }
+  return encode(map);
+}
