@@ -1,0 +1,164 @@
+/**
+ * The checkers over hand-built run records (unit level; the scenario suite runs them over real runs). Each failing
+ * case must name the frame (ID, replay index, time) or signal at fault.
+ */
+import * as assert from "node:assert/strict";
+import * as path from "node:path";
+import { parseFrame, type Frame } from "../../can-db/frame";
+import { checkAll, type SignalDecoder } from "../../hil/checks";
+import { emptyRecord, type RunRecord } from "../../hil/record";
+import { parseScenario } from "../../hil/scenario";
+
+function scenario(yaml: string) {
+  return parseScenario(`steps: []\n${yaml}`, "/tmp/t.yaml");
+}
+
+/** A run where frames `texts` were replayed every 10 ms and each arrived `latency` ms later, one batch per frame. */
+function run(texts: string[], latency = 5): RunRecord {
+  const rec = emptyRecord("t", "unit", 0);
+  texts.forEach((t, i) => {
+    const frame = parseFrame(t);
+    rec.replayed.push({ frame, index: i, trace: "bus", traceT: i * 0.01, dueAt: i * 10, sentAt: i * 10 + 0.2 });
+    rec.delivered.push({ frame, boot: 7, seq: i, pos: 0, msg: i, deviceT: 1000 + i * 10, receivedAt: i * 10 + latency });
+  });
+  return rec;
+}
+
+const FRAMES = ["123#01", "123#02", "456#AA", "123#03", "456#BB", "123#04"];
+
+describe("hil checks", () => {
+  it("delivery passes when every frame arrives bit-exact", () => {
+    const { results } = checkAll(run(FRAMES), scenario("expect: [{ delivery: {} }]"));
+    assert.equal(results[0].pass, true, results[0].message);
+    assert.match(results[0].message, /6 of 6 forwarded frames/);
+  });
+
+  it("delivery names a missing frame by ID, replay index and trace time", () => {
+    const rec = run(FRAMES);
+    rec.delivered.splice(3, 1);
+    const r = checkAll(rec, scenario("expect: [{ delivery: {} }]")).results[0];
+    assert.equal(r.pass, false);
+    assert.match(r.message, /1 of 6 frames missing .*first: 0x123 replay #3 \(bus t=0\.030000 s\)/);
+    assert.match(r.message, /sequence gap.*7:3/);
+  });
+
+  it("delivery names a corrupted frame with what was expected", () => {
+    const rec = run(FRAMES);
+    rec.delivered[1].frame = parseFrame("123#FF");
+    const r = checkAll(rec, scenario("expect: [{ delivery: {} }]")).results[0];
+    assert.equal(r.pass, false);
+    assert.match(r.message, /unexpected frame.*0x123 123#FF \(batch 7:1 record 0\): its data matches no replayed frame/);
+  });
+
+  it("delivery catches frames reordered within one ID", () => {
+    const rec = run(FRAMES);
+    [rec.delivered[0].frame, rec.delivered[1].frame] = [rec.delivered[1].frame, rec.delivered[0].frame];
+    const r = checkAll(rec, scenario("expect: [{ delivery: {} }]")).results[0];
+    assert.equal(r.pass, false);
+    assert.match(r.message, /out of order/);
+  });
+
+  it("delivery drops a resent batch as a duplicate and still passes", () => {
+    const rec = run(FRAMES);
+    rec.delivered.push({ ...rec.delivered[2], msg: 99, receivedAt: 200 });
+    const { results, analysis } = checkAll(rec, scenario("expect: [{ delivery: {} }]"));
+    assert.equal(results[0].pass, true, results[0].message);
+    assert.equal(analysis.duplicateBatches, 1);
+    assert.match(results[0].message, /1 duplicate batch/);
+  });
+
+  it("delivery fails when a frame the filters must drop arrives, and expects only what they pass", () => {
+    const sc = scenario("gateway: { filters: [0x123] }\nexpect: [{ delivery: {} }]");
+    const r1 = checkAll(run(FRAMES), sc).results[0];
+    assert.equal(r1.pass, false);
+    assert.match(r1.message, /0x456 456#AA.*filters should have dropped it/);
+    const rec = run(FRAMES);
+    rec.delivered = rec.delivered.filter((d) => d.frame.id === 0x123).map((d, i) => ({ ...d, seq: i }));
+    assert.equal(checkAll(rec, sc).results[0].pass, true);
+  });
+
+  it("latency fails naming the slowest frame", () => {
+    const rec = run(FRAMES);
+    rec.delivered[4].receivedAt += 500;
+    const r = checkAll(rec, scenario("expect: [{ latency: { max: 100ms } }]")).results[0];
+    assert.equal(r.pass, false);
+    assert.match(r.message, /max 504\.8 ms > 100 ms.*slowest: 0x456 replay #4/);
+  });
+
+  it("cycle time uses the gateway's receive times and names the late frame", () => {
+    const texts = Array.from({ length: 20 }, (_, i) => `123#${i.toString(16).padStart(2, "0")}`);
+    const ok = checkAll(run(texts), scenario("expect: [{ cycle: { id: 0x123, period: 10ms, tolerance: 1ms } }]")).results[0];
+    assert.equal(ok.pass, true, ok.message);
+    const rec = run(texts);
+    rec.delivered[10].deviceT! += 5;
+    const bad = checkAll(rec, scenario("expect: [{ cycle: { id: 0x123, period: 10ms, tolerance: 1ms } }]")).results[0];
+    assert.equal(bad.pass, false);
+    assert.match(bad.message, /2 of 19 intervals outside.*123#0A.*15\.0 ms/);
+  });
+
+  it("signals: exact delivery agrees; a wrong value names message, signal and frame", () => {
+    const decode: SignalDecoder = (f: Frame) => (f.id === 0x123 ? { message: "Speed", signals: { kph: f.data[0] * 0.5 } } : undefined);
+    const sc = parseScenario(`dbc: ${path.basename(__filename)}\nsteps: []\nexpect: [{ signals: { tolerance: 0.1 } }]`, __filename);
+    const ok = checkAll(run(FRAMES), sc, decode).results[0];
+    assert.equal(ok.pass, true, ok.message);
+    const rec = run(FRAMES);
+    rec.delivered[3].frame = parseFrame("123#09");
+    rec.replayed[3].frame = parseFrame("123#03");
+    const bad = checkAll(rec, sc, decode).results[0];
+    assert.equal(bad.pass, false);
+    assert.match(bad.message, /Speed\.kph at 0x123 replay #/);
+  });
+
+  it("signals: a downsampled ID is judged by the held value within tolerance", () => {
+    const texts = ["123#00", "123#01", "123#02", "123#03", "123#04"];
+    const decode: SignalDecoder = (f: Frame) => ({ message: "M", signals: { s: f.data[0] } });
+    const rec = run(texts);
+    rec.delivered = [rec.delivered[0], rec.delivered[2], rec.delivered[4]].map((d, i) => ({ ...d, seq: i }));
+    const sc = (tol: number) =>
+      parseScenario(`dbc: ${path.basename(__filename)}\ngateway: { minInterval: { 0x123: 20ms } }\nsteps: []\nexpect: [{ delivery: {} }, { signals: { tolerance: ${tol} } }]`, __filename);
+    const loose = checkAll(rec, sc(1), decode).results;
+    assert.equal(loose[0].pass, true, loose[0].message);
+    assert.equal(loose[1].pass, true, loose[1].message);
+    const tight = checkAll(rec, sc(0.5), decode).results[1];
+    assert.equal(tight.pass, false);
+    assert.match(tight.message, /M\.s at 0x123 replay #1.*input 1, broker 0/);
+  });
+
+  it("commands: transmitted within the bound, refused with its reason", () => {
+    const sc = parseScenario("steps:\n  - transmit: 321#01\n    as: a\n  - transmit: 322#02\n    as: b\nexpect:\n  - command: { ref: a, outcome: transmitted, within: 50ms }\n  - command: { ref: b, outcome: refused, reason: not-allowed }\n", "/tmp/t.yaml");
+    const rec = emptyRecord("t", "unit", 0);
+    rec.commands.push({ ref: "a", frame: parseFrame("321#01"), sentAt: 10, result: { ok: true, reason: "ok", at: 20, raw: {} } });
+    rec.commands.push({ ref: "b", frame: parseFrame("322#02"), sentAt: 10, result: { ok: false, reason: "not-allowed", at: 20, raw: {} } });
+    rec.transmitted.push({ frame: parseFrame("321#01"), at: 30 });
+    let r = checkAll(rec, sc).results;
+    assert.ok(r[0].pass && r[1].pass, r.map((x) => x.message).join(" | "));
+    rec.transmitted.push({ frame: parseFrame("322#02"), at: 40 });
+    rec.transmitted[0].at = 100;
+    r = checkAll(rec, sc).results;
+    assert.equal(r[0].pass, false);
+    assert.match(r[0].message, /321#01 appeared on the bus 90\.0 ms after.*within 50 ms/);
+    assert.equal(r[1].pass, false);
+    assert.match(r[1].message, /322#02 reached the bus 1 time/);
+  });
+
+  it("status compares counters with what the harness measured", () => {
+    const rec = run(FRAMES);
+    rec.statuses.push({ at: 100, online: true, counters: { rx: 6, "drop.outbox": 0, ack: 6 }, raw: {} });
+    const sc = scenario("expect: [{ status: { counters: { rx: replayed, drop.outbox: 0, ack: delivered } } }]");
+    assert.equal(checkAll(rec, sc).results[0].pass, true);
+    rec.statuses.push({ at: 200, online: true, counters: { rx: 5, "drop.outbox": 1, ack: 6 }, raw: {} });
+    const r = checkAll(rec, sc).results[0];
+    assert.equal(r.pass, false);
+    assert.match(r.message, /rx = 5, expected 6 \(replayed\); drop\.outbox = 1, expected 0/);
+  });
+
+  it("last will must follow the gateway's disappearance", () => {
+    const rec = emptyRecord("t", "unit", 0);
+    const sc = scenario("expect: [{ lastWill: { within: 2s } }]");
+    assert.match(checkAll(rec, sc).results[0].message, /never stopped the gateway/);
+    rec.gatewayStoppedAt = 1000;
+    rec.statuses.push({ at: 1500, online: false, counters: {}, raw: {} });
+    assert.equal(checkAll(rec, sc).results[0].pass, true);
+  });
+
+});
