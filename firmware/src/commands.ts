@@ -1,0 +1,183 @@
+/**
+ * Commands from `P/cmd` (docs/protocol.md, "Commands"): decode, validate, apply the downlink safety rules, run.
+ * Every payload, however broken, yields exactly one result with a reason; nothing here throws to the caller, and a
+ * frame is transmitted only after every check passed.
+ */
+import { CborError, CborWriter, decodeCbor } from "./cbor"
+import { MAX_FILTERS, MAX_RULES } from "./filters"
+import { checkRecord, FLAG_ERR, frameKey, lastRecordError } from "./records"
+
+export const MAX_COMMAND = 512
+
+export interface CommandResult {
+    id: any
+    op: string
+    ok: boolean
+    r: string
+    msg: string
+}
+
+/** What a command may touch; the gateway supplies it, tests supply their own. */
+export interface CommandTarget {
+    bootId: number
+    now(): number
+    /** The controller runs in normal mode (transmit possible). */
+    normalMode(): boolean
+    /** A CanBus server is bound. */
+    bound(): boolean
+    /** The transmit allowlist admits this frame key. */
+    allowed(key: number): boolean
+    /** Maximum transmitted frames per second. */
+    txRate: number
+    transmit(record: Buffer): Promise<void>
+    setFilters(pairs: number[][]): void
+    setRules(rules: number[][]): void
+    requestStatus(): void
+}
+
+const OPS = ["tx", "filter", "rate", "status"]
+const KEYS: Record<string, string[]> = {
+    tx: ["op", "id", "boot", "exp", "f"],
+    filter: ["op", "id", "boot", "exp", "acc"],
+    rate: ["op", "id", "boot", "exp", "rules"],
+    status: ["op", "id", "boot", "exp"],
+}
+
+function isU32(v: any): boolean {
+    return typeof v === "number" && v >= 0 && v <= 0xffffffff && v === Math.floor(v)
+}
+
+function result(id: any, op: string, ok: boolean, r: string, msg: string): CommandResult {
+    return { id, op, ok, r, msg }
+}
+
+/** A list of `[u32, u32, ...]` tuples of exactly `width` items, at most `max` of them; null when ill-formed. */
+function tuples(v: any, width: number, max: number): number[][] {
+    if (!Array.isArray(v) || v.length > max) return null
+    const out: number[][] = []
+    for (const t of v) {
+        if (!Array.isArray(t) || t.length !== width) return null
+        for (const x of t) if (!isU32(x)) return null
+        out.push(t)
+    }
+    return out
+}
+
+export class CommandHandler {
+    /** Send times of the last transmitted frames, oldest first, for the per-second rate limit. */
+    private readonly txTimes: number[] = []
+    /** Totals by reason code, for the status. */
+    readonly counts: Record<string, number> = {}
+    /** Frames transmitted on command. */
+    transmitted = 0
+
+    constructor(private readonly target: CommandTarget) {}
+
+    /** Decodes, checks and runs one command payload; never throws. */
+    async handle(payload: Buffer, truncated: boolean): Promise<CommandResult> {
+        let res: CommandResult
+        try {
+            res = await this.run(payload, truncated)
+        } catch (e) {
+            // a failure of the target (e.g. the transmit itself): reported, never propagated
+            res = result(null, null, false, "failed", "" + (e as Error).message)
+        }
+        this.counts[res.r] = (this.counts[res.r] || 0) + 1
+        return res
+    }
+
+    private async run(payload: Buffer, truncated: boolean): Promise<CommandResult> {
+        if (truncated || payload.length > MAX_COMMAND)
+            return result(null, null, false, "too-large", `command exceeds ${MAX_COMMAND} bytes`)
+        let cmd: any
+        try {
+            cmd = decodeCbor(payload)
+        } catch (e) {
+            if (e instanceof CborError) return result(null, null, false, "malformed", e.message)
+            // anything else the decoder hits (e.g. invalid UTF-8) is still a malformed payload
+            return result(null, null, false, "malformed", "undecodable: " + (e as Error).message)
+        }
+        if (cmd === null || typeof cmd !== "object" || Array.isArray(cmd) || cmd instanceof Buffer)
+            return result(null, null, false, "malformed", "not a map")
+        let id: any = null
+        if (cmd.id !== undefined) {
+            if (isU32(cmd.id) || (typeof cmd.id === "string" && cmd.id.length <= 32)) id = cmd.id
+            else return result(null, null, false, "bad-field", "id must be a uint or a text of at most 32 chars")
+        }
+        const op = cmd.op
+        if (typeof op !== "string" || OPS.indexOf(op) < 0) return result(id, null, false, "bad-op", "op must be one of " + OPS.join(","))
+        const allowed = KEYS[op]
+        const keys = Object.keys(cmd)
+        for (const k of keys) if (allowed.indexOf(k) < 0) return result(id, op, false, "bad-field", `unknown field '${k}'`)
+        const t = this.target
+        if (op === "tx") {
+            if (cmd.boot === undefined) return result(id, op, false, "bad-field", "boot is required")
+            if (cmd.exp === undefined) return result(id, op, false, "bad-field", "exp is required")
+        }
+        if (cmd.boot !== undefined) {
+            if (!isU32(cmd.boot)) return result(id, op, false, "bad-field", "boot must be a uint")
+            if (cmd.boot !== t.bootId) return result(id, op, false, "stale-boot", "boot id is not the current one")
+        }
+        if (cmd.exp !== undefined) {
+            if (!isU32(cmd.exp)) return result(id, op, false, "bad-field", "exp must be a uint")
+            if (t.now() > cmd.exp) return result(id, op, false, "expired", "uptime is past exp")
+        }
+        if (op === "tx") return await this.transmit(id, cmd.f)
+        if (op === "filter") {
+            const pairs = tuples(cmd.acc, 2, MAX_FILTERS)
+            if (!pairs) return result(id, op, false, "bad-field", `acc must be at most ${MAX_FILTERS} [value, mask] uint pairs`)
+            t.setFilters(pairs)
+            return result(id, op, true, "ok", "")
+        }
+        if (op === "rate") {
+            const rules = tuples(cmd.rules, 3, MAX_RULES)
+            if (!rules) return result(id, op, false, "bad-field", `rules must be at most ${MAX_RULES} [key, ms, onChange] uint triples`)
+            for (const r of rules) if (r[2] > 1) return result(id, op, false, "bad-field", "onChange must be 0 or 1")
+            t.setRules(rules)
+            return result(id, op, true, "ok", "")
+        }
+        t.requestStatus()
+        return result(id, op, true, "ok", "")
+    }
+
+    private async transmit(id: any, f: any): Promise<CommandResult> {
+        const op = "tx"
+        const t = this.target
+        if (!(f instanceof Buffer)) return result(id, op, false, "bad-field", "f must be bytes (one CanBus frame record)")
+        const end = checkRecord(f, 0, f.length)
+        if (end < 0) return result(id, op, false, "bad-field", "f: " + lastRecordError.reason)
+        if (end !== f.length) return result(id, op, false, "bad-field", "f must hold exactly one record")
+        const flags = f[4]
+        if (flags & FLAG_ERR) return result(id, op, false, "bad-field", "error frames cannot be sent")
+        if (!t.bound()) return result(id, op, false, "unbound", "no CAN controller")
+        if (!t.normalMode()) return result(id, op, false, "listen-only", "the controller is not in normal mode")
+        const key = frameKey(f.getAt(0, "u32"), flags)
+        if (!t.allowed(key)) return result(id, op, false, "not-allowed", "the id is not in the transmit allowlist")
+        const now = t.now()
+        const times = this.txTimes
+        while (times.length && now - times[0] >= 1000) times.shift()
+        if (times.length >= t.txRate) return result(id, op, false, "rate-limited", `more than ${t.txRate} frames/s`)
+        times.push(now)
+        await t.transmit(f)
+        this.transmitted++
+        return result(id, op, true, "ok", "")
+    }
+}
+
+/** The result map (docs/protocol.md), written into `w`. */
+export function writeResult(w: CborWriter, res: CommandResult) {
+    w.map(5)
+    w.text("id")
+    if (res.id === null || res.id === undefined) w.nil()
+    else if (typeof res.id === "string") w.text(res.id)
+    else w.int(res.id)
+    w.text("op")
+    if (res.op) w.text(res.op)
+    else w.nil()
+    w.text("ok")
+    w.bool(res.ok)
+    w.text("r")
+    w.text(res.r)
+    w.text("msg")
+    w.text(res.msg)
+}

@@ -1,0 +1,295 @@
+/**
+ * MQTT 3.1.1 control packets (OASIS mqtt-v3.1.1-os, section 2 and 3): encoders for what a client sends and a
+ * streaming parser for what a broker sends. Only the subset the gateway uses; no packet is ever traced as bytes
+ * (CONNECT carries the password).
+ */
+
+export const CONNECT = 1
+export const CONNACK = 2
+export const PUBLISH = 3
+export const PUBACK = 4
+export const SUBSCRIBE = 8
+export const SUBACK = 9
+export const PINGREQ = 12
+export const PINGRESP = 13
+export const DISCONNECT = 14
+
+/** Bytes of the remaining-length varint for `n` (1..4; the protocol's maximum is 268,435,455). */
+export function remainingLengthSize(n: number): number {
+    if (n < 128) return 1
+    if (n < 16384) return 2
+    if (n < 2097152) return 3
+    return 4
+}
+
+export function putRemainingLength(buf: Buffer, pos: number, n: number): number {
+    do {
+        let b = n & 0x7f
+        n = n >>> 7
+        if (n > 0) b |= 0x80
+        buf[pos++] = b
+    } while (n > 0)
+    return pos
+}
+
+function putU16(buf: Buffer, pos: number, v: number): number {
+    buf[pos] = (v >> 8) & 0xff
+    buf[pos + 1] = v & 0xff
+    return pos + 2
+}
+
+function putStr(buf: Buffer, pos: number, s: Buffer): number {
+    pos = putU16(buf, pos, s.length)
+    buf.blitAt(pos, s, 0, s.length)
+    return pos + s.length
+}
+
+export interface ConnectOptions {
+    clientId: string
+    keepAlive: number
+    username?: string
+    password?: string
+    willTopic?: string
+    willPayload?: Buffer
+    willRetain?: boolean
+    /** QoS of the will message (0..2). */
+    willQos?: number
+    cleanSession?: boolean
+}
+
+export function encodeConnect(o: ConnectOptions): Buffer {
+    const cid = Buffer.from(o.clientId)
+    const user = o.username ? Buffer.from(o.username) : null
+    const pass = o.password ? Buffer.from(o.password) : null
+    const wt = o.willTopic ? Buffer.from(o.willTopic) : null
+    const wp = o.willPayload || Buffer.alloc(0)
+    let flags = o.cleanSession === false ? 0 : 0x02
+    let len = 10 + 2 + cid.length
+    if (wt) {
+        flags |= 0x04 | ((o.willQos || 0) << 3) | (o.willRetain ? 0x20 : 0)
+        len += 2 + wt.length + 2 + wp.length
+    }
+    if (user) {
+        flags |= 0x80
+        len += 2 + user.length
+    }
+    // a password without a user name is not allowed in 3.1.1 (3.1.2.9)
+    if (user && pass) {
+        flags |= 0x40
+        len += 2 + pass.length
+    }
+    const buf = Buffer.alloc(1 + remainingLengthSize(len) + len)
+    buf[0] = CONNECT << 4
+    let p = putRemainingLength(buf, 1, len)
+    p = putStr(buf, p, Buffer.from("MQTT"))
+    buf[p++] = 4 // protocol level 3.1.1
+    buf[p++] = flags
+    p = putU16(buf, p, o.keepAlive)
+    p = putStr(buf, p, cid)
+    if (wt) {
+        p = putStr(buf, p, wt)
+        p = putStr(buf, p, wp)
+    }
+    if (user) p = putStr(buf, p, user)
+    if (user && pass) p = putStr(buf, p, pass)
+    return buf
+}
+
+/** Bytes of a PUBLISH packet's fixed and variable header (everything before the payload). */
+export function publishHeaderSize(topicLen: number, qos: number, payloadLen: number): number {
+    const rem = 2 + topicLen + (qos ? 2 : 0) + payloadLen
+    return 1 + remainingLengthSize(rem) + 2 + topicLen + (qos ? 2 : 0)
+}
+
+/** Writes a PUBLISH header at 0; the payload goes at the returned position. */
+export function putPublishHeader(
+    buf: Buffer,
+    topic: Buffer,
+    qos: number,
+    retain: boolean,
+    packetId: number,
+    payloadLen: number
+): number {
+    const rem = 2 + topic.length + (qos ? 2 : 0) + payloadLen
+    buf[0] = (PUBLISH << 4) | (qos << 1) | (retain ? 1 : 0)
+    let p = putRemainingLength(buf, 1, rem)
+    p = putStr(buf, p, topic)
+    if (qos) p = putU16(buf, p, packetId)
+    return p
+}
+
+export function encodePublish(topic: Buffer, payload: Buffer, qos: number, retain: boolean, packetId: number): Buffer {
+    const buf = Buffer.alloc(publishHeaderSize(topic.length, qos, payload.length) + payload.length)
+    const p = putPublishHeader(buf, topic, qos, retain, packetId, payload.length)
+    buf.blitAt(p, payload, 0, payload.length)
+    return buf
+}
+
+/** Marks a stored PUBLISH as a resend (DUP flag, 3.3.1.1). */
+export function setDup(pkt: Buffer) {
+    pkt[0] = pkt[0] | 0x08
+}
+
+/** Offset of the packet id in a QoS>0 PUBLISH built by putPublishHeader. */
+export function publishPacketId(pkt: Buffer): number {
+    let p = 1
+    while (pkt[p] & 0x80) p++
+    p++
+    const tlen = (pkt[p] << 8) | pkt[p + 1]
+    p += 2 + tlen
+    return (pkt[p] << 8) | pkt[p + 1]
+}
+
+function ackLike(type: number, flags: number, packetId: number): Buffer {
+    const b = Buffer.alloc(4)
+    b[0] = (type << 4) | flags
+    b[1] = 2
+    putU16(b, 2, packetId)
+    return b
+}
+
+export function encodePuback(packetId: number): Buffer {
+    return ackLike(PUBACK, 0, packetId)
+}
+
+export function encodeSubscribe(packetId: number, topic: string, qos: number): Buffer {
+    const t = Buffer.from(topic)
+    const len = 2 + 2 + t.length + 1
+    const buf = Buffer.alloc(1 + remainingLengthSize(len) + len)
+    buf[0] = (SUBSCRIBE << 4) | 0x02 // reserved bits 0010 (3.8.1)
+    let p = putRemainingLength(buf, 1, len)
+    p = putU16(buf, p, packetId)
+    p = putStr(buf, p, t)
+    buf[p] = qos
+    return buf
+}
+
+export function encodePingreq(): Buffer {
+    return Buffer.from([PINGREQ << 4, 0])
+}
+
+export function encodeDisconnect(): Buffer {
+    return Buffer.from([DISCONNECT << 4, 0])
+}
+
+/** A received packet; `body` is a view of the parser's buffer, valid only during the callback. */
+export interface MqttPacket {
+    type: number
+    flags: number
+    /** The variable header and payload (possibly only their first bytes when `truncated`). */
+    body: Buffer
+    /** Remaining length announced by the packet. */
+    length: number
+    /** The packet was larger than the parser's buffer: `body` holds its first bytes, the rest was skipped. */
+    truncated: boolean
+}
+
+/**
+ * Splits the broker's byte stream into packets. Memory is one fixed buffer; a packet larger than it is delivered
+ * truncated (so its topic and packet id can still be read and acknowledged) and the rest skipped.
+ */
+export class MqttParser {
+    private readonly buf: Buffer
+    private len = 0
+    private skip = 0
+    /** Set when the stream cannot be parsed (a 5-byte remaining length): the session must be dropped. */
+    error = ""
+
+    constructor(
+        size: number,
+        private readonly onPacket: (p: MqttPacket) => void
+    ) {
+        this.buf = Buffer.alloc(size)
+    }
+
+    reset() {
+        this.len = 0
+        this.skip = 0
+        this.error = ""
+    }
+
+    push(chunk: Buffer) {
+        let off = 0
+        while (off < chunk.length && !this.error) {
+            if (this.skip > 0) {
+                const n = Math.min(this.skip, chunk.length - off)
+                this.skip -= n
+                off += n
+                continue
+            }
+            const n = Math.min(this.buf.length - this.len, chunk.length - off)
+            this.buf.blitAt(this.len, chunk, off, n)
+            this.len += n
+            off += n
+            this.drain()
+        }
+    }
+
+    private drain() {
+        const buf = this.buf
+        for (;;) {
+            if (this.len < 2) return
+            let rem = 0
+            let mul = 1
+            let p = 1
+            for (;;) {
+                if (p >= this.len) return // length bytes not complete yet
+                const b = buf[p++]
+                rem += (b & 0x7f) * mul
+                mul *= 128
+                if (!(b & 0x80)) break
+                if (p > 4) {
+                    this.error = "malformed remaining length"
+                    return
+                }
+            }
+            const total = p + rem
+            if (total > buf.length) {
+                // larger than our buffer: deliver the first bytes once the buffer is full, skip the rest
+                if (this.len < buf.length) return
+                this.onPacket({
+                    type: buf[0] >> 4,
+                    flags: buf[0] & 15,
+                    body: buf.slice(p, this.len),
+                    length: rem,
+                    truncated: true,
+                })
+                this.skip = total - this.len
+                this.len = 0
+                return
+            }
+            if (this.len < total) return
+            this.onPacket({
+                type: buf[0] >> 4,
+                flags: buf[0] & 15,
+                body: buf.slice(p, total),
+                length: rem,
+                truncated: false,
+            })
+            // move what follows to the front
+            const left = this.len - total
+            if (left > 0) buf.blitAt(0, buf, total, left)
+            this.len = left
+        }
+    }
+}
+
+/** Reads the topic (and packet id, when QoS > 0) of a PUBLISH body. Returns null when the body is too short. */
+export function parsePublish(
+    flags: number,
+    body: Buffer
+): { topic: string; qos: number; packetId: number; payloadOffset: number } {
+    if (body.length < 2) return null
+    const tlen = (body[0] << 8) | body[1]
+    const qos = (flags >> 1) & 3
+    let p = 2 + tlen
+    if (p > body.length) return null
+    const topic = body.slice(2, p).toString("utf-8")
+    let packetId = 0
+    if (qos) {
+        if (p + 2 > body.length) return null
+        packetId = (body[p] << 8) | body[p + 1]
+        p += 2
+    }
+    return { topic, qos, packetId, payloadOffset: p }
+}

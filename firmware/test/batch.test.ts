@@ -1,0 +1,145 @@
+import * as ds from "@devicescript/core"
+import { describe, expect, test } from "@devicescript/test"
+import { BatchEncoder, BATCH_OVERHEAD } from "../src/batch"
+import { decodeCbor } from "../src/cbor"
+import { FLAG_EXT, FLAG_FD, FLAG_RTR, FLAG_BRS } from "../src/records"
+
+/** Reference decoder of docs/protocol.md's records, written from the document, to check the encoder against. */
+function decodeRecords(f: Buffer, t: number): string[] {
+    const out: string[] = []
+    const ids: number[] = []
+    const fl: number[] = []
+    const last: Buffer[] = []
+    const lens: number[] = []
+    let p = 0
+    let time = t
+    const varint = () => {
+        let v = 0
+        let mul = 1
+        for (;;) {
+            const b = f[p++]
+            v += (b & 0x7f) * mul
+            mul *= 128
+            if (!(b & 0x80)) return v
+        }
+    }
+    while (p < f.length) {
+        const head = varint()
+        const mode = head & 3
+        const x = Math.floor(head / 4)
+        if (mode === 3) {
+            time += x
+            continue
+        }
+        if (mode === 0) {
+            if (x === ids.length) {
+                ids.push(varint())
+                fl.push(f[p++])
+                last.push(Buffer.alloc(64))
+                lens.push(0)
+            }
+            const len = f[p++]
+            lens[x] = len
+            const dl = fl[x] & FLAG_RTR ? 0 : len
+            last[x].blitAt(0, f, p, dl)
+            p += dl
+        } else if (mode === 1) {
+            const dl = fl[x] & FLAG_RTR ? 0 : lens[x]
+            const mb = (dl + 7) >> 3
+            const m0 = p
+            p += mb
+            for (let i = 0; i < dl; i++) if (f[m0 + (i >> 3)] & (1 << (i & 7))) last[x][i] = f[p++]
+        }
+        const dl = fl[x] & FLAG_RTR ? 0 : lens[x]
+        out.push(`${time} ${ids[x]} ${fl[x]} ${lens[x]} ${last[x].slice(0, dl).toString("hex")}`)
+    }
+    return out
+}
+
+function payload(enc: BatchEncoder, boot: number, seq: number): Buffer {
+    const out = Buffer.alloc(enc.payloadSize(boot, seq))
+    const end = enc.writePayload(out, 0, boot, seq)
+    expect(end).toBe(out.length)
+    return out
+}
+
+describe("frame batch", () => {
+    test("the example of docs/protocol.md, byte for byte", () => {
+        const enc = new BatchEncoder(256)
+        const d = Buffer.from("deadbeef", "hex")
+        enc.add(0x123, 0, d, 0, 4, 1000)
+        enc.add(0x123, 0, d, 0, 4, 1000)
+        enc.add(0x123, 0, Buffer.from("deadbfef", "hex"), 0, 4, 1002)
+        enc.add(0x12345678, FLAG_EXT | FLAG_RTR, d, 0, 2, 1002)
+        const p = payload(enc, 0x5eed1234, 7)
+        expect(p.toString("hex")).toBe(
+            "a661760161621a5eed12346173076174190" + "3e8616e0461665600a3020004deadbeef020b0104bf04f8acd19101" + "0302"
+        )
+        const m = decodeCbor(p)
+        expect(m.n).toBe(4)
+        expect(m.t).toBe(1000)
+    })
+    test("round trip of classic, extended, remote, FD and length changes", async () => {
+        const enc = new BatchEncoder(2048)
+        const expected: string[] = []
+        const data = Buffer.alloc(64)
+        let now = 5000
+        for (let i = 0; i < 300; i++) {
+            const kind = i % 5
+            let id = (i * 37) % 0x7ff
+            let flags = 0
+            let len = 8
+            if (kind === 1) { id = (i * 7919) % 0x1fffffff; flags = FLAG_EXT }
+            if (kind === 2) { flags = FLAG_RTR; len = i % 9 }
+            if (kind === 3) { flags = FLAG_FD | FLAG_BRS; len = [12, 16, 64, 0, 5][i % 5] }
+            if (kind === 4) { id = 0x100 + (i % 3); len = i % 9 }
+            for (let j = 0; j < 64; j++) data[j] = (i * 13 + j * (i % 4)) & 0xff
+            if (i % 7 === 0) now += i % 11
+            if (enc.full()) break
+            // stay under the VM's opcode budget between two awaits
+            if (i % 20 === 0) await ds.sleep(0)
+            enc.add(id, flags, data, 0, len, now)
+            const dl = flags & FLAG_RTR ? 0 : len
+            expected.push(`${now} ${id} ${flags} ${len} ${data.slice(0, dl).toString("hex")}`)
+        }
+        const m = decodeCbor(payload(enc, 1, 2))
+        expect(m.n).toBe(expected.length)
+        await ds.sleep(0)
+        const got = decodeRecords(m.f, m.t)
+        await ds.sleep(0)
+        expect(got.length).toBe(expected.length)
+        for (let i = 0; i < got.length; i++) expect(got[i]).toBe(expected[i])
+    })
+    test("repeats and one-byte changes cost 1 and 3 bytes", () => {
+        const enc = new BatchEncoder(512)
+        const d = Buffer.from("0102030405060708", "hex")
+        enc.add(0x10, 0, d, 0, 8, 1)
+        const a = enc.recLen
+        enc.add(0x10, 0, d, 0, 8, 1)
+        expect(enc.recLen - a).toBe(1)
+        d[3] = 0x99
+        const b = enc.recLen
+        enc.add(0x10, 0, d, 0, 8, 1)
+        expect(enc.recLen - b).toBe(3)
+    })
+    test("full() keeps every batch within its byte bound and slot limit", async () => {
+        const enc = new BatchEncoder(4096 - BATCH_OVERHEAD)
+        const d = Buffer.alloc(8)
+        let n = 0
+        while (!enc.full()) {
+            d[0] = n & 0xff
+            enc.add(n % 300, 0, d, 0, 8, n)
+            n++
+            if (n % 50 === 0) await ds.sleep(0)
+        }
+        expect(enc.recLen <= 4096 - BATCH_OVERHEAD).toBe(true)
+        expect(enc.payloadSize(0xffffffff, 0xffffffff) <= 4096).toBe(true)
+        expect(n > 100).toBe(true)
+        enc.clear()
+        expect(enc.count).toBe(0)
+        expect(enc.full()).toBe(false)
+        enc.add(5, 0, d, 0, 8, 99999)
+        const m = decodeCbor(payload(enc, 3, 4))
+        expect(decodeRecords(m.f, m.t)[0]).toBe("99999 5 0 8 " + d.toString("hex"))
+    })
+})
