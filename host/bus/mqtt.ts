@@ -1,0 +1,164 @@
+/**
+ * The `mqtt://host[:port]/device` bus: a remote gateway seen through its broker (docs/protocol.md).
+ *
+ *   iterate       frames the gateway uplinked, in order, duplicates (QoS 1 resends) dropped, gaps logged and counted
+ *   send(frame)   a `tx` command; resolves when the gateway reports it sent, rejects with the gateway's reason
+ *                 (`listen-only`, `not-allowed`, `rate-limited`, ...) or when no result comes within 5 s
+ *
+ * Spec: `mqtt[s]://[user:pass@]host[:port]/<device>[?prefix=vgw&ca=ca.pem]`. Sending needs the gateway's boot id and
+ * uptime, which come from its retained status; send() waits for the first status.
+ */
+import type { MqttClient } from "mqtt";
+import type { Frame } from "../../can-db/frame";
+import { BusError } from "../../can-db/errors";
+import type { Bus, BusOptions } from "./bus";
+import { connectBroker, parseBrokerUrl } from "../gateway/broker-url";
+import { GatewayReceiver } from "../gateway/receiver";
+import { encodeCommand, gatewayTopics, type CommandResult, type GatewayStatus } from "../gateway/uplink";
+import { log } from "../log";
+
+const QUEUE_BOUND = 100_000;
+const RESULT_TIMEOUT_MS = 5000;
+/** How long a tx command stays valid on the gateway (it must not run a stale command later). */
+const TX_LIFETIME_MS = 2000;
+
+export interface MqttBusSpec {
+  broker: string;
+  device: string;
+  prefix: string;
+}
+
+export function parseMqttBusSpec(spec: string): MqttBusSpec {
+  const u = new URL(spec);
+  const device = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  if (!device || device.includes("/")) throw new BusError(`'${spec}': name one gateway after the host, e.g. mqtt://localhost/gw1`);
+  const prefix = u.searchParams.get("prefix") ?? "vgw";
+  u.searchParams.delete("prefix");
+  u.pathname = "";
+  return { broker: u.toString().replace(/\/(\?|$)/, "$1"), device, prefix };
+}
+
+export class MqttBus implements Bus {
+  /** Frames dropped because nobody read them in time. */
+  dropped = 0;
+  private readonly queue: Frame[] = [];
+  private waiter: (() => void) | undefined;
+  private closed = false;
+  private status: { status: GatewayStatus; at: number } | undefined;
+  private statusWaiters: Array<() => void> = [];
+  private readonly results = new Map<string, (r: CommandResult) => void>();
+  private nextId = 1;
+
+  private constructor(
+    readonly name: string,
+    private readonly client: MqttClient,
+    private readonly receiver: GatewayReceiver,
+    private readonly device: string,
+    private readonly prefix: string,
+  ) {
+    receiver.on("batch", (batch) => {
+      for (const f of batch.frames) {
+        if (this.queue.length >= QUEUE_BOUND) {
+          this.queue.shift();
+          this.dropped++;
+        }
+        this.queue.push({ ...f, bus: this.device });
+      }
+      this.wake();
+    });
+    receiver.on("gap", (_dev, gap) => log.warn(`${name}: batches ${gap.from}..${gap.to} missing (${gap.missing}); their frames are lost`));
+    receiver.on("malformed", (topic, e) => log.warn(`${name}: dropped a malformed payload on ${topic}: ${e.message}`));
+    receiver.on("status", (_dev, status) => {
+      this.status = { status, at: Date.now() };
+      if (status.online) for (const w of this.statusWaiters.splice(0)) w();
+    });
+    receiver.on("result", (_dev, result) => {
+      const key = String(result.id);
+      const done = this.results.get(key);
+      if (done) {
+        this.results.delete(key);
+        done(result);
+      }
+    });
+  }
+
+  static async open(spec: string): Promise<MqttBus> {
+    const s = parseMqttBusSpec(spec);
+    const client = await connectBroker(parseBrokerUrl(s.broker));
+    try {
+      const receiver = await GatewayReceiver.attach(client, { prefix: s.prefix, device: s.device });
+      return new MqttBus(spec, client, receiver, s.device, s.prefix);
+    } catch (e) {
+      client.end(true);
+      throw e;
+    }
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  private async onlineStatus(): Promise<{ status: GatewayStatus; at: number }> {
+    if (!this.status?.status.online) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new BusError(`${this.name}: no online status from gateway '${this.device}' within ${RESULT_TIMEOUT_MS} ms`, "is the gateway running and connected to this broker?")), RESULT_TIMEOUT_MS);
+        this.statusWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.status!;
+  }
+
+  async send(frame: Frame): Promise<void> {
+    if (this.closed) throw new BusError(`${this.name}: the bus is closed`);
+    const { status, at } = await this.onlineStatus();
+    if (status.boot === undefined || status.up === undefined) throw new BusError(`${this.name}: the gateway's status has no boot id or uptime`);
+    // The gateway's uptime now, estimated from its last status.
+    const uptime = status.up + (Date.now() - at);
+    const id = this.nextId++;
+    const result = new Promise<CommandResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.results.delete(String(id));
+        reject(new BusError(`${this.name}: no result for transmit command ${id} within ${RESULT_TIMEOUT_MS} ms`));
+      }, RESULT_TIMEOUT_MS);
+      this.results.set(String(id), (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+    });
+    const payload = encodeCommand({ op: "tx", id, boot: status.boot, exp: Math.round(uptime + TX_LIFETIME_MS), frame });
+    await this.client.publishAsync(gatewayTopics(this.prefix, this.device).cmd, Buffer.from(payload), { qos: 1 });
+    const r = await result;
+    if (!r.ok) throw new BusError(`${this.name}: the gateway refused the frame: ${r.reason}${r.msg ? ` (${r.msg})` : ""}`);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Frame> {
+    while (!this.closed || this.queue.length) {
+      const f = this.queue.shift();
+      if (f) {
+        yield f;
+        continue;
+      }
+      if (this.closed) break;
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.wake();
+    await this.receiver.detach();
+    await this.client.endAsync();
+    if (this.dropped) log.warn(`${this.name}: ${this.dropped} received frames were dropped: nobody read them`);
+  }
+}
+
+export async function openMqttBus(spec: string, options: BusOptions): Promise<Bus> {
+  void options;
+  return MqttBus.open(spec);
+}
