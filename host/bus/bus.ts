@@ -13,6 +13,8 @@ export interface Bus extends AsyncIterable<Frame> {
   send(frame: Frame): Promise<void>;
   /** Stops receiving; pending iterators end. Idempotent. */
   close(): Promise<void>;
+  /** What the bus counted so far (frames, retries, drops, error frames), for summaries; names are camelCase. */
+  counters?(): Record<string, number>;
 }
 
 export type BusOpener = (spec: string, options: BusOptions) => Promise<Bus>;

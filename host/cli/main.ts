@@ -8,10 +8,24 @@ import { UsageError } from "../../can-db/errors";
 import { log } from "../log";
 import { version } from "../../package.json";
 import { registerConvert } from "./commands/convert";
+import { registerDump } from "./commands/dump";
+import { registerRecord } from "./commands/record";
+import { registerReplay } from "./commands/replay";
+import { registerSend } from "./commands/send";
+import { registerMonitor } from "./commands/monitor";
+import { registerStats } from "./commands/stats";
+import { registerTail } from "./commands/tail";
 
 // One line per subcommand, in the order `vgw --help` lists them.
 const COMMANDS: Array<(program: Command) => void> = [
   registerConvert,
+  registerDump,
+  registerRecord,
+  registerReplay,
+  registerSend,
+  registerMonitor,
+  registerStats,
+  registerTail,
 ];
 
 export function buildProgram(): Command {

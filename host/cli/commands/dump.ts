@@ -1,0 +1,164 @@
+/**
+ * `vgw dump`: prints frames from one or more CAN interfaces as they arrive, in candump's columns by default
+ * (`  can0  123   [4]  DE AD BE EF`), or one JSON object per line. Error frames are always shown, decoded into
+ * can-utils' error classes. Ends on Ctrl-C, after `-n` frames or `--timeout` seconds, with a summary on stderr.
+ */
+import type { Command } from "commander";
+import type { Frame } from "../../../can-db/frame";
+import { bytesToHex } from "../../../can-db/frame";
+import { UsageError } from "../../../can-db/errors";
+import { describeErrorFrame } from "../../bus/error-frame";
+import { log } from "../../log";
+import {
+  filtersOption,
+  interruptSignal,
+  mergeBuses,
+  nonNegativeInteger,
+  openBuses,
+  parseInterfaces,
+  positiveNumber,
+  untilAborted,
+} from "./can-options";
+import { loadDecoder, type FrameDecoder } from "./dbc-annotate";
+import { writeStdout } from "./stdout";
+
+interface DumpOptions {
+  interface: string;
+  filter?: string;
+  format: string;
+  dbc?: string;
+  count?: number;
+  timeout?: number;
+  timestamp?: string;
+}
+
+/**
+ * candump's long form (can-utils lib.c, "sprint_long_canframe" with the indent candump switches on after the first
+ * 29-bit frame): interface right-aligned to the longest name, 11-bit IDs right-aligned in 8 columns once a 29-bit
+ * frame has been seen, `[4]` for classic and `[04]` for FD lengths, `remote request` for RTR frames.
+ */
+export class CandumpText {
+  private indentSff = false;
+  private readonly width: number;
+  private lastT: number | undefined;
+  private firstT: number | undefined;
+
+  constructor(
+    interfaces: string[],
+    private readonly timestamps: "none" | "a" | "d" | "z" = "none",
+  ) {
+    this.width = Math.max(...interfaces.map((i) => i.length));
+  }
+
+  format(f: Frame): string {
+    let id: string;
+    if (f.err) {
+      id = ((f.id | 0x20000000) >>> 0).toString(16).toUpperCase().padStart(8, "0");
+    } else if (f.ext) {
+      this.indentSff = true;
+      id = f.id.toString(16).toUpperCase().padStart(8, "0");
+    } else {
+      id = f.id.toString(16).toUpperCase().padStart(3, "0");
+      if (this.indentSff) id = id.padStart(8, " ");
+    }
+    const len = f.rtr ? (f.dlc ?? 0) : f.data.length;
+    const lenText = f.fd ? `[${String(len).padStart(2, "0")}]` : ` [${len}]`;
+    let body: string;
+    if (f.rtr) body = "  remote request";
+    else {
+      const hex = bytesToHex(f.data);
+      body = " ";
+      for (let i = 0; i < hex.length; i += 2) body += " " + hex.slice(i, i + 2);
+    }
+    let line = `${this.stamp(f)}  ${(f.bus ?? "").padStart(this.width)}  ${id}  ${lenText}${body}`;
+    if (f.err) line += `   ERRORFRAME  ${describeErrorFrame(f)}`;
+    return line;
+  }
+
+  private stamp(f: Frame): string {
+    if (this.timestamps === "none") return "";
+    const t = f.t ?? 0;
+    let shown = t;
+    if (this.timestamps === "d") shown = this.lastT === undefined ? 0 : t - this.lastT;
+    if (this.timestamps === "z") shown = t - (this.firstT ??= t);
+    this.lastT = t;
+    return ` (${shown.toFixed(6).padStart(this.timestamps === "a" ? 17 : 10, "0")})`;
+  }
+}
+
+/** One JSON object per frame; decoded signals under the same keys `vgw decode --format jsonl` uses. */
+export function frameJson(f: Frame, decoder?: FrameDecoder): string {
+  const o: Record<string, unknown> = { t: f.t, bus: f.bus, id: f.id, ext: f.ext };
+  if (f.rtr) Object.assign(o, { rtr: true, dlc: f.dlc ?? 0 });
+  if (f.fd) Object.assign(o, { fd: true, brs: f.brs, esi: f.esi });
+  if (f.err) Object.assign(o, { err: true, error: describeErrorFrame(f) });
+  o.data = bytesToHex(f.data);
+  if (decoder && !f.err) Object.assign(o, decoder.json(f));
+  return JSON.stringify(o);
+}
+
+export async function dump(opts: DumpOptions): Promise<void> {
+  const interfaces = parseInterfaces(opts.interface);
+  if (opts.format !== "text" && opts.format !== "jsonl") throw new UsageError(`--format must be text or jsonl, got '${opts.format}'`);
+  const stampMode = (opts.timestamp ?? "none") as "none" | "a" | "d" | "z";
+  if (!["none", "a", "d", "z"].includes(stampMode)) throw new UsageError(`-t must be a, d or z, got '${opts.timestamp}'`);
+  const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
+  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
+  const text = new CandumpText(interfaces, stampMode);
+  const { signal, dispose } = interruptSignal(opts.timeout);
+  const merged = mergeBuses(buses);
+  let frames = 0;
+  let errors = 0;
+  try {
+    let out: string[] = [];
+    let flushAt = Date.now() + 50;
+    for await (const f of untilAborted(merged, signal)) {
+      frames++;
+      if (f.err) errors++;
+      if (opts.format === "jsonl") out.push(frameJson(f, decoder));
+      else out.push(decoder && !f.err ? `${text.format(f)}  ${decoder.text(f)}` : text.format(f));
+      // Batch writes for throughput, but never hold a line back for more than 50 ms: a person is watching.
+      if (out.length >= 256 || Date.now() >= flushAt || opts.count === frames) {
+        if (!(await writeStdout(out.join("\n") + "\n"))) break;
+        out = [];
+        flushAt = Date.now() + 50;
+      }
+      if (opts.count !== undefined && frames >= opts.count) break;
+    }
+    if (out.length > 0) await writeStdout(out.join("\n") + "\n");
+  } finally {
+    dispose();
+    const counters = buses.map((b) => ({ name: b.name, c: b.counters?.() ?? {} }));
+    await Promise.all(buses.map((b) => b.close()));
+    const dropped = counters.reduce((n, b) => n + (b.c.queueDropped ?? 0) + (b.c.dropped ?? 0), merged.dropped());
+    const kernel = counters.reduce((n, b) => n + (b.c.interfaceRxDropped ?? 0), 0);
+    const parts = [`${frames} frames`, `${errors} error frames`];
+    if (dropped > 0) parts.push(`${dropped} dropped (reader fell behind)`);
+    if (kernel > 0) parts.push(`${kernel} dropped by the interface`);
+    log.info(`dump: ${parts.join(", ")}`);
+  }
+}
+
+export function registerDump(program: Command): void {
+  program
+    .command("dump")
+    .description("print CAN frames from one or more interfaces as they arrive (candump's columns; signals with --dbc)")
+    .requiredOption("-i, --interface <list>", "interfaces, comma-separated: can0, vcan0, virtual:name")
+    .option("--filter <list>", "kernel acceptance filters as candump writes them: 123:7FF, 12345678:9FFFFFFF, 123~7FF (inverted)")
+    .option("--format <format>", "text (candump columns) or jsonl", "text")
+    .option("--dbc <file>", "decode frames with this DBC and print the signals beside each frame")
+    .option("-t, --timestamp <mode>", "prefix a timestamp as candump -t does: a absolute, d delta, z from zero")
+    .option("-n, --count <n>", "stop after n frames", nonNegativeInteger("--count"))
+    .option("--timeout <s>", "stop after this many seconds", positiveNumber("--timeout"))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  vgw dump -i can0                              all frames, candump style
+  vgw dump -i can0,can1 --filter 123:7FF,200~700   two interfaces, kernel filters
+  vgw dump -i can0 --dbc car.dbc                 decoded signals beside each frame
+  vgw dump -i vcan0 --format jsonl -n 100        100 frames as JSON lines
+Error frames are always shown, with their can-utils error classes, and counted in the summary on stderr.`,
+    )
+    .action(async (opts: DumpOptions) => dump(opts));
+}
