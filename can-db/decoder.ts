@@ -159,7 +159,8 @@ function decoderSource(cm: CompiledMessage): string {
       test = cond.ranges.map(([a, b]) => (a === b ? `${sw} === ${a}` : `(${sw} >= ${a} && ${sw} <= ${b})`)).join(" || ");
     }
     const value = valueSource(s, layout.runs, i);
-    lines.push(`if (${test}) { if (n >= ${layout.bytesNeeded}) { ${value} } else { ${absent} missing++; } } else { ${absent} }`);
+    const present = `if (n >= ${layout.bytesNeeded}) { ${value} } else { ${absent} missing++; }`;
+    lines.push(test === "true" ? present : `if (${test}) { ${present} } else { ${absent} }`);
   }
   lines.push(`return missing;`, `};`);
   return lines.join("\n");
@@ -245,11 +246,13 @@ export class Decoder {
     const cm = this.compile(m);
     const missing = cm.decodeInto(frame.data, this.raw, this.phys);
     const signals = cm.build(frame.data, this.raw, this.phys, options?.choices ?? false, missing);
-    if (missing > 0) {
+    // Rule (docs/dbc.md): a frame shorter than the message is an error, with the signals that fit still decoded.
+    // Signals the DBC places beyond the message's own length are decoded when a frame carries them, else absent.
+    if (frame.data.length < m.length) {
       return {
         message: m.name,
         signals,
-        error: `frame has ${frame.data.length} bytes, ${m.name} has ${m.length}: ${missing} signal(s) not decoded`,
+        error: `frame has ${frame.data.length} bytes, ${m.name} has ${m.length}${missing ? `: ${missing} signal(s) not decoded` : ""}`,
       };
     }
     return { message: m.name, signals };

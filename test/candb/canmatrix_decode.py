@@ -14,7 +14,10 @@ import canmatrix.formats  # noqa: E402
 
 
 def main():
+    # canmatrix prints load problems ("error with line no") on stdout, which carries our results: divert it.
+    sys.stdout = sys.stderr
     db = canmatrix.formats.loadp_flat(sys.argv[1])
+    sys.stdout = sys.__stdout__
     frames = {(f.arbitration_id.id, bool(f.arbitration_id.extended)): f for f in db.frames}
     out = sys.stdout
     for line in sys.stdin:
