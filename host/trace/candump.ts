@@ -14,6 +14,7 @@
 import { CAN_EFF_MASK, CAN_ERR_FLAG, CAN_SFF_MASK, formatFrame, type Frame } from "../../can-db/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { wholeLines } from "./lines";
+import { candumpChannel } from "./channel";
 
 const HEXVAL = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEXVAL[48 + i] = i;
@@ -237,13 +238,6 @@ async function* readCandump(chunks: AsyncIterable<Buffer>, ctx: ReadContext): As
     }
     if (out.length > 0) yield out;
   }
-}
-
-/** The channel a frame is written on: its own, `can<N>` for a bare channel number (ASC/TRC/BLF), else `can0`. */
-export function candumpChannel(bus: string | undefined): string {
-  if (bus === undefined || bus === "") return "can0";
-  if (/^\d+$/.test(bus)) return `can${bus}`;
-  return bus;
 }
 
 function createCandumpWriter(): FormatWriter {

@@ -19,6 +19,10 @@ import { checkReadable, openSink, readBytes } from "./io";
 
 // Each format module registers itself; the import order is the order `listFormats()` reports.
 import "./candump";
+import "./asc";
+import "./blf";
+import "./trc";
+import "./jsonl";
 
 export { listFormats, findFormat, registerFormat, type TraceFormat } from "./format";
 

@@ -1,0 +1,317 @@
+/**
+ * Vector ASC traces (CANoe/CANalyzer ASCII logging). What is read:
+ *
+ *   date Sat Sep 30 15:06:13.191 2017            start of the measurement (local time; US locale with am/pm too)
+ *   base hex  timestamps absolute                 ids/data in hex or dec; times since the start, or (relative)
+ *                                                 since the previous event
+ *   Begin Triggerblock Sat Sep 30 15:06:13.191 2017   restarts the clock at that date
+ *      2.501000 1  123x            Rx   d 8 01 02 03 04 05 06 07 08   classic frame (`x` = 29-bit)
+ *      2.510001 2  100             Tx   r 8        remote frame with its requested length (`r` alone: length 0)
+ *      2.501000 1  ErrorFrame ...                  error frame
+ *     30.005071 CANFD   2 Rx  300  Name  1 0 8  8 01 02 ... <duration> <length> <flags> ...   CAN FD line
+ *     30.806898 CANFD   5 Tx ErrorFrame ...        CAN FD error frame
+ *
+ * Frame.t is the header date (epoch seconds, local time zone, as python-can's `relative_timestamp=False`) plus the
+ * event time; without a date, the event time alone. Frame.bus is the ASC channel number as written ("1").
+ * An error frame has no class bits in ASC: it becomes CAN_ERR_BUSERROR with 8 zero data bytes, as can-utils
+ * asc2log writes it. Other events (statistics, chip status, J1939TP, comments, LIN...) are not CAN frames and are
+ * passed over; a line that starts like a CAN frame but does not parse is a bad line.
+ *
+ * CANFD lines: the Flags field (bit 12 EDL = FD, bit 4 = remote; Vector's CAN_FD_MESSAGE flags) decides FD vs
+ * classic and remote when present; a line without it (or with more than 8 bytes) is an FD frame, and a line
+ * without flags but with data length 0 and a DLC is a remote frame (python-can's reading).
+ */
+import type { Frame } from "../../can-db/frame";
+import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, isValidFdLength, lengthToDlc } from "../../can-db/frame";
+import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
+import { textLines } from "./lines";
+import { channelNumber } from "./channel";
+
+const CAN_ERR_BUSERROR = 0x80;
+const ERROR_DATA = new Uint8Array(8);
+const FLAG_RTR = 0x10;
+const FLAG_EDL = 0x1000;
+const FLAG_BRS = 0x2000;
+const FLAG_ESI = 0x4000;
+
+const MONTHS: Record<string, number> = {
+  jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11,
+  // German CANoe installations write these (as python-can knows them)
+  "mär": 2, mrz: 2, mai: 4, okt: 9, dez: 11,
+};
+
+/**
+ * Parses an ASC date (`Sat Sep 30 15:06:13.191 2017`, `Tue May 27 04:09:35.000 pm 2014`, `Fri Jul 10 06:17:32 2015`)
+ * as local time. The weekday is ignored (it may be localised). Returns epoch seconds, or undefined.
+ */
+export function parseAscDate(text: string): number | undefined {
+  const m = /^\S+\s+(\S+)\s+(\d{1,2})\s+(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:\s+([ap]m))?\s+(\d{4})\s*$/i.exec(text.trim());
+  if (!m) return undefined;
+  const month = MONTHS[m[1].toLowerCase().slice(0, 3)] ?? MONTHS[m[1].toLowerCase()];
+  if (month === undefined) return undefined;
+  let hour = Number(m[3]);
+  const ampm = m[7]?.toLowerCase();
+  if (ampm) {
+    if (hour < 1 || hour > 12) return undefined;
+    hour = (hour % 12) + (ampm === "pm" ? 12 : 0);
+  }
+  const ms = m[6] ? Number(m[6].slice(0, 3).padEnd(3, "0")) : 0;
+  const d = new Date(Number(m[8]), month, Number(m[2]), hour, Number(m[4]), Number(m[5]), ms);
+  return Number.isNaN(d.getTime()) ? undefined : d.getTime() / 1000;
+}
+
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** Local-time ASC date with milliseconds, 24-hour form (`Sat Sep 30 15:06:13.191 2017`), English names. */
+export function formatAscDate(epochSeconds: number): string {
+  const d = new Date(Math.round(epochSeconds * 1000));
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  return (
+    `${DAYS[d.getDay()]} ${MONTH_NAMES[d.getMonth()]} ${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}` +
+    `.${String(d.getMilliseconds()).padStart(3, "0")} ${d.getFullYear()}`
+  );
+}
+
+const WS = /\s+/;
+
+class AscParser {
+  base = 16;
+  relativeTimes = false;
+  start = 0;
+  lastEvent = 0;
+  constructor(private readonly ctx: ReadContext) {}
+
+  /** Returns a frame, undefined for a line that is not a frame; reports bad lines itself. */
+  line(raw: string, lineNo: number): Frame | undefined {
+    const line = raw.trim();
+    if (line.length === 0) return undefined;
+    const c = line.charCodeAt(0);
+    if ((c < 48 || c > 57) && c !== 45 /* - */) return this.header(line, lineNo);
+    const tok = line.split(WS);
+    const time = Number(tok[0]);
+    if (!Number.isFinite(time)) {
+      this.ctx.bad(lineNo, `bad timestamp '${tok[0]}'`);
+      return undefined;
+    }
+    const eventTime = this.relativeTimes ? this.lastEvent + time : time;
+    this.lastEvent = eventTime;
+    const t = this.start + eventTime;
+    const kind = tok[1];
+    if (kind === "CANFD") return this.fdLine(tok, t, lineNo, line);
+    if (kind === undefined || !/^\d+$/.test(kind)) return undefined; // CAN 1 Status:, SV:, LIN, ... not frames
+    if (tok[2] === "ErrorFrame") return errorFrame(t, kind);
+    if (tok.length < 5 || (tok[3] !== "Rx" && tok[3] !== "Tx")) return undefined; // Statistic:, J1939TP, ...
+    const id = this.id(tok[2]);
+    if (id === undefined) return this.bad(lineNo, `bad CAN ID '${tok[2]}'`, line);
+    const kindTok = tok[4];
+    if (kindTok === "r" || kindTok === "R") {
+      const f: Frame = { id: id.id, ext: id.ext, rtr: true, fd: false, brs: false, esi: false, err: false, data: EMPTY, t, bus: kind };
+      const dlcTok = tok[5];
+      if (dlcTok !== undefined && /^[0-9a-fA-F]$/.test(dlcTok)) {
+        const dlc = parseInt(dlcTok, 16);
+        if (dlc > 8) return this.bad(lineNo, `remote frame length ${dlc} is not 0..8`, line);
+        if (dlc > 0) f.dlc = dlc;
+      }
+      return f;
+    }
+    if (kindTok !== "d" && kindTok !== "D") return this.bad(lineNo, `expected 'd' (data) or 'r' (remote) after the direction, got '${kindTok}'`, line);
+    const dlc = parseInt(tok[5], 16);
+    if (!(dlc >= 0 && dlc <= 15) || !/^[0-9a-fA-F]$/.test(tok[5] ?? "")) return this.bad(lineNo, `bad DLC '${tok[5]}'`, line);
+    const len = Math.min(dlc, 8); // classic DLC 9..15 still means 8 bytes
+    const data = this.bytes(tok, 6, len);
+    if (typeof data === "string") return this.bad(lineNo, data, line);
+    return { id: id.id, ext: id.ext, rtr: false, fd: false, brs: false, esi: false, err: false, data, t, bus: kind };
+  }
+
+  private fdLine(tok: string[], t: number, lineNo: number, line: string): Frame | undefined {
+    const channel = tok[2];
+    if (!/^\d+$/.test(channel ?? "")) return this.bad(lineNo, `bad CANFD channel '${channel}'`, line);
+    if (tok[4] === "ErrorFrame") return errorFrame(t, channel);
+    const id = this.id(tok[4] ?? "");
+    if (id === undefined) return this.bad(lineNo, `bad CAN ID '${tok[4]}'`, line);
+    // An optional symbolic name sits between the ID and the BRS/ESI digits.
+    let k = 5;
+    if (!(isBit(tok[5]) && isBit(tok[6]))) k = 6;
+    if (!isBit(tok[k]) || !isBit(tok[k + 1])) return this.bad(lineNo, "expected BRS and ESI (0/1) after the CANFD ID", line);
+    const brs = tok[k] === "1";
+    const esi = tok[k + 1] === "1";
+    const dlc = parseInt(tok[k + 2], 16);
+    const len = Number(tok[k + 3]);
+    if (!/^[0-9a-fA-F]$/.test(tok[k + 2] ?? "")) return this.bad(lineNo, `bad DLC '${tok[k + 2]}'`, line);
+    if (!Number.isInteger(len) || len < 0 || len > 64 || !isValidFdLength(len)) {
+      return this.bad(lineNo, `bad CAN FD data length '${tok[k + 3]}'`, line);
+    }
+    const data = this.bytes(tok, k + 4, len);
+    if (typeof data === "string") return this.bad(lineNo, data, line);
+    const flagsTok = tok[k + 4 + len + 2];
+    const flags = flagsTok !== undefined && /^[0-9a-fA-F]{1,8}$/.test(flagsTok) ? parseInt(flagsTok, 16) : undefined;
+    const rtr = flags !== undefined ? (flags & FLAG_RTR) !== 0 && len === 0 : len === 0 && dlc > 0;
+    if (rtr) {
+      if (dlc > 8) return this.bad(lineNo, `remote frame length ${dlc} is not 0..8`, line);
+      const f: Frame = { id: id.id, ext: id.ext, rtr: true, fd: false, brs: false, esi: false, err: false, data: EMPTY, t, bus: channel };
+      if (dlc > 0) f.dlc = dlc;
+      return f;
+    }
+    const fd = flags === undefined || (flags & FLAG_EDL) !== 0 || len > 8;
+    if (fd && FD_LENGTHS[dlc] !== len && dlc <= 15) {
+      // DLC and length disagree: the bytes written are what we keep (python-can does the same, with a warning).
+    }
+    return { id: id.id, ext: id.ext, rtr: false, fd, brs: fd && brs, esi: fd && esi, err: false, data, t, bus: channel };
+  }
+
+  private id(text: string): { id: number; ext: boolean } | undefined {
+    const ext = text.endsWith("x") || text.endsWith("X");
+    const digits = ext ? text.slice(0, -1) : text;
+    if (digits.length === 0 || digits.length > 10 || !(this.base === 16 ? /^[0-9a-fA-F]+$/ : /^\d+$/).test(digits)) return undefined;
+    const id = parseInt(digits, this.base);
+    if (id > (ext ? CAN_EFF_MASK : CAN_SFF_MASK)) return undefined;
+    return { id, ext };
+  }
+
+  private bytes(tok: string[], from: number, len: number): Uint8Array | string {
+    if (tok.length < from + len) return `expected ${len} data bytes, found ${Math.max(0, tok.length - from)}`;
+    const data = new Uint8Array(len);
+    for (let i = 0; i < len; i++) {
+      const s = tok[from + i];
+      const v = this.base === 16 ? (s.length <= 2 && /^[0-9a-fA-F]+$/.test(s) ? parseInt(s, 16) : NaN) : /^\d{1,3}$/.test(s) ? Number(s) : NaN;
+      if (!(v >= 0 && v <= 255)) return `bad data byte '${s}'`;
+      data[i] = v;
+    }
+    return data;
+  }
+
+  private header(line: string, lineNo: number): undefined {
+    const lower = line.toLowerCase();
+    if (lower.startsWith("//")) return undefined;
+    if (lower.startsWith("date ")) {
+      const when = parseAscDate(line.slice(5));
+      if (when === undefined) this.ctx.bad(lineNo, `cannot read the date '${line.slice(5).trim()}': times stay relative to the measurement start`);
+      else this.start = when;
+      return undefined;
+    }
+    if (lower.startsWith("base ")) {
+      const m = /^base\s+(hex|dec)(?:\s+timestamps\s+(absolute|relative))?/i.exec(line);
+      if (!m) {
+        this.ctx.bad(lineNo, `cannot read '${line}': expected 'base hex|dec timestamps absolute|relative'`);
+        return undefined;
+      }
+      this.base = m[1].toLowerCase() === "dec" ? 10 : 16;
+      this.relativeTimes = (m[2] ?? "").toLowerCase() === "relative";
+      return undefined;
+    }
+    if (lower.startsWith("begin triggerblock")) {
+      const rest = line.slice("begin triggerblock".length).trim();
+      if (rest.length > 0) {
+        const when = parseAscDate(rest);
+        if (when === undefined) this.ctx.bad(lineNo, `cannot read the trigger block date '${rest}'`);
+        else this.start = when;
+      }
+      this.lastEvent = 0;
+      return undefined;
+    }
+    if (lower.startsWith("end triggerblock") || /^(no\s+)?internal events logged/.test(lower)) return undefined;
+    this.ctx.bad(lineNo, `not an ASC line: '${cut(line)}'`);
+    return undefined;
+  }
+
+  private bad(lineNo: number, reason: string, line: string): undefined {
+    this.ctx.bad(lineNo, `${reason}: '${cut(line)}'`);
+    return undefined;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function isBit(s: string | undefined): boolean {
+  return s === "0" || s === "1";
+}
+
+function cut(line: string): string {
+  return line.length > 120 ? line.slice(0, 120) + "..." : line;
+}
+
+function errorFrame(t: number, bus: string): Frame {
+  return { id: CAN_ERR_BUSERROR, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: ERROR_DATA.slice(), t, bus };
+}
+
+async function* readAsc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
+  const parser = new AscParser(ctx);
+  let lineNo = 0;
+  for await (const lines of textLines(chunks)) {
+    const out: Frame[] = [];
+    try {
+      for (const l of lines) {
+        lineNo++;
+        const f = parser.line(l, lineNo);
+        if (f) out.push(f);
+      }
+    } catch (e) {
+      if (out.length > 0) yield out;
+      throw e;
+    }
+    if (out.length > 0) yield out;
+  }
+}
+
+const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
+
+function idText(f: Frame): string {
+  return f.id.toString(16).toUpperCase() + (f.ext ? "x" : "");
+}
+
+function dataText(d: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < d.length; i++) s += (i ? " " : "") + HEX2[d[i]];
+  return s;
+}
+
+/**
+ * Writes what CANoe and both references read: python-can's and log2asc's layout, `base hex timestamps absolute`,
+ * the date of the first frame in local time with milliseconds, and times relative to that millisecond, so the
+ * absolute time survives a round trip to the microsecond.
+ */
+function createAscWriter(): FormatWriter {
+  let start: number | undefined;
+  let lastT = 0;
+  return {
+    begin: () => "",
+    encode(frames) {
+      const parts: string[] = [];
+      for (const f of frames) {
+        const t = f.t ?? lastT;
+        lastT = t;
+        if (start === undefined) {
+          start = Math.floor(t * 1000) / 1000;
+          const date = formatAscDate(start);
+          parts.push(`date ${date}\nbase hex  timestamps absolute\ninternal events logged\n// version 9.0.0\nBegin Triggerblock ${date}\n   0.000000 Start of measurement\n`);
+        }
+        const ts = (t - start).toFixed(6).padStart(11);
+        const ch = channelNumber(f.bus);
+        if (f.err) parts.push(`${ts} ${ch}  ErrorFrame\n`);
+        else if (f.fd) {
+          const flags = FLAG_EDL | (f.brs ? FLAG_BRS : 0) | (f.esi ? FLAG_ESI : 0);
+          const len = f.data.length;
+          parts.push(
+            `${ts} CANFD ${String(ch).padStart(3)} Rx ${idText(f).padStart(11)} ${"".padStart(32)} ${f.brs ? 1 : 0} ${f.esi ? 1 : 0} ` +
+              `${lengthToDlc(len).toString(16)} ${String(len).padStart(2)}${len ? " " + dataText(f.data) : ""} ` +
+              `       0    0 ${flags.toString(16).toUpperCase().padStart(8)}        0        0        0        0        0\n`,
+          );
+        } else if (f.rtr) parts.push(`${ts} ${ch}  ${idText(f).padEnd(15)} Rx   r ${(f.dlc ?? 0).toString(16)}\n`);
+        else parts.push(`${ts} ${ch}  ${idText(f).padEnd(15)} Rx   d ${f.data.length.toString(16)}${f.data.length ? " " + dataText(f.data) : ""}\n`);
+      }
+      return parts.join("");
+    },
+    finish: () => ({ tail: start === undefined ? "" : "End TriggerBlock\n" }),
+  };
+}
+
+export const ascFormat: TraceFormat = {
+  name: "asc",
+  extensions: [".asc"],
+  description: "Vector ASC (CANoe/CANalyzer), classic and CAN FD lines",
+  read: readAsc,
+  createWriter: createAscWriter,
+};
+
+registerFormat(ascFormat);
