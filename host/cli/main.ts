@@ -15,6 +15,7 @@ import { registerSend } from "./commands/send";
 import { registerMonitor } from "./commands/monitor";
 import { registerStats } from "./commands/stats";
 import { registerTail } from "./commands/tail";
+import { registerTail } from "./commands/tail";
 
 // One line per subcommand, in the order `vgw --help` lists them.
 const COMMANDS: Array<(program: Command) => void> = [
@@ -25,6 +26,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerSend,
   registerMonitor,
   registerStats,
+  registerTail,
   registerTail,
 ];
 
