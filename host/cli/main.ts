@@ -15,7 +15,6 @@ import { registerSend } from "./commands/send";
 import { registerMonitor } from "./commands/monitor";
 import { registerStats } from "./commands/stats";
 import { registerTail } from "./commands/tail";
-import { registerTail } from "./commands/tail";
 
 // One line per subcommand, in the order `vgw --help` lists them.
 const COMMANDS: Array<(program: Command) => void> = [
@@ -26,7 +25,6 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerSend,
   registerMonitor,
   registerStats,
-  registerTail,
   registerTail,
 ];
 
