@@ -8,6 +8,9 @@ import { UsageError } from "../../can-db/errors";
 import { log } from "../log";
 import { version } from "../../package.json";
 import { registerConvert } from "./commands/convert";
+import { registerDecode } from "./commands/decode";
+import { registerEncode } from "./commands/encode";
+import { registerDbc } from "./commands/dbc";
 import { registerDump } from "./commands/dump";
 import { registerRecord } from "./commands/record";
 import { registerReplay } from "./commands/replay";
@@ -19,6 +22,9 @@ import { registerTail } from "./commands/tail";
 // One line per subcommand, in the order `vgw --help` lists them.
 const COMMANDS: Array<(program: Command) => void> = [
   registerConvert,
+  registerDecode,
+  registerEncode,
+  registerDbc,
   registerDump,
   registerRecord,
   registerReplay,
