@@ -413,6 +413,7 @@ describe("mcp2515 service loop", () => {
             },
         })
         // one frame every 2 ms: the loop must take each from the chip before the next arrives
+        const t0 = model.transfers
         for (let i = 0; i < 20; i++) {
             model.receiveFromBus(0x100 + i, false, false, [i])
             await ds.sleep(2)
@@ -422,6 +423,10 @@ describe("mcp2515 service loop", () => {
         expect(drv.counters.rxOverflow).toBe(0)
         expect(ids.length).toBe(20)
         for (let i = 0; i < 20; i++) expect(ids[i]).toBe(0x100 + i)
+        // READ CANINTF+EFLG and READ RX BUFFER: two SPI transfers per frame (stop() adds a few)
+        const perFrame = (model.transfers - t0) / 20
+        console.log(`spi transfers per received frame: ${perFrame}`)
+        expect(perFrame <= 2.5).toBe(true)
         // idle with INT high: the loop must not poll the chip over SPI
         const before = model.transfers
         await ds.sleep(20)

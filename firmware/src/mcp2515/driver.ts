@@ -84,6 +84,8 @@ export interface Mcp2515Options {
     /** clock in ms, injectable for tests (default ds.millis) */
     now?: () => number
     onFrame?: FrameHandler
+    /** called by the service loop after each `poll()` that ran (the CanBus server reports frames here) */
+    onServiced?: () => Promise<void>
 }
 
 /** Running totals; they only grow (a driver restart keeps them). */
@@ -237,9 +239,10 @@ export class Mcp2515 {
     /** message of the last failure inside the service loop */
     lastError: string = undefined
     onFrame: FrameHandler
+    onServiced: () => Promise<void>
 
     private readonly spi: SpiTransport
-    private readonly oscillatorHz: number
+    readonly oscillatorHz: number
     private filters: AcceptanceFilter[]
     private readonly rollover: boolean
     private readonly interrupt: InterruptLine
@@ -268,6 +271,7 @@ export class Mcp2515 {
         this.busOffRestartMs = options.busOffRestartMs || 1000
         this.now = options.now || ds.millis
         this.onFrame = options.onFrame
+        this.onServiced = options.onServiced
         // check the configuration before touching the chip
         bitTimingFor(this.oscillatorHz, this.bitrate)
         planFilters(this.filters)
@@ -496,7 +500,9 @@ export class Mcp2515 {
      */
     async poll(): Promise<number> {
         let received = 0
-        for (let round = 0; round < MAX_POLL_ROUNDS; round++) {
+        // with an INT pin the service loop looks at the pin again, which costs no SPI transfer
+        const rounds = this.interrupt ? 1 : MAX_POLL_ROUNDS
+        for (let round = 0; round < rounds; round++) {
             // CANINTF and EFLG are adjacent (0x2C, 0x2D): one READ
             const r = await this.readRegisters(R.REG_CANINTF, 2)
             const intf = r[0]
@@ -597,6 +603,7 @@ export class Mcp2515 {
             if (!this.interrupt || this.interrupt.value === 0) {
                 try {
                     await this.poll()
+                    if (this.onServiced) await this.onServiced()
                 } catch (e) {
                     this.counters.serviceErrors++
                     this.lastError = "" + e
