@@ -1,0 +1,112 @@
+/**
+ * Runs the MCP2515 driver and CanBus-server tests in the DeviceScript VM (`devs run FILE --test --test-self-exit`)
+ * against the register-level MCP2515 model, and checks that every expected test ran and passed.
+ * The VM needs no devtools server and no ports.
+ */
+import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+
+const FIRMWARE = join(__dirname, "..", "..", "..", "firmware");
+const DEVS = join(FIRMWARE, "..", "node_modules", ".bin", "devs");
+/** Wall-clock bound for one VM run (compile + tests); the VM's own per-run timeout is set below it. */
+const RUN_TIMEOUT_MS = 150_000;
+
+interface VmRun {
+  code: number | null;
+  output: string;
+}
+
+/** One `devs run` in its own process group, killed (group and all) on timeout. */
+function runVmTests(file: string): Promise<VmRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(DEVS, ["run", file, "--test", "--test-self-exit", "-T", "60000"], {
+      cwd: FIRMWARE,
+      detached: true,
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      reject(new Error(`devs run ${file} did not finish within ${RUN_TIMEOUT_MS} ms\n${output}`));
+    }, RUN_TIMEOUT_MS);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      // strip ANSI colours so that test names match
+      // eslint-disable-next-line no-control-regex
+      resolve({ code, output: output.replace(/\x1b\[[0-9;]*m/g, "") });
+    });
+  });
+}
+
+function assertRan(run: VmRun, file: string, names: string[]) {
+  assert.equal(run.code, 0, `devs run ${file} exited ${run.code}\n${run.output}`);
+  for (const name of names) assert.ok(run.output.includes(`  ${name}\n`), `test "${name}" did not run\n${run.output}`);
+  const summary = /tests: (\d+), pass: (\d+), error: (\d+)/.exec(run.output);
+  assert.ok(summary, `no test summary in the VM output\n${run.output}`);
+  assert.equal(Number(summary[1]), names.length, `expected ${names.length} tests in ${file}\n${run.output}`);
+  assert.equal(Number(summary[3]), 0, run.output);
+  assert.equal(summary[1], summary[2]);
+}
+
+describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
+  this.timeout(RUN_TIMEOUT_MS + 10_000);
+
+  it("driver against the register model: timing, init, modes, receive, filters, transmit, errors", async () => {
+    const file = "test/mcp2515-driver.ts";
+    assertRan(await runVmTests(file), file, [
+      "every table row recomputes to its bit rate and documented sample point",
+      "16 MHz 500 kbit/s is 16 TQ sampled at 87.5 %",
+      "8 MHz 1 Mbit/s and unknown pairs are refused with a reason",
+      "segment rules of the data sheet are enforced when decoding",
+      "init programs CNF, interrupts, rollover, accept-all and enters listen-only",
+      "8 MHz crystal at 250 kbit/s gets its own CNF values",
+      "a missing chip (MISO stuck high) is reported, not ignored",
+      "normal, loopback and listen-only are confirmed through CANSTAT",
+      "a mode change the chip never confirms is an error",
+      "configure() changes bit rate and filters through configuration mode and back",
+      "standard, extended and remote frames through both buffers",
+      "DLC above 8 delivers 8 bytes",
+      "third frame before service overflows into RX1OVR and is counted",
+      "without rollover the second frame overflows RXB0",
+      "standard and extended acceptance filters accept and reject",
+      "filters that do not fit two masks are refused with the hardware's shape",
+      "standard, extended and remote frames reach the bus; TXnIF counts them",
+      "priorities go out highest first; equal priority waits its turn",
+      "listen-only refuses to transmit; bad frames are refused before the chip",
+      "loopback returns transmitted frames as received and keeps them off the bus",
+      "error counters drive error-passive and back",
+      "message errors (MERRF) are counted",
+      "bus-off is detected, pending frames aborted, and the chip's own recovery noticed",
+      "bus-off that outlasts busOffRestartMs is ended by reset and re-initialisation",
+      "startMcp2515 services the INT line in the background",
+    ]);
+  });
+
+  it("CanBus server on the driver, through the generated client", async () => {
+    const file = "test/mcp2515-server.ts";
+    assertRan(await runVmTests(file), file, [
+      "binds; starts stopped and listen-only; joins the bus when the client enables it",
+      "received frames arrive as packed records in frames reports",
+      "40 frames arrive complete and in order, in reports of whole records of at most 236 bytes",
+      "transmit commands are refused and counted in listen-only mode",
+      "in normal mode packed records reach the bus in order and are counted",
+      "a malformed record is counted and stops its packet; FD is refused",
+      "bit rate: supported values reprogram CNF, others are ignored",
+      "a frame lost by the chip is counted in rx_overflow",
+      "bus-off shows in bus_state and the counters; recovery returns to error-active",
+      "disabling leaves the bus",
+      "a full report queue drops and counts frames instead of growing",
+    ]);
+  });
+});
