@@ -201,49 +201,64 @@ function valueSource(s: SignalDef, runs: BitRun[], i: number): string {
  * for a bad frame, it returns `error`.
  */
 export class Decoder {
-  private readonly byKey = new Map<number, MessageDef>();
-  private readonly byPgn = new Map<number, MessageDef>();
-  private readonly compiled = new Map<MessageDef, CompiledMessage>();
+  private readonly byKey = new Map<number, Entry>();
+  private readonly byPgn = new Map<number, Entry>();
+  private readonly entries = new Map<MessageDef, Entry>();
   private raw = new Float64Array(64);
   private phys = new Float64Array(64);
 
   constructor(readonly db: Database) {
     for (const m of db.messages) {
       if (m.pseudo) continue;
-      this.byKey.set(frameKey(m.id, m.ext), m);
+      const entry: Entry = { def: m, compiled: undefined };
+      this.entries.set(m, entry);
+      this.byKey.set(frameKey(m.id, m.ext), entry);
       if (isJ1939Message(db, m)) {
         const pgn = j1939Pgn(m.id);
-        if (!this.byPgn.has(pgn)) this.byPgn.set(pgn, m);
+        if (!this.byPgn.has(pgn)) this.byPgn.set(pgn, entry);
       }
     }
   }
 
   /** The message a frame belongs to: exact ID first, then (29-bit frames) a J1939 message with the same PGN. */
   lookup(id: number, ext: boolean): MessageDef | undefined {
-    const m = this.byKey.get(frameKey(id, ext));
-    if (m || !ext || this.byPgn.size === 0) return m;
+    return this.entry(id, ext)?.def;
+  }
+
+  private entry(id: number, ext: boolean): Entry | undefined {
+    const e = this.byKey.get(frameKey(id, ext));
+    if (e || !ext || this.byPgn.size === 0) return e;
     return this.byPgn.get(j1939Pgn(id));
   }
 
+  /** The message's compiled decoder (built on first use, then kept). */
   compile(m: MessageDef): CompiledMessage {
-    let cm = this.compiled.get(m);
-    if (!cm) {
-      cm = new CompiledMessage(m);
-      this.compiled.set(m, cm);
-      if (m.signals.length > this.raw.length) {
-        this.raw = new Float64Array(m.signals.length);
-        this.phys = new Float64Array(m.signals.length);
-      }
+    let e = this.entries.get(m);
+    if (!e) {
+      e = { def: m, compiled: undefined };
+      this.entries.set(m, e);
+    }
+    return this.compiledOf(e);
+  }
+
+  private compiledOf(e: Entry): CompiledMessage {
+    if (e.compiled) return e.compiled;
+    const cm = new CompiledMessage(e.def);
+    e.compiled = cm;
+    if (cm.signals.length > this.raw.length) {
+      this.raw = new Float64Array(cm.signals.length);
+      this.phys = new Float64Array(cm.signals.length);
     }
     return cm;
   }
 
   decode(frame: Frame, options?: DecodeOptions): DecodedFrame {
     if (frame.err) return { message: null, signals: {}, error: `error frame (class 0x${frame.id.toString(16)})` };
-    const m = this.lookup(frame.id, frame.ext);
-    if (!m) return { message: null, signals: {} };
+    const e = this.entry(frame.id, frame.ext);
+    if (!e) return { message: null, signals: {} };
+    const m = e.def;
     if (frame.rtr) return { message: m.name, signals: {}, error: "remote frame: no data to decode" };
-    const cm = this.compile(m);
+    const cm = e.compiled ?? this.compiledOf(e);
     const missing = cm.decodeInto(frame.data, this.raw, this.phys);
     const signals = cm.build(frame.data, this.raw, this.phys, options?.choices ?? false, missing);
     // Rule (docs/dbc.md): a frame shorter than the message is an error, with the signals that fit still decoded.
@@ -257,6 +272,11 @@ export class Decoder {
     }
     return { message: m.name, signals };
   }
+}
+
+interface Entry {
+  def: MessageDef;
+  compiled: CompiledMessage | undefined;
 }
 
 function frameKey(id: number, ext: boolean): number {
