@@ -28,10 +28,9 @@ export type SignalDecoder = (frame: Frame) => { message: string; signals: Record
 
 /** The matching of delivered frames to replayed ones, shared by every checker. */
 export interface Analysis {
-  /** Delivered frames after dropping duplicate batches. */
+  /** Delivered frames (duplicate batches already dropped by the receiver). */
   unique: DeliveredFrame[];
   duplicateBatches: number;
-  duplicateFrames: number;
   /** Missing sequence numbers per boot: `boot:seq`. */
   gaps: string[];
   /** Replayed frames the gateway must forward (pass the accept filters). */
@@ -90,41 +89,11 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function analyse(rec: RunRecord, sc: Scenario): Analysis {
-  // Dedup: a QoS 1 resend repeats a whole batch with the same (boot, seq).
-  const seen = new Set<string>();
-  const dupBatches = new Set<string>();
-  const unique: DeliveredFrame[] = [];
-  let duplicateFrames = 0;
-  const firstBatchFrame = new Map<string, DeliveredFrame>();
-  for (const d of rec.delivered) {
-    const key = `${d.boot}:${d.seq}`;
-    const first = firstBatchFrame.get(key);
-    if (first === undefined) {
-      firstBatchFrame.set(key, d);
-      seen.add(key);
-      unique.push(d);
-    } else if (first.msg === d.msg) {
-      unique.push(d); // same message, next frame of the batch
-    } else {
-      dupBatches.add(key);
-      duplicateFrames++;
-    }
-  }
-  const seqsByBoot = new Map<string, number[]>();
-  for (const key of seen) {
-    const [boot, seq] = key.split(":");
-    if (!seqsByBoot.has(boot)) seqsByBoot.set(boot, []);
-    seqsByBoot.get(boot)!.push(Number(seq));
-  }
-  const gaps: string[] = [];
-  for (const [boot, seqs] of seqsByBoot) {
-    seqs.sort((a, b) => a - b);
-    const have = new Set(seqs);
-    for (let s = 0; s <= seqs[seqs.length - 1]; s++) if (!have.has(s)) gaps.push(`${boot}:${s}`);
-  }
-
+  // Duplicate batches were already dropped by the receiver (host/gateway/receiver.ts); its counts come with the record.
+  const unique = rec.delivered;
+  const gaps = rec.uplink.gaps;
   const g = sc.gateway;
-  const forwarded = rec.replayed.filter((r) => gatewayForwards(r.frame, g));
+  const forwarded = rec.replayed.filter((r) => !r.lost && gatewayForwards(r.frame, g));
   const byKey = new Map<string, ReplayedFrame[]>();
   const downsampled = new Set<string>();
   for (const r of forwarded) {
@@ -169,8 +138,7 @@ export function analyse(rec: RunRecord, sc: Scenario): Analysis {
   }
   return {
     unique,
-    duplicateBatches: dupBatches.size,
-    duplicateFrames,
+    duplicateBatches: rec.uplink.duplicates,
     gaps,
     forwarded,
     matchOf,
@@ -217,7 +185,6 @@ export function checkDelivery(e: Extract<Expectation, { kind: "delivery" }>, rec
     missing: missing.length,
     unexpected: unexpected.length,
     duplicateBatches: a.duplicateBatches,
-    duplicateFrames: a.duplicateFrames,
     gaps: a.gaps.length,
   };
   const pass = missing.length <= e.maxLost && unexpected.length === 0 && (e.maxLost > 0 || a.gaps.length === 0) && expected > 0;
@@ -306,7 +273,7 @@ export function checkSignals(e: Extract<Expectation, { kind: "signals" }>, rec: 
   let failures = 0;
   const messages = new Set<string>();
   for (const r of rec.replayed) {
-    if (!gatewayForwards(r.frame, _sc.gateway)) continue;
+    if (r.lost || !gatewayForwards(r.frame, _sc.gateway)) continue;
     const d = a.deliveredOf.get(r.index);
     const k = frameKey(r.frame);
     if (d) {
@@ -348,11 +315,11 @@ export function checkSignals(e: Extract<Expectation, { kind: "signals" }>, rec: 
 }
 
 export function checkCommand(e: Extract<Expectation, { kind: "command" }>, rec: RunRecord): CheckResult {
-  const cmd = rec.commands.find((c) => c.ref === e.ref)!;
-  const frameText = cmd ? formatFrame(cmd.frame) : "?";
+  const cmd = rec.commands.find((c) => c.ref === e.ref && c.frame);
+  const frameText = cmd?.frame ? formatFrame(cmd.frame) : "?";
   const name = `command ${e.ref} (${frameText}) ${e.outcome === "transmitted" ? `on the bus within ${e.withinMs} ms` : "refused"}`;
   if (!cmd) return result(e, name, false, `command '${e.ref}' was never sent (did the run stop early?)`);
-  const onBus = rec.transmitted.filter((t) => t.at >= cmd.sentAt && sameFrame(t.frame, cmd.frame));
+  const onBus = rec.transmitted.filter((t) => t.at >= cmd.sentAt && sameFrame(t.frame, cmd.frame!));
   const resultText = cmd.result ? `result ${cmd.result.ok ? "ok" : `refused: ${cmd.result.reason ?? "?"}`}` : "no result";
   const metrics: Record<string, number> = { onBus: onBus.length };
   if (cmd.result) metrics.resultMs = cmd.result.at - cmd.sentAt;

@@ -15,6 +15,8 @@ export interface ReplayedFrame {
   /** When it was due (schedule) and when it was actually handed to the bus, harness ms. */
   dueAt: number;
   sentAt: number;
+  /** Set when an injected controller fault ate the frame on the wire: the gateway never saw it. */
+  lost?: string;
 }
 
 export interface DeliveredFrame {
@@ -23,8 +25,6 @@ export interface DeliveredFrame {
   boot: number | string;
   seq: number;
   pos: number;
-  /** Which MQTT message of the run carried it (0-based): tells a resent batch from the next frame of the same one. */
-  msg: number;
   /** The gateway's own receive time for it (ms, the gateway's clock), when the payload carries one. */
   deviceT?: number;
   /** When its MQTT message reached the harness, harness ms. */
@@ -42,7 +42,8 @@ export interface DeliveredSignal {
 
 export interface CommandRecord {
   ref: string;
-  frame: Frame;
+  /** The frame of a transmit command; configuration commands (filter, rate) have none. */
+  frame?: Frame;
   sentAt: number;
   /** The gateway's answer on the results topic. */
   result?: { ok: boolean; reason?: string; at: number; raw: unknown };
@@ -75,6 +76,8 @@ export interface RunRecord {
   faults: FaultRecord[];
   /** Uplink messages that could not be decoded, with the reason (counted, never fatal). */
   undecodable: Array<{ topic: string; at: number; reason: string }>;
+  /** What the receiver (host/gateway/receiver.ts) dropped or found missing: resent batches, skipped batch numbers. */
+  uplink: { duplicates: number; gaps: string[] };
   /** When the harness stopped the gateway (last-will checks measure from here). */
   gatewayStoppedAt?: number;
   /** Counters of the harness's own plumbing (fault proxy, broker outages). */
@@ -95,6 +98,7 @@ export function emptyRecord(scenario: string, target: string, startedAt: number)
     statuses: [],
     faults: [],
     undecodable: [],
+    uplink: { duplicates: 0, gaps: [] },
     harness: {},
   };
 }

@@ -98,7 +98,7 @@ export type Step =
   | { kind: "transmit"; ref: string; frame: Frame; expiresMs?: number; origin: Origin }
   | { kind: "broker"; action: "stop" | "start" | "restart"; origin: Origin }
   | { kind: "link"; mode: LinkMode; bytesPerSecond?: number; origin: Origin }
-  | { kind: "can"; fault: CanFault; origin: Origin }
+  | { kind: "can"; fault: CanFault; frames: number; origin: Origin }
   | { kind: "gateway"; action: "stop" | "start"; origin: Origin };
 
 export type LinkMode = "pass" | "drop" | "stall" | "slow" | "reset";
@@ -319,9 +319,12 @@ function parseStep(cx: Context, node: Node, key: string, traces: Map<string, Tra
       }
       return step;
     }
-    case "can":
-      cx.allowKeys(node, m, key, ["can"]);
-      return { kind, fault: cx.oneOf(v, at, ["overflow", "bus-off", "recover"] as const), origin };
+    case "can": {
+      cx.allowKeys(node, m, key, ["can", "frames"]);
+      const fault = cx.oneOf(v, at, ["overflow", "bus-off", "recover"] as const);
+      if (m.has("frames") && fault !== "overflow") throw cx.error(m.get("frames")!, `${key}.frames`, "only 'can: overflow' loses a number of frames");
+      return { kind, fault, frames: m.has("frames") ? cx.count(m.get("frames")!, `${key}.frames`) : 16, origin };
+    }
     case "gateway":
       cx.allowKeys(node, m, key, ["gateway"]);
       return { kind, action: cx.oneOf(v, at, ["stop", "start"] as const), origin };

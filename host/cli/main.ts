@@ -18,6 +18,7 @@ import { registerSend } from "./commands/send";
 import { registerMonitor } from "./commands/monitor";
 import { registerStats } from "./commands/stats";
 import { registerTail } from "./commands/tail";
+import { registerHil } from "./commands/hil";
 
 // One line per subcommand, in the order `vgw --help` lists them.
 const COMMANDS: Array<(program: Command) => void> = [
@@ -32,6 +33,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerMonitor,
   registerStats,
   registerTail,
+  registerHil,
 ];
 
 export function buildProgram(): Command {

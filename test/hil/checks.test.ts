@@ -19,7 +19,7 @@ function run(texts: string[], latency = 5): RunRecord {
   texts.forEach((t, i) => {
     const frame = parseFrame(t);
     rec.replayed.push({ frame, index: i, trace: "bus", traceT: i * 0.01, dueAt: i * 10, sentAt: i * 10 + 0.2 });
-    rec.delivered.push({ frame, boot: 7, seq: i, pos: 0, msg: i, deviceT: 1000 + i * 10, receivedAt: i * 10 + latency });
+    rec.delivered.push({ frame, boot: 7, seq: i, pos: 0, deviceT: 1000 + i * 10, receivedAt: i * 10 + latency });
   });
   return rec;
 }
@@ -36,6 +36,7 @@ describe("hil checks", () => {
   it("delivery names a missing frame by ID, replay index and trace time", () => {
     const rec = run(FRAMES);
     rec.delivered.splice(3, 1);
+    rec.uplink.gaps.push("7:3");
     const r = checkAll(rec, scenario("expect: [{ delivery: {} }]")).results[0];
     assert.equal(r.pass, false);
     assert.match(r.message, /1 of 6 frames missing .*first: 0x123 replay #3 \(bus t=0\.030000 s\)/);
@@ -58,9 +59,9 @@ describe("hil checks", () => {
     assert.match(r.message, /out of order/);
   });
 
-  it("delivery drops a resent batch as a duplicate and still passes", () => {
+  it("delivery passes with resent batches the receiver dropped, and says so", () => {
     const rec = run(FRAMES);
-    rec.delivered.push({ ...rec.delivered[2], msg: 99, receivedAt: 200 });
+    rec.uplink.duplicates = 1;
     const { results, analysis } = checkAll(rec, scenario("expect: [{ delivery: {} }]"));
     assert.equal(results[0].pass, true, results[0].message);
     assert.equal(analysis.duplicateBatches, 1);
