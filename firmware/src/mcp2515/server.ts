@@ -366,13 +366,13 @@ export function startMcp2515CanBus(driverOptions: Mcp2515Options, options?: Mcp2
  * Pins are GPIO numbers of the board.
  */
 export const MCP2515_SETTINGS = {
-    sck: "mcp_sck",
-    mosi: "mcp_mosi",
-    miso: "mcp_miso",
-    cs: "mcp_cs",
-    int: "mcp_int",
-    oscillatorHz: "mcp_osc_hz",
-    spiHz: "mcp_spi_hz",
+    sck: "mcpSck",
+    mosi: "mcpMosi",
+    miso: "mcpMiso",
+    cs: "mcpCs",
+    int: "mcpInt",
+    oscillatorHz: "mcpOscHz",
+    spiHz: "mcpSpiHz",
 }
 
 async function pinSetting(key: string): Promise<number> {
@@ -384,7 +384,7 @@ async function pinSetting(key: string): Promise<number> {
 
 /**
  * Read pins and crystal from settings, open SPI and INT, and start the CanBus server.
- * `mcp_int` may be -1 (not wired): the driver then polls the chip over SPI.
+ * `mcpInt` may be -1 (not wired): the driver then polls the chip over SPI.
  */
 export async function startMcp2515CanBusFromSettings(bitrate?: number, options?: Mcp2515ServerOptions) {
     const sck = await pinSetting(MCP2515_SETTINGS.sck)
