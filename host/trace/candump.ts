@@ -43,6 +43,7 @@ function isBlank(c: number): boolean {
 export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadContext, out: Frame[]): number {
   // One backing store per batch for all data bytes: a view per frame is far cheaper than an allocation per frame.
   const store = new Uint8Array(buf.length >> 1);
+  const storeBuffer = store.buffer;
   let storePos = 0;
   let lastBusStart = -1;
   let lastBusLen = 0;
@@ -65,7 +66,8 @@ export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadConte
     let t: number | undefined;
     let bus: string | undefined;
     if (buf[i] === 0x28 /* ( */) {
-      // Timestamp: digits [. digits] `)`; exact as parseFloat when it fits 15 digits (x / 10^k is correctly rounded).
+      // Timestamp: digits [. digits] `)`. While the digits form an exact integer (< 2^53), integer / 10^k is the
+      // correctly rounded value, i.e. exactly what parseFloat gives, without making a string.
       i++;
       let mant = 0;
       let digits = 0;
@@ -83,7 +85,7 @@ export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadConte
         ctx.bad(lineNo, `bad timestamp, expected '(seconds.micros)': '${lineText(buf, lineStart, end)}'`);
         continue;
       }
-      if (digits > 15) t = parseFloat(buf.toString("latin1", lineStart + 1, i).trim());
+      if (mant > Number.MAX_SAFE_INTEGER) t = parseFloat(buf.toString("latin1", lineStart + 1, i).trim());
       else t = frac > 0 ? mant / POW10[frac] : mant;
       i++;
       // channel
@@ -205,7 +207,7 @@ export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadConte
       ctx.bad(lineNo, `${fd ? "CAN FD" : "classic CAN"} data length ${len} is not valid: '${lineText(buf, lineStart, end)}'`);
       continue;
     }
-    out.push({ id, ext, rtr: false, fd, brs, esi, err, data: store.subarray(dataStart, storePos), t, bus });
+    out.push({ id, ext, rtr: false, fd, brs, esi, err, data: new Uint8Array(storeBuffer, dataStart, storePos - dataStart), t, bus });
   }
   return lineNo - firstLine + 1;
 }

@@ -8,7 +8,8 @@ import type { Readable, Writable } from "stream";
 import { VgwError } from "../../can-db/errors";
 import { isGzipPath } from "./format";
 
-const CHUNK = 1 << 20;
+// 64 KB: small batches keep few frames alive at each young-generation GC, which measured faster than 1 MB.
+const CHUNK = 1 << 16;
 
 /** Fails early, with the path in the message, when a trace cannot be opened (before any parsing starts). */
 export function checkReadable(path: string): void {
