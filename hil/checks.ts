@@ -171,7 +171,7 @@ export function checkDelivery(e: Extract<Expectation, { kind: "delivery" }>, rec
     if (i === missing.length || missing[i].index !== missing[i - 1].index + 1) {
       const first = missing[runStart];
       const n = i - runStart;
-      details.push(`missing ${first.frame ? formatFrame(first.frame) : ""} ${describeReplayed(first)}${n > 1 ? ` and the next ${n - 1} frame(s)` : ""}`);
+      details.push(`missing ${formatFrame(first.frame)}: ${describeReplayed(first)}${n > 1 ? ` and the next ${n - 1} frame(s)` : ""}`);
       runStart = i;
     }
   }
