@@ -432,4 +432,51 @@ describe("mcp2515 service loop", () => {
         await ds.sleep(20)
         expect(model.transfers).toBe(before)
     })
+    test("transmits from another fiber interleave safely with the service loop", async () => {
+        const model = new Mcp2515Model()
+        const drv = await startMcp2515({
+            spi: model,
+            interrupt: model.interruptLine,
+            oscillatorHz: 16000000,
+            mode: Mcp2515Mode.Normal,
+        })
+        model.transferDelayMs = 0
+        const d = Buffer.from([1, 2, 3, 4])
+        let queued = 0
+        for (let i = 0; i < 600 && queued < 30; i++) {
+            // every frame completes at once in the model, so the loop is clearing TXnIF while we load the next
+            if (await drv.transmit(0x600 + queued, 0, d, 0, 4)) queued++
+            else await ds.sleep(1)
+        }
+        for (let i = 0; i < 40 && drv.counters.txFrames < 30; i++) await ds.sleep(5)
+        await drv.stop()
+        expect(queued).toBe(30)
+        expect(model.sent.length).toBe(30)
+        for (let i = 0; i < 30; i++) expect(model.sent[i].id).toBe(0x600 + i)
+        expect(drv.counters.txFrames).toBe(30)
+        expect(drv.txInFlight()).toBe(0)
+    })
+    test("stop() then a new loop: exactly one loop services the chip", async () => {
+        const model = new Mcp2515Model()
+        const ids: number[] = []
+        const drv = await startMcp2515({
+            spi: model,
+            interrupt: model.interruptLine,
+            oscillatorHz: 16000000,
+            onFrame: id => {
+                ids.push(id)
+            },
+        })
+        await drv.stop()
+        await drv.setMode(Mcp2515Mode.ListenOnly)
+        drv.startServiceLoop()
+        model.receiveFromBus(0x77, false, false, [])
+        for (let i = 0; i < 40 && ids.length < 1; i++) await ds.sleep(5)
+        expect(ids.length).toBe(1)
+        // idle: no loop polls over SPI while INT is high
+        const before = model.transfers
+        await ds.sleep(20)
+        expect(model.transfers).toBe(before)
+        await drv.stop()
+    })
 })

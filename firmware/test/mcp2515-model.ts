@@ -10,6 +10,7 @@
  *
  * Frames enter "from the bus" through `receiveFromBus`; frames the chip puts on the bus are captured in `sent`.
  */
+import * as ds from "@devicescript/core"
 import * as R from "../src/mcp2515/registers"
 import { BIT_MODIFY_REGISTERS, REG_RXF, REG_TXB_CTRL } from "../src/mcp2515/registers"
 
@@ -155,8 +156,15 @@ export class Mcp2515Model {
 
     // ------------------------------------------------------------ SPI
 
+    /**
+     * < 0: a transfer completes without yielding. >= 0: each transfer sleeps this many ms first, so other fibers run
+     * in between, as they do around a real SPI transfer on the board.
+     */
+    transferDelayMs = -1
+
     /** One chip-select cycle: `tx` in on MOSI, the returned buffer out on MISO. */
     async transfer(tx: Buffer): Promise<Buffer> {
+        if (this.transferDelayMs >= 0) await ds.sleep(this.transferDelayMs)
         return this.transferSync(tx)
     }
 

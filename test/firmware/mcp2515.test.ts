@@ -90,6 +90,8 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
       "bus-off is detected, pending frames aborted, and the chip's own recovery noticed",
       "bus-off that outlasts busOffRestartMs is ended by reset and re-initialisation",
       "startMcp2515 services the INT line in the background",
+      "transmits from another fiber interleave safely with the service loop",
+      "stop() then a new loop: exactly one loop services the chip",
     ]);
   });
 

@@ -254,7 +254,11 @@ export class Mcp2515 {
     /** TXP of each pending buffer */
     private readonly txPriority = [0, 0, 0]
     private busOffSince = 0
-    private running = false
+    /** the service loop runs while its generation is current; stop() and a restart start a new one */
+    private loopGeneration = 0
+    private loopRunning = false
+    /** held by one public operation at a time: their SPI sequences must not interleave */
+    private spiBusy = false
     private readonly rxCommand = Buffer.alloc(1 + R.BUFFER_BODY_LENGTH)
     private readonly txLoad = Buffer.alloc(1 + R.BUFFER_BODY_LENGTH)
 
@@ -280,6 +284,15 @@ export class Mcp2515 {
     }
 
     // ---------------------------------------------------------------- SPI primitives (section 12)
+
+    /**
+     * Take the driver for one operation. A transmit and a poll interleaved at their awaits could clear a TXnIF
+     * the other just caused; one holder at a time rules that out. Released by `this.spiBusy = false`.
+     */
+    private async exclusive() {
+        while (this.spiBusy) await ds.sleep(1)
+        this.spiBusy = true
+    }
 
     private async readRegisters(address: number, count: number): Promise<Buffer> {
         const tx = Buffer.alloc(2 + count)
@@ -319,6 +332,15 @@ export class Mcp2515 {
      * Section 10.1 (configuration mode), 5.5 (CNF), 4.5 (filters), 7 (interrupts).
      */
     async init() {
+        await this.exclusive()
+        try {
+            await this.initUnlocked()
+        } finally {
+            this.spiBusy = false
+        }
+    }
+
+    private async initUnlocked() {
         this.txPending = 0
         await this.instruction(R.INSTR_RESET)
         // the oscillator start-up timer holds the chip for 128 OSC1 clocks after reset (section 8.1); 2 ms is ample
@@ -330,7 +352,7 @@ export class Mcp2515 {
             )
         await this.writeConfiguration()
         await this.enterMode(this.mode)
-        await this.readErrorCounters()
+        await this.readErrorCountersUnlocked()
     }
 
     /** Everything that may only be written in configuration mode, plus interrupt enables. */
@@ -379,6 +401,15 @@ export class Mcp2515 {
 
     /** Switch between listen-only, normal and loopback. Pending transmissions are aborted. */
     async setMode(mode: Mcp2515Mode) {
+        await this.exclusive()
+        try {
+            await this.setModeUnlocked(mode)
+        } finally {
+            this.spiBusy = false
+        }
+    }
+
+    private async setModeUnlocked(mode: Mcp2515Mode) {
         if (mode !== Mcp2515Mode.ListenOnly && mode !== Mcp2515Mode.Normal && mode !== Mcp2515Mode.Loopback)
             throw new RangeError(`mcp2515: unknown mode ${mode}`)
         if (mode !== Mcp2515Mode.Normal && mode !== Mcp2515Mode.Loopback) await this.abortPending()
@@ -393,6 +424,15 @@ export class Mcp2515 {
     async configure(bitrate: number, filters: AcceptanceFilter[]) {
         bitTimingFor(this.oscillatorHz, bitrate)
         planFilters(filters)
+        await this.exclusive()
+        try {
+            await this.configureUnlocked(bitrate, filters)
+        } finally {
+            this.spiBusy = false
+        }
+    }
+
+    private async configureUnlocked(bitrate: number, filters: AcceptanceFilter[]) {
         await this.abortPending()
         await this.enterMode(R.OPMODE_CONFIG)
         this.bitrate = bitrate
@@ -403,7 +443,18 @@ export class Mcp2515 {
 
     /** Leave the bus: configuration mode, nothing received or sent. `init()` or `setMode()` rejoins. */
     async stop() {
-        this.running = false
+        // the running loop sees a new generation and ends; startServiceLoop() may start the next one at once
+        this.loopGeneration++
+        this.loopRunning = false
+        await this.exclusive()
+        try {
+            await this.stopUnlocked()
+        } finally {
+            this.spiBusy = false
+        }
+    }
+
+    private async stopUnlocked() {
         await this.abortPending()
         await this.enterMode(R.OPMODE_CONFIG)
         this.busState = Mcp2515BusState.Stopped
@@ -420,6 +471,22 @@ export class Mcp2515 {
      * @throws RangeError for a frame the MCP2515 cannot send (FD, error frame, bad length or ID); Mcp2515Error in listen-only mode
      */
     async transmit(id: number, flags: number, data: Buffer, dataOffset: number, len: number, priority?: number): Promise<boolean> {
+        await this.exclusive()
+        try {
+            return await this.transmitUnlocked(id, flags, data, dataOffset, len, priority)
+        } finally {
+            this.spiBusy = false
+        }
+    }
+
+    private async transmitUnlocked(
+        id: number,
+        flags: number,
+        data: Buffer,
+        dataOffset: number,
+        len: number,
+        priority: number
+    ): Promise<boolean> {
         const ext = (flags & FRAME_EXT) !== 0
         const rtr = (flags & FRAME_RTR) !== 0
         const prio = priority === undefined ? 0 : priority
@@ -488,6 +555,15 @@ export class Mcp2515 {
 
     /** Read TEC and REC (section 6.5). */
     async readErrorCounters() {
+        await this.exclusive()
+        try {
+            await this.readErrorCountersUnlocked()
+        } finally {
+            this.spiBusy = false
+        }
+    }
+
+    private async readErrorCountersUnlocked() {
         const r = await this.readRegisters(R.REG_TEC, 2)
         this.tec = r[0]
         this.rec = r[1]
@@ -499,6 +575,15 @@ export class Mcp2515 {
      * @returns the number of frames received
      */
     async poll(): Promise<number> {
+        await this.exclusive()
+        try {
+            return await this.pollUnlocked()
+        } finally {
+            this.spiBusy = false
+        }
+    }
+
+    private async pollUnlocked(): Promise<number> {
         let received = 0
         // with an INT pin the service loop looks at the pin again, which costs no SPI transfer
         const rounds = this.interrupt ? 1 : MAX_POLL_ROUNDS
@@ -540,7 +625,7 @@ export class Mcp2515 {
             this.now() - this.busOffSince >= this.busOffRestartMs
         ) {
             this.counters.busOffRestarts++
-            await this.init()
+            await this.initUnlocked()
         }
         return received
     }
@@ -572,7 +657,7 @@ export class Mcp2515 {
         let state = Mcp2515BusState.ErrorActive
         if (eflg & R.EFLG_TXBO) state = Mcp2515BusState.BusOff
         else if (eflg & (R.EFLG_TXEP | R.EFLG_RXEP)) state = Mcp2515BusState.ErrorPassive
-        if (errorInterrupt || state !== old) await this.readErrorCounters()
+        if (errorInterrupt || state !== old) await this.readErrorCountersUnlocked()
         if (state === old) return
         this.busState = state
         if (state === Mcp2515BusState.BusOff) {
@@ -589,17 +674,18 @@ export class Mcp2515 {
 
     /** Service the controller until `stop()`: on INT low, or every `pollIntervalMs` without an INT pin. */
     startServiceLoop() {
-        if (this.running) return
-        this.running = true
+        if (this.loopRunning) return
+        this.loopRunning = true
+        const generation = ++this.loopGeneration
         // a timer callback is DeviceScript's way to start a fiber that runs on its own
         const self = this
         setTimeout(async () => {
-            await self.serviceLoop()
+            await self.serviceLoop(generation)
         }, 0)
     }
 
-    private async serviceLoop() {
-        while (this.running) {
+    private async serviceLoop(generation: number) {
+        while (this.loopGeneration === generation) {
             if (!this.interrupt || this.interrupt.value === 0) {
                 try {
                     await this.poll()
