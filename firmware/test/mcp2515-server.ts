@@ -26,6 +26,8 @@ function newServer(model: Mcp2515Model, rxQueueBytes?: number) {
 }
 
 const model = new Mcp2515Model()
+// every SPI transfer yields, as on the board: the loop, the reporter and command handlers interleave
+model.transferDelayMs = 0
 const server = newServer(model)
 const can = new ds.CanBus(startServer(server))
 const reports: Buffer[] = []

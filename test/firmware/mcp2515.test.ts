@@ -95,6 +95,21 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
     ]);
   });
 
+  it("register model self-test: the SPI instruction set as the data sheet describes it", async () => {
+    const file = "test/mcp2515-model-selftest.ts";
+    assertRan(await runVmTests(file), file, [
+      "RESET values and the CANSTAT/CANCTRL mirrors at xEh/xFh",
+      "READ auto-increments the address",
+      "configuration registers are locked outside configuration mode",
+      "a mode request shows in CANSTAT one transfer later",
+      "BIT MODIFY masks on bit-modifiable registers and writes whole bytes elsewhere",
+      "LOAD TX BUFFER at D0 and RTS; READ STATUS shows TXREQ and TXnIF",
+      "ABAT aborts pending buffers and sets ABTF",
+      "READ RX BUFFER at D0 clears only its RXnIF; RX STATUS reports type and filter",
+      "standard filters with EID mask bits filter the first two data bytes",
+    ]);
+  });
+
   it("CanBus server on the driver, through the generated client", async () => {
     const file = "test/mcp2515-server.ts";
     assertRan(await runVmTests(file), file, [
