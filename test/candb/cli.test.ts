@@ -82,8 +82,9 @@ describe("vgw decode / encode / dbc (CLI)", function () {
     });
     it("by ID, extended and CAN FD messages", () => {
       assert.equal(vgw(["encode", "--dbc", `${D}/multiplex.dbc`, "Message1", "Multiplexor=8", "BIT_J=1"]).stdout, "00123456#2000040000000000\n");
-      const fd = vgw(["encode", "--dbc", `${D}/foobar.dbc`, "0x12331"]);
-      assert.match(fd.stdout, /^00012331##1(00){64}\n$/);
+      assert.equal(vgw(["encode", "--dbc", `${D}/foobar.dbc`, "0x12331"]).stdout, "00012331#0000000000\n");
+      const fd = vgw(["encode", "--dbc", `${D}/foobar.dbc`, "CanFd"]);
+      assert.match(fd.stdout, /^00012333##1(00){64}\n$/);
     });
     it("out-of-range value: exit 2 naming the signal and its range", () => {
       const r = vgw(["encode", "--dbc", `${D}/motohawk.dbc`, "ExampleMessage", "Temperature=500"]);
