@@ -76,7 +76,8 @@ export class BusStats {
       s.gaps++;
     }
     const prev = s.last?.data;
-    for (let i = 0; i < f.data.length; i++) if (!prev || prev[i] !== f.data[i]) s.changedAt[i] = t;
+    // The first frame of an ID sets the baseline; only later differences count as changes.
+    if (prev) for (let i = 0; i < f.data.length; i++) if (prev[i] !== f.data[i]) s.changedAt[i] = t;
     s.count++;
     s.last = f;
     s.lastT = t;

@@ -104,6 +104,8 @@ export async function dump(opts: DumpOptions): Promise<void> {
   if (!["none", "a", "d", "z"].includes(stampMode)) throw new UsageError(`-t must be a, d or z, got '${opts.timestamp}'`);
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
   const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
+  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
+  log.debug(`dump: listening on ${interfaces.join(",")}`);
   const text = new CandumpText(interfaces, stampMode);
   const { signal, dispose } = interruptSignal(opts.timeout);
   const merged = mergeBuses(buses);

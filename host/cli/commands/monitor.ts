@@ -7,6 +7,7 @@
 import type { Command } from "commander";
 import termkit from "terminal-kit";
 import { UsageError } from "../../../can-db/errors";
+import { log } from "../../log";
 import { BusStats } from "./bus-stats";
 import { filtersOption, mergeBuses, openBuses, parseInterfaces, positiveNumber } from "./can-options";
 import { loadDecoder } from "./dbc-annotate";
@@ -25,6 +26,8 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   const interfaces = parseInterfaces(opts.interface);
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
   const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
+  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
+  log.debug(`monitor: listening on ${interfaces.join(",")}`);
   let stats = new BusStats(opts.bitrate);
   const view = initialView();
   const term = termkit.terminal;

@@ -76,6 +76,8 @@ export async function record(opts: RecordOptions): Promise<void> {
     await writer.close();
     throw e;
   }
+  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
+  log.debug(`record: listening on ${interfaces.join(",")}`);
   const merged = mergeBuses(buses);
   const { signal, dispose } = interruptSignal(opts.timeout);
   let frames = 0;

@@ -14,6 +14,7 @@ import { openTraceReader } from "../../trace";
 import { log } from "../../log";
 import { MonotonicClock } from "../../replay/clock";
 import { replayFrames, type ReplaySummary } from "../../replay/scheduler";
+import { readAhead } from "../../replay/read-ahead";
 import { filtersOption, interruptSignal, nonNegativeInteger, openBuses, parseInterfaces, positiveNumber } from "./can-options";
 
 interface ReplayCliOptions {
@@ -96,7 +97,7 @@ export async function replay(file: string, opts: ReplayCliOptions): Promise<Repl
   let summary: ReplaySummary;
   try {
     summary = await replayFrames(
-      () => openTraceReader(file, { onError: () => skipped++ }),
+      () => readAhead(file, { onBadLine: () => skipped++ }),
       {
         clock: new MonotonicClock(),
         send,

@@ -76,6 +76,8 @@ export async function stats(opts: StatsOptions): Promise<void> {
   if (opts.format !== "text" && opts.format !== "json") throw new UsageError(`--format must be text or json, got '${opts.format}'`);
   const interfaces = parseInterfaces(opts.interface);
   const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
+  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
+  log.debug(`stats: listening on ${interfaces.join(",")}`);
   const stats = new BusStats(opts.bitrate, opts.dbitrate);
   const started = Date.now();
   const elapsed = () => (Date.now() - started) / 1000;
