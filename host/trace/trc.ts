@@ -79,10 +79,10 @@ class TrcParser {
           if (value === "2.1" && this.columns.length === 0) this.columns = ["N", "O", "T", "B", "I", "d", "R", "L", "D"];
         }
       } else if (m[1] === "STARTTIME") {
-        const days = Number(value);
-        if (!Number.isFinite(days) || days < 0) this.ctx.bad(lineNo, `bad $STARTTIME '${value}'`);
+        const epoch = /^\d+(\.\d+)?$/.test(value) ? oleToEpoch(Number(value)) : NaN;
+        if (!Number.isFinite(epoch)) this.ctx.bad(lineNo, `bad $STARTTIME '${value}': expected days since 30.12.1899`);
         else {
-          this.start = oleToEpoch(days);
+          this.start = epoch;
           this.startFromHeader = true;
         }
       } else if (m[1] === "COLUMNS") {
@@ -97,7 +97,7 @@ class TrcParser {
       const s = /Start time:\s*(.*)$/.exec(line);
       if (s) {
         const when = parseStartComment(s[1]);
-        if (when !== undefined) this.start = when;
+        if (when !== undefined && Number.isFinite(when)) this.start = when;
       }
     }
   }

@@ -1,0 +1,177 @@
+/**
+ * Fuzz: thousands of mutated trace lines per text format and hundreds of mutated BLF files (raw bytes, and the
+ * object stream inside containers, re-packed so the mutations get past zlib's checksum). A reader may only report
+ * TraceParseErrors through its context; it must never throw anything else, never yield an invalid frame, and end.
+ */
+import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as zlib from "zlib";
+import { validateFrame, type Frame } from "../../can-db/frame";
+import { TraceParseError } from "../../can-db/errors";
+import { findFormat, type TraceFormat } from "../../host/trace";
+import { FIXTURES, prng } from "./helpers";
+
+const GOLDEN = path.join(FIXTURES, "golden");
+const rnd = prng(7);
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+const CHARS = " \t#().-xXrRdD0123456789ABCDEFabcdef;$=,:\u00e4\u0000\r\n{}\"[]";
+
+function mutateLine(line: string): string {
+  let s = line;
+  const n = 1 + Math.floor(rnd() * 3);
+  for (let k = 0; k < n; k++) {
+    const i = Math.floor(rnd() * (s.length + 1));
+    switch (Math.floor(rnd() * 7)) {
+      case 0: // replace a character
+        s = s.slice(0, i) + pick([...CHARS]) + s.slice(i + 1);
+        break;
+      case 1: // insert
+        s = s.slice(0, i) + pick([...CHARS]) + s.slice(i);
+        break;
+      case 2: // delete a run
+        s = s.slice(0, i) + s.slice(i + 1 + Math.floor(rnd() * 4));
+        break;
+      case 3: // truncate
+        s = s.slice(0, i);
+        break;
+      case 4: {
+        // swap two whitespace-separated tokens
+        const t = s.split(" ");
+        const a = Math.floor(rnd() * t.length);
+        const b = Math.floor(rnd() * t.length);
+        [t[a], t[b]] = [t[b], t[a]];
+        s = t.join(" ");
+        break;
+      }
+      case 5: // a huge number
+        s = s.slice(0, i) + "99999999999999999999" + s.slice(i);
+        break;
+      default: // duplicate a slice
+        s = s.slice(0, i) + s.slice(Math.max(0, i - 8), i) + s.slice(i);
+    }
+  }
+  return s;
+}
+
+async function* pieces(bytes: Buffer): AsyncGenerator<Buffer> {
+  // Random chunk boundaries exercise the line splitter and BLF's byte stream as well.
+  let pos = 0;
+  while (pos < bytes.length) {
+    const n = 1 + Math.floor(rnd() * (rnd() < 0.5 ? 64 : 4096));
+    yield bytes.subarray(pos, pos + n);
+    pos += n;
+  }
+}
+
+/** Reads `bytes` like a reader reads a file; returns frames and reported errors, failing on anything else. */
+async function read(format: TraceFormat, bytes: Buffer, strict: boolean): Promise<{ frames: Frame[]; errors: number }> {
+  const frames: Frame[] = [];
+  let errors = 0;
+  const ctx = {
+    file: "fuzz",
+    bad(line: number, reason: string) {
+      assert.ok(Number.isInteger(line) && line >= 0, `line ${line}`);
+      assert.ok(typeof reason === "string" && reason.length > 0);
+      errors++;
+      if (strict) throw new TraceParseError(reason, "fuzz", line);
+    },
+  };
+  try {
+    for await (const batch of format.read(pieces(bytes), ctx)) {
+      for (const f of batch) {
+        validateFrame(f);
+        assert.ok(f.t === undefined || Number.isFinite(f.t), `time ${f.t}`);
+        frames.push(f);
+      }
+    }
+  } catch (e) {
+    if (!(strict && e instanceof TraceParseError)) throw e;
+  }
+  return { frames, errors };
+}
+
+const TEXT_SEEDS: Record<string, string[]> = {
+  candump: ["candump.log", "golden/sample.log"],
+  asc: ["logfile.asc", "test_CanFdMessage64.asc", "golden/sample.asc", "single_frame_us_locale.asc"],
+  trc: ["test_CanMessage_V1_0_BUS1.trc", "test_CanMessage_V1_1.trc", "test_CanMessage_V1_3.trc", "test_CanMessage_V2_0_BUS1.trc", "golden/sample.trc"],
+  jsonl: ["golden/sample.jsonl"],
+};
+
+describe("trace fuzz (mutated input: typed errors only, no crash, no hang)", function () {
+  this.timeout(60000);
+
+  for (const [name, seeds] of Object.entries(TEXT_SEEDS)) {
+    it(`${name}: 3000 mutated lines, lenient and strict`, async () => {
+      const format = findFormat(name) as TraceFormat;
+      let bad = 0;
+      let good = 0;
+      for (let file = 0; file < 60; file++) {
+        // Mutate lines of one seed file; keep its header (first 15 lines) intact half of the time, so that mutated
+        // frame lines are parsed under the right version/base, and lines pass through unmutated now and then.
+        const own = fs.readFileSync(path.join(FIXTURES, pick(seeds)), "latin1").split("\n").slice(0, 400);
+        const header = rnd() < 0.5 ? own.slice(0, 15) : [];
+        const body: string[] = [];
+        for (let i = 0; i < 50; i++) body.push(rnd() < 0.1 ? pick(own) : mutateLine(pick(own)));
+        const bytes = Buffer.from([...header, ...body].join(rnd() < 0.2 ? "\r\n" : "\n"), "latin1");
+        const lenient = await read(format, bytes, false);
+        bad += lenient.errors;
+        good += lenient.frames.length;
+        await read(format, bytes, true);
+      }
+      // The mutations must actually reach the parser's error paths and still leave readable lines.
+      assert.ok(bad > 100, `${name}: only ${bad} bad lines reported`);
+      assert.ok(good > 100, `${name}: only ${good} frames read`);
+    });
+  }
+
+  it("blf: 300 files with random byte damage and 300 with damaged object streams", async () => {
+    const format = findFormat("blf") as TraceFormat;
+    const seeds = ["golden/sample.blf", "issue_1905.blf", "test_CanMessage.blf", "test_CanErrorFrameExt.blf"].map((s) =>
+      fs.readFileSync(path.join(FIXTURES, s)),
+    );
+    let errors = 0;
+    for (let k = 0; k < 300; k++) {
+      const b = Buffer.from(pick(seeds));
+      const n = 1 + Math.floor(rnd() * 8);
+      for (let i = 0; i < n; i++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      const cut = rnd() < 0.3 ? b.subarray(0, Math.floor(rnd() * b.length)) : b;
+      errors += (await read(format, cut, false)).errors;
+      await read(format, cut, true);
+    }
+    // Damage the uncompressed object stream, then pack it again (stored or deflated) so the parser sees it.
+    const sample = fs.readFileSync(path.join(GOLDEN, "sample.blf"));
+    const head = sample.subarray(0, 144);
+    const size = sample.readUInt32LE(144 + 8);
+    const payload = zlib.inflateSync(sample.subarray(144 + 32, 144 + size));
+    let frames = 0;
+    for (let k = 0; k < 300; k++) {
+      const p = Buffer.from(payload);
+      const n = 1 + Math.floor(rnd() * 6);
+      for (let i = 0; i < n; i++) {
+        const at = Math.floor(rnd() * p.length);
+        // Hit the header fields (sizes, types, versions) often: they steer the parser.
+        if (rnd() < 0.5) p.writeUInt32LE(Math.floor(rnd() * 2 ** 32), Math.min(at - (at % 4), p.length - 4));
+        else p[at] = Math.floor(rnd() * 256);
+      }
+      const stored = rnd() < 0.5;
+      const body = stored ? p : zlib.deflateSync(p);
+      const obj = Buffer.alloc(32 + body.length);
+      obj.write("LOBJ", 0, "latin1");
+      obj.writeUInt16LE(16, 4);
+      obj.writeUInt16LE(1, 6);
+      obj.writeUInt32LE(obj.length, 8);
+      obj.writeUInt32LE(10, 12);
+      obj.writeUInt16LE(stored ? 0 : 2, 16);
+      obj.writeUInt32LE(p.length, 24);
+      body.copy(obj, 32);
+      const file = Buffer.concat([head, obj, Buffer.alloc(obj.length % 4)]);
+      const r = await read(format, file, false);
+      errors += r.errors;
+      frames += r.frames.length;
+      await read(format, file, true);
+    }
+    assert.ok(errors > 300, `only ${errors} errors reported`);
+    assert.ok(frames > 1000, `only ${frames} frames survived`);
+  });
+});
