@@ -101,7 +101,7 @@ describe("trace: candump .log", () => {
     );
   });
 
-  it("counts lines across chunk boundaries (a 3 MB file read in 1 MB chunks)", async () => {
+  it("counts lines across chunk boundaries (a 3 MB file read in 64 KB chunks)", async () => {
     const lines: string[] = [];
     for (let i = 0; i < 100000; i++) lines.push(`(${(i / 1000).toFixed(6)}) can0 ${(i & 0x7ff).toString(16).padStart(3, "0")}#0011223344556677`);
     lines[76543] = "garbage";
