@@ -56,6 +56,17 @@ describe("vgw decode / encode / dbc (CLI)", function () {
       assert.deepEqual(JSON.parse(r.stdout).signals, { muxed_B_1: 0, muxed_A_2_MUX_B: 1, MUX_A: 2 });
     });
 
+    it("reads any trace format by extension through the trace registry (.asc.gz, .trc)", () => {
+      for (const trace of ["test/fixtures/traces/test_CanMessage.asc.gz", "test/fixtures/traces/test_CanMessage_V2_1.trc"]) {
+        const r = vgw(["decode", "--dbc", `${D}/motohawk.dbc`, "--format", "jsonl", trace]);
+        assert.equal(r.code, 0, r.stderr);
+        const lines = r.stdout.trim().split("\n");
+        const frames = Number(/decode: (\d+) frames/.exec(r.stderr)?.[1]);
+        assert.ok(frames > 0 && lines.length === frames, `${trace}: ${lines.length} lines, summary ${frames}`);
+        for (const l of lines) assert.equal(typeof (JSON.parse(l) as { id: number }).id, "number");
+      }
+    });
+
     it("--strict stops at the first bad line with exit 1", () => {
       const r = vgw(["decode", "--strict", "--dbc", `${D}/motohawk.dbc`, "test/candb/golden/motohawk.log"]);
       assert.equal(r.code, 1);
