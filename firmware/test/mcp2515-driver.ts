@@ -412,11 +412,11 @@ describe("mcp2515 service loop", () => {
                 ids.push(id)
             },
         })
-        // one frame every 2 ms: the loop must take each from the chip before the next arrives
+        // the next frame once the loop has emptied the chip (bounded): a loop that ignores INT fails here
         const t0 = model.transfers
         for (let i = 0; i < 20; i++) {
             model.receiveFromBus(0x100 + i, false, false, [i])
-            await ds.sleep(2)
+            for (let w = 0; w < 100 && model.regs[R.REG_CANINTF] & 3; w++) await ds.sleep(2)
         }
         for (let i = 0; i < 50 && ids.length < 20; i++) await ds.sleep(5)
         await drv.stop()
@@ -443,7 +443,7 @@ describe("mcp2515 service loop", () => {
         model.transferDelayMs = 0
         const d = Buffer.from([1, 2, 3, 4])
         let queued = 0
-        for (let i = 0; i < 600 && queued < 30; i++) {
+        for (let i = 0; i < 2000 && queued < 30; i++) {
             // every frame completes at once in the model, so the loop is clearing TXnIF while we load the next
             if (await drv.transmit(0x600 + queued, 0, d, 0, 4)) queued++
             else await ds.sleep(1)

@@ -110,6 +110,18 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
     ]);
   });
 
+  it("hardware filters from key filters accept exactly what the key filters accept", async () => {
+    const file = "test/mcp2515-keyfilters.ts";
+    assertRan(await runVmTests(file), file, [
+      "standard only (mask bit 31 set, value bit 31 clear)",
+      "extended only, J1939 PGN-style mask",
+      "either kind (mask bit 31 clear) becomes a standard and an extended filter",
+      "two groups: standard exact IDs and extended ranges",
+      "no filters: everything passes",
+      "filter sets the chip cannot hold, or that match nothing, are refused",
+    ]);
+  });
+
   it("CanBus server on the driver, through the generated client", async () => {
     const file = "test/mcp2515-server.ts";
     assertRan(await runVmTests(file), file, [
@@ -124,6 +136,7 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
       "bus-off shows in bus_state and the counters; recovery returns to error-active",
       "disabling leaves the bus",
       "a full report queue drops and counts frames instead of growing",
+      "40 queued frames are flushed as reports of whole records, at most 236 bytes, in order",
     ]);
   });
 });

@@ -25,6 +25,7 @@ import {
     Mcp2515Mode,
     Mcp2515Options,
 } from "./driver"
+import { keyFiltersToHardware } from "./keyfilters"
 import { mcp2515Interrupt, mcp2515Spi } from "./transport"
 
 /** Largest Jacdac payload (PLATFORM-NOTES): one `frames` report. */
@@ -98,6 +99,7 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
     private rxDropped = 0
     private txFailed = 0
     private reporting = false
+    private reporterQueued = false
 
     constructor(driverOptions: Mcp2515Options, options?: Mcp2515ServerOptions) {
         super(ds.CanBus.spec, options)
@@ -320,17 +322,21 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
      */
     private async afterService() {
         await this.pumpTransmit()
-        if (!this.reporting && this.rxQueue.used() > 0) {
-            this.reporting = true
+        if (!this.reporterQueued && !this.reporting && this.rxQueue.used() > 0) {
+            this.reporterQueued = true
             const self = this
             setTimeout(async () => {
-                await self.reportFrames()
+                self.reporterQueued = false
+                await self.flushReports()
             }, 0)
         }
     }
 
-    /** Send whole records, at most 236 bytes per report, until the queue is empty. */
-    private async reportFrames() {
+    /** Send the queued records as `frames` reports of whole records, at most 236 bytes each, until none is left. */
+    async flushReports() {
+        // one reporter at a time, or two could send the same records
+        if (this.reporting) return
+        this.reporting = true
         try {
             const spec = ds.CanBus.spec.lookup("frames")
             while (this.rxQueue.used() > 0) {
@@ -373,6 +379,8 @@ export const MCP2515_SETTINGS = {
     int: "mcpInt",
     oscillatorHz: "mcpOscHz",
     spiHz: "mcpSpiHz",
+    /** hardware pre-filter, `[[value, mask], ...]` over the frame key as `canFilters`; empty: accept all */
+    filters: "mcpFilters",
 }
 
 async function pinSetting(key: string): Promise<number> {
@@ -394,6 +402,9 @@ export async function startMcp2515CanBusFromSettings(bitrate?: number, options?:
     const intPin = await readSetting<number>(MCP2515_SETTINGS.int, -1)
     const oscillatorHz = await readSetting<number>(MCP2515_SETTINGS.oscillatorHz, 8000000)
     const spiHz = await readSetting<number>(MCP2515_SETTINGS.spiHz, 0)
+    const keyFilters = await readSetting<number[][]>(MCP2515_SETTINGS.filters, [])
+    // checked before any pin is touched; a filter set the chip cannot hold is an error, not a silent accept-all
+    const filters = keyFiltersToHardware(Array.isArray(keyFilters) ? keyFilters : [keyFilters as any])
     const transport = mcp2515Spi({ sck: ds.gpio(sck), mosi: ds.gpio(mosi), miso: ds.gpio(miso), cs: ds.gpio(cs) }, spiHz)
     return startMcp2515CanBus(
         {
@@ -401,6 +412,7 @@ export async function startMcp2515CanBusFromSettings(bitrate?: number, options?:
             interrupt: intPin >= 0 ? mcp2515Interrupt(ds.gpio(intPin)) : undefined,
             oscillatorHz,
             bitrate: bitrate || 500000,
+            filters,
         },
         options
     )
