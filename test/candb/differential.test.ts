@@ -8,8 +8,11 @@
  * never skipped silently; an entry that explains nothing any more fails the suite, so the list cannot go stale.
  */
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { loadDbcFile } from "../../can-db/load";
+import { writeDbc } from "../../can-db/dbc-writer";
 import { Decoder, type DecodedFrame } from "../../can-db/decoder";
 import type { Database, MessageDef } from "../../can-db/model";
 import { readRawBig, signalLayout, writeRawBig } from "../../can-db/signal-layout";
@@ -178,6 +181,22 @@ function compareFrame(db: Database, dec: Decoder, m: MessageDef, data: Uint8Arra
   return undefined;
 }
 
+/** Same message and numerically equal values (canmatrix prints Decimals as the file wrote them: "1.0" vs "1"). */
+function sameCanmatrixResult(a: RefFrame, b: RefFrame, mayGainSignals: boolean): string | undefined {
+  if (a.message !== b.message || (a.error === undefined) !== (b.error === undefined)) return `${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
+  const sa = a.signals ?? {};
+  const sb = b.signals ?? {};
+  for (const [name, [raw, phys]] of Object.entries(sa)) {
+    const other = sb[name];
+    if (!other) return `written file lost ${name}`;
+    if (!sameNumber(refNumber(raw), refNumber(other[0])) || !sameNumber(refNumber(phys), refNumber(other[1]))) {
+      return `${name}: ${raw}/${phys} vs ${other[0]}/${other[1]}`;
+    }
+  }
+  if (!mayGainSignals && Object.keys(sb).length !== Object.keys(sa).length) return `signals ${Object.keys(sa)} vs ${Object.keys(sb)}`;
+  return undefined;
+}
+
 describe("can-db decode vs python3-canmatrix (random frames)", function () {
   this.timeout(120_000);
   const files = dbcFixtures();
@@ -203,6 +222,39 @@ describe("can-db decode vs python3-canmatrix (random frames)", function () {
       });
       assert.deepEqual(unexplained.slice(0, 5), [], `${unexplained.length} frame(s) differ from canmatrix`);
     });
+  });
+
+  // Our writer's output must mean the same to another tool: canmatrix decodes the same frames identically from the
+  // original file and from the file we wrote.
+  it("DBC files written by vgw decode the same in canmatrix as the originals", function () {
+    const dir = mkdtempSync(join(tmpdir(), "vgw-dbc-"));
+    try {
+      const differing: string[] = [];
+      files.forEach((file, fileIndex) => {
+        const db = loadDbcFile(resolve(DBC_DIR, file));
+        const frames = randomFrames(db, 200, 5000 + fileIndex);
+        if (frames.length === 0) return;
+        const written = join(dir, file);
+        writeFileSync(written, writeDbc(db));
+        const input = frames.map((f) => `${f.m.id} ${f.m.ext ? 1 : 0} ${Buffer.from(f.data).toString("hex")}`).join("\n") + "\n";
+        const a = runPython("test/candb/canmatrix_decode.py", [resolve(DBC_DIR, file)], input);
+        const b = runPython("test/candb/canmatrix_decode.py", [written], input);
+        const la = a.trim().split("\n");
+        const lb = b.trim().split("\n");
+        // Our rewrite of a lone `m` as `M` lets canmatrix read that switch: the written file may give MORE signals there.
+        const loneM = new Set(db.warnings.filter((w) => w.reason.startsWith("lone 'm'")).map((w) => db.messages.find((m) => m.signals.some((x) => x.line === w.line))?.name));
+        for (let k = 0; k < frames.length; k++) {
+          const problem = sameCanmatrixResult(JSON.parse(la[k]) as RefFrame, JSON.parse(lb[k]) as RefFrame, loneM.has(frames[k].m.name));
+          if (problem) {
+            differing.push(`${file} frame ${k} (${frames[k].m.name}): ${problem}`);
+            break;
+          }
+        }
+      });
+      assert.deepEqual(differing, []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("every listed canmatrix difference still occurs (the list is not stale)", function () {
