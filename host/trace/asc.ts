@@ -24,7 +24,7 @@
 import type { Frame } from "../../can-db/frame";
 import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, isValidFdLength, lengthToDlc } from "../../can-db/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
-import { textLines } from "./lines";
+import { wholeLines } from "./lines";
 import { channelNumber } from "./channel";
 
 const CAN_ERR_BUSERROR = 0x80;
@@ -235,16 +235,102 @@ function errorFrame(t: number, bus: string): Frame {
   return { id: CAN_ERR_BUSERROR, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: ERROR_DATA.slice(), t, bus };
 }
 
+const HEXVAL = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEXVAL[48 + i] = i;
+for (let i = 0; i < 6; i++) HEXVAL[65 + i] = HEXVAL[97 + i] = 10 + i;
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+const CHANNELS: string[] = Array.from({ length: 64 }, (_, i) => String(i));
+
+/**
+ * The common line, a classic data frame in a hex-base file (`   2.501000 1  123x   Rx   d 8 01 02 ...`), parsed from
+ * bytes without making strings. Returns false for anything else (or anything unusual), which then goes through
+ * `AscParser.line`, the one place that knows the whole grammar and reports errors.
+ */
+function fastClassicLine(p: AscParser, b: Buffer, i: number, e: number, out: Frame[]): boolean {
+  while (i < e && b[i] === 0x20) i++;
+  // time: digits . digits (exact as Number() for up to 15 digits)
+  let mant = 0;
+  let digits = 0;
+  let frac = -1;
+  for (; i < e; i++) {
+    const c = b[i];
+    if (c >= 48 && c <= 57) {
+      mant = mant * 10 + (c - 48);
+      digits++;
+      if (frac >= 0) frac++;
+    } else if (c === 0x2e && frac < 0) frac = 0;
+    else break;
+  }
+  if (digits === 0 || digits > 15 || frac < 1 || frac > 9 || b[i] !== 0x20) return false;
+  const time = mant / POW10[frac];
+  while (i < e && b[i] === 0x20) i++;
+  // channel: a small decimal number
+  let ch = 0;
+  const chStart = i;
+  for (; i < e && b[i] >= 48 && b[i] <= 57; i++) ch = ch * 10 + (b[i] - 48);
+  if (i === chStart || i - chStart > 2 || b[i] !== 0x20) return false;
+  while (i < e && b[i] === 0x20) i++;
+  // ID: hex digits, optional x
+  let id = 0;
+  const idStart = i;
+  for (; i < e; i++) {
+    const d = HEXVAL[b[i]];
+    if (d < 0) break;
+    id = id * 16 + d;
+  }
+  if (i === idStart || i - idStart > 8) return false;
+  let ext = false;
+  if (b[i] === 0x78) {
+    ext = true;
+    i++;
+  }
+  if (b[i] !== 0x20 || id > (ext ? CAN_EFF_MASK : CAN_SFF_MASK)) return false;
+  while (i < e && b[i] === 0x20) i++;
+  // direction Rx / Tx, then `d`, then the DLC digit
+  if (i + 2 >= e || (b[i] !== 0x52 && b[i] !== 0x54) || b[i + 1] !== 0x78 || b[i + 2] !== 0x20) return false;
+  i += 3;
+  while (i < e && b[i] === 0x20) i++;
+  if (b[i] !== 0x64 || b[i + 1] !== 0x20) return false;
+  i += 2;
+  const dlc = HEXVAL[b[i]];
+  if (dlc < 0 || (i + 1 < e && b[i + 1] !== 0x20)) return false;
+  i++;
+  const len = dlc > 8 ? 8 : dlc;
+  const data = new Uint8Array(len);
+  for (let k = 0; k < len; k++) {
+    if (b[i] !== 0x20) return false;
+    while (i < e && b[i] === 0x20) i++;
+    const hi = HEXVAL[b[i]];
+    const lo = HEXVAL[b[i + 1]];
+    if (hi < 0 || lo < 0 || i + 1 >= e || (i + 2 < e && b[i + 2] !== 0x20)) return false;
+    data[k] = (hi << 4) | lo;
+    i += 2;
+  }
+  const eventTime = p.relativeTimes ? p.lastEvent + time : time;
+  p.lastEvent = eventTime;
+  out.push({ id, ext, rtr: false, fd: false, brs: false, esi: false, err: false, data, t: p.start + eventTime, bus: ch < 64 ? CHANNELS[ch] : String(ch) });
+  return true;
+}
+
 async function* readAsc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
   const parser = new AscParser(ctx);
   let lineNo = 0;
-  for await (const lines of textLines(chunks)) {
+  for await (const buf of wholeLines(chunks)) {
     const out: Frame[] = [];
+    const n = buf.length;
+    let pos = 0;
     try {
-      for (const l of lines) {
+      while (pos < n) {
         lineNo++;
-        const f = parser.line(l, lineNo);
-        if (f) out.push(f);
+        let end = buf.indexOf(0x0a, pos);
+        if (end < 0) end = n;
+        let e = end;
+        if (e > pos && buf[e - 1] === 0x0d) e--;
+        if (parser.base !== 16 || !fastClassicLine(parser, buf, pos, e, out)) {
+          const f = parser.line(buf.toString("latin1", pos, e), lineNo);
+          if (f) out.push(f);
+        }
+        pos = end + 1;
       }
     } catch (e) {
       if (out.length > 0) yield out;

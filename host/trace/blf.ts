@@ -183,69 +183,67 @@ class BlfParser {
   }
 
   private frame(b: Buffer, pos: number, headerSize: number, version: number, size: number, type: number): Frame | undefined {
-    let timeFlags: number;
-    let ticks: number;
-    if (version === 1 && headerSize >= 32) {
-      timeFlags = b.readUInt32LE(pos + 16);
-      ticks = b.readUInt32LE(pos + 28) * 4294967296 + b.readUInt32LE(pos + 24);
-    } else if (version === 2 && headerSize >= 40) {
-      timeFlags = b.readUInt32LE(pos + 16);
-      ticks = b.readUInt32LE(pos + 28) * 4294967296 + b.readUInt32LE(pos + 24);
-    } else {
+    if (!((version === 1 && headerSize >= 32) || (version === 2 && headerSize >= 40))) {
       this.bad(`object header version ${version} (size ${headerSize}) is not known`);
       return undefined;
     }
-    const t = this.start + ticks * (timeFlags === 1 ? 1e-5 : 1e-9);
+    // v1 and v2 headers keep the time flags and the 64-bit time at the same offsets
+    const ticks = b.readUInt32LE(pos + 28) * 4294967296 + b.readUInt32LE(pos + 24);
+    const t = this.start + ticks * (b.readUInt32LE(pos + 16) === 1 ? 1e-5 : 1e-9);
     const p = pos + headerSize;
     const end = pos + size;
-    const need = (n: number): boolean => {
-      if (p + n <= end) return true;
-      this.bad(`object of type ${type} is ${size} bytes, too short for its ${n}-byte body`);
-      return false;
-    };
     if (type === CAN_MESSAGE || type === CAN_MESSAGE2) {
-      if (!need(16)) return undefined;
-      const channel = b.readUInt16LE(p);
-      const flags = b[p + 2];
+      if (p + 16 > end) return this.short(type, size, 16);
+      const raw = b.readUInt32LE(p + 4);
+      const id = this.id(raw);
+      if (id < 0) return undefined;
+      const ext = (raw & CAN_MSG_EXT) !== 0;
+      const bus = channelName(b.readUInt16LE(p));
       const dlc = b[p + 3];
-      const id = this.id(b.readUInt32LE(p + 4));
-      if (!id) return undefined;
-      if (flags & REMOTE_FLAG) {
-        const f: Frame = { id: id.id, ext: id.ext, rtr: true, fd: false, brs: false, esi: false, err: false, data: EMPTY, t, bus: String(channel) };
+      if (b[p + 2] & REMOTE_FLAG) {
+        const f: Frame = { id, ext, rtr: true, fd: false, brs: false, esi: false, err: false, data: EMPTY, t, bus };
         if (dlc > 0) f.dlc = Math.min(dlc, 8);
         return f;
       }
-      const len = Math.min(dlc, 8);
-      return { id: id.id, ext: id.ext, rtr: false, fd: false, brs: false, esi: false, err: false, data: b.subarray(p + 8, p + 8 + len), t, bus: String(channel) };
+      // A view into the unpacked container: no copy per frame.
+      const data = new Uint8Array(b.buffer, b.byteOffset + p + 8, dlc > 8 ? 8 : dlc);
+      return { id, ext, rtr: false, fd: false, brs: false, esi: false, err: false, data, t, bus };
     }
     if (type === CAN_ERROR_EXT) {
-      if (!need(2)) return undefined;
-      return errorFrame(t, String(b.readUInt16LE(p)));
+      if (p + 2 > end) return this.short(type, size, 2);
+      return errorFrame(t, channelName(b.readUInt16LE(p)));
     }
     if (type === CAN_FD_MESSAGE) {
-      if (!need(20)) return undefined;
-      const channel = b.readUInt16LE(p);
+      if (p + 20 > end) return this.short(type, size, 20);
+      const raw = b.readUInt32LE(p + 4);
+      const id = this.id(raw);
+      if (id < 0) return undefined;
       const flags = b[p + 2];
       const dlc = b[p + 3] & 15;
-      const id = this.id(b.readUInt32LE(p + 4));
-      if (!id) return undefined;
       const fdFlags = b[p + 13];
       const valid = Math.min(b[p + 14], 64, end - (p + 20));
-      return this.fdFrame(id, (fdFlags & 1) !== 0, (fdFlags & 2) !== 0, (fdFlags & 4) !== 0, (flags & REMOTE_FLAG) !== 0, dlc, b, p + 20, valid, b[p + 14], t, String(channel));
+      const idExt = { id, ext: (raw & CAN_MSG_EXT) !== 0 };
+      return this.fdFrame(idExt, (fdFlags & 1) !== 0, (fdFlags & 2) !== 0, (fdFlags & 4) !== 0, (flags & REMOTE_FLAG) !== 0, dlc, b, p + 20, valid, b[p + 14], t, channelName(b.readUInt16LE(p)));
     }
     // CAN_FD_MESSAGE_64
-    if (!need(40)) return undefined;
-    const channel = b[p];
+    if (p + 40 > end) return this.short(type, size, 40);
+    const raw = b.readUInt32LE(p + 4);
+    const id = this.id(raw);
+    if (id < 0) return undefined;
     const dlc = b[p + 1] & 15;
     const validBytes = b[p + 2];
-    const id = this.id(b.readUInt32LE(p + 4));
-    if (!id) return undefined;
     const flags = b.readUInt32LE(p + 12);
     const extOffset = b[p + 37];
     // vector_blf/CANoe: data ends at the ext data offset when one is given; bytes past the object read as zero.
     const limit = extOffset ? pos + extOffset : end;
     const available = Math.max(0, Math.min(validBytes, limit - (p + 40)));
-    return this.fdFrame(id, (flags & 0x1000) !== 0, (flags & 0x2000) !== 0, (flags & 0x4000) !== 0, (flags & 0x10) !== 0, dlc, b, p + 40, available, validBytes, t, String(channel));
+    const idExt = { id, ext: (raw & CAN_MSG_EXT) !== 0 };
+    return this.fdFrame(idExt, (flags & 0x1000) !== 0, (flags & 0x2000) !== 0, (flags & 0x4000) !== 0, (flags & 0x10) !== 0, dlc, b, p + 40, available, validBytes, t, channelName(b[p]));
+  }
+
+  private short(type: number, size: number, body: number): undefined {
+    this.bad(`object of type ${type} is ${size} bytes, too short for its ${body}-byte body`);
+    return undefined;
   }
 
   private fdFrame(
@@ -278,7 +276,7 @@ class BlfParser {
       return undefined;
     }
     let data: Uint8Array;
-    if (available >= len) data = b.subarray(dataPos, dataPos + len);
+    if (available >= len) data = new Uint8Array(b.buffer, b.byteOffset + dataPos, len);
     else {
       data = new Uint8Array(len);
       data.set(b.subarray(dataPos, dataPos + Math.max(0, available)));
@@ -286,15 +284,21 @@ class BlfParser {
     return { id: id.id, ext: id.ext, rtr: false, fd: edl, brs: edl && brs, esi: edl && esi, err: false, data, t, bus };
   }
 
-  private id(raw: number): { id: number; ext: boolean } | undefined {
-    const ext = (raw & CAN_MSG_EXT) !== 0;
+  /** The CAN ID of a BLF ID field (bit 31 = 29-bit), or -1 (reported) when it is not one. */
+  private id(raw: number): number {
     const id = raw & CAN_EFF_MASK;
-    if ((raw & 0x60000000) !== 0 || (!ext && id > CAN_SFF_MASK)) {
+    if ((raw & 0x60000000) !== 0 || ((raw & CAN_MSG_EXT) === 0 && id > CAN_SFF_MASK)) {
       this.bad(`CAN ID 0x${(raw >>> 0).toString(16)} is out of range`);
-      return undefined;
+      return -1;
     }
-    return { id, ext };
+    return id;
   }
+}
+
+const CHANNELS: string[] = Array.from({ length: 256 }, (_, i) => String(i));
+
+function channelName(n: number): string {
+  return n < 256 ? CHANNELS[n] : String(n);
 }
 
 function errorFrame(t: number, bus: string): Frame {
