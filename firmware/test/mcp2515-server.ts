@@ -222,4 +222,18 @@ describe("mcp2515 CanBus server registers and counters", () => {
         }
         expect(next).toBe(40)
     })
+    test("enabling without a chip leaves the server stopped and says why", async () => {
+        const dead = {
+            transfer: async (tx: Buffer) => {
+                const r = Buffer.alloc(tx.length)
+                r.fillAt(0, tx.length, 0xff)
+                return r
+            },
+        }
+        const s = new Mcp2515CanBusServer({ spi: dead, oscillatorHz: 8000000 })
+        await s.set_enabled(true)
+        expect(s.enabled()).toBe(false)
+        expect(s.busState()).toBe(ds.CanBusBusState.Stopped)
+        expect(s.lastError.indexOf("no controller answered on SPI") >= 0).toBe(true)
+    })
 })

@@ -99,6 +99,8 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
     private rxDropped = 0
     private txFailed = 0
     private reporting = false
+    /** why the last `enabled = true` failed, until one succeeds */
+    lastError: string = undefined
     private reporterQueued = false
 
     constructor(driverOptions: Mcp2515Options, options?: Mcp2515ServerOptions) {
@@ -138,11 +140,19 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
     async set_enabled(value: boolean) {
         if (!!value === this._enabled) return
         if (value) {
-            if (!this.initialised) {
-                await this.driver.init()
-                this.initialised = true
+            try {
+                if (!this.initialised) {
+                    await this.driver.init()
+                    this.initialised = true
+                }
+                await this.driver.setMode(this._mode)
+            } catch (e) {
+                // no chip, bad wiring: stay off the bus (bus_state reads `stopped`) and say why once
+                this.lastError = (e as Error).message
+                console.warn(this.lastError)
+                return
             }
-            await this.driver.setMode(this._mode)
+            this.lastError = undefined
             this._enabled = true
             this.driver.startServiceLoop()
         } else {
