@@ -2,6 +2,7 @@
  * Decode benchmark (`node dist/bench/decode.js`): 1M random frames drawn from vw_mqb.dbc's messages, decoded by
  * vgw (the allocation-free fast path and the object API) and by python3-canmatrix in the same run on the same frames;
  * then DBC load (parse) time of the big fixtures beside canmatrix's. Prints figures and ratios (goal: >= 40x canmatrix).
+ * Environment: VGW_BENCH_FRAMES (default 1000000).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -15,7 +16,7 @@ import { loadDbcFile } from "../can-db/load";
 const ROOT = resolve(__dirname, "../..");
 const DBC = resolve(ROOT, "test/fixtures/dbc/vw_mqb.dbc");
 const LOAD_FILES = ["FORD_CADS_64.dbc", "ThinkCity.dbc", "gm_global_a_lowspeed_1818125.dbc", "vw_mqb.dbc", "vw_pq.dbc"];
-const N = Number(process.env.BENCH_FRAMES ?? 1_000_000);
+const N = Number(process.env.VGW_BENCH_FRAMES ?? 1_000_000);
 
 function seeded(seed: number): () => number {
   let a = seed >>> 0;

@@ -102,10 +102,15 @@ export class CompiledMessage {
     });
     const make = (body: string) => new Function("T", "E", `"use strict"; return function (d, raw, phys) { ${body} };`)(tables, exact) as BuildFn;
     const names = this.signals.map((s) => JSON.stringify(s.name));
-    const keyed = make(`const o = {}; ${values.map((v, i) => `if (raw[${i}] === raw[${i}]) o[${names[i]}] = ${v};`).join("\n")} return o;`);
+    // Long names come from attribute strings: "__proto__" must become an own property, not the prototype.
+    const assign = (i: number, v: string) =>
+      this.signals[i].name === "__proto__"
+        ? `Object.defineProperty(o, "__proto__", { value: ${v}, enumerable: true, writable: true, configurable: true });`
+        : `o[${names[i]}] = ${v};`;
+    const keyed = make(`const o = {}; ${values.map((v, i) => `if (raw[${i}] === raw[${i}]) ${assign(i, v)}`).join("\n")} return o;`);
     // Every signal always present: an object literal gives every frame of the message one hidden class.
     const always = this.mux.conditions.every((c) => c === undefined) && this.layouts.every((l) => l !== undefined);
-    const literal = always ? make(`return { ${values.map((v, i) => `${names[i]}: ${v}`).join(", ")} };`) : undefined;
+    const literal = always ? make(`return { ${values.map((v, i) => `${this.signals[i].name === "__proto__" ? `[${names[i]}]` : names[i]}: ${v}`).join(", ")} };`) : undefined;
     return { literal, keyed };
   }
 }

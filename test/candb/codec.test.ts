@@ -112,6 +112,17 @@ describe("can-db codec: decode and encode", () => {
     assert.equal(d.decode(frame(m.id, Buffer.from(data).toString("hex"), { ext: m.ext })).signals[s.name], raw * s.factor + s.offset);
   });
 
+  it("a long name \"__proto__\" is an ordinary signal name", () => {
+    const db = parseDbc(
+      'BU_: A\nBO_ 1 M: 2 A\n SG_ P : 0|8@1+ (1,0) [0|0] "" A\n SG_ Q m1 : 8|8@1+ (1,0) [0|0] "" A\n SG_ X M : 8|1@1+ (1,0) [0|0] "" A\n' +
+        'BA_DEF_ SG_ "SystemSignalLongSymbol" STRING;\nBA_ "SystemSignalLongSymbol" SG_ 1 P "__proto__";\n',
+    );
+    const r = new Decoder(db).decode(frame(1, "0501"));
+    assert.equal(Object.getPrototypeOf(r.signals), Object.prototype);
+    assert.deepEqual(Object.keys(r.signals), ["__proto__", "Q", "X"]);
+    assert.equal(Object.getOwnPropertyDescriptor(r.signals, "__proto__")?.value, 5);
+  });
+
   describe("multiplexing: only present signals", () => {
     const db = load("issue_184_extended_mux_cascaded.dbc");
     const d = new Decoder(db);

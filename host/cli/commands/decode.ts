@@ -61,7 +61,7 @@ export function decodedText(db: Units, f: Frame, d: DecodedFrame): string {
   for (const name in d.signals) {
     const v = d.signals[name];
     const unit = typeof v === "string" ? "" : db.unit(d.message, name);
-    parts.push(`${name}=${typeof v === "number" ? String(v) : String(v)}${unit ? ` ${unit}` : ""}`);
+    parts.push(`${name}=${String(v)}${unit ? ` ${unit}` : ""}`);
   }
   if (d.error) parts.push(`! ${d.error}`);
   return `${head}  ${parts.join(" ")}`;
