@@ -1,7 +1,7 @@
 """Reference decoder for the differential tests: decodes frames with python3-canmatrix.
 
 Usage: canmatrix_decode.py FILE.dbc < frames, one per line: `<id> <ext 0|1> <hex data>`.
-Prints one JSON object per frame: {"message": name, "signals": {name: [raw, phys]}} with values as decimal strings,
+Prints one JSON object per frame: {"message": name, "signals": {name: [raw, phys, label-or-phys]}} as strings,
 or {"message": null} for an ID canmatrix does not know, or {"error": text}.
 Frames are looked up in a dict built once (canmatrix's own frame_by_id scans the list for every frame).
 """
@@ -32,7 +32,7 @@ def main():
             continue
         try:
             decoded = frame.decode(data)
-            sigs = {name: [str(v.raw_value), str(v.phys_value)] for name, v in decoded.items()}
+            sigs = {name: [str(v.raw_value), str(v.phys_value), str(v.named_value)] for name, v in decoded.items()}
             out.write(json.dumps({"message": frame.name, "signals": sigs}) + "\n")
         except Exception as e:  # a reference failure is reported per frame, like ours
             out.write(json.dumps({"error": "%s: %s" % (type(e).__name__, e)}) + "\n")

@@ -23,17 +23,20 @@ const FRAMES_PER_DBC = 2000;
 
 interface RefFrame {
   message?: string | null;
-  signals?: Record<string, [string, string]>;
+  /** name -> [raw, physical, value-table label (canmatrix's named_value) or physical]. */
+  signals?: Record<string, [string, string, string]>;
   error?: string;
 }
 
 interface Mismatch {
-  kind: "no-message" | "reference-error" | "signal-set" | "value" | "our-error";
+  kind: "no-message" | "reference-error" | "signal-set" | "value" | "our-error" | "label";
   db: Database;
   message: MessageDef;
   ours: DecodedFrame;
   ref: RefFrame;
   detail: string;
+  /** The signal at fault, for per-signal differences. */
+  signal?: string;
 }
 
 interface KnownDifference {
@@ -101,6 +104,20 @@ const KNOWN_CANMATRIX_DIFFERENCES: KnownDifference[] = [
       omittedBy(m).every((name) => outsideCanmatrixChain(m.message, name)),
   },
   {
+    id: "labels-by-physical-value",
+    reason:
+      "canmatrix 0.9.5 looks value-table labels up by the PHYSICAL value (raw * factor + offset); the DBC's VAL_ keys are " +
+      "RAW values, so for scaled signals canmatrix names the wrong entry or none (docs/dbc.md rule 8).",
+    explains: (m) => {
+      const s = m.message.signals.find((x) => x.name === m.signal);
+      const r = m.signal ? m.ref.signals?.[m.signal] : undefined;
+      if (m.kind !== "label" || !s?.choices || !r || (s.factor === 1 && s.offset === 0)) return false;
+      // What canmatrix's rule gives: the label whose key equals the physical value, else the physical value.
+      const byPhysical = s.choices.get(refNumber(r[1]));
+      return byPhysical !== undefined ? r[2] === byPhysical : sameNumber(refNumber(r[2]), refNumber(r[1]));
+    },
+  },
+  {
     id: "signal-beyond-message",
     reason:
       "canmatrix 0.9.5 raises ValueError (int('') in unpack) for any frame of a message whose DBC places a signal beyond the " +
@@ -152,7 +169,7 @@ function randomFrames(db: Database, count: number, seed: number): Array<{ m: Mes
 function compareFrame(db: Database, dec: Decoder, m: MessageDef, data: Uint8Array, ref: RefFrame): Mismatch | undefined {
   const frame = { id: m.id, ext: m.ext, rtr: false, fd: m.fd, brs: false, esi: false, err: false, data };
   const ours = dec.decode(frame);
-  const mk = (kind: Mismatch["kind"], detail: string): Mismatch => ({ kind, db, message: m, ours, ref, detail });
+  const mk = (kind: Mismatch["kind"], detail: string, signal?: string): Mismatch => ({ kind, db, message: m, ours, ref, detail, signal });
   if (ref.error) return mk("reference-error", ref.error);
   if (ref.message === null || ref.message === undefined) return mk("no-message", "canmatrix found no message");
   if (ours.error) return mk("our-error", ours.error);
@@ -178,6 +195,14 @@ function compareFrame(db: Database, dec: Decoder, m: MessageDef, data: Uint8Arra
     if (!sameNumber(ov, refNumber(r[1]))) return mk("value", `${s.name} = ${String(v)} vs canmatrix ${r[1]}`);
   }
   if (oursNames.join() !== refNames.join()) return mk("signal-set", `ours [${oursNames}] vs canmatrix [${refNames}]`);
+  const labelled = dec.decode(frame, { choices: true });
+  for (const s of m.signals) {
+    const r = ref.signals?.[s.name];
+    const ours = labelled.signals[s.name];
+    if (!r || ours === undefined || !s.choices) continue;
+    const same = typeof ours === "string" ? ours === r[2] : sameNumber(Number(ours), refNumber(r[2]));
+    if (!same) return mk("label", `${s.name} label ${String(ours)} vs canmatrix ${r[2]}`, s.name);
+  }
   return undefined;
 }
 
