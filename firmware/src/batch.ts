@@ -12,6 +12,7 @@ import { FLAG_FD, FLAG_RTR } from "./records"
 export const SLOT_MAX = 256
 const HASH_SIZE = 512
 const HASH_MASK = HASH_SIZE - 1
+const HASH_ENTRY = 8
 /** Last data of every slot (8 bytes per classic slot, 64 per FD slot); a batch closes when it runs out. */
 export const ARENA_BYTES = 2048
 /** Worst-case bytes of one frame's records: TIME (5) + head (2) + id (5) + flags + len + 64 data. */
@@ -40,28 +41,20 @@ export class BatchEncoder {
     private time = 0
     private nSlots = 0
     private gen = 1
-    private readonly hGen: number[] = []
-    private readonly hId: number[] = []
-    private readonly hFlags: number[] = []
-    private readonly hSlot: number[] = []
-    private readonly sOff: number[] = []
-    private readonly sLen: number[] = []
+    /**
+     * Hash entries of HASH_ENTRY bytes: u32 id, u8 flags, u8 slot, u16 generation. Buffers, not arrays: an array
+     * element costs 8 bytes in the VM, so four 512-entry arrays would take 16 KB of a 64 KB heap.
+     */
+    private readonly table = Buffer.alloc(HASH_SIZE * HASH_ENTRY)
+    /** Per slot: arena offset (u16) and last length (u8 in a separate buffer). */
+    private readonly sOff = Buffer.alloc(SLOT_MAX * 2)
+    private readonly sLen = Buffer.alloc(SLOT_MAX)
     private readonly arena = Buffer.alloc(ARENA_BYTES)
     private arenaUsed = 0
 
     /** `recBytes`: capacity of the records; the whole batch payload is at most recBytes + BATCH_OVERHEAD. */
     constructor(recBytes: number) {
         this.rec = Buffer.alloc(recBytes)
-        for (let i = 0; i < HASH_SIZE; i++) {
-            this.hGen.push(0)
-            this.hId.push(0)
-            this.hFlags.push(0)
-            this.hSlot.push(0)
-        }
-        for (let i = 0; i < SLOT_MAX; i++) {
-            this.sOff.push(0)
-            this.sLen.push(0)
-        }
     }
 
     /** True when the next frame might not fit: the caller closes the batch first. */
@@ -80,6 +73,11 @@ export class BatchEncoder {
         this.nSlots = 0
         this.arenaUsed = 0
         this.gen++
+        if (this.gen > 0xffff) {
+            // generation numbers wrapped: old entries could look current again
+            this.table.fillAt(0, this.table.length, 0)
+            this.gen = 1
+        }
     }
 
     /**
@@ -99,26 +97,27 @@ export class BatchEncoder {
             this.time = now
         }
         const dataLen = flags & FLAG_RTR ? 0 : len
-        let h = (id ^ (id >>> 9) ^ (flags << 5)) & HASH_MASK
+        const table = this.table
+        let e = ((id ^ (id >>> 9) ^ (flags << 5)) & HASH_MASK) * HASH_ENTRY
         const gen = this.gen
         let s = -1
-        while (this.hGen[h] === gen) {
-            if (this.hId[h] === id && this.hFlags[h] === flags) {
-                s = this.hSlot[h]
+        while (table.getAt(e + 6, "u16") === gen) {
+            if (table.getAt(e, "u32") === id && table[e + 4] === flags) {
+                s = table[e + 5]
                 break
             }
-            h = (h + 1) & HASH_MASK
+            e = (e + HASH_ENTRY) & (HASH_SIZE * HASH_ENTRY - 1)
         }
         const arena = this.arena
         if (s < 0) {
             // new slot: LITERAL with id and flags
             s = this.nSlots++
-            this.hGen[h] = gen
-            this.hId[h] = id
-            this.hFlags[h] = flags
-            this.hSlot[h] = s
+            table.setAt(e, "u32", id)
+            table[e + 4] = flags
+            table[e + 5] = s
+            table.setAt(e + 6, "u16", gen)
             const a = this.arenaUsed
-            this.sOff[s] = a
+            this.sOff.setAt(s * 2, "u16", a)
             this.arenaUsed = a + (flags & FLAG_FD ? 64 : 8)
             this.sLen[s] = len
             p = putVarint(rec, p, s * 4)
@@ -136,7 +135,7 @@ export class BatchEncoder {
             rec[p++] = len
             if (dataLen) {
                 rec.blitAt(p, src, off, dataLen)
-                arena.blitAt(this.sOff[s], src, off, dataLen)
+                arena.blitAt(this.sOff.getAt(s * 2, "u16"), src, off, dataLen)
                 p += dataLen
             }
             this.sLen[s] = len
@@ -144,7 +143,7 @@ export class BatchEncoder {
             // DELTA (mask + changed bytes), or REPEAT when nothing changed; both heads have the same varint size.
             const start = p
             p = putVarint(rec, p, s * 4 + 1)
-            const a = this.sOff[s]
+            const a = this.sOff.getAt(s * 2, "u16")
             // all mask bytes first, then the changed bytes (docs/protocol.md)
             const maskPos = p
             const maskBytes = (dataLen + 7) >> 3

@@ -23,13 +23,13 @@ export function remainingLengthSize(n: number): number {
 }
 
 export function putRemainingLength(buf: Buffer, pos: number, n: number): number {
-    do {
+    for (;;) {
         let b = n & 0x7f
         n = n >>> 7
         if (n > 0) b |= 0x80
         buf[pos++] = b
-    } while (n > 0)
-    return pos
+        if (n === 0) return pos
+    }
 }
 
 function putU16(buf: Buffer, pos: number, v: number): number {
@@ -268,7 +268,8 @@ export class MqttParser {
             })
             // move what follows to the front
             const left = this.len - total
-            if (left > 0) buf.blitAt(0, buf, total, left)
+            // a byte loop: blitAt with overlapping source and target in one buffer is not documented as safe
+            for (let i = 0; i < left; i++) buf[i] = buf[total + i]
             this.len = left
         }
     }

@@ -1,0 +1,156 @@
+/**
+ * Gateway settings: names, defaults and checks. Values come from `.env.defaults` / `.env.local` (JSON-parsed by
+ * DeviceScript, keys at most 13 characters) through `@devicescript/settings`. A bad value is reported and replaced
+ * by its default, so a typo never stops the gateway; `mqttPass` is never printed.
+ */
+import { readSetting } from "@devicescript/settings"
+import { MAX_FILTERS, MAX_RULES } from "./filters"
+
+export interface GatewayConfig {
+    mqttHost: string
+    mqttPort: number
+    mqttTls: boolean
+    mqttUser: string
+    mqttPass: string
+    deviceId: string
+    topicPrefix: string
+    /** MQTT keep-alive, s. */
+    keepAlive: number
+    /** "bus": a CanBus server elsewhere on the Jacdac bus (the simulator); "mcp2515": the on-board controller. */
+    canServer: string
+    canBitrate: number
+    /** "listen" (default) or "normal". */
+    canMode: string
+    /** Accept filters `[value, mask]` over the frame key; empty = all. */
+    canFilters: number[][]
+    /** Downsampling `[key, minIntervalMs, onChange]`. */
+    rateRules: number[][]
+    /** Transmit allowlist `[value, mask]`; empty = nothing may be sent. */
+    txAllow: number[][]
+    /** Transmitted frames per second, at most. */
+    txRate: number
+    /** ms after a batch's first frame before it is closed. */
+    batchWindow: number
+    /** Largest batch payload, bytes. */
+    batchBytes: number
+    /** Outbox bound, bytes (frame batches waiting for PUBACK). */
+    outboxBytes: number
+    /** ms between status publications. */
+    statusPeriod: number
+}
+
+export const DEFAULTS: GatewayConfig = {
+    mqttHost: "127.0.0.1",
+    mqttPort: 1883,
+    mqttTls: false,
+    mqttUser: "",
+    mqttPass: "",
+    deviceId: "gw1",
+    topicPrefix: "vgw",
+    keepAlive: 30,
+    canServer: "bus",
+    canBitrate: 500000,
+    canMode: "listen",
+    canFilters: [],
+    rateRules: [],
+    txAllow: [],
+    txRate: 10,
+    batchWindow: 100,
+    batchBytes: 4096,
+    outboxBytes: 24576,
+    statusPeriod: 5000,
+}
+
+export const KEYS = Object.keys(DEFAULTS)
+
+function isUint(v: any, min: number, max: number) {
+    return typeof v === "number" && v === Math.floor(v) && v >= min && v <= max
+}
+
+function isTuples(v: any, width: number, max: number) {
+    if (!Array.isArray(v) || v.length > max) return false
+    for (const t of v) {
+        if (!Array.isArray(t) || t.length !== width) return false
+        for (const x of t) if (!isUint(x, 0, 0xffffffff)) return false
+    }
+    return true
+}
+
+/** Why `v` is not a valid value for `key`, or "" when it is. */
+export function checkSetting(key: string, v: any): string {
+    switch (key) {
+        case "mqttHost":
+        case "deviceId":
+        case "topicPrefix":
+            if (typeof v !== "string" || !v.length || v.length > 64) return "a text of 1..64 chars"
+            if (key !== "mqttHost" && (v.indexOf("/") >= 0 || v.indexOf("+") >= 0 || v.indexOf("#") >= 0))
+                return "no '/', '+' or '#'"
+            return ""
+        case "mqttUser":
+        case "mqttPass":
+            return typeof v === "string" && v.length <= 64 ? "" : "a text of at most 64 chars"
+        case "mqttPort":
+            return isUint(v, 1, 65535) ? "" : "a port 1..65535"
+        case "mqttTls":
+            return typeof v === "boolean" ? "" : "true or false"
+        case "keepAlive":
+            return isUint(v, 0, 65535) ? "" : "seconds 0..65535"
+        case "canServer":
+            return v === "bus" || v === "mcp2515" ? "" : '"bus" or "mcp2515"'
+        case "canBitrate":
+            return v === 125000 || v === 250000 || v === 500000 || v === 1000000 ? "" : "125000, 250000, 500000 or 1000000"
+        case "canMode":
+            // the CanBus Mode enum values (0 listen-only, 1 normal) are accepted too
+            return v === "listen" || v === "normal" || v === 0 || v === 1 ? "" : '"listen" or "normal" (or 0, 1)'
+        case "canFilters":
+        case "txAllow":
+            return isTuples(v, 2, MAX_FILTERS) ? "" : `at most ${MAX_FILTERS} [value, mask] pairs`
+        case "rateRules":
+            return isTuples(v, 3, MAX_RULES) ? "" : `at most ${MAX_RULES} [key, ms, onChange] triples`
+        case "txRate":
+            return isUint(v, 0, 1000) ? "" : "frames/s 0..1000"
+        case "batchWindow":
+            return isUint(v, 1, 60000) ? "" : "ms 1..60000"
+        case "batchBytes":
+            return isUint(v, 256, 8192) ? "" : "bytes 256..8192"
+        case "outboxBytes":
+            return isUint(v, 1024, 32768) ? "" : "bytes 1024..32768"
+        case "statusPeriod":
+            return isUint(v, 500, 3600000) ? "" : "ms 500..3600000"
+    }
+    return "unknown setting"
+}
+
+/** Checks a set of raw values; missing keys take defaults, bad ones too (with a message each). */
+export function checkConfig(raw: Record<string, any>): { config: GatewayConfig; errors: string[] } {
+    const config: any = {}
+    const errors: string[] = []
+    for (const k of KEYS) {
+        const v = raw[k]
+        const d = (DEFAULTS as any)[k]
+        if (v === undefined || v === null) {
+            config[k] = d
+            continue
+        }
+        const why = checkSetting(k, v)
+        if (why) {
+            errors.push(`setting ${k}: expected ${why}; using the default`)
+            config[k] = d
+        } else config[k] = v
+    }
+    const c = config as GatewayConfig
+    if ((c.canMode as any) === 0) c.canMode = "listen"
+    if ((c.canMode as any) === 1) c.canMode = "normal"
+    if (c.outboxBytes < c.batchBytes + 64) {
+        errors.push(`setting outboxBytes: must hold one batch (batchBytes + 64); using ${c.batchBytes + 64}`)
+        c.outboxBytes = c.batchBytes + 64
+    }
+    return { config: c, errors }
+}
+
+/** Reads every setting from the device's settings store. */
+export async function loadConfig(): Promise<{ config: GatewayConfig; errors: string[] }> {
+    const raw: Record<string, any> = {}
+    for (const k of KEYS) raw[k] = await readSetting(k, undefined)
+    return checkConfig(raw)
+}

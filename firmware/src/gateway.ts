@@ -1,0 +1,326 @@
+/**
+ * The gateway: CAN frames in (CanBus `frames` reports), selected, batched and published over MQTT QoS 1; commands
+ * in, results out; a retained status. Every frame the controller reports ends up in exactly one counter
+ * (docs/protocol.md, "Accounting").
+ */
+import * as ds from "@devicescript/core"
+import { BATCH_OVERHEAD, BatchEncoder } from "./batch"
+import { CborWriter } from "./cbor"
+import { CommandHandler, CommandResult, writeResult } from "./commands"
+import { GatewayConfig } from "./config"
+import { FrameSelector } from "./filters"
+import { encodePublish, encodeSubscribe, publishHeaderSize, putPublishHeader } from "./mqtt/packets"
+import { MqttSession } from "./mqtt/session"
+import { Outbox } from "./outbox"
+import { checkRecord, FLAG_RTR, frameKey, RECORD_HEAD } from "./records"
+
+export const VERSION = "0.1.0"
+/** Service command of the CanBus `frames` report (firmware/services/canbus.md). */
+export const FRAMES_REPORT = 0x90
+/** Largest incoming packet kept whole: a 512-byte command plus its topic and headers. */
+export const RX_BYTES = 1024
+/** Status, result and last-will maps are written into a buffer of this size. */
+export const SMALL_PAYLOAD = 512
+
+export class Counters {
+    rx = 0
+    filtered = 0
+    downsampled = 0
+    published = 0
+    acked = 0
+    batchesAcked = 0
+    dropOutbox = 0
+    batchesDropped = 0
+    malformed = 0
+    dropCmd = 0
+}
+
+export class Gateway {
+    readonly counters = new Counters()
+    readonly bootId: number
+    readonly enc: BatchEncoder
+    readonly selector = new FrameSelector()
+    readonly outbox: Outbox
+    readonly commands: CommandHandler
+    session: MqttSession = null
+    seq = 0
+    /** The CanBus client, once bound. */
+    bound = false
+    /** The controller's last `counters` register and `bus_state`, read for the status. */
+    canCounters: number[] = []
+    busState = "unbound"
+    private nextPid = 1
+    private readonly topicFrames: Buffer
+    private readonly topicStatus: Buffer
+    private readonly topicResult: Buffer
+    readonly topicCmd: string
+    private readonly small = new CborWriter(Buffer.alloc(SMALL_PAYLOAD))
+    private readonly kick = ds.emitter<boolean>()
+    private statusWanted = false
+    private readonly allow = new FrameSelector()
+
+    constructor(
+        readonly config: GatewayConfig,
+        private readonly can: ds.CanBus,
+        bootId: number
+    ) {
+        this.bootId = bootId
+        this.enc = new BatchEncoder(config.batchBytes - BATCH_OVERHEAD)
+        this.outbox = new Outbox(config.outboxBytes)
+        this.selector.setFilters(config.canFilters)
+        this.selector.setRules(config.rateRules)
+        this.allow.setFilters(config.txAllow)
+        const p = config.topicPrefix + "/" + config.deviceId + "/"
+        this.topicFrames = Buffer.from(p + "frames")
+        this.topicStatus = Buffer.from(p + "status")
+        this.topicResult = Buffer.from(p + "result")
+        this.topicCmd = p + "cmd"
+        const self = this
+        this.commands = new CommandHandler({
+            bootId: this.bootId,
+            now: () => ds.millis(),
+            normalMode: () => self.config.canMode === "normal",
+            bound: () => self.bound,
+            allowed: (key: number) => self.allow.hasFilters && self.allow.accepts(key),
+            txRate: config.txRate,
+            transmit: async (record: Buffer) => {
+                await self.can.transmit(record)
+            },
+            setFilters: (pairs: number[][]) => self.selector.setFilters(pairs),
+            setRules: (rules: number[][]) => self.selector.setRules(rules),
+            requestStatus: () => {
+                self.statusWanted = true
+            },
+        })
+    }
+
+    /**
+     * The frame path: every record of one `frames` report, received at `now`. No allocation and no await here;
+     * a report holds at most 16 classic frames, well inside the VM's opcode budget between awaits.
+     */
+    ingest(buf: Buffer, now: number) {
+        const end = buf.length
+        const sel = this.selector
+        const enc = this.enc
+        const c = this.counters
+        let off = 0
+        while (off < end) {
+            const next = checkRecord(buf, off, end)
+            if (next < 0) {
+                // the rest of the packet cannot be framed: one invalid record counted, the remainder skipped
+                c.malformed++
+                break
+            }
+            c.rx++
+            const id = buf.getAt(off, "u32")
+            const flags = buf[off + 4]
+            const len = buf[off + 5]
+            if (sel.hasFilters || sel.hasRules) {
+                const key = frameKey(id, flags)
+                if (sel.hasFilters && !sel.accepts(key)) {
+                    c.filtered++
+                    off = next
+                    continue
+                }
+                if (sel.hasRules && !sel.keeps(key, buf, off + RECORD_HEAD, flags & FLAG_RTR ? 0 : len, now)) {
+                    c.downsampled++
+                    off = next
+                    continue
+                }
+            }
+            if (enc.full()) this.closeBatch()
+            enc.add(id, flags, buf, off + RECORD_HEAD, len, now)
+            off = next
+        }
+    }
+
+    /** Closes the open batch into a PUBLISH packet in the outbox (or counts it dropped when the outbox is full). */
+    closeBatch() {
+        const enc = this.enc
+        if (enc.count === 0) return
+        const seq = this.seq++
+        const size = enc.payloadSize(this.bootId, seq)
+        const topic = this.topicFrames
+        const hdr = publishHeaderSize(topic.length, 1, size)
+        if (this.outbox.bytes + hdr + size > this.outbox.maxBytes) {
+            this.counters.dropOutbox += enc.count
+            this.counters.batchesDropped++
+        } else {
+            const pid = this.allocPid()
+            const pkt = Buffer.alloc(hdr + size)
+            const p = putPublishHeader(pkt, topic, 1, false, pid, size)
+            enc.writePayload(pkt, p, this.bootId, seq)
+            this.outbox.push(pkt, pid, enc.count)
+        }
+        enc.clear()
+        this.kick.emit(true)
+    }
+
+    /** A packet id not used by any outbox entry (MQTT 3.1.1, 2.3.1). */
+    private allocPid(): number {
+        for (;;) {
+            const pid = this.nextPid
+            this.nextPid = pid >= 0xffff ? 1 : pid + 1
+            if (!this.outbox.hasPacketId(pid)) return pid
+        }
+    }
+
+    /** Batches are due when their window has passed; the loop wakes on every closed batch and every 5 ms. */
+    async publishLoop() {
+        const enc = this.enc
+        const ob = this.outbox
+        for (;;) {
+            if (enc.count && ds.millis() - enc.t0 >= this.config.batchWindow) this.closeBatch()
+            const s = this.session
+            if (s && s.connected) {
+                for (;;) {
+                    const i = ob.nextUnsent()
+                    if (i < 0) break
+                    if (!(await s.send(ob.packet(i)))) break
+                    if (ob.markSent(i)) this.counters.published += ob.frameCount(i)
+                }
+            }
+            await ds.wait(this.kick, 5)
+        }
+    }
+
+    /** PUBACK: the batch leaves the outbox. */
+    onPuback(pid: number) {
+        const frames = this.outbox.ack(pid)
+        if (frames > 0) {
+            this.counters.acked += frames
+            this.counters.batchesAcked++
+        }
+        if (frames >= 0) this.kick.emit(true)
+    }
+
+    async onConnected() {
+        const s = this.session
+        this.outbox.resendAll()
+        await s.send(encodeSubscribe(this.allocPid(), this.topicCmd, 1))
+        await this.publishStatus(true)
+        this.kick.emit(true)
+    }
+
+    async onMessage(topic: string, payload: Buffer, _length: number) {
+        if (topic !== this.topicCmd) return
+        const res = await this.commands.handle(payload === null ? Buffer.alloc(0) : payload, payload === null)
+        await this.publishResult(res)
+    }
+
+    private async publishResult(res: CommandResult) {
+        const w = this.small
+        w.reset()
+        writeResult(w, res)
+        const s = this.session
+        if (w.overflow || !s || !(await s.send(encodePublish(this.topicResult, w.result(), 1, false, this.allocPid()))))
+            this.counters.dropCmd++
+    }
+
+    async statusLoop() {
+        for (;;) {
+            await this.refreshController()
+            await this.publishStatus(true)
+            const until = ds.millis() + this.config.statusPeriod
+            while (!this.statusWanted && ds.millis() < until) await ds.sleep(20)
+            this.statusWanted = false
+        }
+    }
+
+    /** Reads the controller's counters and bus state for the status (only when a server is bound). */
+    async refreshController() {
+        if (!this.bound) {
+            this.busState = "unbound"
+            return
+        }
+        const c = await this.can.counters.read()
+        if (c) this.canCounters = c
+        const st = await this.can.busState.read()
+        this.busState = ["error-active", "error-passive", "bus-off", "stopped"][st] || "unknown"
+    }
+
+    async publishStatus(online: boolean) {
+        const s = this.session
+        if (!s || !s.connected) return
+        const w = this.small
+        w.reset()
+        this.writeStatus(w, online)
+        if (w.overflow) return
+        await s.send(encodePublish(this.topicStatus, w.result(), 1, true, this.allocPid()))
+    }
+
+    /** The status map (docs/protocol.md, "Status"). */
+    writeStatus(w: CborWriter, online: boolean) {
+        const c = this.counters
+        const s = this.session
+        w.map(20)
+        w.text("v")
+        w.int(1)
+        w.text("online")
+        w.bool(online)
+        w.text("dev")
+        w.text(this.config.deviceId)
+        w.text("fw")
+        w.text(VERSION)
+        w.text("b")
+        w.int(this.bootId)
+        w.text("up")
+        w.int(ds.millis())
+        w.text("seq")
+        w.int(this.seq)
+        w.text("rx")
+        w.int(c.rx)
+        w.text("flt")
+        w.int(c.filtered)
+        w.text("ds")
+        w.int(c.downsampled)
+        w.text("pub")
+        w.int(c.published)
+        w.text("ack")
+        w.int(c.acked)
+        w.text("bat")
+        w.int(c.batchesAcked)
+        w.text("drop")
+        w.map(4)
+        w.text("outbox")
+        w.int(c.dropOutbox)
+        w.text("malformed")
+        w.int(c.malformed)
+        w.text("ctrl")
+        w.int(this.canCounters.length > 2 ? this.canCounters[2] : 0)
+        w.text("cmd")
+        w.int(c.dropCmd)
+        w.text("rc")
+        w.int(s && s.connects > 0 ? s.connects - 1 : 0)
+        w.text("bus")
+        w.text(this.busState)
+        w.text("can")
+        w.array(this.canCounters.length)
+        for (const v of this.canCounters) w.int(v)
+        w.text("ob")
+        w.int(this.outbox.bytes)
+        w.text("obmax")
+        w.int(this.outbox.maxBytes)
+        w.text("tx")
+        w.int(this.commands.transmitted)
+    }
+
+    /** The last will: `{v, online: false, dev, b}`, retained. */
+    willPayload(): Buffer {
+        const w = new CborWriter(Buffer.alloc(128))
+        w.map(4)
+        w.text("v")
+        w.int(1)
+        w.text("online")
+        w.bool(false)
+        w.text("dev")
+        w.text(this.config.deviceId)
+        w.text("b")
+        w.int(this.bootId)
+        return w.result()
+    }
+
+    statusTopic(): string {
+        return this.topicStatus.toString("utf-8")
+    }
+}
