@@ -549,7 +549,7 @@ class DbcParser {
     const nameTok = this.peek();
     const name = this.string();
     const def = this.db.attributeDefs.find((d) => d.name === name && d.relation === relation);
-    if (!def) this.fail(`default for undefined attribute ${name}`, nameTok);
+    if (!def) this.dangling(`default for undefined attribute ${name}; statement ignored`, nameTok);
     def.defaultValue = this.attrValue();
     this.expectPunct(";");
   }
@@ -558,7 +558,7 @@ class DbcParser {
     const nameTok = this.peek();
     const name = this.string();
     const def = this.db.attributeDefs.find((d) => d.name === name && !d.relation);
-    if (!def) this.fail(`value for undefined attribute ${name}`, nameTok);
+    if (!def) this.dangling(`value for undefined attribute ${name}; statement ignored`, nameTok);
     let target: Map<string, AttrValue>;
     let kind: AttrObjectKind = "";
     if (this.peek().kind === Tok.Ident) {
@@ -572,7 +572,9 @@ class DbcParser {
     } else {
       target = this.db.attributes;
     }
-    if (def.objectKind !== kind) this.fail(`attribute ${name} is defined for ${def.objectKind || "the network"}, not ${kind || "the network"}`, nameTok);
+    if (def.objectKind !== kind) {
+      this.warn(`attribute ${name} is defined for ${def.objectKind || "the network"}, set here on ${kind || "the network"}; kept`, nameTok);
+    }
     target.set(name, this.attrValue());
     this.expectPunct(";");
   }
@@ -580,7 +582,7 @@ class DbcParser {
   relationAttribute(kw: Token): void {
     const nameTok = this.peek();
     const name = this.string();
-    if (!this.db.attributeDefs.some((d) => d.name === name && d.relation)) this.fail(`value for undefined relation attribute ${name}`, nameTok);
+    if (!this.db.attributeDefs.some((d) => d.name === name && d.relation)) this.dangling(`value for undefined relation attribute ${name}; statement ignored`, nameTok);
     const relTok = this.next();
     const node = this.ident();
     const rel = relTok.text;

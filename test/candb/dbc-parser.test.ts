@@ -146,6 +146,12 @@ describe("DBC parser: grammar features", () => {
     assert.deepEqual([m.id, m.ext, m.extImplied], [274923520, true, true]);
   });
 
+  it("an attribute value without BA_DEF_ is dropped with a warning (a dangling reference)", () => {
+    const db = parseDbc('BA_ "X" 1;\nBA_DEF_ BU_ "Y" INT 0 9;\nBU_: A\nBA_ "Y" 2;\n');
+    assert.deepEqual(db.warnings.map((w) => [w.line, w.column]), [[1, 5], [4, 5]]);
+    assert.equal(db.attributes.get("Y"), 2, "an attribute set on the wrong object kind is kept");
+  });
+
   it("keeps statements it does not interpret (SGTYPE_, CAT_DEF_...) verbatim", () => {
     const text = 'VERSION ""\nBU_: A\nBO_ 1 M: 8 A\n SG_ S : 0|8@1+ (1,0) [0|0] "" A\nSGTYPE_ T : 8@1+ (1,0) [0|0] "" 0 ;\n';
     const db = parseDbc(text);
@@ -173,7 +179,6 @@ describe("DBC parser: malformed input is a DbcParseError with line, column and t
     ["unknown statement", "VERSION \"\"\nFOO_ 1;\n", 2, 1, /unknown statement FOO_/],
     ["message length 65", "BO_ 1 M: 65 A\n", 1, 10, /length 65/],
     ["duplicate message ID", "BO_ 1 M: 8 A\nBO_ 1 N: 8 A\n", 2, 5, /duplicate message ID/],
-    ["attribute value for an undefined attribute", 'BA_ "X" 1;\n', 1, 5, /undefined attribute X/],
     ["stray character", "BU_: A $\n", 1, 8, /unexpected character/],
   ];
   for (const [what, text, line, column, reason] of cases) {
