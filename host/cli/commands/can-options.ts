@@ -35,8 +35,14 @@ export async function openBuses(specs: string[], options: BusOptions = {}): Prom
 }
 
 /** Frames of several buses as one stream, in arrival order; ends when every bus has ended. */
-export function mergeBuses(buses: Bus[]): AsyncIterable<Frame> & { dropped: () => number } {
-  if (buses.length === 1) return Object.assign(buses[0], { dropped: () => 0 });
+export interface MergedBuses {
+  frames: AsyncIterable<Frame>;
+  /** Frames dropped because the merged stream's reader fell behind (0 for a single bus: nothing in between). */
+  dropped(): number;
+}
+
+export function mergeBuses(buses: Bus[]): MergedBuses {
+  if (buses.length === 1) return { frames: buses[0], dropped: () => 0 };
   const queue = new RxQueue();
   let open = buses.length;
   for (const bus of buses) {
@@ -48,7 +54,7 @@ export function mergeBuses(buses: Bus[]): AsyncIterable<Frame> & { dropped: () =
       }
     })();
   }
-  return Object.assign(queue, { dropped: () => queue.dropped });
+  return { frames: queue, dropped: () => queue.dropped };
 }
 
 /**

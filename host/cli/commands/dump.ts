@@ -114,7 +114,7 @@ export async function dump(opts: DumpOptions): Promise<void> {
   try {
     let out: string[] = [];
     let flushAt = Date.now() + 50;
-    for await (const f of untilAborted(merged, signal)) {
+    for await (const f of untilAborted(merged.frames, signal)) {
       frames++;
       if (f.err) errors++;
       if (opts.format === "jsonl") out.push(frameJson(f, decoder));

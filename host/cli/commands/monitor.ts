@@ -68,7 +68,7 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   process.once("SIGTERM", () => quit());
   const timer = setInterval(draw, 1000 / opts.refresh);
   const pump = (async () => {
-    for await (const f of mergeBuses(buses)) {
+    for await (const f of mergeBuses(buses).frames) {
       stats.add(f);
       lastT = f.t ?? lastT;
     }

@@ -110,7 +110,7 @@ export async function record(opts: RecordOptions): Promise<void> {
     if (Date.now() - batchStarted >= BATCH_MS) void flush();
   }, BATCH_MS);
   try {
-    for await (const f of untilAborted(merged, signal)) {
+    for await (const f of untilAborted(merged.frames, signal)) {
       frames++;
       if (f.err) errors++;
       batch.push(f);

@@ -1,6 +1,6 @@
 /**
  * `vgw send`: puts frames on a bus, written in can-utils text (`123#DEADBEEF`, `12345678#R`,
- * `123##1<data>`). With `--period` the frames are sent cyclically on an absolute
+ * `123##1<data>`), or encoded from a DBC message and signal values (`--dbc`). With `--period` the frames are sent cyclically on an absolute
  * monotonic schedule (no drift) until Ctrl-C or `--count` cycles.
  */
 import type { Command } from "commander";
@@ -8,16 +8,19 @@ import { parseFrame, type Frame } from "../../../can-db/frame";
 import { FrameError, UsageError } from "../../../can-db/errors";
 import { log } from "../../log";
 import { MonotonicClock } from "../../replay/clock";
+import { encodeFromArgs } from "./dbc-encode";
 import { interruptSignal, nonNegativeInteger, openBuses, parseInterfaces, positiveNumber } from "./can-options";
 
 interface SendOptions {
   interface: string;
+  dbc?: string;
   period?: number;
   count?: number;
 }
 
-export async function buildFrames(args: string[]): Promise<Frame[]> {
-  if (args.length === 0) throw new UsageError("nothing to send: give frames like 123#DEADBEEF");
+export async function buildFrames(args: string[], dbc?: string): Promise<Frame[]> {
+  if (args.length === 0) throw new UsageError("nothing to send: give frames like 123#DEADBEEF, or --dbc FILE MESSAGE SIG=VALUE ...");
+  if (dbc) return [encodeFromArgs(dbc, args[0], args.slice(1))];
   return args.map((a) => {
     try {
       return parseFrame(a);
@@ -30,7 +33,7 @@ export async function buildFrames(args: string[]): Promise<Frame[]> {
 
 export async function send(args: string[], opts: SendOptions): Promise<void> {
   const interfaces = parseInterfaces(opts.interface);
-  const frames = await buildFrames(args);
+  const frames = await buildFrames(args, opts.dbc);
   const buses = await openBuses(interfaces);
   let sent = 0;
   const sendAll = async () => {
@@ -70,8 +73,9 @@ export function registerSend(program: Command): void {
   program
     .command("send")
     .description("send CAN frames (can-utils text, or encoded from a DBC), once or cyclically")
-    .argument("[frames...]", "frames like 123#DEADBEEF 12345678#R 123##1AABB")
+    .argument("[frames...]", "frames like 123#DEADBEEF 12345678#R 123##1AABB; with --dbc: MESSAGE SIG=VALUE ...")
     .requiredOption("-i, --interface <list>", "interfaces, comma-separated: can0, vcan0, virtual:name")
+    .option("--dbc <file>", "encode MESSAGE (name or ID) from this DBC with SIG=VALUE pairs; unset signals get GenSigStartValue or 0")
     .option("--period <ms>", "send every <ms> milliseconds until Ctrl-C", positiveNumber("--period"))
     .option("-n, --count <n>", "with --period: stop after n cycles", nonNegativeInteger("--count"))
     .addHelpText(
@@ -80,6 +84,7 @@ export function registerSend(program: Command): void {
 Examples:
   vgw send -i can0 123#DEADBEEF                       one classic frame
   vgw send -i vcan0 12345678#11.22 7DF#R 123##1AABB    extended, remote, CAN FD with BRS
+  vgw send -i can0 --dbc car.dbc EngineData EngineSpeed=2500 Gear=DRIVE
   vgw send -i can0 --period 100 123#0102               every 100 ms until Ctrl-C`,
     )
     .action(async (frames: string[], opts: SendOptions) => send(frames, opts));

@@ -87,7 +87,7 @@ export async function stats(opts: StatsOptions): Promise<void> {
   const { signal, dispose } = interruptSignal(opts.timeout);
   let n = 0;
   try {
-    for await (const f of untilAborted(mergeBuses(buses), signal)) {
+    for await (const f of untilAborted(mergeBuses(buses).frames, signal)) {
       stats.add(f);
       if (opts.count !== undefined && ++n >= opts.count) break;
     }
