@@ -126,6 +126,19 @@ describe("mcp2515 CanBus server through the client", () => {
 })
 
 describe("mcp2515 CanBus server registers and counters", () => {
+    test("30 transmit commands while the loop services the chip: each frame sent once, in order", async () => {
+        const before = model.sent.length
+        const c0 = server.counters()
+        const rec = Buffer.from(hex`0000000000 02 5a5a`)
+        for (let i = 0; i < 30; i++) {
+            rec.setAt(0, "u32", 0x700 + i)
+            await server.transmit(rec)
+        }
+        await until(() => model.sent.length - before >= 30 && server.driver.txInFlight() === 0, 2000)
+        expect(model.sent.length - before).toBe(30)
+        for (let i = 0; i < 30; i++) expect(model.sent[before + i].id).toBe(0x700 + i)
+        expect(server.counters()[TX_FAILED] - c0[TX_FAILED]).toBe(0)
+    })
     test("a malformed record is counted and stops its packet; FD is refused", async () => {
         const before = model.sent.length
         const failed = server.counters()[TX_FAILED]
@@ -178,6 +191,21 @@ describe("mcp2515 CanBus server registers and counters", () => {
         expect(server.busState()).toBe(ds.CanBusBusState.Stopped)
         expect(model.opmode()).toBe(0x80)
         expect(model.receiveFromBus(0x1, false, false, [1])).toBe(RX_NOT_LISTENING)
+        // a new bit rate while disabled is programmed but does not put the controller back on the bus
+        await server.set_bitrate(125000)
+        expect(model.opmode()).toBe(0x80)
+        expect(model.regs[0x2a]).toBe(0x03)
+        expect(server.busState()).toBe(ds.CanBusBusState.Stopped)
+    })
+    test("enabling again rejoins in the mode last set", async () => {
+        await server.set_enabled(true)
+        expect(server.busState()).toBe(ds.CanBusBusState.ErrorActive)
+        expect(model.opmode()).toBe(0x00)
+        const before = server.counters()[0]
+        model.receiveFromBus(0x2, false, false, [2])
+        await until(() => server.counters()[0] > before, 500)
+        expect(server.counters()[0] - before).toBe(1)
+        await server.set_enabled(false)
     })
     test("a full report queue drops and counts frames instead of growing", async () => {
         // a server that is never serviced by its loop: the driver is polled by hand, nothing is reported

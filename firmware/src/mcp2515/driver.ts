@@ -418,7 +418,7 @@ export class Mcp2515 {
     }
 
     /**
-     * Change bit rate and/or filters: through configuration mode and back (section 10.1).
+     * Change bit rate and/or filters: through configuration mode and back (section 10.1); a stopped driver stays stopped.
      * @throws RangeError for an unsupported crystal/bit-rate pair or filters that do not fit, before touching the chip
      */
     async configure(bitrate: number, filters: AcceptanceFilter[]) {
@@ -438,7 +438,8 @@ export class Mcp2515 {
         this.bitrate = bitrate
         this.filters = filters || []
         await this.writeConfiguration()
-        await this.enterMode(this.mode)
+        // a stopped controller stays off the bus: only setMode()/init() rejoin
+        if (this.busState !== Mcp2515BusState.Stopped) await this.enterMode(this.mode)
     }
 
     /** Leave the bus: configuration mode, nothing received or sent. `init()` or `setMode()` rejoins. */

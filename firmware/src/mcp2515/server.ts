@@ -99,6 +99,8 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
     private rxDropped = 0
     private txFailed = 0
     private reporting = false
+    private pumping = false
+    private readonly txScratch = Buffer.alloc(RECORD_HEADER + 8)
     /** why the last `enabled = true` failed, until one succeeds */
     lastError: string = undefined
     private reporterQueued = false
@@ -284,28 +286,36 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
 
     /** Move queued records into free controller buffers, oldest first, all at priority 0 (so they keep their order). */
     private async pumpTransmit() {
-        for (;;) {
-            const n = this.txQueue.headRecordLength()
-            if (!n) return
-            const q = this.txQueue.buf
-            const h = this.txQueue.head
-            let ok = false
-            try {
-                ok = await this.driver.transmit(q.getAt(h, "u32"), q[h + 4], q, h + RECORD_HEADER, q[h + 5], 0)
-            } catch (e) {
-                // mode changed under us (listen-only): the frame cannot go out
-                this.txFailed++
-                ok = true
-            }
-            if (!ok) {
-                if (this.driver.busState === Mcp2515BusState.BusOff) {
-                    // frames queued during bus-off are stale: fail them rather than send them late
-                    this.txFailed += this.countQueuedTx()
-                    this.txQueue.drop(this.txQueue.used())
+        // one pumper at a time: two would load the same head record into two chip buffers (sent twice)
+        if (this.pumping) return
+        this.pumping = true
+        try {
+            for (;;) {
+                const n = this.txQueue.headRecordLength()
+                if (!n) return
+                // copy the record out: a transmit command may compact the queue while the driver awaits SPI
+                const r = this.txScratch
+                r.blitAt(0, this.txQueue.buf, this.txQueue.head, n)
+                let ok = false
+                try {
+                    ok = await this.driver.transmit(r.getAt(0, "u32"), r[4], r, RECORD_HEADER, r[5], 0)
+                } catch (e) {
+                    // mode changed under us (listen-only): the frame cannot go out
+                    this.txFailed++
+                    ok = true
                 }
-                return
+                if (!ok) {
+                    if (this.driver.busState === Mcp2515BusState.BusOff) {
+                        // frames queued during bus-off are stale: fail them rather than send them late
+                        this.txFailed += this.countQueuedTx()
+                        this.txQueue.drop(this.txQueue.used())
+                    }
+                    return
+                }
+                this.txQueue.drop(n)
             }
-            this.txQueue.drop(n)
+        } finally {
+            this.pumping = false
         }
     }
 
