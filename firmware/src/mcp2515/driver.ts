@@ -260,6 +260,8 @@ export class Mcp2515 {
     /** held by one public operation at a time: their SPI sequences must not interleave */
     private spiBusy = false
     private readonly rxCommand = Buffer.alloc(1 + R.BUFFER_BODY_LENGTH)
+    /** READ CANINTF, EFLG */
+    private readonly flagsCommand = Buffer.alloc(4)
     private readonly txLoad = Buffer.alloc(1 + R.BUFFER_BODY_LENGTH)
 
     constructor(options: Mcp2515Options) {
@@ -276,6 +278,8 @@ export class Mcp2515 {
         this.now = options.now || ds.millis
         this.onFrame = options.onFrame
         this.onServiced = options.onServiced
+        this.flagsCommand[0] = R.INSTR_READ
+        this.flagsCommand[1] = R.REG_CANINTF
         // check the configuration before touching the chip
         bitTimingFor(this.oscillatorHz, this.bitrate)
         planFilters(this.filters)
@@ -589,10 +593,10 @@ export class Mcp2515 {
         // with an INT pin the service loop looks at the pin again, which costs no SPI transfer
         const rounds = this.interrupt ? 1 : MAX_POLL_ROUNDS
         for (let round = 0; round < rounds; round++) {
-            // CANINTF and EFLG are adjacent (0x2C, 0x2D): one READ
-            const r = await this.readRegisters(R.REG_CANINTF, 2)
-            const intf = r[0]
-            const eflg = r[1]
+            // CANINTF and EFLG are adjacent (0x2C, 0x2D): one READ, from a command buffer made once
+            const r = await this.spi.transfer(this.flagsCommand)
+            const intf = r[2]
+            const eflg = r[3]
             if (intf & R.INT_RX0) received += await this.readRxBuffer(0)
             if (intf & R.INT_RX1) received += await this.readRxBuffer(1)
             let clear = 0
