@@ -101,6 +101,8 @@ describe("mcp2515 bit timing", () => {
         expectThrows(() => decodeBitTiming(16000000, 0x00, 0x80, 0x00), "PS2 must be at least 2")
         expectThrows(() => decodeBitTiming(16000000, 0x00, 0x80, 0x02), "PropSeg + PS1 must be >= PS2")
         expectThrows(() => decodeBitTiming(16000000, 0x40, 0xbc, 0x01), "PS2 must be longer than SJW")
+        // the 8 MHz / 1 Mbit/s values common Arduino libraries use: 4 TQ per bit, PS2 of 1 TQ
+        expectThrows(() => decodeBitTiming(8000000, 0x00, 0x80, 0x80), "PS2 must be at least 2")
     })
 })
 
