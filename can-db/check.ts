@@ -2,7 +2,7 @@
  * Database validation behind `vgw dbc --check`: problems a file can have while still parsing. Each finding carries the
  * line of the statement at fault. Errors make decoding wrong or ambiguous; warnings are legal but suspicious.
  */
-import type { Database, MessageDef } from "./model";
+import { attributeLabel, attributeValue, type Database, type MessageDef, type SignalDef } from "./model";
 import { resolveMultiplexing, type MuxStructure } from "./multiplexing";
 import { occupiedBits, signalLayout } from "./signal-layout";
 
@@ -22,6 +22,12 @@ export function checkDatabase(db: Database): Finding[] {
       out.push({ severity: "warning", line: m.line, message: `message ${m.name}: ID ${m.id} is above 0x7FF without the extended flag; read as 29-bit` });
     }
     checkMessage(m, out);
+    checkFrameFormat(db, m, out);
+    for (const s of m.signals) checkRawValues(db, m, s, out);
+    for (const g of m.signalGroups) {
+      const missing = g.signals.filter((n) => !m.signals.some((s) => s.dbcName === n));
+      if (missing.length) out.push({ severity: "warning", line: g.line, message: `signal group ${g.name} of ${m.name} names unknown signal(s) ${missing.join(", ")}` });
+    }
   }
   return out.sort((a, b) => a.line - b.line);
 }
@@ -80,12 +86,40 @@ function checkMessage(m: MessageDef, out: Finding[]): void {
   }
 }
 
+const FD_LENGTHS = [12, 16, 20, 24, 32, 48, 64];
+
+function checkFrameFormat(db: Database, m: MessageDef, out: Finding[]): void {
+  if (m.length <= 8) return;
+  const format = attributeLabel(db, m.attributes, "VFrameFormat");
+  if (format !== "StandardCAN_FD" && format !== "ExtendedCAN_FD") {
+    out.push({ severity: "warning", line: m.line, message: `message ${m.name} has ${m.length} bytes but its VFrameFormat is ${format ?? "unset"}, not CAN FD` });
+  }
+  if (!FD_LENGTHS.includes(m.length)) {
+    out.push({ severity: "warning", line: m.line, message: `message ${m.name}: ${m.length} bytes is not a CAN FD length; frames are padded to ${FD_LENGTHS.find((l) => l > m.length)}` });
+  }
+}
+
+/** Value-table keys and the initial value are raw values: each must fit the signal's bits. */
+function checkRawValues(db: Database, m: MessageDef, s: SignalDef, out: Finding[]): void {
+  if (s.valueType !== "integer") return;
+  const lo = s.signed ? -(2 ** (s.length - 1)) : 0;
+  const hi = s.signed ? 2 ** (s.length - 1) - 1 : 2 ** s.length - 1;
+  const bad = s.choices ? [...s.choices.keys()].filter((k) => k < lo || k > hi) : [];
+  if (bad.length) {
+    out.push({ severity: "warning", line: s.line, message: `signal ${m.name}.${s.name}: value-table key(s) ${bad.join(", ")} do not fit ${s.length} ${s.signed ? "signed" : "unsigned"} bits` });
+  }
+  const start = attributeValue(db, s.attributes, "GenSigStartValue");
+  if (typeof start === "number" && (start < lo || start > hi)) {
+    out.push({ severity: "warning", line: s.line, message: `signal ${m.name}.${s.name}: GenSigStartValue ${start} (raw) does not fit ${s.length} ${s.signed ? "signed" : "unsigned"} bits` });
+  }
+}
+
 /** [min|max] the raw bits can reach; a DBC range outside it cannot be met. */
 function checkRange(m: MessageDef, i: number, out: Finding[]): void {
   const s = m.signals[i];
   if (s.min === 0 && s.max === 0) return;
   if (s.min > s.max) {
-    out.push({ severity: "error", line: s.line, message: `signal ${m.name}.${s.name}: minimum ${s.min} is above maximum ${s.max}` });
+    out.push({ severity: "warning", line: s.line, message: `signal ${m.name}.${s.name}: minimum ${s.min} is above maximum ${s.max}` });
     return;
   }
   if (s.valueType !== "integer") return;
