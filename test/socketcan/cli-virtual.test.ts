@@ -17,6 +17,9 @@ import { BusStats, frameBits } from "../../host/cli/commands/bus-stats";
 import { applyKey, initialView, renderScreen } from "../../host/cli/commands/monitor-view";
 import { readAhead } from "../../host/replay/read-ahead";
 import { log } from "../../host/log";
+import { loadDecoder } from "../../host/cli/commands/dbc-annotate";
+import { encodeFromArgs } from "../../host/cli/commands/dbc-encode";
+import { frameJson } from "../../host/cli/commands/dump";
 
 const on = (bus: string, text: string, t?: number): Frame => ({ ...parseFrame(text), bus, t });
 
@@ -39,6 +42,27 @@ describe("candump text columns", () => {
   it("right-aligns interface names to the longest one and prefixes candump -t a timestamps", () => {
     const c = new CandumpText(["can0", "vcan10"], "a");
     assert.equal(c.format(on("can0", "123#01", 1700000000.5)), " (1700000000.500000)    can0  123   [1]  01");
+  });
+});
+
+describe("signals beside frames (--dbc) and send --dbc", () => {
+  const dbc = path.join(__dirname, "../../../test/fixtures/dbc/motohawk.dbc");
+
+  it("encodes MESSAGE SIG=VALUE and decodes it back beside the frame, as text and as JSON", async () => {
+    const frame = { ...encodeFromArgs(dbc, "ExampleMessage", ["Temperature=250.1", "AverageRadius=3.2", "Enable=Enabled"]), bus: "vcan0", t: 1 };
+    assert.equal(frame.id, 0x1f0);
+    const d = await loadDecoder(dbc);
+    assert.equal(d.text(frame), "ExampleMessage Temperature=250.1 degK AverageRadius=3.2 m Enable=Enabled");
+    const o = JSON.parse(frameJson(frame, d));
+    assert.deepEqual(o.signals, { Enable: "Enabled", AverageRadius: 3.2, Temperature: 250.1 });
+    assert.equal(o.message, "ExampleMessage");
+    assert.equal(d.text(parseFrame("7FF#00")), "");
+  });
+
+  it("names the message or value that cannot be encoded", () => {
+    assert.throws(() => encodeFromArgs(dbc, "Nope", []), /no message 'Nope'.*ExampleMessage/);
+    assert.throws(() => encodeFromArgs(dbc, "ExampleMessage", ["Temperature"]), /not SIG=VALUE/);
+    assert.throws(() => encodeFromArgs(dbc, "ExampleMessage", ["Temperature=99999"]), /ExampleMessage: .*Temperature/);
   });
 });
 
