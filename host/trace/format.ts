@@ -35,6 +35,8 @@ export interface TraceFormat {
   extensions: string[];
   /** One line for `vgw convert --help` and docs. */
   description: string;
+  /** Bytes per read when the default (64 KB of text) would make batches too small (compressed formats). */
+  chunkSize?: number;
   read(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncIterable<Frame[]>;
   createWriter(): FormatWriter;
 }

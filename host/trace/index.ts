@@ -109,7 +109,7 @@ export function openTraceReader(path: string, options: TraceReaderOptions = {}):
       return skipped;
     },
     async *[Symbol.asyncIterator]() {
-      for await (const batch of format.read(readBytes(path), ctx)) {
+      for await (const batch of format.read(readBytes(path, format.chunkSize), ctx)) {
         framesRead += batch.length;
         yield batch;
       }

@@ -1,6 +1,6 @@
 /**
  * Byte input and output for trace files: a path, or "-" for stdin/stdout; `.gz` is (de)compressed transparently
- * with Node's zlib. Streams keep memory constant: chunks of CHUNK bytes in, backpressure honoured out.
+ * with Node's zlib. Streams keep memory constant: chunks of a bounded size in, backpressure honoured out.
  */
 import * as fs from "fs";
 import * as zlib from "zlib";
@@ -8,8 +8,11 @@ import type { Readable, Writable } from "stream";
 import { VgwError } from "../../can-db/errors";
 import { isGzipPath } from "./format";
 
-// 64 KB: small batches keep few frames alive at each young-generation GC, which measured faster than 1 MB.
-const CHUNK = 1 << 16;
+/**
+ * Default read size. 64 KB of text is about 1,700 frames: small batches keep few frames alive at each
+ * young-generation GC, which measured faster than 1 MB. Compressed formats ask for more (TraceFormat.chunkSize).
+ */
+export const DEFAULT_CHUNK = 1 << 16;
 
 /** Fails early, with the path in the message, when a trace cannot be opened (before any parsing starts). */
 export function checkReadable(path: string): void {
@@ -25,8 +28,8 @@ export function checkReadable(path: string): void {
 }
 
 /** Raw byte chunks of a trace, decompressed when the path ends in `.gz`. */
-export async function* readBytes(path: string): AsyncGenerator<Buffer> {
-  let stream: Readable = path === "-" ? process.stdin : fs.createReadStream(path, { highWaterMark: CHUNK });
+export async function* readBytes(path: string, chunkSize = DEFAULT_CHUNK): AsyncGenerator<Buffer> {
+  let stream: Readable = path === "-" ? process.stdin : fs.createReadStream(path, { highWaterMark: chunkSize });
   if (path !== "-" && isGzipPath(path)) stream = stream.pipe(zlib.createGunzip({ chunkSize: 256 << 10 }));
   try {
     for await (const chunk of stream) yield chunk as Buffer;

@@ -84,7 +84,7 @@ export const KNOWN: KnownDifference[] = [
     field: "data",
     reason:
       "CAN_FD_MESSAGE_64 whose valid-bytes (64) exceed the object: python-can 4.1 reads past the object into the next " +
-      "one ('LOBJ...' in the data); vgw stops at the object end and pads with zeros, as CANoe and python-can >= 4.5 (issue 1905) do",
+      "one ('LOBJ...' in the data); vgw stops at the object end and pads with zeros, as CANoe does and later python-can does (its issue 1905)",
   },
   {
     file: "issue_1905.blf",
