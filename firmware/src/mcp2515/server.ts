@@ -411,10 +411,11 @@ async function pinSetting(key: string): Promise<number> {
 }
 
 /**
- * Read pins and crystal from settings, open SPI and INT, and start the CanBus server.
+ * Driver options from settings: pins (SPI opened, INT configured), crystal, hardware filters.
  * `mcpInt` may be -1 (not wired): the driver then polls the chip over SPI.
+ * @throws RangeError naming the setting when a pin is missing or the filters do not fit the chip
  */
-export async function startMcp2515CanBusFromSettings(bitrate?: number, options?: Mcp2515ServerOptions) {
+export async function readMcp2515Settings(): Promise<Mcp2515Options> {
     const sck = await pinSetting(MCP2515_SETTINGS.sck)
     const mosi = await pinSetting(MCP2515_SETTINGS.mosi)
     const miso = await pinSetting(MCP2515_SETTINGS.miso)
@@ -425,15 +426,18 @@ export async function startMcp2515CanBusFromSettings(bitrate?: number, options?:
     const keyFilters = await readSetting<number[][]>(MCP2515_SETTINGS.filters, [])
     // checked before any pin is touched; a filter set the chip cannot hold is an error, not a silent accept-all
     const filters = keyFiltersToHardware(Array.isArray(keyFilters) ? keyFilters : [keyFilters as any])
-    const transport = mcp2515Spi({ sck: ds.gpio(sck), mosi: ds.gpio(mosi), miso: ds.gpio(miso), cs: ds.gpio(cs) }, spiHz)
-    return startMcp2515CanBus(
-        {
-            spi: transport,
-            interrupt: intPin >= 0 ? mcp2515Interrupt(ds.gpio(intPin)) : undefined,
-            oscillatorHz,
-            bitrate: bitrate || 500000,
-            filters,
-        },
-        options
-    )
+    const spi = mcp2515Spi({ sck: ds.gpio(sck), mosi: ds.gpio(mosi), miso: ds.gpio(miso), cs: ds.gpio(cs) }, spiHz)
+    return {
+        spi,
+        interrupt: intPin >= 0 ? mcp2515Interrupt(ds.gpio(intPin)) : undefined,
+        oscillatorHz,
+        filters,
+    }
+}
+
+/** Read the board's settings and start the CanBus server on its MCP2515; returns the role for `new ds.CanBus(...)`. */
+export async function startMcp2515CanBusFromSettings(bitrate?: number, options?: Mcp2515ServerOptions) {
+    const o = await readMcp2515Settings()
+    o.bitrate = bitrate || 500000
+    return startMcp2515CanBus(o, options)
 }
