@@ -31,11 +31,19 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   let stats = new BusStats(opts.bitrate);
   const view = initialView();
   const term = termkit.terminal;
-  let screen = new termkit.ScreenBuffer({ dst: term, width: term.width, height: term.height });
+  // The size is read on every draw (not only on resize events): a terminal may report its real size late.
+  const size = () => ({ width: process.stdout.columns || term.width || 80, height: process.stdout.rows || term.height || 24 });
+  let screen = new termkit.ScreenBuffer({ dst: term, ...size() });
   let lastT = 0;
 
-  const draw = () => {
-    if (view.paused && !view.editingFilter) return;
+  /** `force`: draw even while paused (a key press must show its effect, e.g. the PAUSED mark itself). */
+  const draw = (force = false) => {
+    const { width, height } = size();
+    if (width !== screen.width || height !== screen.height) {
+      // A fresh buffer at the new size, and a full redraw: the terminal's old contents are gone.
+      screen = new termkit.ScreenBuffer({ dst: term, width, height });
+      term.clear();
+    } else if (view.paused && !force) return;
     const lines = renderScreen(stats, view, screen.width, screen.height, lastT || Date.now() / 1000, decoder);
     screen.fill({ char: " ", attr: {} });
     lines.forEach((line, y) => {
@@ -57,16 +65,11 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
     const r = applyKey(view, name);
     if (r === "quit") quit();
     if (r === "clear") stats = new BusStats(opts.bitrate);
-    draw();
+    draw(true);
   });
-  term.on("resize", (width: number, height: number) => {
-    // A fresh buffer at the new size, and a full redraw: the terminal's old contents are gone.
-    screen = new termkit.ScreenBuffer({ dst: term, width, height });
-    term.clear();
-    draw();
-  });
+  term.on("resize", () => draw(true));
   process.once("SIGTERM", () => quit());
-  const timer = setInterval(draw, 1000 / opts.refresh);
+  const timer = setInterval(() => draw(), 1000 / opts.refresh);
   const pump = (async () => {
     for await (const f of mergeBuses(buses).frames) {
       stats.add(f);
