@@ -4,7 +4,8 @@
  * python-can 4.1 in the same run, best of RUNS for both after one warm-up; then the peak RSS of `vgw convert` on a
  * large candump log (default 1 GB) to BLF. Prints frames/s, ratios and the goals (.log >= 10x, .asc/.blf >= 5x).
  *
- * Environment: VGW_BENCH_FRAMES (default 1000000), VGW_BENCH_RUNS (3), VGW_BENCH_BIG_MB (1024; 0 skips the RSS part).
+ * Environment: VGW_BENCH_FRAMES (default 1000000), VGW_BENCH_RUNS (3), VGW_BENCH_BIG_MB (1024; 0 skips the RSS part),
+ * VGW_BENCH_KEEP=1 keeps the generated files.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -184,7 +185,8 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (process.env.VGW_BENCH_KEEP) process.stdout.write(`kept ${dir}\n`);
+    else fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
