@@ -19,6 +19,7 @@ import { registerMonitor } from "./commands/monitor";
 import { registerStats } from "./commands/stats";
 import { registerTail } from "./commands/tail";
 import { registerHil } from "./commands/hil";
+import { registerPolicy } from "./commands/policy";
 
 // One line per subcommand, in the order `vgw --help` lists them.
 const COMMANDS: Array<(program: Command) => void> = [
@@ -34,6 +35,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerStats,
   registerTail,
   registerHil,
+  registerPolicy,
 ];
 
 export function buildProgram(): Command {
