@@ -401,6 +401,39 @@ describe("mcp2515 errors", () => {
     })
 })
 
+describe("mcp2515 unacknowledged frames", () => {
+    test("alone on the bus: errors counted, error-passive, the frame aborted after txTimeoutMs", async () => {
+        let clock = 0
+        const { model, drv } = await setup({ mode: Mcp2515Mode.Normal, now: () => clock, txTimeoutMs: 500 })
+        model.ackMissing = true
+        expect(await drv.transmit(0x321, 0, Buffer.from([1]), 0, 1)).toBe(true)
+        for (let i = 0; i < 20; i++) {
+            clock += 10
+            await drv.poll()
+            // each model transfer retries the frame and raises MERRF again: let the VM breathe between polls
+            await ds.sleep(0)
+        }
+        expect(drv.busState).toBe(Mcp2515BusState.ErrorPassive)
+        expect(drv.tec).toBe(128)
+        expect(drv.counters.busErrors > 0).toBe(true)
+        expect(drv.txInFlight()).toBe(1)
+        expect(model.sent.length).toBe(0)
+        clock += 300
+        await drv.poll()
+        expect(drv.txInFlight()).toBe(0)
+        expect(drv.counters.txAborted).toBe(1)
+        expect(drv.counters.txTimeouts).toBe(1)
+        expect(drv.counters.txFrames).toBe(0)
+        // a listener joins: the next frame goes out
+        model.ackMissing = false
+        expect(await drv.transmit(0x322, 0, Buffer.from([2]), 0, 1)).toBe(true)
+        await drv.poll()
+        expect(model.sent.length).toBe(1)
+        expect(model.sent[0].id).toBe(0x322)
+        expect(drv.counters.txFrames).toBe(1)
+    })
+})
+
 describe("mcp2515 service loop", () => {
     test("startMcp2515 services the INT line in the background", async () => {
         const model = new Mcp2515Model()
@@ -480,5 +513,28 @@ describe("mcp2515 service loop", () => {
         await ds.sleep(20)
         expect(model.transfers).toBe(before)
         await drv.stop()
+    })
+    test("with INT high the loop still restarts a chip stuck in bus-off", async () => {
+        let clock = 0
+        const model = new Mcp2515Model()
+        const drv = await startMcp2515({
+            spi: model,
+            interrupt: model.interruptLine,
+            oscillatorHz: 16000000,
+            mode: Mcp2515Mode.Normal,
+            busOffRestartMs: 100,
+            now: () => clock,
+        })
+        model.setErrorCounters(256, 0)
+        for (let i = 0; i < 40 && drv.busState !== Mcp2515BusState.BusOff; i++) await ds.sleep(2)
+        expect(drv.busState).toBe(Mcp2515BusState.BusOff)
+        // the loop has handled ERRIF: INT is high and stays high while the chip is bus-off
+        for (let i = 0; i < 40 && model.intLevel() === 0; i++) await ds.sleep(2)
+        expect(model.intLevel()).toBe(1)
+        clock += 100
+        for (let i = 0; i < 40 && drv.counters.busOffRestarts === 0; i++) await ds.sleep(2)
+        await drv.stop()
+        expect(drv.counters.busOffRestarts).toBe(1)
+        expect(model.regs[R.REG_TEC]).toBe(0)
     })
 })

@@ -56,6 +56,12 @@ export class Mcp2515Model {
     transfers = 0
     /** true: the bus is busy and pending transmissions wait (to observe priority); see `releaseTransmissions` */
     holdTransmissions = false
+    /**
+     * true: nobody on the bus acknowledges (the gateway alone on a bench bus). Each transfer then makes one failed
+     * attempt: TXERR and MERRF set, TEC + 8 up to 128 (an error-passive transmitter does not count ACK errors further,
+     * ISO 11898-1), the frame stays pending, as the chip retries for ever.
+     */
+    ackMissing = false
     /** REQOP written but not yet reflected in CANSTAT: applied at the start of the next transfer */
     private pendingMode = -1
 
@@ -302,6 +308,15 @@ export class Mcp2515Model {
         if (this.holdTransmissions) return
         if (mode !== R.OPMODE_NORMAL && mode !== R.OPMODE_LOOPBACK) return
         if (this.regs[R.REG_EFLG] & R.EFLG_TXBO) return
+        if (this.ackMissing && mode === R.OPMODE_NORMAL) {
+            const n = this.nextPendingBuffer()
+            if (n < 0) return
+            this.regs[REG_TXB_CTRL[n]] |= R.TXBCTRL_TXERR
+            this.regs[R.REG_CANINTF] |= R.INT_MERR
+            const tec = this.regs[R.REG_TEC]
+            if (tec < 128) this.setErrorCounters(tec + 8 > 128 ? 128 : tec + 8, this.regs[R.REG_REC])
+            return
+        }
         for (;;) {
             const n = this.nextPendingBuffer()
             if (n < 0) return

@@ -116,9 +116,11 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
       "message errors (MERRF) are counted",
       "bus-off is detected, pending frames aborted, and the chip's own recovery noticed",
       "bus-off that outlasts busOffRestartMs is ended by reset and re-initialisation",
+      "alone on the bus: errors counted, error-passive, the frame aborted after txTimeoutMs",
       "startMcp2515 services the INT line in the background",
       "transmits from another fiber interleave safely with the service loop",
       "stop() then a new loop: exactly one loop services the chip",
+      "with INT high the loop still restarts a chip stuck in bus-off",
     ]);
   });
 

@@ -81,6 +81,11 @@ export interface Mcp2515Options {
      * this many ms (a bus stuck dominant, a missing terminator) the driver resets and re-initialises it. Default 1000.
      */
     busOffRestartMs?: number
+    /**
+     * A frame still unsent after this many ms is aborted and counted in `txAborted` (default 1000). The MCP2515 retries
+     * for ever: alone on a bus (nobody acknowledges) a frame would otherwise hold its buffer until power-off.
+     */
+    txTimeoutMs?: number
     /** clock in ms, injectable for tests (default ds.millis) */
     now?: () => number
     onFrame?: FrameHandler
@@ -94,8 +99,10 @@ export interface Mcp2515Counters {
     txFrames: number
     /** frames lost because both receive buffers were full (RX0OVR/RX1OVR, one count per flag seen) */
     rxOverflow: number
-    /** pending transmissions aborted (bus-off, mode change, restart) */
+    /** pending transmissions aborted (bus-off, mode change, restart, `txTimeoutMs`) */
     txAborted: number
+    /** of those, frames aborted because they were not sent within `txTimeoutMs` */
+    txTimeouts: number
     /** message error interrupts (MERRF): an error frame during a reception or transmission */
     busErrors: number
     busOffEvents: number
@@ -223,6 +230,7 @@ export class Mcp2515 {
         txFrames: 0,
         rxOverflow: 0,
         txAborted: 0,
+        txTimeouts: 0,
         busErrors: 0,
         busOffEvents: 0,
         busOffRecoveries: 0,
@@ -248,6 +256,9 @@ export class Mcp2515 {
     private readonly interrupt: InterruptLine
     private readonly pollIntervalMs: number
     private readonly busOffRestartMs: number
+    private readonly txTimeoutMs: number
+    /** when each buffer was loaded (clock ms) */
+    private readonly txLoadedAt = [0, 0, 0]
     private readonly now: () => number
     /** bit n set: TXBn holds a frame not yet sent */
     private txPending = 0
@@ -275,6 +286,7 @@ export class Mcp2515 {
         this.interrupt = options.interrupt
         this.pollIntervalMs = options.pollIntervalMs || 1
         this.busOffRestartMs = options.busOffRestartMs || 1000
+        this.txTimeoutMs = options.txTimeoutMs || 1000
         this.now = options.now || ds.millis
         this.onFrame = options.onFrame
         this.onServiced = options.onServiced
@@ -520,6 +532,7 @@ export class Mcp2515 {
         await this.spi.transfer(b)
         this.txPending |= 1 << slot
         this.txPriority[slot] = prio
+        this.txLoadedAt[slot] = this.now()
         await this.instruction(R.INSTR_RTS | (1 << slot))
         return true
     }
@@ -625,14 +638,45 @@ export class Mcp2515 {
             await this.updateBusState(eflg, (intf & R.INT_ERR) !== 0)
             if (!(intf & (R.INT_RX0 | R.INT_RX1)) && !clear) break
         }
-        if (
-            this.busState === Mcp2515BusState.BusOff &&
-            this.now() - this.busOffSince >= this.busOffRestartMs
-        ) {
+        await this.expireTransmissions()
+        if (this.busOffRestartDue()) {
             this.counters.busOffRestarts++
             await this.initUnlocked()
         }
         return received
+    }
+
+    private busOffRestartDue() {
+        return this.busState === Mcp2515BusState.BusOff && this.now() - this.busOffSince >= this.busOffRestartMs
+    }
+
+    /** A buffer pending longer than txTimeoutMs. Cheap (no SPI): the service loop asks it while INT is high. */
+    private transmissionExpired() {
+        if (!this.txPending) return false
+        const now = this.now()
+        for (let n = 0; n < R.TX_BUFFER_COUNT; n++)
+            if (this.txPending & (1 << n) && now - this.txLoadedAt[n] >= this.txTimeoutMs) return true
+        return false
+    }
+
+    /** Abort each buffer pending longer than txTimeoutMs by clearing its TXREQ (section 3.4). */
+    private async expireTransmissions() {
+        if (!this.transmissionExpired()) return
+        const now = this.now()
+        for (let n = 0; n < R.TX_BUFFER_COUNT; n++) {
+            const bit = 1 << n
+            if (!(this.txPending & bit) || now - this.txLoadedAt[n] < this.txTimeoutMs) continue
+            await this.bitModify(REG_TXB_CTRL[n], R.TXBCTRL_TXREQ, 0)
+            // the frame may have gone out in the meantime: then it counts as sent
+            const st = await this.readStatus()
+            if (st & (R.STATUS_TX0IF << (2 * n))) this.counters.txFrames++
+            else {
+                this.counters.txAborted++
+                this.counters.txTimeouts++
+            }
+            this.txPending &= ~bit
+            await this.bitModify(R.REG_CANINTF, R.INT_TX0 << n, 0)
+        }
     }
 
     /** READ RX BUFFER n (0x90 / 0x94): 13 bytes, and the controller clears RXnIF when CS rises (section 12.4). */
@@ -691,7 +735,8 @@ export class Mcp2515 {
 
     private async serviceLoop(generation: number) {
         while (this.loopGeneration === generation) {
-            if (!this.interrupt || this.interrupt.value === 0) {
+            // besides interrupts: bus-off that outlasts busOffRestartMs, frames that outlast txTimeoutMs
+            if (!this.interrupt || this.interrupt.value === 0 || this.busOffRestartDue() || this.transmissionExpired()) {
                 try {
                     await this.poll()
                     if (this.onServiced) await this.onServiced()
