@@ -10,6 +10,9 @@
  * async iteration costs more than parsing a line. Bad input never crashes a reader: each bad line or record becomes
  * a TraceParseError naming file and line (binary formats: object index), handed to `onError` and counted in
  * `skipped`, or thrown when `strict` is set.
+ *
+ * A frame's `data` may be a view into a buffer its batch shares (no allocation per frame on the hot path): copy it
+ * before mutating it or transferring its `buffer`.
  */
 import type { Frame } from "../../can-db/frame";
 import { TraceParseError, UsageError } from "../../can-db/errors";
