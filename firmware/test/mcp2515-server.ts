@@ -264,4 +264,25 @@ describe("mcp2515 CanBus server registers and counters", () => {
         expect(s.busState()).toBe(ds.CanBusBusState.Stopped)
         expect(s.lastError.indexOf("no controller answered on SPI") >= 0).toBe(true)
     })
+    test("an SPI failure during a register write is kept in lastError, never thrown to the Jacdac handler", async () => {
+        const m = new Mcp2515Model()
+        let broken = false
+        const spi = {
+            transfer: async (tx: Buffer) => {
+                if (broken) throw new Error("spi: bus fault")
+                return await m.transfer(tx)
+            },
+        }
+        const s = new Mcp2515CanBusServer({ spi, oscillatorHz: 16000000 })
+        await s.set_enabled(true)
+        expect(s.enabled()).toBe(true)
+        broken = true
+        await s.set_mode(ds.CanBusMode.Normal)
+        expect(s.lastError).toBe("spi: bus fault")
+        await s.set_bitrate(250000)
+        // the register keeps the value the chip really has
+        expect(s.bitrate()).toBe(500000)
+        await s.set_enabled(false)
+        expect(s.busState()).toBe(ds.CanBusBusState.Stopped)
+    })
 })

@@ -178,6 +178,7 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
       "a full report queue drops and counts frames instead of growing",
       "40 queued frames are flushed as reports of whole records, at most 236 bytes, in order",
       "enabling without a chip leaves the server stopped and says why",
+      "an SPI failure during a register write is kept in lastError, never thrown to the Jacdac handler",
     ]);
   });
 });

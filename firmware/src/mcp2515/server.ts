@@ -124,6 +124,7 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
             interrupt: driverOptions.interrupt,
             pollIntervalMs: driverOptions.pollIntervalMs,
             busOffRestartMs: driverOptions.busOffRestartMs,
+            txTimeoutMs: driverOptions.txTimeoutMs,
             now: driverOptions.now,
             onFrame: (id, flags, len, data, off) => self.queueReceived(id, flags, len, data, off),
             onServiced: async () => {
@@ -150,8 +151,7 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
                 await this.driver.setMode(this._mode)
             } catch (e) {
                 // no chip, bad wiring: stay off the bus (bus_state reads `stopped`) and say why once
-                this.lastError = (e as Error).message
-                console.warn(this.lastError)
+                this.failed(e)
                 return
             }
             this.lastError = undefined
@@ -162,8 +162,21 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
             const queued = this.countQueuedTx()
             this.txFailed += queued
             this.txQueue.drop(this.txQueue.used())
-            await this.driver.stop()
+            try {
+                await this.driver.stop()
+            } catch (e) {
+                this.failed(e)
+            }
         }
+    }
+
+    /**
+     * A register write the chip did not carry out (SPI failure, mode not confirmed). Jacdac handlers must not throw:
+     * an unhandled exception restarts the whole program. The reason is kept in `lastError` and printed once.
+     */
+    private failed(e: any) {
+        this.lastError = (e as Error).message
+        console.warn(this.lastError)
     }
 
     mode(): ds.CanBusMode {
@@ -174,7 +187,12 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
         const value = mode as number as Mcp2515Mode
         if (value !== Mcp2515Mode.ListenOnly && value !== Mcp2515Mode.Normal && value !== Mcp2515Mode.Loopback) return
         this._mode = value
-        if (this._enabled) await this.driver.setMode(value)
+        if (!this._enabled) return
+        try {
+            await this.driver.setMode(value)
+        } catch (e) {
+            this.failed(e)
+        }
     }
 
     bitrate() {
@@ -186,17 +204,21 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
         if (SUPPORTED_BITRATES.indexOf(value) < 0) return
         try {
             // the crystal may rule out a listed rate (8 MHz at 1 Mbit/s)
-            bitTimingFor(this.driverOscillator(), value)
+            bitTimingFor(this.driver.oscillatorHz, value)
         } catch (e) {
             return
         }
-        this._bitrate = value
-        if (this.initialised) await this.driver.configure(value, this.filters)
-        else this.driver.bitrate = value
-    }
-
-    private driverOscillator() {
-        return this.driver.oscillatorHz
+        if (!this.initialised) {
+            this._bitrate = value
+            this.driver.bitrate = value
+            return
+        }
+        try {
+            await this.driver.configure(value, this.filters)
+            this._bitrate = value
+        } catch (e) {
+            this.failed(e)
+        }
     }
 
     dataBitrate() {
