@@ -37,7 +37,9 @@ const model = new Mcp2515Model()
 // every SPI transfer yields, as on the board: the loop, the reporter and command handlers interleave
 model.transferDelayMs = 0
 const server = newServer(model)
-const can = new ds.CanBus(startServer(server))
+startServer(server)
+// as the gateway program creates it: no role name, so it binds to whichever CanBus server is there
+const can = new ds.CanBus()
 const reports: Buffer[] = []
 can.report().subscribe((pkt: ds.Packet) => {
     if (pkt.serviceCommand === 0x90) reports.push(pkt.payload)
