@@ -125,6 +125,16 @@ describe("mcp2515 init and modes", () => {
         const t = decodeBitTiming(8000000, model.regs[R.REG_CNF1], model.regs[R.REG_CNF2], model.regs[R.REG_CNF3])
         expect(t.bitrate).toBe(250000)
     })
+    test("bad options are refused before the chip is touched", () => {
+        const model = new Mcp2515Model()
+        expectThrows(() => new Mcp2515({ spi: model, mode: 7 as any }), "unknown mode 7")
+        expectThrows(() => new Mcp2515({ spi: model, oscillatorHz: 8000000, bitrate: 1000000 }), "16 MHz crystal")
+        expectThrows(
+            () => new Mcp2515({ spi: model, filters: [{ id: 0x800, mask: 0x7ff, ext: false }] }),
+            "out of range"
+        )
+        expect(model.transfers).toBe(0)
+    })
     test("a missing chip (MISO stuck high) is reported, not ignored", async () => {
         const dead: SpiTransport = {
             transfer: async (tx: Buffer) => {

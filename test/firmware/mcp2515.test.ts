@@ -98,6 +98,7 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
       "segment rules of the data sheet are enforced when decoding",
       "init programs CNF, interrupts, rollover, accept-all and enters listen-only",
       "8 MHz crystal at 250 kbit/s gets its own CNF values",
+      "bad options are refused before the chip is touched",
       "a missing chip (MISO stuck high) is reported, not ignored",
       "normal, loopback and listen-only are confirmed through CANSTAT",
       "a mode change the chip never confirms is an error",

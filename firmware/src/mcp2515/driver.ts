@@ -122,8 +122,16 @@ export class Mcp2515Error extends Error {
     }
 }
 
+/** REQOP value of each `Mcp2515Mode` (indexed by the mode's number) */
 const MODE_TO_OPMODE = [R.OPMODE_LISTEN_ONLY, R.OPMODE_NORMAL, R.OPMODE_LOOPBACK]
-const MODE_NAMES = ["listen-only", "normal", "loopback"]
+
+function opmodeName(opmode: number) {
+    if (opmode === R.OPMODE_NORMAL) return "normal"
+    if (opmode === R.OPMODE_LISTEN_ONLY) return "listen-only"
+    if (opmode === R.OPMODE_LOOPBACK) return "loopback"
+    if (opmode === R.OPMODE_CONFIG) return "configuration"
+    return "sleep"
+}
 /** CANSTAT polls allowed for a mode change; the switch waits for the bus to be idle (section 10.0). */
 const MODE_CHANGE_POLLS = 20
 /** Interrupt sources the driver handles. WAKIF stays off: the driver never puts the chip to sleep. */
@@ -295,8 +303,7 @@ export class Mcp2515 {
         // check the configuration before touching the chip
         bitTimingFor(this.oscillatorHz, this.bitrate)
         planFilters(this.filters)
-        if (!MODE_TO_OPMODE[this.mode] && this.mode !== Mcp2515Mode.Normal)
-            throw new RangeError(`mcp2515: unknown mode ${this.mode}`)
+        if (MODE_TO_OPMODE[this.mode] === undefined) throw new RangeError(`mcp2515: unknown mode ${this.mode}`)
     }
 
     // ---------------------------------------------------------------- SPI primitives (section 12)
@@ -367,7 +374,7 @@ export class Mcp2515 {
                 `mcp2515: no controller answered on SPI (after RESET CANSTAT=${hex2(r[0])} CANCTRL=${hex2(r[1])}, expected 0x80 0x87); check CS, MISO, MOSI, SCK and the crystal`
             )
         await this.writeConfiguration()
-        await this.enterMode(this.mode)
+        await this.enterOpmode(MODE_TO_OPMODE[this.mode])
         await this.readErrorCountersUnlocked()
     }
 
@@ -398,9 +405,8 @@ export class Mcp2515 {
         for (let n = 0; n < R.TX_BUFFER_COUNT; n++) await this.writeRegisters(REG_TXB_CTRL[n], [0])
     }
 
-    /** Request an operation mode and wait until CANSTAT.OPMOD confirms it (section 10.0). */
-    private async enterMode(mode: Mcp2515Mode | number) {
-        const opmode = mode === Mcp2515Mode.Normal ? R.OPMODE_NORMAL : mode === R.OPMODE_CONFIG ? R.OPMODE_CONFIG : MODE_TO_OPMODE[mode]
+    /** Request an operation mode (an OPMODE_* value) and wait until CANSTAT.OPMOD confirms it (section 10.0). */
+    private async enterOpmode(opmode: number) {
         await this.bitModify(R.REG_CANCTRL, R.CANCTRL_REQOP_MASK, opmode)
         let seen = 0
         for (let i = 0; i < MODE_CHANGE_POLLS; i++) {
@@ -411,8 +417,7 @@ export class Mcp2515 {
             }
             await ds.sleep(1)
         }
-        const name = opmode === R.OPMODE_CONFIG ? "configuration" : MODE_NAMES[mode]
-        throw new Mcp2515Error(`mcp2515: mode change to ${name} not confirmed (CANSTAT=${hex2(seen)})`)
+        throw new Mcp2515Error(`mcp2515: mode change to ${opmodeName(opmode)} not confirmed (CANSTAT=${hex2(seen)})`)
     }
 
     /** Switch between listen-only, normal and loopback. Pending transmissions are aborted. */
@@ -429,7 +434,7 @@ export class Mcp2515 {
         if (mode !== Mcp2515Mode.ListenOnly && mode !== Mcp2515Mode.Normal && mode !== Mcp2515Mode.Loopback)
             throw new RangeError(`mcp2515: unknown mode ${mode}`)
         if (mode !== Mcp2515Mode.Normal && mode !== Mcp2515Mode.Loopback) await this.abortPending()
-        await this.enterMode(mode)
+        await this.enterOpmode(MODE_TO_OPMODE[mode])
         this.mode = mode
     }
 
@@ -450,12 +455,12 @@ export class Mcp2515 {
 
     private async configureUnlocked(bitrate: number, filters: AcceptanceFilter[]) {
         await this.abortPending()
-        await this.enterMode(R.OPMODE_CONFIG)
+        await this.enterOpmode(R.OPMODE_CONFIG)
         this.bitrate = bitrate
         this.filters = filters || []
         await this.writeConfiguration()
         // a stopped controller stays off the bus: only setMode()/init() rejoin
-        if (this.busState !== Mcp2515BusState.Stopped) await this.enterMode(this.mode)
+        if (this.busState !== Mcp2515BusState.Stopped) await this.enterOpmode(MODE_TO_OPMODE[this.mode])
     }
 
     /** Leave the bus: configuration mode, nothing received or sent. `init()` or `setMode()` rejoins. */
@@ -473,7 +478,7 @@ export class Mcp2515 {
 
     private async stopUnlocked() {
         await this.abortPending()
-        await this.enterMode(R.OPMODE_CONFIG)
+        await this.enterOpmode(R.OPMODE_CONFIG)
         this.busState = Mcp2515BusState.Stopped
     }
 
