@@ -432,6 +432,13 @@ async function pinSetting(key: string): Promise<number> {
     return v
 }
 
+/** The board's pin for a GPIO number; `ds.gpio` answers undefined for a pin the board does not expose. */
+function boardPin(key: string, gpio: number) {
+    const p = ds.gpio(gpio)
+    if (!p) throw new RangeError(`mcp2515: setting ${key}=${gpio}: this board has no such GPIO (or it is reserved)`)
+    return p
+}
+
 /**
  * Driver options from settings: pins (SPI opened, INT configured), crystal, hardware filters.
  * `mcpInt` may be -1 (not wired): the driver then polls the chip over SPI.
@@ -448,10 +455,17 @@ export async function readMcp2515Settings(): Promise<Mcp2515Options> {
     const keyFilters = await readSetting<number[][]>(MCP2515_SETTINGS.filters, [])
     // checked before any pin is touched; a filter set the chip cannot hold is an error, not a silent accept-all
     const filters = keyFiltersToHardware(Array.isArray(keyFilters) ? keyFilters : [keyFilters as any])
-    const spi = mcp2515Spi({ sck: ds.gpio(sck), mosi: ds.gpio(mosi), miso: ds.gpio(miso), cs: ds.gpio(cs) }, spiHz)
+    const pins = {
+        sck: boardPin(MCP2515_SETTINGS.sck, sck),
+        mosi: boardPin(MCP2515_SETTINGS.mosi, mosi),
+        miso: boardPin(MCP2515_SETTINGS.miso, miso),
+        cs: boardPin(MCP2515_SETTINGS.cs, cs),
+    }
+    const intLine = intPin >= 0 ? boardPin(MCP2515_SETTINGS.int, intPin) : undefined
+    const spi = mcp2515Spi(pins, spiHz)
     return {
         spi,
-        interrupt: intPin >= 0 ? mcp2515Interrupt(ds.gpio(intPin)) : undefined,
+        interrupt: intLine ? mcp2515Interrupt(intLine) : undefined,
         oscillatorHz,
         filters,
     }
