@@ -12,7 +12,6 @@ import { FrameSelector } from "./filters"
 import { encodePublish, encodeSubscribe, publishHeaderSize, putPublishHeader } from "./mqtt/packets"
 import { MqttSession } from "./mqtt/session"
 import { Outbox } from "./outbox"
-import { checkRecord, FLAG_RTR, frameKey, RECORD_HEAD } from "./records"
 
 export const VERSION = "0.1.0"
 /** Service command of the CanBus `frames` report (firmware/services/canbus.md). */
@@ -94,44 +93,9 @@ export class Gateway {
         })
     }
 
-    /**
-     * The frame path: every record of one `frames` report, received at `now`. No allocation and no await here;
-     * a report holds at most 16 classic frames, well inside the VM's opcode budget between awaits.
-     */
+    /** The frame path: every record of one `frames` report, received at `now` (BatchEncoder.addReport). */
     ingest(buf: Buffer, now: number) {
-        const end = buf.length
-        const sel = this.selector
-        const enc = this.enc
-        const c = this.counters
-        let off = 0
-        while (off < end) {
-            const next = checkRecord(buf, off, end)
-            if (next < 0) {
-                // the rest of the packet cannot be framed: one invalid record counted, the remainder skipped
-                c.malformed++
-                break
-            }
-            c.rx++
-            const id = buf.getAt(off, "u32")
-            const flags = buf[off + 4]
-            const len = buf[off + 5]
-            if (sel.hasFilters || sel.hasRules) {
-                const key = frameKey(id, flags)
-                if (sel.hasFilters && !sel.accepts(key)) {
-                    c.filtered++
-                    off = next
-                    continue
-                }
-                if (sel.hasRules && !sel.keeps(key, buf, off + RECORD_HEAD, flags & FLAG_RTR ? 0 : len, now)) {
-                    c.downsampled++
-                    off = next
-                    continue
-                }
-            }
-            if (enc.full()) this.closeBatch()
-            enc.add(id, flags, buf, off + RECORD_HEAD, len, now)
-            off = next
-        }
+        this.enc.addReport(buf, now, this)
     }
 
     /** Closes the open batch into a PUBLISH packet in the outbox (or counts it dropped when the outbox is full). */

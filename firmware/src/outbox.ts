@@ -48,6 +48,10 @@ export class Outbox {
         return this.entries[i].pkt
     }
 
+    packetIdAt(i: number): number {
+        return this.entries[i].packetId
+    }
+
     frameCount(i: number): number {
         return this.entries[i].frames
     }

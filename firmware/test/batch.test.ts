@@ -2,6 +2,7 @@ import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import { BatchEncoder, BATCH_OVERHEAD } from "../src/batch"
 import { decodeCbor } from "../src/cbor"
+import { FrameSelector } from "../src/filters"
 import { FLAG_EXT, FLAG_FD, FLAG_RTR, FLAG_BRS } from "../src/records"
 
 /** Reference decoder of docs/protocol.md's records, written from the document, to check the encoder against. */
@@ -141,5 +142,69 @@ describe("frame batch", () => {
         enc.add(5, 0, d, 0, 8, 99999)
         const m = decodeCbor(payload(enc, 3, 4))
         expect(decodeRecords(m.f, m.t)[0]).toBe("99999 5 0 8 " + d.toString("hex"))
+    })
+})
+
+describe("frame path (addReport)", () => {
+    test("encodes exactly as add() does, frame by frame, with malformed tails counted", async () => {
+        const a = new BatchEncoder(8192)
+        const b = new BatchEncoder(8192)
+        const sink = {
+            counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 },
+            selector: new FrameSelector(),
+            closeBatch: () => {},
+        }
+        const data = Buffer.alloc(64)
+        let now = 100
+        for (let k = 0; k < 40; k++) {
+            // a report of up to 8 records of every kind
+            const recs: Buffer[] = []
+            for (let i = 0; i < 8; i++) {
+                const kind = i % 4
+                // ids repeat across reports (k % 5) so slots see DELTA, REPEAT and length changes
+                let id = ((k % 5) * 31 + i * 17) % 0x7ff
+                let flags = 0
+                let len = (k + i) % 9
+                if (kind === 1) { id = ((k % 5) * 7919 + i) % 0x1fffffff; flags = FLAG_EXT }
+                if (kind === 2) { flags = FLAG_RTR; len = i % 9 }
+                if (kind === 3) { flags = FLAG_FD | FLAG_BRS; len = [12, 16, 64, 8][k % 4] }
+                for (let j = 0; j < 64; j++) data[j] = (k % 3 === 0 ? j : (k >> 1) * j + i) & 0xff
+                const dl = flags & FLAG_RTR ? 0 : len
+                const r = Buffer.alloc(6 + dl)
+                r.setAt(0, "u32", id)
+                r[4] = flags
+                r[5] = len
+                r.blitAt(6, data, 0, dl)
+                recs.push(r)
+                a.add(id, flags, data, 0, len, now)
+            }
+            b.addReport(Buffer.concat(...recs), now, sink)
+            if (k % 5 === 0) now += k
+            await ds.sleep(0)
+        }
+        expect(b.count).toBe(a.count)
+        expect(b.rec.slice(0, b.recLen).toString("hex")).toBe(a.rec.slice(0, a.recLen).toString("hex"))
+        expect(sink.counters.rx).toBe(320)
+        // a report whose second record is cut short: one frame in, one malformed
+        b.addReport(Buffer.from("2301000000020102" + "24010000000801", "hex"), now, sink)
+        expect(sink.counters.rx).toBe(321)
+        expect(sink.counters.malformed).toBe(1)
+        // an 11-bit frame with an id above 0x7FF is malformed too
+        b.addReport(Buffer.from("0008000000000", "hex"), now, sink)
+        expect(sink.counters.malformed).toBe(2)
+    })
+    test("filters and downsampling count what they drop", () => {
+        const enc = new BatchEncoder(1024)
+        const sel = new FrameSelector()
+        sel.setFilters([[0x100, 0x700]])
+        sel.setRules([[0x101, 0, 1]])
+        const sink = { counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 }, selector: sel, closeBatch: () => {} }
+        // 0x101 twice with the same data (second: downsampled), 0x200 (filtered), 0x102
+        const rep = Buffer.from("010100000001aa" + "010100000001aa" + "000200000001aa" + "020100000001aa", "hex")
+        enc.addReport(rep, 5, sink)
+        expect(sink.counters.rx).toBe(4)
+        expect(sink.counters.filtered).toBe(1)
+        expect(sink.counters.downsampled).toBe(1)
+        expect(enc.count).toBe(2)
     })
 })
