@@ -161,6 +161,16 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
     ]);
   });
 
+  it("board settings: bad values refused with the setting's name", async () => {
+    const file = "test/mcp2515-settings.ts";
+    assertRan(await runVmTests(file), file, [
+      "a missing pin setting is named",
+      "a pin that is not a whole number is refused",
+      "hardware filters the chip cannot hold are refused before any pin is opened",
+      "a GPIO the board does not expose is named with its setting",
+    ]);
+  });
+
   it("CanBus server on the driver, through the generated client", async () => {
     const file = "test/mcp2515-server.ts";
     assertRan(await runVmTests(file), file, [

@@ -432,10 +432,15 @@ async function pinSetting(key: string): Promise<number> {
     return v
 }
 
-/** The board's pin for a GPIO number; `ds.gpio` answers undefined for a pin the board does not expose. */
+/** The board's pin for a GPIO number, or an error that names the setting (`ds.gpio` throws without it). */
 function boardPin(key: string, gpio: number) {
-    const p = ds.gpio(gpio)
-    if (!p) throw new RangeError(`mcp2515: setting ${key}=${gpio}: this board has no such GPIO (or it is reserved)`)
+    let p
+    try {
+        p = ds.gpio(gpio)
+    } catch (e) {
+        p = undefined
+    }
+    if (!p) throw new RangeError(`mcp2515: setting ${key}=${gpio}: this board does not expose that GPIO`)
     return p
 }
 
