@@ -18,6 +18,7 @@ import { registerSend } from "./commands/send";
 import { registerMonitor } from "./commands/monitor";
 import { registerStats } from "./commands/stats";
 import { registerTail } from "./commands/tail";
+import { registerDemo } from "./commands/demo";
 import { registerHil } from "./commands/hil";
 import { registerPolicy } from "./commands/policy";
 
@@ -34,6 +35,7 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerMonitor,
   registerStats,
   registerTail,
+  registerDemo,
   registerHil,
   registerPolicy,
 ];

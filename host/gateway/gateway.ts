@@ -71,13 +71,25 @@ export async function startSimulatedGateway(options: GatewayOptions = {}): Promi
   if (options.prefix) settings.topicPrefix = options.prefix;
   const server = new CanBusServer(build.services);
   const timeoutMs = options.timeoutMs ?? 60_000;
+  // A program that panics stops; waiting for its handshake would only end at the timeout. Watch for the VM's
+  // "stop program" and fail at once with what the firmware printed.
+  const printed: string[] = [];
+  let fault: (reason: string) => void = () => {};
+  const faulted = new Promise<never>((_, reject) => (fault = (reason) => reject(new BusError(`the firmware stopped: ${reason}\n  fw: ${printed.slice(-15).join("\n  fw: ")}`))));
+  faulted.catch(() => undefined);
   const sim = await startSimulator({
     build,
     settings,
     servers: [{ name: "canbus-sim", server }],
-    onFirmwareLine: options.onFirmwareLine,
+    onFirmwareLine: (line) => {
+      printed.push(line);
+      if (printed.length > 50) printed.shift();
+      if (/^stop program/.test(line)) fault(printed.find((l) => /Exception|panic/i.test(l)) ?? line);
+      options.onFirmwareLine?.(line);
+    },
     timeoutMs,
   });
+  void sim.vm.exited.then((code) => fault(`the VM exited (${code})`));
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -86,7 +98,7 @@ export async function startSimulatedGateway(options: GatewayOptions = {}): Promi
   };
   const bus = new SimBus(server, "sim", stop);
   try {
-    await handshake(server, sim, timeoutMs);
+    await Promise.race([handshake(server, sim, timeoutMs), faulted]);
   } catch (e) {
     await stop();
     throw e;
@@ -113,7 +125,7 @@ async function handshake(server: CanBusServer, sim: Simulator, timeoutMs: number
       server.waitEnabled(),
       new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new BusError(`the firmware did not enable the CanBus controller within ${timeoutMs} ms\n  vm: ${sim.vm.recent.slice(-10).join("\n  vm: ")}`)),
+          () => reject(new BusError(`the firmware did not enable the CanBus controller within ${timeoutMs} ms\n  vm: ${sim.vm.recent.slice(-40).join("\n  vm: ")}`)),
           timeoutMs,
         );
       }),
