@@ -70,8 +70,6 @@ export interface GatewaySettings {
   onChange: Set<number>;
   /** Downlink allowlist; empty means no transmit is allowed (safe by default). */
   allow: AllowRule[];
-  /** CAN FD frames are forwarded (the firmware's FD mode). */
-  fd: boolean;
   /** Other firmware settings, passed through as written. */
   extra: Record<string, unknown>;
 }
@@ -217,7 +215,7 @@ function syntheticLoad(cx: Context, node: Node, key: string): SyntheticLoad {
 }
 
 function defaultGateway(): GatewaySettings {
-  return { filters: [], minInterval: new Map(), onChange: new Set(), allow: [], fd: false, extra: {} };
+  return { filters: [], minInterval: new Map(), onChange: new Set(), allow: [], extra: {} };
 }
 
 function gatewaySettings(cx: Context, node: Node): GatewaySettings {
@@ -244,9 +242,6 @@ function gatewaySettings(cx: Context, node: Node): GatewaySettings {
           if (m.has("rate")) rule.rate = cx.positive(m.get("rate")!, `${key}[${i}].rate`);
           return rule;
         });
-        break;
-      case "fd":
-        g.fd = cx.bool(v, key);
         break;
       default:
         g.extra[k] = cx.plain(v);

@@ -171,6 +171,8 @@ class SimTarget implements GatewayTarget {
   async powerOff(): Promise<void> {
     const gw = this.gw;
     this.gw = undefined;
+    // Closing the bus stops the simulator too (its close hook) and ends the transmit reader.
+    await gw?.bus.close();
     await gw?.stop();
     await this.transmitReader;
   }

@@ -58,6 +58,8 @@ export function registerHil(program: Command): void {
     .option("--no-progress", "no progress bar")
     .addHelpText("after", EXAMPLES)
     .action(async (files: string[], opts: HilRunOptions) => {
+      // Until the run says otherwise this is a failure: a run that never finishes must not look like a pass.
+      process.exitCode = 1;
       process.exitCode = await hilRun(files, opts);
     });
 }
