@@ -75,7 +75,7 @@ export function formatAscDate(epochSeconds: number): string {
 
 const WS = /\s+/;
 
-class AscParser {
+export class AscParser {
   base = 16;
   relativeTimes = false;
   start = 0;
@@ -100,13 +100,14 @@ class AscParser {
     const kind = tok[1];
     if (kind === "CANFD") return this.fdLine(tok, t, lineNo, line);
     if (kind === undefined || !/^\d+$/.test(kind)) return undefined; // CAN 1 Status:, SV:, LIN, ... not frames
-    if (tok[2] === "ErrorFrame") return errorFrame(t, kind);
+    const bus = String(Number(kind)); // "01" is channel 1
+    if (tok[2] === "ErrorFrame") return errorFrame(t, bus);
     if (tok.length < 5 || (tok[3] !== "Rx" && tok[3] !== "Tx")) return undefined; // Statistic:, J1939TP, ...
     const id = this.id(tok[2]);
     if (id === undefined) return this.bad(lineNo, `bad CAN ID '${tok[2]}'`, line);
     const kindTok = tok[4];
     if (kindTok === "r" || kindTok === "R") {
-      const f: Frame = { id: id.id, ext: id.ext, rtr: true, fd: false, brs: false, esi: false, err: false, data: EMPTY, t, bus: kind };
+      const f: Frame = { id: id.id, ext: id.ext, rtr: true, fd: false, brs: false, esi: false, err: false, data: EMPTY, t, bus };
       const dlcTok = tok[5];
       if (dlcTok !== undefined && /^[0-9a-fA-F]$/.test(dlcTok)) {
         const dlc = parseInt(dlcTok, 16);
@@ -121,12 +122,12 @@ class AscParser {
     const len = Math.min(dlc, 8); // classic DLC 9..15 still means 8 bytes
     const data = this.bytes(tok, 6, len);
     if (typeof data === "string") return this.bad(lineNo, data, line);
-    return { id: id.id, ext: id.ext, rtr: false, fd: false, brs: false, esi: false, err: false, data, t, bus: kind };
+    return { id: id.id, ext: id.ext, rtr: false, fd: false, brs: false, esi: false, err: false, data, t, bus };
   }
 
   private fdLine(tok: string[], t: number, lineNo: number, line: string): Frame | undefined {
-    const channel = tok[2];
-    if (!/^\d+$/.test(channel ?? "")) return this.bad(lineNo, `bad CANFD channel '${channel}'`, line);
+    if (!/^\d+$/.test(tok[2] ?? "")) return this.bad(lineNo, `bad CANFD channel '${tok[2]}'`, line);
+    const channel = String(Number(tok[2]));
     if (tok[4] === "ErrorFrame") return errorFrame(t, channel);
     const id = this.id(tok[4] ?? "");
     if (id === undefined) return this.bad(lineNo, `bad CAN ID '${tok[4]}'`, line);
@@ -240,14 +241,27 @@ for (let i = 0; i < 10; i++) HEXVAL[48 + i] = i;
 for (let i = 0; i < 6; i++) HEXVAL[65 + i] = HEXVAL[97 + i] = 10 + i;
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 const CHANNELS: string[] = Array.from({ length: 64 }, (_, i) => String(i));
+const FD_LEN_OK = new Uint8Array(65);
+for (const n of FD_LENGTHS) FD_LEN_OK[n] = 1;
 
 /**
- * The common line, a classic data frame in a hex-base file (`   2.501000 1  123x   Rx   d 8 01 02 ...`), parsed from
- * bytes without making strings. Returns false for anything else (or anything unusual), which then goes through
- * `AscParser.line`, the one place that knows the whole grammar and reports errors.
+ * The common lines, classic data frames (`   2.501000 1  123x   Rx   d 8 01 02 ...`) and CAN FD data frames
+ * (`  30.005071 CANFD   2 Rx  300  Name  1 0 8  8 01 02 ... <duration> <length> <flags> ...`) in a hex-base file,
+ * parsed from bytes without making strings. Returns false for anything else (or anything unusual), which then goes
+ * through `AscParser.line`, the one place that knows the whole grammar and reports errors. Exported for the test
+ * that holds both paths to the same result (test/traces/fuzz.test.ts).
  */
-function fastClassicLine(p: AscParser, b: Buffer, i: number, e: number, out: Frame[]): boolean {
+/**
+ * Printable ASCII other than space. Anything else (tabs, CR, bytes the general parser's `\s` may split on, such as
+ * latin1 NBSP) makes the fast path give up, so both paths always cut a line into the same tokens.
+ */
+function isTokenByte(c: number): boolean {
+  return c > 0x20 && c < 0x7f;
+}
+
+export function fastLine(p: AscParser, b: Buffer, i: number, e: number, out: Frame[]): boolean {
   while (i < e && b[i] === 0x20) i++;
+  if (!(b[i] >= 48 && b[i] <= 57)) return false;
   // time: digits . digits (exact as Number() for up to 15 digits)
   let mant = 0;
   let digits = 0;
@@ -264,6 +278,7 @@ function fastClassicLine(p: AscParser, b: Buffer, i: number, e: number, out: Fra
   if (digits === 0 || digits > 15 || frac < 1 || frac > 9 || b[i] !== 0x20) return false;
   const time = mant / POW10[frac];
   while (i < e && b[i] === 0x20) i++;
+  if (b[i] === 0x43 /* C */) return fastFdLine(p, b, i, e, time, out);
   // channel: a small decimal number
   let ch = 0;
   const chStart = i;
@@ -292,7 +307,7 @@ function fastClassicLine(p: AscParser, b: Buffer, i: number, e: number, out: Fra
   while (i < e && b[i] === 0x20) i++;
   if (b[i] !== 0x64 || b[i + 1] !== 0x20) return false;
   i += 2;
-  const dlc = HEXVAL[b[i]];
+  const dlc = i < e ? HEXVAL[b[i]] : -1;
   if (dlc < 0 || (i + 1 < e && b[i + 1] !== 0x20)) return false;
   i++;
   const len = dlc > 8 ? 8 : dlc;
@@ -312,6 +327,93 @@ function fastClassicLine(p: AscParser, b: Buffer, i: number, e: number, out: Fra
   return true;
 }
 
+function fastFdLine(p: AscParser, b: Buffer, i: number, e: number, time: number, out: Frame[]): boolean {
+  if (e - i < 6 || b[i + 1] !== 0x41 || b[i + 2] !== 0x4e || b[i + 3] !== 0x46 || b[i + 4] !== 0x44 || b[i + 5] !== 0x20) return false;
+  i += 5;
+  while (i < e && b[i] === 0x20) i++;
+  let ch = 0;
+  const chStart = i;
+  for (; i < e && b[i] >= 48 && b[i] <= 57; i++) ch = ch * 10 + (b[i] - 48);
+  if (i === chStart || i - chStart > 2 || b[i] !== 0x20) return false;
+  while (i < e && b[i] === 0x20) i++;
+  if (i + 2 >= e || (b[i] !== 0x52 && b[i] !== 0x54) || b[i + 1] !== 0x78 || b[i + 2] !== 0x20) return false;
+  i += 3;
+  while (i < e && b[i] === 0x20) i++;
+  let id = 0;
+  const idStart = i;
+  for (; i < e; i++) {
+    const d = HEXVAL[b[i]];
+    if (d < 0) break;
+    id = id * 16 + d;
+  }
+  if (i === idStart || i - idStart > 8) return false;
+  let ext = false;
+  if (b[i] === 0x78) {
+    ext = true;
+    i++;
+  }
+  if (b[i] !== 0x20 || id > (ext ? CAN_EFF_MASK : CAN_SFF_MASK)) return false;
+  while (i < e && b[i] === 0x20) i++;
+  // BRS and ESI digits (two whitespace-separated 0/1 tokens), unless a symbolic name comes first
+  const isBitAt = (k: number) => (b[k] === 0x30 || b[k] === 0x31) && b[k + 1] === 0x20;
+  const nextToken = (k: number) => {
+    while (k < e && isTokenByte(b[k])) k++;
+    while (k < e && b[k] === 0x20) k++;
+    return k;
+  };
+  let esiAt = nextToken(i);
+  if (!(isBitAt(i) && isBitAt(esiAt))) {
+    i = esiAt;
+    esiAt = nextToken(i);
+    if (!(isBitAt(i) && isBitAt(esiAt))) return false;
+  }
+  const brs = b[i] === 0x31;
+  const esi = b[esiAt] === 0x31;
+  i = nextToken(esiAt);
+  const dlc = i < e ? HEXVAL[b[i]] : -1;
+  if (dlc < 0 || b[i + 1] !== 0x20) return false;
+  i += 2;
+  while (i < e && b[i] === 0x20) i++;
+  let len = 0;
+  const lenStart = i;
+  for (; i < e && b[i] >= 48 && b[i] <= 57; i++) len = len * 10 + (b[i] - 48);
+  if (i === lenStart || i - lenStart > 2 || len > 64 || FD_LEN_OK[len] === 0 || (i < e && b[i] !== 0x20)) return false;
+  const data = new Uint8Array(len);
+  for (let k = 0; k < len; k++) {
+    if (b[i] !== 0x20) return false;
+    while (i < e && b[i] === 0x20) i++;
+    const hi = HEXVAL[b[i]];
+    const lo = HEXVAL[b[i + 1]];
+    if (hi < 0 || lo < 0 || i + 1 >= e || (i + 2 < e && b[i + 2] !== 0x20)) return false;
+    data[k] = (hi << 4) | lo;
+    i += 2;
+  }
+  // Flags: the third column after the data (duration, length, flags), hex; absent in short lines.
+  let flags = -1;
+  for (let col = 0; col < 3 && i < e; col++) {
+    while (i < e && b[i] === 0x20) i++;
+    if (col < 2) {
+      while (i < e && isTokenByte(b[i])) i++;
+      continue;
+    }
+    let f = 0;
+    const fStart = i;
+    for (; i < e; i++) {
+      const d = HEXVAL[b[i]];
+      if (d < 0) break;
+      f = f * 16 + d;
+    }
+    if (i === fStart || i - fStart > 8 || (i < e && b[i] !== 0x20)) return false;
+    flags = f;
+  }
+  if (flags >= 0 ? (flags & FLAG_RTR) !== 0 && len === 0 : len === 0 && dlc > 0) return false; // remote: the general parser
+  const fd = flags < 0 || (flags & FLAG_EDL) !== 0 || len > 8;
+  const eventTime = p.relativeTimes ? p.lastEvent + time : time;
+  p.lastEvent = eventTime;
+  out.push({ id, ext, rtr: false, fd, brs: fd && brs, esi: fd && esi, err: false, data, t: p.start + eventTime, bus: ch < 64 ? CHANNELS[ch] : String(ch) });
+  return true;
+}
+
 async function* readAsc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
   const parser = new AscParser(ctx);
   let lineNo = 0;
@@ -326,7 +428,7 @@ async function* readAsc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncG
         if (end < 0) end = n;
         let e = end;
         if (e > pos && buf[e - 1] === 0x0d) e--;
-        if (parser.base !== 16 || !fastClassicLine(parser, buf, pos, e, out)) {
+        if (parser.base !== 16 || !fastLine(parser, buf, pos, e, out)) {
           const f = parser.line(buf.toString("latin1", pos, e), lineNo);
           if (f) out.push(f);
         }

@@ -66,6 +66,7 @@ export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadConte
     let t: number | undefined;
     let bus: string | undefined;
     if (buf[i] === 0x28 /* ( */) {
+      const open = i;
       // Timestamp: digits [. digits] `)`. While the digits form an exact integer (< 2^53), integer / 10^k is the
       // correctly rounded value, i.e. exactly what parseFloat gives, without making a string.
       i++;
@@ -85,7 +86,7 @@ export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadConte
         ctx.bad(lineNo, `bad timestamp, expected '(seconds.micros)': '${lineText(buf, lineStart, end)}'`);
         continue;
       }
-      if (mant > Number.MAX_SAFE_INTEGER) t = parseFloat(buf.toString("latin1", lineStart + 1, i).trim());
+      if (mant > Number.MAX_SAFE_INTEGER) t = parseFloat(buf.toString("latin1", open + 1, i));
       else t = frac > 0 ? mant / POW10[frac] : mant;
       i++;
       // channel

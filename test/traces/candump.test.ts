@@ -64,8 +64,9 @@ describe("trace: candump .log", () => {
   });
 
   it("timestamps equal parseFloat of the text exactly", async () => {
-    const times = ["1700000000.000123", "0.000001", "12.5", "99999.999999", "1436509052.249713", "1.123456789"];
-    const p = write("times.log", times.map((t) => `(${t}) can0 123#`).join("\n") + "\n");
+    const times = ["1700000000.000123", "0.000001", "12.5", "99999.999999", "1436509052.249713", "1.123456789", "17000000000.0000001"];
+    // regression (found by the fuzz test): a line indented before a timestamp too long for the integer path
+    const p = write("times.log", times.map((t) => `  (${t}) can0 123#`).join("\n") + "\n");
     const frames = await readAllFrames(p);
     assert.deepEqual(
       frames.map((f) => f.t),

@@ -10,6 +10,7 @@ import * as zlib from "zlib";
 import { validateFrame, type Frame } from "../../can-db/frame";
 import { TraceParseError } from "../../can-db/errors";
 import { findFormat, type TraceFormat } from "../../host/trace";
+import { AscParser, fastLine } from "../../host/trace/asc";
 import { FIXTURES, prng } from "./helpers";
 
 const GOLDEN = path.join(FIXTURES, "golden");
@@ -124,6 +125,29 @@ describe("trace fuzz (mutated input: typed errors only, no crash, no hang)", fun
       assert.ok(good > 100, `${name}: only ${good} frames read`);
     });
   }
+
+  it("asc: the byte-level fast path gives what the general parser gives, on 20000 real and mutated lines", () => {
+    const lines = ["logfile.asc", "issue_1256.asc", "test_CanFdMessage.asc", "test_CanFdMessage64.asc", "golden/sample.asc"].flatMap((s) =>
+      fs.readFileSync(path.join(FIXTURES, s), "latin1").split("\n"),
+    );
+    let fast = 0;
+    for (let k = 0; k < 20000; k++) {
+      const line = k < lines.length ? lines[k] : mutateLine(pick(lines));
+      const errors: string[] = [];
+      const ctx = { file: "x", bad: (_: number, r: string) => void errors.push(r) };
+      const slowParser = new AscParser(ctx);
+      const fastParser = new AscParser(ctx);
+      slowParser.start = fastParser.start = 1000;
+      const expected = slowParser.line(line, 1);
+      const out: Frame[] = [];
+      const b = Buffer.from(line, "latin1");
+      if (!fastLine(fastParser, b, 0, b.length, out)) continue;
+      fast++;
+      assert.equal(errors.length, 0, `fast path took a line the parser rejects: ${line}`);
+      assert.deepEqual(out[0], expected, JSON.stringify(line));
+    }
+    assert.ok(fast > 3000, `fast path used for only ${fast} lines`);
+  });
 
   it("blf: 300 files with random byte damage and 300 with damaged object streams", async () => {
     const format = findFormat("blf") as TraceFormat;
