@@ -77,7 +77,7 @@ class Reader {
     throw new PolicyError(this.file, this.line(node), key, reason);
   }
 
-  /** The map's entries by key name, refusing keys outside `allowed` and duplicates (yaml refuses those already). */
+  /** The map's entries by key name, refusing keys outside `allowed` and duplicates (checked here for their line). */
   entries(map: YAMLMap, where: string, allowed: readonly string[]): Map<string, Pair> {
     const out = new Map<string, Pair>();
     for (const pair of map.items) {
@@ -85,6 +85,7 @@ class Reader {
       if (key === undefined || !allowed.includes(key)) {
         this.fail(pair.key as Node, where, `unknown key '${key ?? "?"}' (expected one of: ${allowed.join(", ")})`);
       }
+      if (out.has(key)) this.fail(pair.key as Node, where, `duplicate key '${key}'`);
       out.set(key, pair);
     }
     return out;
@@ -198,7 +199,7 @@ function show(node: Node | null | undefined): string {
 /** Reads and checks a policy from its text; `file` names it in errors. */
 export function parsePolicy(text: string, file: string): PolicySpec {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   if (doc.errors.length) {
     const e = doc.errors[0];
     const line = e.linePos?.[0]?.line ?? 1;

@@ -1,0 +1,189 @@
+/**
+ * The policy compiler (can-db/policy.ts) on real DBCs: selection by name, glob, sender and ID, downsampling from
+ * GenMsgCycleTime, exclusion, transmit allowlist, table limits, widening reports; and every way a policy file can be
+ * wrong, each named by file:line and key.
+ */
+import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { loadDbcFile } from "../../can-db/load";
+import { compilePolicy, MAX_FILTERS, MAX_RULES, type CompiledPolicy } from "../../can-db/policy";
+import { loadPolicyFile, parsePolicy, PolicyError } from "../../can-db/policy-file";
+import { admitsAny, frameKey, type KeyFilter } from "../../can-db/policy-filters";
+import { VgwError } from "../../can-db/errors";
+
+const ROOT = resolve(__dirname, "../../..");
+const FIXTURES = resolve(ROOT, "test/fixtures/policy");
+const abs = loadDbcFile(resolve(FIXTURES, "abs.dbc"));
+const vehicle = loadDbcFile(resolve(FIXTURES, "vehicle.dbc"));
+
+function compile(text: string, db = abs, options = {}): CompiledPolicy {
+  return compilePolicy(parsePolicy(text, "p.yaml"), db, options);
+}
+
+function filters(pairs: number[][]): KeyFilter[] {
+  return pairs.map(([value, mask]) => ({ value, mask }));
+}
+
+/** Keys the compiled uplink filters admit, over every standard ID and every key of the DBC. */
+function admitted(c: CompiledPolicy, db = abs): number[] {
+  const f = filters(c.settings.canFilters);
+  const keys = new Set<number>(Array.from({ length: 0x800 }, (_, i) => i));
+  for (const m of db.messages) keys.add(frameKey(m.id, m.ext));
+  return [...keys].filter((k) => admitsAny(f, k)).sort((a, b) => a - b);
+}
+
+function rejects(text: string, pattern: RegExp, db = abs) {
+  assert.throws(
+    () => compile(text, db),
+    (e: unknown) => {
+      assert.ok(e instanceof VgwError, String(e));
+      assert.match(e.message, pattern);
+      return true;
+    },
+  );
+}
+
+describe("policy: compiler", () => {
+  it("the table sizes match the firmware's (firmware/src/filters.ts)", () => {
+    const src = readFileSync(resolve(ROOT, "firmware/src/filters.ts"), "utf8");
+    assert.equal(Number(/MAX_FILTERS = (\d+)/.exec(src)?.[1]), MAX_FILTERS);
+    assert.equal(Number(/MAX_RULES = (\d+)/.exec(src)?.[1]), MAX_RULES);
+  });
+
+  it("the bundled example: exact filters, rules from interval, every x GenMsgCycleTime and onChange, transmit", () => {
+    const c = compilePolicy(loadPolicyFile(resolve(FIXTURES, "abs.policy.yaml")), abs);
+    // BREMSE_30..33 (0x340..0x343), BREMSE_10 (0x140), MM5_10_TX1/TX2 (0x70, 0x80; TX3 excluded), 0x7E8 (not in the DBC)
+    assert.deepEqual(admitted(c), [0x70, 0x80, 0x140, 0x340, 0x341, 0x342, 0x343, 0x7e8]);
+    assert.equal(c.settings.canFilters.length, 5, "0x140 + 0x340 share one filter, 0x340..0x343 another");
+    assert.deepEqual(c.settings.rateRules, [
+      [0x70, 95, 0], // every 10 cycles of 10 ms: 9.5 cycles, so a frame a little early still counts
+      [0x80, 95, 0],
+      [0x140, 100, 0],
+      [0x7e8, 0, 1],
+    ]);
+    assert.deepEqual(c.settings.txAllow, [[0x24c, 0x800007ff]]);
+    assert.equal(c.settings.txRate, 5);
+    const row = (name: string) => c.rows.find((r) => r.message?.name === name)!;
+    assert.equal(row("MM5_10_TX3").uplink, false);
+    assert.equal(row("ABS_Switch").tx, true);
+    assert.equal(row("BREMSE_31").filter >= 0, true);
+    assert.equal(row("BREMSE_2").filter, -1);
+  });
+
+  it("later entries override earlier ones per field; defaults apply to every uplinked message", () => {
+    const c = compile(`
+defaults: { interval: 50, onChange: true }
+uplink:
+  - BREMSE_1*
+  - { message: BREMSE_11, interval: 0 }
+  - { id: 0x142, onChange: false }
+`);
+    assert.deepEqual(c.settings.rateRules, [
+      [0x140, 50, 1],
+      [0x141, 0, 1],
+      [0x142, 50, 0],
+      [0x143, 50, 1],
+    ]);
+  });
+
+  it("selects by sender (BO_ sender and BO_TX_BU_), by ID range, by ext", () => {
+    const bySender = compile("uplink: [ { sender: DRS_MM5_10 } ]");
+    assert.deepEqual(admitted(bySender), [0x70, 0x80, 0x576]);
+    const byRange = compile('uplink: [ { id: "0x340-0x3FF" } ]');
+    assert.deepEqual(admitted(byRange), [0x340, 0x341, 0x342, 0x343]);
+    assert.deepEqual(byRange.settings.canFilters, [[0x340, 0x800007fc]]);
+    const ext = compile("uplink: [ { id: 0x7E8, ext: true } ]");
+    assert.deepEqual(ext.settings.canFilters, [[0x800007e8, 0x9fffffff]]);
+  });
+
+  it("extended messages of a large DBC: exact filters over 29-bit IDs (brute force around them)", () => {
+    const c = compile('uplink: [ "RT_IRTemp_Temp_*" ]', vehicle);
+    const selected = c.rows.filter((r) => r.uplink).map((r) => r.key);
+    assert.equal(selected.length, vehicle.messages.filter((m) => m.name.startsWith("RT_IRTemp_Temp_")).length);
+    assert.ok(c.settings.canFilters.length <= MAX_FILTERS);
+    const f = filters(c.settings.canFilters);
+    // every extended key within 0x4000 of the selected ones, and every other key of the DBC
+    const lo = Math.min(...selected) - 0x2000;
+    const hi = Math.max(...selected) + 0x2000;
+    const want = new Set(selected);
+    for (let k = lo; k <= hi; k++) assert.equal(admitsAny(f, k), want.has(k), `key ${k.toString(16)}`);
+    for (const r of c.rows) assert.equal(admitsAny(f, r.key), want.has(r.key), r.message?.name);
+  });
+
+  it("too many filters: a clear error, or with allowSuperset every extra ID reported", () => {
+    assert.throws(
+      () => compile("uplink: [ BREMSE_3*, BREMSE_10, MM5_10_TX1, MM5_10_TX2 ]", abs, { maxFilters: 2 }),
+      /^VgwError: canFilters: the 7 selected IDs need 4 exact \[value, mask\] filters; the firmware holds 2\. .*--allow-superset/,
+    );
+    const c = compile("uplink: [ BREMSE_3*, BREMSE_10, MM5_10_TX1, MM5_10_TX2 ]", abs, { maxFilters: 2, allowSuperset: true });
+    assert.equal(c.settings.canFilters.length, 2);
+    const w = c.widenings[0];
+    assert.equal(w.table, "canFilters");
+    assert.equal(w.exactCount, 4);
+    const got = new Set(admitted(c));
+    const selected = [0x70, 0x80, 0x140, 0x340, 0x341, 0x342, 0x343];
+    for (const k of selected) assert.ok(got.has(k));
+    // reported extras = brute-forced extras, split by known/unknown
+    const known = new Set(c.rows.filter((r) => r.message).map((r) => r.key));
+    const extraKnown = [...got].filter((k) => !selected.includes(k) && known.has(k));
+    const extraOther = [...got].filter((k) => !selected.includes(k) && !known.has(k));
+    assert.deepEqual(w.extraMessages.map((r) => r.key).sort((a, b) => a - b), extraKnown);
+    assert.equal(w.extraOther, extraOther.length);
+    if (w.extraOtherKeys) assert.deepEqual(w.extraOtherKeys, extraOther);
+    for (const r of c.rows) assert.equal(r.extra, extraKnown.includes(r.key) || (!r.message && extraOther.includes(r.key)));
+  });
+
+  it("more downsampled messages than the firmware's rules is an error naming the count", () => {
+    rejects("defaults: { interval: 100 }\nuplink: [ '*' ]", /rateRules: 217 messages have an interval or onChange; the firmware holds 32 rules/, vehicle);
+  });
+
+  it("a policy that forwards nothing is an error, never an empty filter list (which the firmware reads as accept-all)", () => {
+    rejects("uplink: [ BREMSE_3* ]\nexclude: [ BREMSE_* ]", /^p\.yaml:2: exclude: excludes every selected message: the gateway would forward nothing/);
+    rejects("uplink: []", /^p\.yaml:1: uplink: the list is empty/);
+    rejects("defaults: { interval: 5 }", /^p\.yaml:1: uplink: missing/);
+  });
+
+  describe("bad policy files name file:line and key", () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ["not YAML", "uplink: [ a, b\nexclude: x", /^p\.yaml:\d+: not valid YAML/],
+      ["not a map", "- BREMSE_10", /^p\.yaml:1: a policy is a map/],
+      ["unknown top key", "uplink: [ BREMSE_10 ]\nupload: 1", /^p\.yaml:2: unknown key 'upload'/],
+      ["unknown entry key", "uplink:\n  - message: BREMSE_10\n    intervall: 5", /^p\.yaml:3: uplink\[0\]: unknown key 'intervall'/],
+      ["bad interval", "uplink:\n  - BREMSE_10\n  - message: BREMSE_11\n    interval: -5", /^p\.yaml:4: uplink\[1\]\.interval: expected a minimum interval in ms \(an integer 0\.\.3600000\), got -5/],
+      ["fractional interval", "uplink:\n  - { message: BREMSE_11, interval: 2.5 }", /^p\.yaml:2: uplink\[0\]\.interval: expected .* got 2\.5/],
+      ["interval and every", "uplink:\n  - { message: BREMSE_11, interval: 5, every: 2 }", /^p\.yaml:2: uplink\[0\]\.every: give either interval/],
+      ["onChange not bool", "uplink:\n  - { message: BREMSE_11, onChange: yes }", /^p\.yaml:2: uplink\[0\]\.onChange: expected true or false, got "yes"/],
+      ["two ways", "uplink:\n  - { message: BREMSE_11, id: 5 }", /^p\.yaml:2: uplink\[0\]: select by one of message, sender or id, not message and id/],
+      ["no way", "uplink:\n  - { interval: 5 }", /^p\.yaml:2: uplink\[0\]: select messages by message, sender or id/],
+      ["glob matches nothing", "uplink:\n  - BREMSE_10\n  - BRMSE_*", /^p\.yaml:3: uplink\[1\]\.message: 'BRMSE_\*' matches no message in .*abs\.dbc/],
+      ["unknown sender", "uplink:\n  - sender: ESP", /^p\.yaml:2: uplink\[0\]\.sender: no node 'ESP' \(nodes: ABS, DRS_MM5_10\)/],
+      ["range without messages", 'uplink:\n  - id: "0x600-0x6FF"', /^p\.yaml:2: uplink\[0\]\.id: no message of .* has an ID in 0x600-0x6FF/],
+      ["bad id", 'uplink:\n  - id: "0x20-0x10"', /^p\.yaml:2: uplink\[0\]\.id: expected an ID/],
+      ["id beyond kind", "uplink:\n  - { id: 0x800, ext: false }", /^p\.yaml:2: uplink\[0\]\.id: 0x800 is beyond the 11-bit ID range/],
+      ["ext without id", "uplink:\n  - { message: BREMSE_10, ext: true }", /^p\.yaml:2: uplink\[0\]\.ext: ext applies to id only/],
+      ["every without cycle time", "uplink:\n  - BREMSE_10\n  - { id: 0x7E8, every: 5 }", /^p\.yaml:3: uplink\[1\]\.every: ID 0x7E8 is not in .*, so it has no cycle time: give interval in ms instead/],
+      ["every from defaults without cycle", "defaults:\n  every: 5\nuplink: [ { id: 0x7E8 } ]", /^p\.yaml:2: defaults\.every: ID 0x7E8/],
+      ["exclude typo", "uplink: [ BREMSE_10 ]\nexclude:\n  - BREMSE_99", /^p\.yaml:3: exclude\[0\]\.message: 'BREMSE_99' matches no message/],
+      ["exclude with a rate", "uplink: [ BREMSE_10 ]\nexclude:\n  - { message: BREMSE_11, interval: 5 }", /^p\.yaml:3: exclude\[0\]: unknown key 'interval'/],
+      ["transmit rate too high", "uplink: [ BREMSE_10 ]\ntransmit:\n  rate: 5000\n  allow: [ ABS_Switch ]", /^p\.yaml:3: transmit\.rate: expected frames per second \(an integer 0\.\.1000\)/],
+      ["transmit without allow", "uplink: [ BREMSE_10 ]\ntransmit:\n  rate: 5", /^p\.yaml:3: transmit\.allow: missing/],
+      ["transmit typo", "uplink: [ BREMSE_10 ]\ntransmit:\n  rate: 5\n  allow: [ ABS_Swich ]", /^p\.yaml:4: transmit\.allow\[0\]\.message: 'ABS_Swich' matches no message/],
+      ["duplicate key", "uplink: [ BREMSE_10 ]\nuplink: [ BREMSE_11 ]", /^p\.yaml:2: duplicate key 'uplink'/],
+      ["wrong version", "version: 2\nuplink: [ BREMSE_10 ]", /^p\.yaml:1: version: expected the policy format version/],
+    ];
+    for (const [name, text, pattern] of cases) it(name, () => rejects(text, pattern));
+
+    it("errors are PolicyErrors with file, line and key", () => {
+      try {
+        compile("uplink:\n  - BREMSE_10\n  - { message: X_*, interval: 5 }");
+        assert.fail("no error");
+      } catch (e) {
+        assert.ok(e instanceof PolicyError);
+        assert.equal(e.file, "p.yaml");
+        assert.equal(e.line, 3);
+        assert.equal(e.key, "uplink[1].message");
+      }
+    });
+  });
+});
