@@ -26,8 +26,6 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   const interfaces = parseInterfaces(opts.interface);
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
   const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
-  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
-  log.debug(`monitor: listening on ${interfaces.join(",")}`);
   let stats = new BusStats(opts.bitrate);
   const view = initialView();
   const term = termkit.terminal;
@@ -70,6 +68,9 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   term.on("resize", () => draw(true));
   process.once("SIGTERM", () => quit());
   const timer = setInterval(() => draw(), 1000 / opts.refresh);
+  draw(true);
+  // Scripts (and the SocketCAN tests) wait for this line: the bus is open and the screen is drawn.
+  log.debug(`monitor: listening on ${interfaces.join(",")}`);
   const pump = (async () => {
     for await (const f of mergeBuses(buses).frames) {
       stats.add(f);

@@ -1,0 +1,204 @@
+/**
+ * Library-level checks of the SocketCAN bus, run INSIDE the test VM (or natively where the kernel has CAN) by in-vm.sh:
+ *   node dist/test/socketcan/vm-bus-checks.js RESULTS.json
+ * Each check records pass/fail with what was seen; vm.test.ts turns every entry into one mocha test on the host.
+ */
+import { writeFileSync } from "node:fs";
+import { strict as assert } from "node:assert";
+import { parseFrame, sameFrame, formatFrame, type Frame } from "../../can-db/frame";
+import { BusError } from "../../can-db/errors";
+import { openBus, type Bus } from "../../host/bus";
+
+const results: Record<string, { ok: boolean; detail: string }> = {};
+
+async function check(name: string, body: () => Promise<string | void>): Promise<void> {
+  try {
+    const detail = await Promise.race([
+      body(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timed out after 20 s")), 20000)),
+    ]);
+    results[name] = { ok: true, detail: detail ?? "" };
+  } catch (e) {
+    results[name] = { ok: false, detail: e instanceof Error ? e.stack ?? e.message : String(e) };
+  }
+}
+
+/** Collects what a bus receives; `settle` waits until nothing new arrived for a while. */
+function collector(bus: Bus): { frames: Frame[]; settle: (n: number) => Promise<Frame[]> } {
+  const frames: Frame[] = [];
+  void (async () => {
+    for await (const f of bus) frames.push(f);
+  })();
+  return {
+    frames,
+    async settle(n: number) {
+      const end = Date.now() + 5000;
+      while (frames.length < n && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200)); // anything extra that should not be there arrives now
+      return frames;
+    },
+  };
+}
+
+const texts = (fs: Frame[]) => fs.map(formatFrame).join(" ");
+
+async function main(out: string): Promise<void> {
+  await check("classic, extended and remote frames both ways, with receive timestamps", async () => {
+    const a = await openBus("vcan0");
+    const b = await openBus("vcan0");
+    const rx = collector(b);
+    const sent = ["123#DEADBEEF", "12345678#1122", "7FF#", "123#R3", "1ABCDEF0#R", "000#0001020304050607"].map(parseFrame);
+    for (const f of sent) await a.send(f);
+    const got = await rx.settle(sent.length);
+    await a.close();
+    await b.close();
+    assert.equal(texts(got), texts(sent));
+    const now = Date.now() / 1000;
+    for (const f of got) assert.ok(f.t !== undefined && Math.abs(f.t - now) < 10 && f.bus === "vcan0", `t=${f.t} bus=${f.bus}`);
+    return texts(got);
+  });
+
+  await check("CAN FD frames with BRS; more than 8 bytes are recognised as FD on receive", async () => {
+    const a = await openBus("vcan1");
+    const b = await openBus("vcan1");
+    const rx = collector(b);
+    const sent = [parseFrame("123##1" + "A5".repeat(64)), parseFrame("1FFFFFFF##0" + "01".repeat(12))];
+    for (const f of sent) await a.send(f);
+    const got = await rx.settle(2);
+    await a.close();
+    await b.close();
+    assert.equal(got.length, 2);
+    assert.ok(got.every((f) => f.fd), "fd flag");
+    assert.deepEqual(got.map((f) => [f.id, f.ext, f.data.length]), [[0x123, false, 64], [0x1fffffff, true, 12]]);
+    return texts(got) + " (BRS is not reported by the addon on receive)";
+  });
+
+  await check("gap, documented: an FD frame of 8 bytes or less arrives looking classic", async () => {
+    const a = await openBus("vcan1");
+    const b = await openBus("vcan1");
+    const rx = collector(b);
+    await a.send(parseFrame("321##10102"));
+    const got = await rx.settle(1);
+    await a.close();
+    await b.close();
+    assert.equal(got.length, 1);
+    assert.equal(got[0].fd, false, "if this fails the addon now reports FD: update socketcan.ts and docs/socketcan.md");
+    return texts(got);
+  });
+
+  await check("own frames: not received by default, received with receiveOwn; others always receive them", async () => {
+    const own = await openBus("vcan0", { receiveOwn: true });
+    const plain = await openBus("vcan0");
+    const ownRx = collector(own);
+    const plainRx = collector(plain);
+    await own.send(parseFrame("101#01"));
+    await plain.send(parseFrame("102#02"));
+    await ownRx.settle(2);
+    await plainRx.settle(1);
+    await own.close();
+    await plain.close();
+    assert.equal(texts(ownRx.frames), "101#01 102#02");
+    assert.equal(texts(plainRx.frames), "101#01");
+    return `receiveOwn saw ${texts(ownRx.frames)}; default saw ${texts(plainRx.frames)}`;
+  });
+
+  await check("several interfaces at once, each frame tagged with its interface", async () => {
+    const s0 = await openBus("vcan0");
+    const s1 = await openBus("vcan1");
+    const r0 = await openBus("vcan0");
+    const r1 = await openBus("vcan1");
+    const c0 = collector(r0);
+    const c1 = collector(r1);
+    await s0.send(parseFrame("200#00"));
+    await s1.send(parseFrame("201#11"));
+    await c0.settle(1);
+    await c1.settle(1);
+    await Promise.all([s0, s1, r0, r1].map((b) => b.close()));
+    assert.deepEqual(c0.frames.map((f) => `${f.bus}:${formatFrame(f)}`), ["vcan0:200#00"]);
+    assert.deepEqual(c1.frames.map((f) => `${f.bus}:${formatFrame(f)}`), ["vcan1:201#11"]);
+  });
+
+  await check("kernel filters: id/mask, EFF restriction, inverted", async () => {
+    const tx = await openBus("vcan0");
+    const a = await openBus("vcan0", { filters: [{ id: 0x123, mask: 0x7ff }] });
+    const b = await openBus("vcan0", { filters: [{ id: 0x123, mask: 0x7ff, ext: false }] });
+    const c = await openBus("vcan0", { filters: [{ id: 0x100, mask: 0x700, invert: true }] });
+    const [ca, cb, cc] = [a, b, c].map(collector);
+    for (const t of ["123#01", "124#02", "00000123#03", "1FF#04", "2FF#05"]) await tx.send(parseFrame(t));
+    await ca.settle(2);
+    await cb.settle(1);
+    await cc.settle(3);
+    await Promise.all([tx, a, b, c].map((x) => x.close()));
+    assert.equal(texts(ca.frames), "123#01 00000123#03");
+    assert.equal(texts(cb.frames), "123#01");
+    // Inverted filters compare the whole can_id (flags included) in the kernel, yet 00000123 & 700 == 100 matches: rejected.
+    assert.equal(texts(cc.frames), "2FF#05");
+  });
+
+  await check("error frames: received with the error flag, decoded and counted (vcan delivers what a socket sends)", async () => {
+    const tx = await openBus("vcan0");
+    const rx = await openBus("vcan0");
+    const c = collector(rx);
+    await tx.send(parseFrame("20000044#0020000000000000"));
+    await tx.send(parseFrame("555#55"));
+    await c.settle(2);
+    const counters = rx.counters?.() ?? {};
+    await tx.close();
+    await rx.close();
+    assert.equal(texts(c.frames), "20000044#0020000000000000 555#55");
+    assert.equal(c.frames[0].err, true);
+    assert.equal(counters.errorFrames, 1);
+    assert.equal(counters.busOff, 1);
+    return texts(c.frames);
+  });
+
+  const expectBusError = async (spec: string, send: Frame | undefined, message: RegExp, hint: RegExp) => {
+    let caught: unknown;
+    try {
+      const bus = await openBus(spec);
+      try {
+        if (send) await bus.send(send);
+      } finally {
+        await bus.close();
+      }
+    } catch (e) {
+      caught = e;
+    }
+    assert.ok(caught instanceof BusError, `expected a BusError, got ${String(caught)}`);
+    assert.match(caught.message, message);
+    assert.match(caught.hint ?? "", hint);
+    return caught.message;
+  };
+
+  await check("clear error: missing interface", () =>
+    expectBusError("vcan9", undefined, /no network interface 'vcan9'/, /ip link add dev vcan9 type vcan/),
+  );
+  await check("clear error: interface down", () => expectBusError("vcan2", undefined, /'vcan2' is down/, /ip link set vcan2 up/));
+  await check("clear error: not a CAN interface", () => expectBusError("lo", undefined, /not a CAN interface/, /ip -br link show type can/));
+  await check("clear error: FD frame on a classic interface", () =>
+    expectBusError("vcan0", parseFrame("123##1" + "00".repeat(12)), /not in CAN FD mode/, /mtu 72/),
+  );
+
+  await check("a frame sent equals the frame received (round trip of every kind through the kernel)", async () => {
+    const a = await openBus("vcan1");
+    const b = await openBus("vcan1");
+    const rx = collector(b);
+    const sent = ["000#", "7FF#FFFFFFFFFFFFFFFF", "00000000#", "1FFFFFFF#01", "555#R8", "1234567#R0".replace("1234567", "01234567"), "7FF##1" + "00".repeat(48)].map(parseFrame);
+    for (const f of sent) await a.send(f);
+    const got = await rx.settle(sent.length);
+    await a.close();
+    await b.close();
+    assert.equal(got.length, sent.length);
+    got.forEach((f, i) => assert.ok(sameFrame({ ...f, brs: sent[i].brs }, sent[i]), `${formatFrame(f)} != ${formatFrame(sent[i])}`));
+  });
+
+  writeFileSync(out, JSON.stringify(results, null, 1));
+}
+
+main(process.argv[2]).then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(String(e) + "\n");
+    process.exit(1);
+  },
+);
