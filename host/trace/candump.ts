@@ -153,7 +153,7 @@ export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadConte
     const c0 = i < e ? buf[i] : -1;
     if (c0 === HASH) {
       const flags = i + 1 < e ? HEXVAL[buf[i + 1]] : -1;
-      if (flags < 0 || err) {
+      if (flags < 0) {
         ctx.bad(lineNo, `CAN FD frame needs a flags digit after '##': '${lineText(buf, lineStart, end)}'`);
         continue;
       }

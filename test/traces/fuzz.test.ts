@@ -11,6 +11,8 @@ import { validateFrame, type Frame } from "../../can-db/frame";
 import { TraceParseError } from "../../can-db/errors";
 import { findFormat, type TraceFormat } from "../../host/trace";
 import { AscParser, fastLine } from "../../host/trace/asc";
+import { parseCandumpLines } from "../../host/trace/candump";
+import { parseFrame } from "../../can-db/frame";
 import { FIXTURES, prng } from "./helpers";
 
 const GOLDEN = path.join(FIXTURES, "golden");
@@ -125,6 +127,37 @@ describe("trace fuzz (mutated input: typed errors only, no crash, no hang)", fun
       assert.ok(good > 100, `${name}: only ${good} frames read`);
     });
   }
+
+  it("candump: the byte parser accepts exactly what can-db's parseFrame accepts, on 20000 bare frames", () => {
+    const frames = fs
+      .readFileSync(path.join(GOLDEN, "sample.log"), "latin1")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split(" ")[2]);
+    let accepted = 0;
+    for (let k = 0; k < 20000; k++) {
+      const text = k < frames.length ? frames[k] : mutateLine(pick(frames)).replace(/[\s]/g, "");
+      if (text.length === 0) continue;
+      let expected: Frame | string;
+      try {
+        expected = parseFrame(text);
+      } catch {
+        expected = "rejected";
+      }
+      const out: Frame[] = [];
+      let reason = "";
+      parseCandumpLines(Buffer.from(text, "latin1"), 1, { file: "x", bad: (_, r) => void (reason = r) }, out);
+      if (typeof expected === "string") {
+        assert.equal(out.length, 0, `${text}: parseFrame rejects it, the trace reader read ${JSON.stringify(out[0])}`);
+        continue;
+      }
+      accepted++;
+      assert.equal(out.length, 1, `${text}: parseFrame reads it, the trace reader says ${reason}`);
+      const { t: _t, bus: _b, ...got } = out[0];
+      assert.deepEqual({ ...got, data: [...got.data] }, { ...expected, data: [...expected.data] }, text);
+    }
+    assert.ok(accepted > 3000, `only ${accepted} frames accepted`);
+  });
 
   it("asc: the byte-level fast path gives what the general parser gives, on 20000 real and mutated lines", () => {
     const lines = ["logfile.asc", "issue_1256.asc", "test_CanFdMessage.asc", "test_CanFdMessage64.asc", "golden/sample.asc"].flatMap((s) =>
