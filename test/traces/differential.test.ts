@@ -137,7 +137,8 @@ describe("trace formats vs python-can (differential)", function () {
   });
 
   it("we read what python-can's writers write (.log, .asc, .blf, .trc)", async () => {
-    // python-can's writers take what python-can can express; classic remote, FD and error frames included.
+    // Every kind of frame, except for TRC: python-can 4.1's TRC writer refuses CAN FD, remote and error frames
+    // ("Logging CAN FD is not implemented"), so it gets the classic data frames.
     const frames = sampleFrames();
     const files: string[] = [];
     for (const ext of ["log", "asc", "blf", "trc"]) {
