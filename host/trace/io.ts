@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as zlib from "zlib";
-import type { Readable, Writable } from "stream";
+import { pipeline, type Readable, type Writable } from "stream";
 import { VgwError } from "../../can-db/errors";
 import { isGzipPath } from "./format";
 
@@ -30,7 +30,10 @@ export function checkReadable(path: string): void {
 /** Raw byte chunks of a trace, decompressed when the path ends in `.gz`. */
 export async function* readBytes(path: string, chunkSize = DEFAULT_CHUNK): AsyncGenerator<Buffer> {
   let stream: Readable = path === "-" ? process.stdin : fs.createReadStream(path, { highWaterMark: chunkSize });
-  if (path !== "-" && isGzipPath(path)) stream = stream.pipe(zlib.createGunzip({ chunkSize: 256 << 10 }));
+  if (path !== "-" && isGzipPath(path)) {
+    // pipeline, not pipe: a failure or an early stop on either side ends both (no open file left behind).
+    stream = pipeline(stream, zlib.createGunzip({ chunkSize }), () => undefined);
+  }
   try {
     for await (const chunk of stream) yield chunk as Buffer;
   } catch (e) {

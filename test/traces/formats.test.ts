@@ -5,6 +5,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import * as zlib from "zlib";
 import { formatFrame, type Frame } from "../../can-db/frame";
 import { TraceParseError } from "../../can-db/errors";
 import { openTraceReader, openTraceWriter, readAllFrames } from "../../host/trace";
@@ -162,5 +163,24 @@ describe("trace format details", () => {
     const back = [];
     for await (const b of openTraceReader(file, { strict: true })) back.push(...b);
     assert.deepEqual(back.map(formatFrame), ["012#00"]);
+  });
+
+  it("reports damaged gzip with the path, and leaves no file open after an early stop", async () => {
+    const file = path.join(dir, "bad.log.gz");
+    const gz = zlib.gzipSync(Buffer.from("(1.0) can0 123#11\n".repeat(2000)));
+    fs.writeFileSync(file, Buffer.concat([gz.subarray(0, 100), Buffer.from("garbage")]));
+    await assert.rejects(readAllFrames(file), /cannot read trace .*bad\.log\.gz: gzip data is corrupt/);
+    const good = path.join(dir, "good.log.gz");
+    fs.writeFileSync(good, gz);
+    const fds = () => fs.readdirSync("/proc/self/fd").length;
+    const before = fds();
+    for (let k = 0; k < 20; k++) {
+      for await (const batch of openTraceReader(good)) {
+        assert.ok(batch.length > 0);
+        break;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(fds() <= before + 1, `${fds() - before} files left open`);
   });
 });
