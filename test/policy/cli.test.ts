@@ -1,0 +1,97 @@
+/**
+ * `vgw policy` as a user runs it (`node bin/vgw policy ...`): golden outputs for env, json, --explain and a widened
+ * table, and exit codes with clear messages for bad input. Regenerate goldens with VGW_UPDATE_GOLDEN=1 (then review).
+ */
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+
+const ROOT = resolve(__dirname, "../../..");
+const FIX = "test/fixtures/policy";
+const GOLDEN = resolve(ROOT, FIX, "golden");
+
+function vgw(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["bin/vgw", "policy", ...args], { cwd: ROOT, timeout: 30_000, encoding: "utf8", env: { ...process.env, VGW_LOG: "info" } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function golden(name: string, actual: string) {
+  const path = resolve(GOLDEN, name);
+  if (process.env.VGW_UPDATE_GOLDEN) {
+    mkdirSync(GOLDEN, { recursive: true });
+    writeFileSync(path, actual);
+  }
+  assert.equal(actual, readFileSync(path, "utf8"), `output differs from ${FIX}/golden/${name}`);
+}
+
+const DBC = ["--dbc", `${FIX}/abs.dbc`];
+const POLICY = `${FIX}/abs.policy.yaml`;
+
+describe("policy: vgw policy command", function () {
+  this.timeout(60_000);
+
+  it("env lines for .env.defaults (golden)", () => {
+    const r = vgw([...DBC, POLICY]);
+    assert.equal(r.code, 0, r.stderr);
+    golden("abs.env", r.stdout);
+    assert.equal(r.stderr, "");
+  });
+
+  it("json (golden), the same values as env", () => {
+    const r = vgw([...DBC, POLICY, "--format", "json"]);
+    assert.equal(r.code, 0, r.stderr);
+    golden("abs.json", r.stdout);
+    const env = vgw([...DBC, POLICY]).stdout;
+    const json = JSON.parse(r.stdout) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(json)) assert.ok(env.includes(`\n${k}=${JSON.stringify(v)}\n`), k);
+  });
+
+  it("--explain: one row per message, kept/dropped, interval, on-change, filter, transmit (golden)", () => {
+    const r = vgw([...DBC, POLICY, "--explain"]);
+    assert.equal(r.code, 0, r.stderr);
+    golden("abs.explain.txt", r.stdout);
+  });
+
+  it("a table too small: exit 1 with the reason; --allow-superset widens and lists the extra IDs on stderr (golden)", () => {
+    const tight = vgw([...DBC, POLICY, "--max-filters", "2"]);
+    assert.equal(tight.code, 1);
+    assert.equal(tight.stdout, "");
+    assert.match(tight.stderr, /^vgw: canFilters: the 8 selected IDs need 5 exact \[value, mask\] filters; the firmware holds 2\./);
+    const wide = vgw([...DBC, POLICY, "--max-filters", "2", "--allow-superset"]);
+    assert.equal(wide.code, 0, wide.stderr);
+    golden("abs.superset.env", wide.stdout);
+    golden("abs.superset.stderr.txt", wide.stderr);
+    assert.match(wide.stderr, /^canFilters: 5 exact filters do not fit; masks widened/);
+  });
+
+  it("a bad policy file: exit 1, file:line: key: reason", () => {
+    const r = vgw([...DBC, `${FIX}/bad-interval.policy.yaml`]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    assert.equal(r.stderr, `vgw: ${FIX}/bad-interval.policy.yaml:6: uplink[1].interval: expected a minimum interval in ms (an integer 0..3600000), got "fast"\n`);
+  });
+
+  it("a missing file: exit 1 naming it", () => {
+    const r = vgw([...DBC, `${FIX}/nope.yaml`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot read policy .*nope\.yaml: no such file/);
+  });
+
+  it("usage errors exit 2", () => {
+    assert.equal(vgw([POLICY]).code, 2, "--dbc is required");
+    const format = vgw([...DBC, POLICY, "--format", "yaml"]);
+    assert.equal(format.code, 2);
+    assert.match(format.stderr, /--format must be env or json/);
+    assert.equal(vgw([...DBC, POLICY, "--max-filters", "17"]).code, 2);
+    const publish = vgw([...DBC, POLICY, "--publish", "mqtt://127.0.0.1:1"]);
+    assert.equal(publish.code, 2);
+    assert.match(publish.stderr, /name the device/);
+  });
+
+  it("--help shows examples", () => {
+    const r = vgw(["--help"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /Examples:\n {2}vgw policy --dbc abs\.dbc abs\.policy\.yaml/);
+  });
+});
