@@ -169,7 +169,8 @@ describe("trace format details", () => {
     const file = path.join(dir, "bad.log.gz");
     const gz = zlib.gzipSync(Buffer.from("(1.0) can0 123#11\n".repeat(2000)));
     fs.writeFileSync(file, Buffer.concat([gz.subarray(0, 100), Buffer.from("garbage")]));
-    await assert.rejects(readAllFrames(file), /cannot read trace .*bad\.log\.gz: gzip data is corrupt/);
+    // zlib notices the damage only when it reaches it: lines unpacked before may be garbled (and reported).
+    await assert.rejects(readAllFrames(file, { onError: () => undefined }), /cannot read trace .*bad\.log\.gz: gzip data is corrupt/);
     const good = path.join(dir, "good.log.gz");
     fs.writeFileSync(good, gz);
     const fds = () => fs.readdirSync("/proc/self/fd").length;
