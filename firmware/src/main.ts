@@ -10,19 +10,28 @@ import * as ds from "@devicescript/core"
 import { makeBootId } from "./bootid"
 import { loadConfig } from "./config"
 import { FRAMES_REPORT, Gateway, RX_BYTES } from "./gateway"
+import { startMcp2515CanBusFromSettings } from "./mcp2515/server"
 import { MqttSession } from "./mqtt/session"
 
 async function main() {
     const { config, errors } = await loadConfig()
     for (const e of errors) console.warn(e)
+    let can: ds.CanBus
     if (config.canServer === "mcp2515") {
-        // The MCP2515 server is started by the board configuration (firmware/src/mcp2515/); until it is bound the
-        // status says "unbound", exactly as with a missing simulator.
-        console.warn("canServer mcp2515: waiting for the on-board CanBus server")
-    }
-    const can = new ds.CanBus()
+        // the board's controller: the MCP2515 CanBus server over SPI, pins from the mcp* settings (docs/mcp2515.md)
+        try {
+            can = new ds.CanBus(await startMcp2515CanBusFromSettings(config.canBitrate))
+        } catch (e) {
+            // no controller: the gateway still runs (MQTT, status "unbound") so the fault is visible remotely
+            console.error("mcp2515: " + (e as Error).message)
+            can = new ds.CanBus()
+        }
+    } else can = new ds.CanBus()
     const gw = new Gateway(config, can, await makeBootId())
 
+    // Frames go from the report handler straight into the batch, no await. (The report emitter runs one handler
+    // fiber per packet; the controller's rx_frames counter in the status, next to `rx`, would show any packet lost
+    // on the way.)
     can.report().subscribe((pkt: ds.Packet) => {
         if (pkt.serviceCommand === FRAMES_REPORT) gw.ingest(pkt.payload, ds.millis())
     })
