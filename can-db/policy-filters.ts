@@ -92,8 +92,11 @@ function primeImplicants(ids: readonly number[], width: number): Cube[] {
   return primes;
 }
 
-/** A smallest subset of `cubes` covering every id: essential cubes first, then branch and bound (bounded). */
-function minimumCover(ids: readonly number[], cubes: readonly Cube[]): Cube[] {
+/**
+ * A smallest subset of `cubes` covering every id: essential cubes first, then branch and bound. `proven` is false when
+ * the search ran out of nodes: the cover is then the best found, possibly not the smallest.
+ */
+function minimumCover(ids: readonly number[], cubes: readonly Cube[]): { cover: Cube[]; proven: boolean } {
   const covers: number[][] = cubes.map((c) => {
     const list: number[] = [];
     ids.forEach((id, i) => {
@@ -115,7 +118,7 @@ function minimumCover(ids: readonly number[], cubes: readonly Cube[]): Cube[] {
 
   const rest: number[] = [];
   for (let i = 0; i < ids.length; i++) if (!covered[i]) rest.push(i);
-  if (!rest.length) return chosen.map((ci) => cubes[ci]);
+  if (!rest.length) return { cover: chosen.map((ci) => cubes[ci]), proven: true };
 
   // greedy first: an upper bound and the answer when the search runs out of nodes
   const greedy = greedyCover(rest, covers, coveredBy);
@@ -151,7 +154,7 @@ function minimumCover(ids: readonly number[], cubes: readonly Cube[]): Cube[] {
     return g;
   };
   search(rest.length, []);
-  return [...chosen, ...best].map((ci) => cubes[ci]);
+  return { cover: [...chosen, ...best].map((ci) => cubes[ci]), proven: nodes <= MAX_COVER_NODES };
 }
 
 function greedyCover(rest: readonly number[], covers: number[][], coveredBy: number[][]): number[] {
@@ -183,18 +186,37 @@ function toFilter(c: Cube, ext: boolean): KeyFilter {
   return ext ? { value: (c.value | EXT_BIT) >>> 0, mask: (c.mask | EXT_BIT) >>> 0 } : { value: c.value, mask: (c.mask | EXT_BIT) >>> 0 };
 }
 
+/** An exact cover and whether it is proven the smallest. */
+export interface ExactCover {
+  filters: KeyFilter[];
+  proven: boolean;
+}
+
 /**
  * The fewest filters admitting exactly `keys` and no other key (exact over the whole 11- and 29-bit ID spaces).
  * Standard and extended keys are covered separately (no filter mixes kinds), which keeps each search small.
  */
-export function exactFilters(keys: readonly number[]): KeyFilter[] {
+export function exactCover(keys: readonly number[]): ExactCover {
   const unique = [...new Set(keys)].sort((a, b) => a - b);
   const std = unique.filter((k) => !isExtKey(k));
   const ext = unique.filter(isExtKey).map((k) => (k - EXT_BIT) >>> 0);
-  const out: KeyFilter[] = [];
-  if (std.length) for (const c of minimumCover(std, primeImplicants(std, STD_WIDTH))) out.push(toFilter(c, false));
-  if (ext.length) for (const c of minimumCover(ext, primeImplicants(ext, EXT_WIDTH))) out.push(toFilter(c, true));
-  return out.sort((a, b) => a.value - b.value || b.mask - a.mask);
+  const filters: KeyFilter[] = [];
+  let proven = true;
+  if (std.length) {
+    const r = minimumCover(std, primeImplicants(std, STD_WIDTH));
+    for (const c of r.cover) filters.push(toFilter(c, false));
+    proven &&= r.proven;
+  }
+  if (ext.length) {
+    const r = minimumCover(ext, primeImplicants(ext, EXT_WIDTH));
+    for (const c of r.cover) filters.push(toFilter(c, true));
+    proven &&= r.proven;
+  }
+  return { filters: filters.sort((a, b) => a.value - b.value || b.mask - a.mask), proven };
+}
+
+export function exactFilters(keys: readonly number[]): KeyFilter[] {
+  return exactCover(keys).filters;
 }
 
 /** Keys of one kind a filter admits (2^free bits). */

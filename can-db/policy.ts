@@ -11,7 +11,7 @@
  * A policy that would forward nothing is an error: the firmware reads an empty filter list as "accept all".
  */
 import { PolicyError, type PolicySpec, type RateSpec, type SelectorSpec } from "./policy-file";
-import { admitsAny, admittedCount, admittedKeys, exactFilters, frameKey, isExtKey, widenFilters, type KeyFilter } from "./policy-filters";
+import { admitsAny, admittedCount, admittedKeys, exactCover, frameKey, isExtKey, widenFilters, type KeyFilter } from "./policy-filters";
 import { VgwError } from "./errors";
 import { attributeValue, type Database, type MessageDef } from "./model";
 
@@ -236,11 +236,13 @@ function compileFilters(
   what: string,
 ): { filters: KeyFilter[]; widening?: Widening } {
   const keys = selected.map((r) => r.key);
-  const exact = exactFilters(keys);
+  const { filters: exact, proven } = exactCover(keys);
   if (exact.length <= max) return { filters: exact };
   if (!options.allowSuperset) {
+    // `proven` false: the search stopped at its bound; a smaller exact cover may exist, but none was found
+    const need = proven ? `need ${exact.length}` : `need ${exact.length} (the best cover found; the search was bounded)`;
     throw new VgwError(
-      `${table}: the ${keys.length} ${what} IDs need ${exact.length} exact [value, mask] filters; the firmware holds ${max}. ` +
+      `${table}: the ${keys.length} ${what} IDs ${need} exact [value, mask] filters; the firmware holds ${max}. ` +
         `Select fewer or neighbouring IDs (e.g. a range or a sender), or use --allow-superset to widen masks (the extra IDs are reported)`,
     );
   }
