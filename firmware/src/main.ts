@@ -13,6 +13,20 @@ import { FRAMES_REPORT, Gateway, RX_BYTES } from "./gateway"
 import { startMcp2515CanBusFromSettings } from "./mcp2515/server"
 import { MqttSession } from "./mqtt/session"
 
+/**
+ * Hands every `frames` report to the gateway synchronously, from inside the role's packet handler. The role passes
+ * reports to `this._report.emit(pkt)` (core/src/jacdac.ts); the emitter that `report()` would install starts a fiber
+ * per packet and keeps only the latest value while its handler is pending (core/src/events.ts), which is both the
+ * most expensive step of the frame path and a way to lose packets in a burst. This object takes its place.
+ */
+function routeFrameReports(can: ds.CanBus, gw: Gateway) {
+    ;(can as any)._report = {
+        emit: (pkt: ds.Packet) => {
+            if (pkt.serviceCommand === FRAMES_REPORT) gw.ingest(pkt.payload, ds.millis())
+        },
+    }
+}
+
 async function main() {
     const { config, errors } = await loadConfig()
     for (const e of errors) console.warn(e)
@@ -29,12 +43,7 @@ async function main() {
     } else can = new ds.CanBus()
     const gw = new Gateway(config, can, await makeBootId())
 
-    // Frames go from the report handler straight into the batch, no await. (The report emitter runs one handler
-    // fiber per packet; the controller's rx_frames counter in the status, next to `rx`, would show any packet lost
-    // on the way.)
-    can.report().subscribe((pkt: ds.Packet) => {
-        if (pkt.serviceCommand === FRAMES_REPORT) gw.ingest(pkt.payload, ds.millis())
-    })
+    routeFrameReports(can, gw)
     can.binding().subscribe(async (bound: boolean) => {
         gw.bound = bound
         if (!bound) return
