@@ -87,8 +87,12 @@ class AedesBroker implements HilBroker {
   }
 
   async stop(): Promise<void> {
-    if (!this.server) return;
+    await this.halt();
     this.outages++;
+  }
+
+  private async halt(): Promise<void> {
+    if (!this.server) return;
     const server = this.server;
     const broker = this.broker!;
     this.server = undefined;
@@ -99,7 +103,7 @@ class AedesBroker implements HilBroker {
   }
 
   async close(): Promise<void> {
-    await this.stop();
+    await this.halt();
   }
 }
 
@@ -154,7 +158,7 @@ class MosquittoBroker implements HilBroker {
       if (await Promise.race([canConnect(this.host, this.port), spawnError])) return;
       if (!this.child) throw new VgwError(`mosquitto exited at start: ${this.stderr.trim()}`);
       if (Date.now() > deadline) {
-        await this.stop();
+        await this.halt();
         throw new VgwError(`mosquitto did not listen on port ${this.port} within 5 s: ${this.stderr.trim()}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -162,9 +166,14 @@ class MosquittoBroker implements HilBroker {
   }
 
   async stop(): Promise<void> {
+    if (!this.child) return;
+    await this.halt();
+    this.outages++;
+  }
+
+  private async halt(): Promise<void> {
     const child = this.child;
     if (!child) return;
-    this.outages++;
     this.child = undefined;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     child.kill("SIGKILL");
@@ -173,7 +182,7 @@ class MosquittoBroker implements HilBroker {
   }
 
   async close(): Promise<void> {
-    await this.stop();
+    await this.halt();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

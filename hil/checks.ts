@@ -33,7 +33,7 @@ export interface Analysis {
   duplicateBatches: number;
   /** Missing sequence numbers per boot: `boot:seq`. */
   gaps: string[];
-  /** Replayed frames the gateway must forward (pass the accept filters). */
+  /** Replayed frames the gateway must forward: they pass the accept filters and, for send-on-change IDs, changed. */
   forwarded: ReplayedFrame[];
   /** For each unique delivered frame (same index), the replayed frame it matches, or undefined. */
   matchOf: Array<ReplayedFrame | undefined>;
@@ -73,9 +73,20 @@ export function gatewayForwards(f: Frame, g: GatewaySettings): boolean {
   return passesFilter(f, g.filters);
 }
 
+/** Minimum-interval downsampling keeps a timing-dependent subset: those IDs are checked as a subsequence. */
 function isDownsampled(f: Frame, g: GatewaySettings): boolean {
-  const k = matchKey(f);
-  return (g.minInterval.get(k) ?? 0) > 0 || g.onChange.has(k);
+  return (g.minInterval.get(matchKey(f)) ?? 0) > 0;
+}
+
+/** Send-on-change alone is exact: a frame is forwarded exactly when its data differs from the previous one. */
+function isOnChangeOnly(f: Frame, g: GatewaySettings): boolean {
+  return g.onChange.has(matchKey(f)) && !isDownsampled(f, g);
+}
+
+function sameData(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export function describeReplayed(r: ReplayedFrame): string {
@@ -93,7 +104,15 @@ export function analyse(rec: RunRecord, sc: Scenario): Analysis {
   const unique = rec.delivered;
   const gaps = rec.uplink.gaps;
   const g = sc.gateway;
-  const forwarded = rec.replayed.filter((r) => !r.lost && gatewayForwards(r.frame, g));
+  const lastData = new Map<string, Uint8Array>();
+  const forwarded = rec.replayed.filter((r) => {
+    if (r.lost || !gatewayForwards(r.frame, g)) return false;
+    if (!isOnChangeOnly(r.frame, g)) return true;
+    const k = frameKey(r.frame);
+    const prev = lastData.get(k);
+    lastData.set(k, r.frame.data);
+    return prev === undefined || !sameData(prev, r.frame.data);
+  });
   const byKey = new Map<string, ReplayedFrame[]>();
   const downsampled = new Set<string>();
   for (const r of forwarded) {

@@ -9,6 +9,7 @@
  * Time is the harness's monotonic clock in ms from one injected Clock (host/replay/clock.ts); replays are paced by the
  * shared replay scheduler (host/replay/scheduler.ts), which also measures the harness's own timing error.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { Frame } from "../can-db/frame";
 import { VgwError } from "../can-db/errors";
 import { loadDbcFile } from "../can-db/load";
@@ -16,7 +17,7 @@ import { Decoder } from "../can-db/decoder";
 import { log } from "../host/log";
 import { openTraceReader } from "../host/trace";
 import { MonotonicClock, type Clock } from "../host/replay/clock";
-import { replayFrames, type FrameSource } from "../host/replay/scheduler";
+import { replayFrames, type FrameSource, type ReplaySummary } from "../host/replay/scheduler";
 import { openBroker, type HilBroker } from "./broker";
 import { FaultProxy } from "./proxy";
 import { GatewayObserver, waitFor } from "./observer";
@@ -73,6 +74,9 @@ export async function runScenario(sc: Scenario, opts: RunOptions): Promise<RunOu
   let error: string | undefined;
   let broker: HilBroker | undefined;
   let proxy: FaultProxy | undefined;
+  // Event-loop stalls of this process are the main source of harness timing error: measure them for the report.
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   try {
     broker = await openBroker(opts.broker ? { kind: "url", url: opts.broker } : sc.broker);
     const b = broker;
@@ -121,6 +125,9 @@ export async function runScenario(sc: Scenario, opts: RunOptions): Promise<RunOu
       }
     }
     rec.endedAt = now();
+    loopDelay.disable();
+    rec.harness["event loop delay p99 ms"] = loopDelay.percentile(99) / 1e6;
+    rec.harness["event loop delay max ms"] = loopDelay.max / 1e6;
     if (proxy) Object.assign(rec.harness, prefixKeys("proxy.", proxy.counts));
     if (broker) rec.harness["broker.outages"] = broker.outages;
   }
@@ -217,41 +224,56 @@ function bounded(source: FrameSource, limit?: number, durationMs?: number): Fram
   };
 }
 
+/**
+ * One replay step: the trace paced by the shared scheduler onto the target's wire, each frame recorded with when it
+ * was due and when it was handed over (the harness's timing error), and whether an injected fault ate it.
+ * Exported for the benchmark, which measures exactly this path.
+ */
+export async function replayTrace(
+  trace: TraceRef,
+  step: Extract<Step, { kind: "replay" }>,
+  target: Pick<GatewayTarget, "send" | "flush">,
+  rec: RunRecord,
+  clock: Clock,
+  loadScale: number,
+  firstIndex: number,
+  onProgress?: RunOptions["onProgress"],
+): Promise<ReplaySummary> {
+  const now = () => clock.now() * 1000;
+  const { source, total } = traceSource(trace, loadScale);
+  const label = `replay ${step.trace} at ${step.speed}x`;
+  const totalShown = step.limit !== undefined && total !== undefined ? Math.min(total, step.limit) : (step.limit ?? total);
+  let startMs = NaN;
+  let t0 = 0;
+  let index = firstIndex;
+  const summary = await replayFrames(bounded(source, step.limit, step.durationMs), {
+    clock,
+    speed: step.speed,
+    send: (frame) => {
+      const sentAt = now();
+      const t = frame.t ?? 0;
+      if (Number.isNaN(startMs)) {
+        startMs = sentAt;
+        t0 = t;
+      }
+      const lost = target.send(frame);
+      const r: RunRecord["replayed"][number] = { frame, index: index++, trace: step.trace, traceT: t, dueAt: startMs + ((t - t0) / step.speed) * 1000, sentAt };
+      if (lost) r.lost = lost;
+      rec.replayed.push(r);
+    },
+    onProgress: (sent) => onProgress?.(label, sent, totalShown),
+  });
+  await target.flush();
+  return summary;
+}
+
 async function runStep(step: Step, c: StepContext): Promise<void> {
   const { rec, now } = c;
   switch (step.kind) {
     case "replay": {
       const trace = c.sc.traces.get(step.trace)!;
-      const { source, total } = traceSource(trace, c.opts.loadScale ?? 1);
-      const label = `replay ${step.trace} at ${step.speed}x`;
-      const totalShown = step.limit !== undefined && total !== undefined ? Math.min(total, step.limit) : (step.limit ?? total);
-      let startMs = NaN;
-      let t0 = 0;
-      const summary = await replayFrames(bounded(source, step.limit, step.durationMs), {
-        clock: c.clock,
-        speed: step.speed,
-        send: (frame) => {
-          const sentAt = now();
-          const t = frame.t ?? 0;
-          if (Number.isNaN(startMs)) {
-            startMs = sentAt;
-            t0 = t;
-          }
-          const lost = c.target.send(frame);
-          const r: RunRecord["replayed"][number] = {
-            frame,
-            index: c.replayIndex++,
-            trace: step.trace,
-            traceT: t,
-            dueAt: startMs + ((t - t0) / step.speed) * 1000,
-            sentAt,
-          };
-          if (lost) r.lost = lost;
-          rec.replayed.push(r);
-        },
-        onProgress: (sent) => c.opts.onProgress?.(label, sent, totalShown),
-      });
-      await c.target.flush();
+      const summary = await replayTrace(trace, step, c.target, rec, c.clock, c.opts.loadScale ?? 1, c.replayIndex, c.opts.onProgress);
+      c.replayIndex += summary.frames;
       const h = c.harness;
       // Several replay steps: keep the worst figures (the report states the harness's timing error once).
       h.framesSent += summary.frames;
@@ -302,8 +324,9 @@ async function runStep(step: Step, c: StepContext): Promise<void> {
       return;
     case "gateway":
       if (step.action === "stop") {
-        await c.target.powerOff();
+        // The will may arrive while power-off is still tidying up: the clock starts when the power goes.
         rec.gatewayStoppedAt = now();
+        await c.target.powerOff();
         rec.faults.push({ at: now(), what: "gateway powered off" });
       } else {
         const at = now();

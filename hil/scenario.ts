@@ -88,6 +88,8 @@ export interface SyntheticLoad {
   durationMs: number;
   ids: number[];
   fd: boolean;
+  /** ID -> n: that ID's data changes only every n of its frames (others: every frame). */
+  hold: Map<number, number>;
 }
 
 export type Step =
@@ -203,13 +205,22 @@ export function parseScenario(text: string, file: string): Scenario {
 function syntheticLoad(cx: Context, node: Node, key: string): SyntheticLoad {
   const outer = cx.map(node, key, ["synthetic"]);
   const at = `${key}.synthetic`;
-  const m = cx.map(outer.get("synthetic") ?? cx.missing(node, key, "synthetic"), at, ["rate", "duration", "ids", "fd"]);
+  const m = cx.map(outer.get("synthetic") ?? cx.missing(node, key, "synthetic"), at, ["rate", "duration", "ids", "fd", "hold"]);
   const load: SyntheticLoad = {
     rate: cx.positive(m.get("rate") ?? cx.missing(node, at, "rate"), `${at}.rate`),
     durationMs: cx.duration(m.get("duration") ?? cx.missing(node, at, "duration"), `${at}.duration`),
     ids: m.has("ids") ? cx.items(m.get("ids")!, `${at}.ids`).map((n, i) => cx.canId(n, `${at}.ids[${i}]`)) : [],
     fd: m.has("fd") ? cx.bool(m.get("fd")!, `${at}.fd`) : false,
+    hold: new Map(),
   };
+  if (m.has("hold")) {
+    for (const p of cx.pairs(m.get("hold")!, `${at}.hold`)) {
+      const k = `${at}.hold.${cx.keyText(p)}`;
+      const n = cx.count(p.value as Node, k);
+      if (n < 1) throw cx.error(p.value as Node, k, "must be at least 1 frame");
+      load.hold.set(cx.canIdKey(p, `${at}.hold`), n);
+    }
+  }
   if (load.ids.length === 0) for (let i = 0; i < 16; i++) load.ids.push(0x100 + i * 0x10);
   return load;
 }

@@ -190,7 +190,8 @@ class BoardTarget implements GatewayTarget {
   readonly kind = "board" as const;
   onTransmit: (frame: Frame) => void = () => {};
   private reader: Promise<void> | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  private queue: Frame[] = [];
+  private draining: Promise<void> | undefined;
   private failure: Error | undefined;
 
   private constructor(
@@ -227,14 +228,25 @@ class BoardTarget implements GatewayTarget {
   }
 
   send(frame: Frame): undefined {
-    this.chain = this.chain.then(() => this.bus.send(frame)).catch((e: unknown) => {
-      this.failure ??= e as Error;
-    });
+    this.queue.push(frame);
+    this.draining ??= this.drain();
     return undefined;
   }
 
+  /** One loop sends queued frames in order: one awaited send per frame, no promise chain growing with the queue. */
+  private async drain(): Promise<void> {
+    try {
+      for (let i = 0; i < this.queue.length; i++) await this.bus.send(this.queue[i]);
+    } catch (e) {
+      this.failure ??= e as Error;
+    } finally {
+      this.queue = [];
+      this.draining = undefined;
+    }
+  }
+
   async flush(): Promise<void> {
-    await this.chain;
+    while (this.draining) await this.draining;
     if (this.failure) throw this.failure;
   }
 

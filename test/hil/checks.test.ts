@@ -78,6 +78,20 @@ describe("hil checks", () => {
     assert.equal(checkAll(rec, sc).results[0].pass, true);
   });
 
+  it("send-on-change: every change must arrive, repeats must not", () => {
+    const texts = ["108#01", "108#01", "108#02", "108#02", "108#02", "108#03"];
+    const sc = scenario("gateway: { onChange: [0x108] }\nexpect: [{ delivery: {} }]");
+    const rec = run(texts);
+    rec.delivered = [rec.delivered[0], rec.delivered[2], rec.delivered[5]].map((d, i) => ({ ...d, seq: i }));
+    const ok = checkAll(rec, sc).results[0];
+    assert.equal(ok.pass, true, ok.message);
+    assert.match(ok.message, /3 of 3 forwarded/);
+    rec.delivered.splice(1, 1);
+    const bad = checkAll(rec, sc).results[0];
+    assert.equal(bad.pass, false);
+    assert.match(bad.message, /missing.*0x108 replay #2/);
+  });
+
   it("latency fails naming the slowest frame", () => {
     const rec = run(FRAMES);
     rec.delivered[4].receivedAt += 500;
