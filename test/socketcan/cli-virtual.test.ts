@@ -130,6 +130,8 @@ describe("monitor screen", () => {
     assert.doesNotMatch(text, / 1F0 /);
     applyKey(v, "p");
     assert.equal(v.paused, true);
+    const narrow = renderScreen(stats, v, 20, 6, 1.2);
+    assert.equal(narrow[5][0].text, "PAUSED", "the pause mark starts the last line, visible at any width");
     assert.equal(applyKey(v, "q"), "quit");
   });
 });

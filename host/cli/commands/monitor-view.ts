@@ -72,7 +72,10 @@ export function renderScreen(stats: BusStats, view: ViewState, width: number, he
   ];
   const footer: Line = view.editingFilter
     ? [{ text: `filter (ID or name, Enter to apply, Esc to clear): ${view.filter}_`, inverse: true }]
-    : [{ text: "q quit  p pause  s sort  f filter  c clear", dim: true }];
+    : view.paused
+      ? // At the start of the last line, so it is seen even on a narrow terminal that cuts the header.
+        [{ text: "PAUSED", inverse: true }, { text: "  q quit  p resume  s sort  f filter  c clear", dim: true }]
+      : [{ text: "q quit  p pause  s sort  f filter  c clear", dim: true }];
   const room = Math.max(height - head.length - 1, 0);
   const rows = rowsOf(stats, view, decoder);
   const body: Line[] = [];

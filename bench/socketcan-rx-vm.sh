@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs inside the test VM (see socketcan-rx.sh): cangen sends bursts of C frames every 1 ms on vcan0, and a receiver
+# records them; first candump alone, then vgw record alone, for each burst size. One result line per run:
+#   tool burst sent received seconds   (seconds from the first to the last frame, by the kernel timestamps)
+set -u
+cd "$VGW" || exit 1
+N=${N:-4000}
+for C in 1 4 16 64; do
+  for tool in candump vgw; do
+    rm -f "$R/rx.log" "$R/rx.err"
+    if [ $tool = candump ]; then
+      stdbuf -oL candump -L -n $N vcan0 >"$R/rx.log" 2>"$R/rx.err" &
+      P=$!
+      sleep 1
+    else
+      VGW_LOG=debug node bin/vgw record -i vcan0 -o "$R/rx.log" -n $N --timeout 120 2>"$R/rx.err" &
+      P=$!
+      n=0; while ! grep -q listening "$R/rx.err" 2>/dev/null && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+      sleep 0.5
+    fi
+    cangen vcan0 -g 1 -c $C -n $N -I i -L 8 -D i -p 100
+    # candump stops at N frames; when some were lost it would wait forever: give it 5 s after the sender is done.
+    n=0; while kill -0 $P 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+    kill -INT $P 2>/dev/null; wait $P 2>/dev/null
+    got=$(grep -c . "$R/rx.log" 2>/dev/null || echo 0)
+    first=$(head -1 "$R/rx.log" | sed 's/^(\([0-9.]*\)).*/\1/')
+    last=$(tail -1 "$R/rx.log" | sed 's/^(\([0-9.]*\)).*/\1/')
+    secs=$(awk "BEGIN { print $last - $first }")
+    echo "RESULT $tool $C $N $got $secs"
+  done
+done
