@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx tsc -p .
-all=(decode traces replay gateway hil)
+all=(decode traces replay gateway hil policy)
 want=("${@:-${all[@]}}")
 for name in "${want[@]}"; do
   if [ -f "dist/bench/$name.js" ]; then
