@@ -3,7 +3,8 @@
  * table, and exit codes with clear messages for bad input. Regenerate goldens with VGW_UPDATE_GOLDEN=1 (then review).
  */
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { openBroker } from "../../hil/broker";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -63,6 +64,33 @@ describe("policy: vgw policy command", function () {
     golden("abs.superset.env", wide.stdout);
     golden("abs.superset.stderr.txt", wide.stderr);
     assert.match(wide.stderr, /^canFilters: 5 exact filters do not fit; masks widened/);
+    const explain = vgw([...DBC, POLICY, "--max-filters", "2", "--allow-superset", "--explain"]);
+    assert.equal(explain.code, 0, explain.stderr);
+    golden("abs.superset.explain.txt", explain.stdout);
+  });
+
+  it("--publish with no gateway answering: exit 1 after --timeout, naming what is missing", async () => {
+    const broker = await openBroker({ kind: "aedes" });
+    try {
+      // async spawn: the broker lives in this process and must keep serving
+      const r = await new Promise<{ code: number | null; stderr: string; stdout: string }>((done) => {
+        const child = spawn(process.execPath, ["bin/vgw", "policy", ...DBC, POLICY, "--publish", `${broker.url}/vgw/nobody`, "--timeout", "1500"], { cwd: ROOT });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+        child.on("close", (code) => {
+          clearTimeout(timer);
+          done({ code, stdout, stderr });
+        });
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, /vgw: no result from vgw\/nobody within 1500 ms for: filter, rate \(is the gateway online\?\)/);
+    } finally {
+      await broker.close();
+    }
   });
 
   it("a bad policy file: exit 1, file:line: key: reason", () => {

@@ -26,6 +26,8 @@ interface PolicyOptions {
 }
 
 const FORMATS = ["env", "json"];
+/** The largest command payload the gateway reads (docs/protocol.md, "Commands"). */
+const MAX_COMMAND_BYTES = 512;
 /** The firmware's default topic prefix (setting topicPrefix), used when the publish URL names only the device. */
 const DEFAULT_PREFIX = "vgw";
 
@@ -115,8 +117,12 @@ export async function publishPolicy(settings: GatewaySettings, url: string, time
         if (!pending.size) resolve();
       });
     });
+    const payloads = commands.map((c) => Buffer.from(encodeCommand(c)));
+    payloads.forEach((p, i) => {
+      if (p.length > MAX_COMMAND_BYTES) throw new VgwError(`the ${commands[i].op} command is ${p.length} bytes; the gateway reads at most ${MAX_COMMAND_BYTES}`);
+    });
     await client.subscribeAsync(topics.result, { qos: 1 });
-    for (const c of commands) await client.publishAsync(topics.cmd, Buffer.from(encodeCommand(c)), { qos: 1 });
+    for (const p of payloads) await client.publishAsync(topics.cmd, p, { qos: 1 });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
     const outcome = await Promise.race([done, timedOut]);
