@@ -8,6 +8,7 @@
  *     - BREMSE_3*                      # a message name or glob (shorthand for {message: ...})
  *     - { sender: ABS, every: 10 }     # by sender node; one frame in 10 cycles (GenMsgCycleTime)
  *     - { id: 0x7E8, onChange: true }  # by ID (or "0x100-0x1FF" for the DBC's messages in a range)
+ *     - { pgn: 0xFEF1 }                # a J1939 parameter group, any priority and source
  *   exclude: [ MM5_10_TX3 ]
  *   transmit: { rate: 5, allow: [ ABS_Switch ] }
  */
@@ -47,6 +48,9 @@ export interface SelectorSpec extends RateSpec {
   id?: { lo: number; hi: number };
   /** Restricts `id` to standard (false) or extended (true) frames. */
   ext?: boolean;
+  /** A J1939 parameter group: every 29-bit frame of it, any priority, any source (or `source` only) and destination. */
+  pgn?: number;
+  source?: number;
 }
 
 export interface PolicySpec {
@@ -124,14 +128,14 @@ class Reader {
     if (onChange) out.onChange = this.bool(onChange, `${where}.onChange`);
   }
 
-  selectors(pair: Pair | undefined, where: string, withRate: boolean): SelectorSpec[] {
+  selectors(pair: Pair | undefined, where: string, withRate: boolean, withPgn = true): SelectorSpec[] {
     if (!pair) return [];
     const node = pair.value as Node | null;
     if (!isSeq(node)) this.fail(node ?? pair, where, `expected a list of messages, got ${show(node)}`);
-    return node.items.map((item, i) => this.selector(item as Node, `${where}[${i}]`, withRate));
+    return node.items.map((item, i) => this.selector(item as Node, `${where}[${i}]`, withRate, withPgn));
   }
 
-  selector(node: Node, where: string, withRate: boolean): SelectorSpec {
+  selector(node: Node, where: string, withRate: boolean, withPgn: boolean): SelectorSpec {
     const line = this.line(node);
     if (isScalar(node)) {
       if (typeof node.value !== "string" || node.value === "") {
@@ -140,11 +144,13 @@ class Reader {
       return { where, line, message: node.value };
     }
     if (!isMap(node)) this.fail(node, where, `expected a message name or a map, got ${show(node)}`);
-    const keys = ["message", "sender", "id", "ext", ...(withRate ? ["interval", "every", "onChange"] : [])];
+    const rateKeys = ["interval", "every", "onChange"];
+    const keys = ["message", "sender", "id", "ext", ...(withPgn ? ["pgn", "source"] : []), ...(withRate ? rateKeys : [])];
     const map = this.entries(node, where, keys);
-    const ways = ["message", "sender", "id"].filter((k) => map.has(k));
+    const allWays = ["message", "sender", "id", ...(withPgn ? ["pgn"] : [])];
+    const ways = allWays.filter((k) => map.has(k));
     if (ways.length !== 1) {
-      this.fail(node, where, ways.length ? `select by one of message, sender or id, not ${ways.join(" and ")}` : "select messages by message, sender or id");
+      this.fail(node, where, ways.length ? `select by one of ${allWays.join(", ")}, not ${ways.join(" and ")}` : `select messages by one of ${allWays.join(", ")}`);
     }
     const out: SelectorSpec = { where, line };
     const message = map.get("message");
@@ -159,6 +165,19 @@ class Reader {
       out.ext = this.bool(ext, `${where}.ext`);
       const limit = out.ext ? 0x1fffffff : 0x7ff;
       if (out.id && out.id.hi > limit) this.fail(id, `${where}.id`, `${hex(out.id.hi)} is beyond the ${out.ext ? "29" : "11"}-bit ID range`);
+    }
+    const pgn = map.get("pgn");
+    if (pgn) {
+      out.pgn = this.number(pgn, `${where}.pgn`, 0, 0x3ffff, "a J1939 PGN");
+      // PDU1 PGNs (PF < 240) carry a destination in PS, so their PGN has PS = 0
+      if (((out.pgn >> 8) & 0xff) < 240 && (out.pgn & 0xff) !== 0) this.fail(pgn, `${where}.pgn`, `${hex(out.pgn)} is a PDU1 PGN (PF < 240) whose low byte must be 0 (it is the destination)`);
+      const rate = rateKeys.find((k) => map.has(k));
+      if (rate) this.fail(map.get(rate), `${where}.${rate}`, "a pgn entry matches frames from any source, but the firmware's rate rules are per exact ID: give rates per message");
+    }
+    const source = map.get("source");
+    if (source) {
+      if (!pgn) this.fail(source, `${where}.source`, "source applies to pgn only");
+      out.source = this.number(source, `${where}.source`, 0, 0xff, "a J1939 source address");
     }
     if (withRate) this.rate(map, where, out);
     return out;
@@ -226,7 +245,8 @@ export function parsePolicy(text: string, file: string): PolicySpec {
     file,
     defaults,
     uplink: r.selectors(uplink, "uplink", true),
-    exclude: r.selectors(top.get("exclude"), "exclude", false),
+    // excluding a parameter group from a selection would need filters that subtract: not expressible as accept pairs
+    exclude: r.selectors(top.get("exclude"), "exclude", false, false),
   };
   if (!spec.uplink.length) r.fail(uplink.value as Node, "uplink", "the list is empty: select at least one message");
 

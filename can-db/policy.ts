@@ -11,9 +11,10 @@
  * A policy that would forward nothing is an error: the firmware reads an empty filter list as "accept all".
  */
 import { PolicyError, type PolicySpec, type RateSpec, type SelectorSpec } from "./policy-file";
-import { admitsAny, admittedCount, admittedKeys, exactCover, frameKey, isExtKey, widenFilters, type KeyFilter } from "./policy-filters";
+import { admits, admitsAny, admittedCount, admittedKeys, EXT_BIT, exactCover, frameKey, isExtKey, widenFilters, type KeyFilter } from "./policy-filters";
 import { VgwError } from "./errors";
 import { attributeValue, type Database, type MessageDef } from "./model";
+import { makeJ1939Id } from "./j1939";
 
 /** The firmware's table sizes (firmware/src/filters.ts MAX_FILTERS / MAX_RULES; a test keeps them equal). */
 export const MAX_FILTERS = 16;
@@ -72,13 +73,32 @@ export interface Widening {
   extraOtherKeys?: number[];
 }
 
+/** A J1939 parameter group selected as a whole (`pgn:`): one filter, any priority, source (unless given) and destination. */
+export interface PgnGroup {
+  pgn: number;
+  source?: number;
+  filter: KeyFilter;
+  uplink: boolean;
+  tx: boolean;
+}
+
 export interface CompiledPolicy {
   settings: GatewaySettings;
   rows: PolicyRow[];
+  /** PGN groups, in the order the policy names them; their filters lead the tables they are in. */
+  groups: PgnGroup[];
   widenings: Widening[];
 }
 
 const CYCLE_ATTRIBUTE = "GenMsgCycleTime";
+
+/** The filter for every frame of a J1939 PGN: EDP, DP, PF (and PS for PDU2) fixed; priority, SA (unless given), DA free. */
+export function pgnFilter(pgn: number, source?: number): KeyFilter {
+  const pdu2 = ((pgn >> 8) & 0xff) >= 240;
+  const value = makeJ1939Id(0, pgn, source ?? 0, 0);
+  const mask = 0x03ff0000 | (pdu2 ? 0xff00 : 0) | (source !== undefined ? 0xff : 0);
+  return { value: (value | EXT_BIT) >>> 0, mask: (mask | EXT_BIT) >>> 0 };
+}
 const LIST_OTHER_LIMIT = 64;
 
 /** `*` any run, `?` one character, `[...]` a class; everything else literal. */
@@ -107,6 +127,7 @@ export function keyText(key: number): string {
 class Resolver {
   /** Rows by key, in DBC order; IDs outside the DBC are added when a selector names them. */
   readonly rows = new Map<number, PolicyRow>();
+  readonly groups: PgnGroup[] = [];
   /** Where each row's `every` came from, for errors. */
   private readonly everyFrom = new Map<number, { where: string; line: number }>();
 
@@ -140,11 +161,25 @@ class Resolver {
     return this.db.file ?? "the DBC";
   }
 
+  /** The PGN group of a `pgn:` entry (one per PGN and source), and the DBC messages inside it. */
+  private group(s: SelectorSpec): { group: PgnGroup; rows: PolicyRow[] } {
+    const filter = pgnFilter(s.pgn!, s.source);
+    let group = this.groups.find((g) => g.filter.value === filter.value && g.filter.mask === filter.mask);
+    if (!group) {
+      group = { pgn: s.pgn!, source: s.source, filter, uplink: false, tx: false };
+      this.groups.push(group);
+    }
+    // a PGN the DBC does not define is still a valid choice (DM1, requests...), so no "matches nothing" error here
+    return { group, rows: [...this.rows.values()].filter((r) => r.message && r.ext && admits(filter, r.key)) };
+  }
+
   /** The rows a selector picks; an ID the DBC lacks becomes a row of its own. Nothing picked is an error. */
   select(s: SelectorSpec): PolicyRow[] {
     const all = [...this.rows.values()].filter((r) => r.message);
     let picked: PolicyRow[];
-    if (s.message !== undefined) {
+    if (s.pgn !== undefined) {
+      picked = this.group(s).rows;
+    } else if (s.message !== undefined) {
       const re = globRegExp(s.message);
       picked = all.filter((r) => re.test(r.message!.name) || re.test(r.message!.dbcName));
       if (!picked.length) throw new PolicyError(this.spec.file, s.line, `${s.where}.message`, `'${s.message}' matches no message in ${this.dbcName()}`);
@@ -189,6 +224,13 @@ class Resolver {
 
   uplink(): PolicyRow[] {
     for (const s of this.spec.uplink) {
+      if (s.pgn !== undefined) {
+        // the group's DBC messages are kept, without defaults: a rate rule would cover one source of the group only
+        const g = this.group(s);
+        g.group.uplink = true;
+        for (const row of g.rows) row.uplink = true;
+        continue;
+      }
       for (const row of this.select(s)) {
         if (!row.uplink) {
           row.uplink = true;
@@ -199,7 +241,7 @@ class Resolver {
     }
     for (const s of this.spec.exclude) for (const row of this.select(s)) row.uplink = false;
     const kept = [...this.rows.values()].filter((r) => r.uplink);
-    if (!kept.length) {
+    if (!kept.length && !this.groups.some((g) => g.uplink)) {
       const last = this.spec.exclude[this.spec.exclude.length - 1];
       throw new PolicyError(this.spec.file, last?.line ?? 1, "exclude", "excludes every selected message: the gateway would forward nothing");
     }
@@ -221,40 +263,52 @@ class Resolver {
   transmit(): PolicyRow[] {
     const t = this.spec.transmit;
     if (!t) return [];
-    for (const s of t.allow) for (const row of this.select(s)) row.tx = true;
+    for (const s of t.allow) {
+      if (s.pgn !== undefined) this.group(s).group.tx = true;
+      for (const row of this.select(s)) row.tx = true;
+    }
     return [...this.rows.values()].filter((r) => r.tx);
   }
 }
 
-/** Exact filters for `selected` keys, widened to `max` when allowed; every extra key reported. */
+/**
+ * The filters for `selected` keys and whole PGN `groups`: one filter per group, exact filters for the keys outside
+ * the groups, widened to `max` when allowed; every extra key reported.
+ */
 function compileFilters(
   table: Widening["table"],
   selected: readonly PolicyRow[],
+  groups: readonly KeyFilter[],
   rows: readonly PolicyRow[],
   max: number,
   options: CompileOptions,
   what: string,
 ): { filters: KeyFilter[]; widening?: Widening } {
-  const keys = selected.map((r) => r.key);
+  const inGroup = (k: number) => admitsAny(groups, k);
+  const keys = selected.map((r) => r.key).filter((k) => !inGroup(k));
   const { filters: exact, proven } = exactCover(keys);
-  if (exact.length <= max) return { filters: exact };
+  const all = [...groups, ...exact];
+  if (all.length <= max) return { filters: all };
   if (!options.allowSuperset) {
     // `proven` false: the search stopped at its bound; a smaller exact cover may exist, but none was found
     const need = proven ? `need ${exact.length}` : `need ${exact.length} (the best cover found; the search was bounded)`;
+    const plus = groups.length ? ` besides ${groups.length} PGN filters` : "";
     throw new VgwError(
-      `${table}: the ${keys.length} ${what} IDs ${need} exact [value, mask] filters; the firmware holds ${max}. ` +
+      `${table}: the ${keys.length} ${what} IDs ${need} exact [value, mask] filters${plus}; the firmware holds ${max}. ` +
         `Select fewer or neighbouring IDs (e.g. a range or a sender), or use --allow-superset to widen masks (the extra IDs are reported)`,
     );
   }
   const chosen = new Set(keys);
-  const known = rows.filter((r) => r.message && !chosen.has(r.key)).map((r) => r.key);
-  const filters = widenFilters(exact, known, max);
-  const extraMessages = rows.filter((r) => r.message && !chosen.has(r.key) && admitsAny(filters, r.key));
-  const extraOther = admittedCount(filters) - chosen.size - extraMessages.length;
-  const widening: Widening = { table, exactCount: exact.length, extraMessages, extraOther };
+  const isChosen = (k: number) => chosen.has(k) || inGroup(k);
+  const chosenCount = keys.length + admittedCount(groups);
+  const known = rows.filter((r) => r.message && !isChosen(r.key)).map((r) => r.key);
+  const filters = widenFilters(all, known, max);
+  const extraMessages = rows.filter((r) => r.message && !isChosen(r.key) && admitsAny(filters, r.key));
+  const extraOther = admittedCount(filters) - chosenCount - extraMessages.length;
+  const widening: Widening = { table, exactCount: all.length, extraMessages, extraOther };
   if (extraOther <= LIST_OTHER_LIMIT) {
     const knownKeys = new Set(rows.map((r) => r.key));
-    widening.extraOtherKeys = admittedKeys(filters, chosen.size + extraMessages.length + LIST_OTHER_LIMIT)!.filter((k) => !chosen.has(k) && !knownKeys.has(k));
+    widening.extraOtherKeys = admittedKeys(filters, chosenCount + extraMessages.length + LIST_OTHER_LIMIT)!.filter((k) => !isChosen(k) && !knownKeys.has(k));
   }
   return { filters, widening };
 }
@@ -280,9 +334,11 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
   }
 
   const widenings: Widening[] = [];
-  const uplink = compileFilters("canFilters", kept, rows, max, options, "selected");
+  const groups = resolver.groups;
+  const uplink = compileFilters("canFilters", kept, groups.filter((g) => g.uplink).map((g) => g.filter), rows, max, options, "selected");
   if (uplink.widening) widenings.push(uplink.widening);
-  const tx = sent.length ? compileFilters("txAllow", sent, rows, max, options, "transmit") : { filters: [] as KeyFilter[] };
+  const txGroups = groups.filter((g) => g.tx).map((g) => g.filter);
+  const tx = sent.length || txGroups.length ? compileFilters("txAllow", sent, txGroups, rows, max, options, "transmit") : { filters: [] as KeyFilter[] };
   if (tx.widening) widenings.push(tx.widening);
 
   for (const r of rows) {
@@ -299,6 +355,7 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
       txRate: spec.transmit?.rate ?? 0,
     },
     rows,
+    groups,
     widenings,
   };
 }

@@ -54,6 +54,16 @@ describe("policy: vgw policy command", function () {
     golden("abs.explain.txt", r.stdout);
   });
 
+  it("J1939 PGN groups: env and --explain (golden)", () => {
+    const args = ["--dbc", `${FIX}/j1939.dbc`, `${FIX}/j1939.policy.yaml`];
+    const env = vgw(args);
+    assert.equal(env.code, 0, env.stderr);
+    golden("j1939.env", env.stdout);
+    const explain = vgw([...args, "--explain"]);
+    assert.equal(explain.code, 0, explain.stderr);
+    golden("j1939.explain.txt", explain.stdout);
+  });
+
   it("a table too small: exit 1 with the reason; --allow-superset widens and lists the extra IDs on stderr (golden)", () => {
     const tight = vgw([...DBC, POLICY, "--max-filters", "2"]);
     assert.equal(tight.code, 1);

@@ -7,7 +7,8 @@ import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadDbcFile } from "../../can-db/load";
-import { compilePolicy, MAX_FILTERS, MAX_RULES, type CompiledPolicy } from "../../can-db/policy";
+import { compilePolicy, MAX_FILTERS, MAX_RULES, pgnFilter, type CompiledPolicy } from "../../can-db/policy";
+import { j1939Pgn, makeJ1939Id } from "../../can-db/j1939";
 import { loadPolicyFile, parsePolicy, PolicyError } from "../../can-db/policy-file";
 import { admitsAny, frameKey, type KeyFilter } from "../../can-db/policy-filters";
 import { VgwError } from "../../can-db/errors";
@@ -16,6 +17,7 @@ const ROOT = resolve(__dirname, "../../..");
 const FIXTURES = resolve(ROOT, "test/fixtures/policy");
 const abs = loadDbcFile(resolve(FIXTURES, "abs.dbc"));
 const vehicle = loadDbcFile(resolve(FIXTURES, "vehicle.dbc"));
+const j1939 = loadDbcFile(resolve(FIXTURES, "j1939.dbc"));
 
 function compile(text: string, db = abs, options = {}): CompiledPolicy {
   return compilePolicy(parsePolicy(text, "p.yaml"), db, options);
@@ -111,6 +113,47 @@ uplink:
     for (const r of c.rows) assert.equal(admitsAny(f, r.key), want.has(r.key), r.message?.name);
   });
 
+  it("J1939 PGN groups: one filter per group admits the PGN at every priority, source and destination, nothing else", () => {
+    const c = compilePolicy(loadPolicyFile(resolve(FIXTURES, "j1939.policy.yaml")), j1939);
+    assert.deepEqual(
+      c.groups.map((g) => [g.pgn, g.source, g.uplink, g.tx]),
+      [
+        [0x1f010, undefined, true, false],
+        [0xea00, undefined, true, false],
+        [0xea00, 0xf9, false, true],
+      ],
+    );
+    const up = filters(c.settings.canFilters);
+    const tx = filters(c.settings.txAllow);
+    assert.equal(up.length, 3, "two groups and Message1");
+    // brute force: every priority, PS and SA of the selected PFs and of their neighbours
+    for (const pgnBase of [0x1f010, 0xea00, 0x13400]) {
+      for (const pf of [(pgnBase >> 8) & 0xff, ((pgnBase >> 8) & 0xff) ^ 1]) {
+        const dp = (pgnBase >> 16) & 3;
+        for (let prio = 0; prio < 8; prio++) {
+          for (let ps = 0; ps < 256; ps++) {
+            for (let sa = 0; sa < 256; sa++) {
+              const id = ((prio << 26) | (dp << 24) | (pf << 16) | (ps << 8) | sa) >>> 0;
+              const key = frameKey(id, true);
+              const pgn = j1939Pgn(id);
+              const wantUp = pgn === 0x1f010 || pgn === 0xea00 || id === 0x15340201;
+              if (admitsAny(up, key) !== wantUp) assert.fail(`uplink ${id.toString(16)} (PGN ${pgn.toString(16)})`);
+              const wantTx = pgn === 0xea00 && sa === 0xf9;
+              if (admitsAny(tx, key) !== wantTx) assert.fail(`transmit ${id.toString(16)}`);
+            }
+          }
+        }
+      }
+    }
+    // standard frames with the same low bits are not admitted
+    assert.equal(admitsAny(up, 0x010), false);
+    // Message2 (PGN 0x1F010) is kept through the group and gets no rule from defaults (it would cover one source only);
+    // Message1, named, gets the default interval
+    assert.equal(c.rows.find((r) => r.message?.name === "Message2")?.uplink, true);
+    assert.deepEqual(c.settings.rateRules, [[frameKey(0x15340201, true), 500, 0]]);
+    assert.deepEqual(pgnFilter(0xea00, 0xf9), { value: frameKey(makeJ1939Id(0, 0xea00, 0xf9, 0), true), mask: 0x83ff00ff });
+  });
+
   it("too many filters: a clear error, or with allowSuperset every extra ID reported", () => {
     assert.throws(
       () => compile("uplink: [ BREMSE_3*, BREMSE_10, MM5_10_TX1, MM5_10_TX2 ]", abs, { maxFilters: 2 }),
@@ -154,8 +197,13 @@ uplink:
       ["fractional interval", "uplink:\n  - { message: BREMSE_11, interval: 2.5 }", /^p\.yaml:2: uplink\[0\]\.interval: expected .* got 2\.5/],
       ["interval and every", "uplink:\n  - { message: BREMSE_11, interval: 5, every: 2 }", /^p\.yaml:2: uplink\[0\]\.every: give either interval/],
       ["onChange not bool", "uplink:\n  - { message: BREMSE_11, onChange: yes }", /^p\.yaml:2: uplink\[0\]\.onChange: expected true or false, got "yes"/],
-      ["two ways", "uplink:\n  - { message: BREMSE_11, id: 5 }", /^p\.yaml:2: uplink\[0\]: select by one of message, sender or id, not message and id/],
-      ["no way", "uplink:\n  - { interval: 5 }", /^p\.yaml:2: uplink\[0\]: select messages by message, sender or id/],
+      ["two ways", "uplink:\n  - { message: BREMSE_11, id: 5 }", /^p\.yaml:2: uplink\[0\]: select by one of message, sender, id, pgn, not message and id/],
+      ["no way", "uplink:\n  - { interval: 5 }", /^p\.yaml:2: uplink\[0\]: select messages by one of message, sender, id, pgn/],
+      ["rate on a pgn", "uplink:\n  - pgn: 0xFEF1\n    interval: 100", /^p\.yaml:3: uplink\[0\]\.interval: a pgn entry matches frames from any source, but the firmware's rate rules are per exact ID/],
+      ["PDU1 pgn with a destination", "uplink:\n  - pgn: 0xEA12", /^p\.yaml:2: uplink\[0\]\.pgn: 0xEA12 is a PDU1 PGN \(PF < 240\) whose low byte must be 0/],
+      ["pgn too large", "uplink:\n  - pgn: 0x40000", /^p\.yaml:2: uplink\[0\]\.pgn: expected a J1939 PGN \(an integer 0\.\.262143\)/],
+      ["source without pgn", "uplink:\n  - { message: BREMSE_10, source: 3 }", /^p\.yaml:2: uplink\[0\]\.source: source applies to pgn only/],
+      ["pgn in exclude", "uplink: [ BREMSE_10 ]\nexclude:\n  - pgn: 0xFEF1", /^p\.yaml:3: exclude\[0\]: unknown key 'pgn'/],
       ["glob matches nothing", "uplink:\n  - BREMSE_10\n  - BRMSE_*", /^p\.yaml:3: uplink\[1\]\.message: 'BRMSE_\*' matches no message in .*abs\.dbc/],
       ["unknown sender", "uplink:\n  - sender: ESP", /^p\.yaml:2: uplink\[0\]\.sender: no node 'ESP' \(nodes: ABS, DRS_MM5_10\)/],
       ["range without messages", 'uplink:\n  - id: "0x600-0x6FF"', /^p\.yaml:2: uplink\[0\]\.id: no message of .* has an ID in 0x600-0x6FF/],

@@ -11,6 +11,7 @@ import { loadDbcFile } from "../../can-db/load";
 import { compilePolicy, type CompiledPolicy } from "../../can-db/policy";
 import { loadPolicyFile, parsePolicy } from "../../can-db/policy-file";
 import { EXT_BIT } from "../../can-db/policy-filters";
+import { j1939Pgn, j1939Source, makeJ1939Id } from "../../can-db/j1939";
 import type { Database } from "../../can-db/model";
 
 const ROOT = resolve(__dirname, "../../..");
@@ -37,6 +38,13 @@ interface Case {
   expected: number[];
 }
 
+/** The key is a frame of one of the uplinked PGN groups (J1939 arithmetic, independent of the compiled filters). */
+function inGroup(c: CompiledPolicy, key: number): boolean {
+  if (key < EXT_BIT) return false;
+  const id = (key - EXT_BIT) >>> 0;
+  return c.groups.some((g) => g.uplink && j1939Pgn(id) === g.pgn && (g.source === undefined || j1939Source(id) === g.source));
+}
+
 function makeCase(name: string, compiled: CompiledPolicy): Case {
   const want = new Set(compiled.rows.filter((r) => r.uplink).map((r) => r.key));
   for (const w of compiled.widenings.filter((x) => x.table === "canFilters")) {
@@ -51,10 +59,15 @@ function makeCase(name: string, compiled: CompiledPolicy): Case {
     keys.add(r.ext ? r.id & 0x7ff : (r.id | EXT_BIT) >>> 0); // the same number in the other kind
     for (let b = 0; b < (r.ext ? 29 : 11); b++) keys.add(r.ext ? ((r.id ^ (1 << b)) | EXT_BIT) >>> 0 : r.id ^ (1 << b));
   }
+  // each PGN group: a frame of it at priority 6 from source 0x21 to 0x42, and that frame with each bit flipped
+  for (const g of compiled.groups) {
+    const id = makeJ1939Id(6, g.pgn, g.source ?? 0x21, 0x42);
+    for (let b = -1; b < 29; b++) keys.add(((b < 0 ? id : id ^ (1 << b)) | EXT_BIT) >>> 0);
+  }
   // with unlisted extras outside the DBC, only the DBC's own keys and the selection can be judged
-  const probeKeys = [...keys].filter((k) => othersListed || known.has(k) || want.has(k)).sort((a, b) => a - b);
+  const probeKeys = [...keys].filter((k) => othersListed || known.has(k) || want.has(k) || inGroup(compiled, k)).sort((a, b) => a - b);
   const probes = probeKeys.map((k): [number, boolean] => (k >= EXT_BIT ? [(k - EXT_BIT) >>> 0, true] : [k, false]));
-  return { name, compiled, probes, expected: probeKeys.flatMap((k, i) => (want.has(k) ? [i] : [])) };
+  return { name, compiled, probes, expected: probeKeys.flatMap((k, i) => (want.has(k) || inGroup(compiled, k) ? [i] : [])) };
 }
 
 /** A random selection of a DBC's messages by name, compiled with widening allowed. */
@@ -78,6 +91,7 @@ describe("policy: compiled filters in python-can (can_filters on a virtual bus)"
     const cases: Case[] = [
       makeCase("abs example", compilePolicy(example, abs)),
       makeCase("abs widened to 2", compilePolicy(example, abs, { maxFilters: 2, allowSuperset: true })),
+      makeCase("j1939 PGN groups", compilePolicy(loadPolicyFile(join(FIX, "j1939.policy.yaml")), loadDbcFile(join(FIX, "j1939.dbc")))),
       makeCase("vehicle ext", compilePolicy(parsePolicy('uplink: [ "RT_IRTemp_Temp_*" ]', "ext.yaml"), vehicle)),
     ];
     for (let seed = 1; seed <= 12; seed++) cases.push(randomCase(seed % 2 ? abs : vehicle, seed));

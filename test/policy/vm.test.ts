@@ -15,6 +15,7 @@ import { loadDbcFile } from "../../can-db/load";
 import { compilePolicy, type CompiledPolicy } from "../../can-db/policy";
 import { loadPolicyFile, parsePolicy } from "../../can-db/policy-file";
 import { EXT_BIT } from "../../can-db/policy-filters";
+import { j1939Pgn, j1939Source, makeJ1939Id } from "../../can-db/j1939";
 import { settingsEnv } from "../../host/cli/commands/policy";
 
 const ROOT = resolve(__dirname, "../../..");
@@ -46,7 +47,19 @@ function probes(c: CompiledPolicy): number[] {
     for (let b = 0; b < width; b++) keys.add(r.ext ? ((id ^ (1 << b)) | EXT_BIT) >>> 0 : id ^ (1 << b));
     keys.add(r.ext ? id & 0x7ff : (id | EXT_BIT) >>> 0);
   }
+  // each PGN group: a frame of it at priority 6 from source 0x21 to 0x42, and that frame with each bit flipped
+  for (const g of c.groups) {
+    const id = makeJ1939Id(6, g.pgn, g.source ?? 0x21, 0x42);
+    for (let b = -1; b < 29; b++) keys.add(((b < 0 ? id : id ^ (1 << b)) | EXT_BIT) >>> 0);
+  }
   return [...keys].sort((a, b) => a - b);
+}
+
+/** The key is a frame of one of the PGN groups (J1939 arithmetic, independent of the compiled filters). */
+function inGroup(c: CompiledPolicy, key: number, table: "uplink" | "tx"): boolean {
+  if (key < EXT_BIT) return false;
+  const id = (key - EXT_BIT) >>> 0;
+  return c.groups.some((g) => g[table] && j1939Pgn(id) === g.pgn && (g.source === undefined || j1939Source(id) === g.source));
 }
 
 function vmCase(name: string, c: CompiledPolicy): VmCase {
@@ -63,11 +76,11 @@ function vmCase(name: string, c: CompiledPolicy): VmCase {
   return {
     name,
     env: settingsEnv(c.settings, name),
-    admit: all.filter((k) => selected.has(k)),
+    admit: all.filter((k) => selected.has(k) || inGroup(c, k, "uplink")),
     // when the extras outside the DBC were too many to list, only the DBC's own keys can be checked for refusal
-    refuse: all.filter((k) => !selected.has(k) && (othersListed || known.has(k))),
-    txAdmit: all.filter((k) => tx.has(k)),
-    txRefuse: all.filter((k) => !tx.has(k)),
+    refuse: all.filter((k) => !selected.has(k) && !inGroup(c, k, "uplink") && (othersListed || known.has(k))),
+    txAdmit: all.filter((k) => tx.has(k) || inGroup(c, k, "tx")),
+    txRefuse: all.filter((k) => !tx.has(k) && !inGroup(c, k, "tx")),
     expect: c.rows.filter((r) => r.uplink).map((r) => [r.key, r.interval, r.onChange ? 1 : 0]),
   };
 }
@@ -141,6 +154,7 @@ function addCase(c: Case) {
         const sel = new FrameSelector()
         sel.setFilters(s.txAllow)
         if (c.txAdmit.length === 0 && sel.hasFilters) throw new Error("an allowlist without messages")
+        if (c.txAdmit.length > 0 && !sel.hasFilters) throw new Error("no allowlist: the firmware would send nothing")
         await expectKeys(sel, c.txAdmit, true, "txAllow")
         if (sel.hasFilters) await expectKeys(sel, c.txRefuse, false, "txAllow")
     })
@@ -192,6 +206,7 @@ describe("policy: compiled settings in the firmware (DeviceScript VM)", function
     const cases = [
       vmCase("abs example", compilePolicy(example, abs)),
       vmCase("abs widened to 2 filters", compilePolicy(example, abs, { maxFilters: 2, allowSuperset: true })),
+      vmCase("j1939 PGN groups", compilePolicy(loadPolicyFile(join(FIX, "j1939.policy.yaml")), loadDbcFile(join(FIX, "j1939.dbc")))),
       vmCase("vehicle extended IDs", compilePolicy(parsePolicy('uplink: [ "RT_IRTemp_Temp_*", { message: "RT_IRTemp_Temp_1*", interval: 200 }, { message: "RT_IRTemp_Temp_7", onChange: true } ]\ntransmit: { rate: 1000, allow: [ "RT_DL1MK3_Aux_1*" ] }', "ext.yaml"), vehicle)),
     ];
     assert.ok(cases[1].env.includes("canFilters=[["), "widened case has filters");

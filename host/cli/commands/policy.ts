@@ -58,6 +58,12 @@ export function explainTable(compiled: CompiledPolicy): string {
     const tx = r.tx ? `allowed (${compiled.settings.txRate}/s)` : r.txExtra ? "EXTRA" : "-";
     table.push([r.message?.name ?? "(not in DBC)", keyText(r.key) + (r.ext ? " ext" : ""), uplink, interval, r.uplink && r.onChange ? "yes" : "-", admitted, tx]);
   }
+  for (const g of compiled.groups) {
+    const filter = canFilters.findIndex((f) => f[0] === g.filter.value && f[1] === g.filter.mask);
+    const source = g.source === undefined ? "any source" : `source 0x${g.source.toString(16).toUpperCase()}`;
+    const tx = g.tx ? `allowed (${compiled.settings.txRate}/s)` : "-";
+    table.push([`(PGN group, ${source})`, `PGN 0x${g.pgn.toString(16).toUpperCase()}`, g.uplink ? "kept" : "-", "-", "-", filter >= 0 ? `#${filter} ${filterText(canFilters[filter])}` : "-", tx]);
+  }
   const kept = compiled.rows.filter((r) => r.uplink).length;
   const s = compiled.settings;
   return `${kept} of ${compiled.rows.length} messages kept; ${s.canFilters.length} accept filters, ${s.rateRules.length} rate rules, ${s.txAllow.length} transmit filters\n${table.toString()}\n`;
@@ -195,6 +201,7 @@ A policy file:
     - BREMSE_3*                          # name or glob
     - { sender: DRS_MM5_10, every: 10 }  # one frame in 10 cycles (GenMsgCycleTime)
     - { id: 0x7E8, onChange: true }      # an ID, also one the DBC lacks; "0x100-0x1FF" for a range
+    - { pgn: 0xFEF1 }                    # a J1939 parameter group from any source (source: 0x00 for one)
   exclude: [ MM5_10_TX3 ]
   transmit: { rate: 5, allow: [ ABS_Switch ] }`,
     )
