@@ -239,7 +239,16 @@ class Resolver {
         this.applyRate(row, s, s.where, s.line);
       }
     }
-    for (const s of this.spec.exclude) for (const row of this.select(s)) row.uplink = false;
+    for (const s of this.spec.exclude) {
+      for (const row of this.select(s)) {
+        row.uplink = false;
+        // accept filters cannot subtract: a message inside a selected PGN group would still get through
+        const g = this.groups.find((x) => x.uplink && admits(x.filter, row.key));
+        if (g) {
+          throw new PolicyError(this.spec.file, s.line, s.where, `${row.message?.name ?? keyText(row.key)} is in the uplinked PGN group 0x${g.pgn.toString(16).toUpperCase()} and cannot be excluded from it`);
+        }
+      }
+    }
     const kept = [...this.rows.values()].filter((r) => r.uplink);
     if (!kept.length && !this.groups.some((g) => g.uplink)) {
       const last = this.spec.exclude[this.spec.exclude.length - 1];

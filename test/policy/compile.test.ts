@@ -12,6 +12,7 @@ import { j1939Pgn, makeJ1939Id } from "../../can-db/j1939";
 import { loadPolicyFile, parsePolicy, PolicyError } from "../../can-db/policy-file";
 import { admitsAny, frameKey, type KeyFilter } from "../../can-db/policy-filters";
 import { VgwError } from "../../can-db/errors";
+import type { Database } from "../../can-db/model";
 
 const ROOT = resolve(__dirname, "../../..");
 const FIXTURES = resolve(ROOT, "test/fixtures/policy");
@@ -188,7 +189,7 @@ uplink:
   });
 
   describe("bad policy files name file:line and key", () => {
-    const cases: Array<[string, string, RegExp]> = [
+    const cases: Array<[string, string, RegExp, Database?]> = [
       ["not YAML", "uplink: [ a, b\nexclude: x", /^p\.yaml:\d+: not valid YAML/],
       ["not a map", "- BREMSE_10", /^p\.yaml:1: a policy is a map/],
       ["unknown top key", "uplink: [ BREMSE_10 ]\nupload: 1", /^p\.yaml:2: unknown key 'upload'/],
@@ -203,6 +204,7 @@ uplink:
       ["PDU1 pgn with a destination", "uplink:\n  - pgn: 0xEA12", /^p\.yaml:2: uplink\[0\]\.pgn: 0xEA12 is a PDU1 PGN \(PF < 240\) whose low byte must be 0/],
       ["pgn too large", "uplink:\n  - pgn: 0x40000", /^p\.yaml:2: uplink\[0\]\.pgn: expected a J1939 PGN \(an integer 0\.\.262143\)/],
       ["source without pgn", "uplink:\n  - { message: BREMSE_10, source: 3 }", /^p\.yaml:2: uplink\[0\]\.source: source applies to pgn only/],
+      ["exclude inside a pgn group", "uplink:\n  - pgn: 0x1F010\nexclude:\n  - Message2", /^p\.yaml:4: exclude\[0\]: Message2 is in the uplinked PGN group 0x1F010 and cannot be excluded from it/, j1939],
       ["pgn in exclude", "uplink: [ BREMSE_10 ]\nexclude:\n  - pgn: 0xFEF1", /^p\.yaml:3: exclude\[0\]: unknown key 'pgn'/],
       ["glob matches nothing", "uplink:\n  - BREMSE_10\n  - BRMSE_*", /^p\.yaml:3: uplink\[1\]\.message: 'BRMSE_\*' matches no message in .*abs\.dbc/],
       ["unknown sender", "uplink:\n  - sender: ESP", /^p\.yaml:2: uplink\[0\]\.sender: no node 'ESP' \(nodes: ABS, DRS_MM5_10\)/],
@@ -220,7 +222,7 @@ uplink:
       ["duplicate key", "uplink: [ BREMSE_10 ]\nuplink: [ BREMSE_11 ]", /^p\.yaml:2: duplicate key 'uplink'/],
       ["wrong version", "version: 2\nuplink: [ BREMSE_10 ]", /^p\.yaml:1: version: expected the policy format version/],
     ];
-    for (const [name, text, pattern] of cases) it(name, () => rejects(text, pattern));
+    for (const [name, text, pattern, db] of cases) it(name, () => rejects(text, pattern, db));
 
     it("errors are PolicyErrors with file, line and key", () => {
       try {
