@@ -4,6 +4,7 @@
  * wrong, each named by file:line and key.
  */
 import { strict as assert } from "node:assert";
+import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadDbcFile } from "../../can-db/load";
@@ -186,6 +187,29 @@ uplink:
     rejects("uplink: [ BREMSE_3* ]\nexclude: [ BREMSE_* ]", /^p\.yaml:2: exclude: excludes every selected message: the gateway would forward nothing/);
     rejects("uplink: []", /^p\.yaml:1: uplink: the list is empty/);
     rejects("defaults: { interval: 5 }", /^p\.yaml:1: uplink: missing/);
+  });
+
+  it("property: any text, and any YAML of policy-like shape, compiles or fails with a VgwError naming p.yaml, never crashes", () => {
+    const expectClean = (text: string) => {
+      try {
+        compile(text);
+      } catch (e) {
+        if (!(e instanceof VgwError)) throw e;
+        if (e instanceof PolicyError) assert.match(e.message, /^p\.yaml:\d+: /);
+      }
+    };
+    fc.assert(fc.property(fc.string({ maxLength: 200 }), expectClean), { numRuns: 300, seed: 5 });
+    const scalar = fc.oneof(fc.constantFrom("BREMSE_*", "ABS", "0x7E8", "*", "", "0x100-0x1FF", "DRS_MM5_10"), fc.integer({ min: -5, max: 0x20000000 }), fc.boolean(), fc.constant(null), fc.double());
+    const entry = fc.oneof(
+      scalar,
+      fc.dictionary(fc.constantFrom("message", "sender", "id", "ext", "pgn", "source", "interval", "every", "onChange", "bogus"), scalar, { maxKeys: 4 }),
+    );
+    const policy = fc.dictionary(
+      fc.constantFrom("uplink", "exclude", "defaults", "transmit", "version", "other"),
+      fc.oneof(scalar, fc.array(entry, { maxLength: 5 }), fc.dictionary(fc.constantFrom("rate", "allow", "interval", "every", "onChange"), fc.oneof(scalar, fc.array(entry, { maxLength: 3 })))),
+      { maxKeys: 4 },
+    );
+    fc.assert(fc.property(policy, (p) => expectClean(JSON.stringify(p))), { numRuns: 500, seed: 6 });
   });
 
   describe("bad policy files name file:line and key", () => {
