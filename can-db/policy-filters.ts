@@ -34,6 +34,11 @@ export function admits(f: KeyFilter, key: number): boolean {
   return ((key & f.mask) >>> 0) === ((f.value & f.mask) >>> 0);
 }
 
+/** Every key `inner` admits, `outer` admits too. */
+export function contains(outer: KeyFilter, inner: KeyFilter): boolean {
+  return ((outer.mask & ~inner.mask) >>> 0) === 0 && (((outer.value ^ inner.value) & outer.mask) >>> 0) === 0;
+}
+
 export function admitsAny(filters: readonly KeyFilter[], key: number): boolean {
   for (const f of filters) if (admits(f, key)) return true;
   return false;

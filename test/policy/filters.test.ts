@@ -5,7 +5,7 @@
  */
 import { strict as assert } from "node:assert";
 import fc from "fast-check";
-import { admits, admitsAny, admittedCount, admittedKeys, EXT_BIT, exactFilters, frameKey, widenFilters, type KeyFilter } from "../../can-db/policy-filters";
+import { admits, admitsAny, admittedCount, admittedKeys, contains, EXT_BIT, exactFilters, frameKey, widenFilters, type KeyFilter } from "../../can-db/policy-filters";
 
 const ALL_STD = Array.from({ length: 0x800 }, (_, i) => i);
 /** Extended IDs are tested in a window (2^12 IDs) plus its far neighbours: brute force over 2^29 is too slow. */
@@ -109,6 +109,8 @@ describe("policy: accept filter minimisation", () => {
         const admitted = bruteForce(f);
         for (const k of chosen) assert.ok(admitted.has(k), `selected ${k.toString(16)} lost`);
         if (exact.length <= max) assert.deepEqual(f, exact, "nothing to widen");
+        // every exact filter lies inside one widened filter
+        for (const e of exact) assert.ok(f.some((w) => contains(w, e)), "an exact filter is not inside any widened one");
         const listed = admittedKeys(f, 1 << 13);
         if (listed) {
           assert.equal(listed.length, admittedCount(f));
@@ -119,6 +121,18 @@ describe("policy: accept filter minimisation", () => {
       }),
       { numRuns: 100, seed: 99 },
     );
+  });
+
+  it("contains: filter inside filter, checked against brute force over 4 bits", () => {
+    for (let m1 = 0; m1 < 16; m1++)
+      for (let v1 = 0; v1 < 16; v1++)
+        for (let m2 = 0; m2 < 16; m2++)
+          for (let v2 = 0; v2 < 16; v2++) {
+            const a = { value: v1 & m1, mask: (m1 | 0x7f0 | EXT_BIT) >>> 0 };
+            const b = { value: v2 & m2, mask: (m2 | 0x7f0 | EXT_BIT) >>> 0 };
+            const brute = bruteForceSmall(b).every((k) => admits(a, k));
+            assert.equal(contains(a, b), brute, `${JSON.stringify(a)} contains ${JSON.stringify(b)}`);
+          }
   });
 
   it("widening prefers filters that admit no other message of the database", () => {

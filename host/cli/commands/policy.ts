@@ -10,6 +10,7 @@ import { loadDbcFile } from "../../../can-db/load";
 import { loadPolicyFile } from "../../../can-db/policy-file";
 import { compilePolicy, keyText, MAX_FILTERS, type CompiledPolicy, type GatewaySettings, type PolicyRow, type Widening } from "../../../can-db/policy";
 import { UsageError, VgwError } from "../../../can-db/errors";
+import { contains } from "../../../can-db/policy-filters";
 import { connectBroker, parseBrokerUrl } from "../../gateway/broker-url";
 import { decodeResult, encodeCommand, gatewayTopics, type CommandResult, type GatewayCommand } from "../../gateway/uplink";
 import { log } from "../../log";
@@ -59,10 +60,11 @@ export function explainTable(compiled: CompiledPolicy): string {
     table.push([r.message?.name ?? "(not in DBC)", keyText(r.key) + (r.ext ? " ext" : ""), uplink, interval, r.uplink && r.onChange ? "yes" : "-", admitted, tx]);
   }
   for (const g of compiled.groups) {
-    const filter = canFilters.findIndex((f) => f[0] === g.filter.value && f[1] === g.filter.mask);
+    // the group's own filter, or the widened one that contains it
+    const filter = canFilters.findIndex((f) => contains({ value: f[0], mask: f[1] }, g.filter));
     const source = g.source === undefined ? "any source" : `source 0x${g.source.toString(16).toUpperCase()}`;
     const tx = g.tx ? `allowed (${compiled.settings.txRate}/s)` : "-";
-    table.push([`(PGN group, ${source})`, `PGN 0x${g.pgn.toString(16).toUpperCase()}`, g.uplink ? "kept" : "-", "-", "-", filter >= 0 ? `#${filter} ${filterText(canFilters[filter])}` : "-", tx]);
+    table.push([`(PGN group, ${source})`, `PGN 0x${g.pgn.toString(16).toUpperCase()}`, g.uplink ? "kept" : filter >= 0 ? "admitted" : "-", "-", "-", filter >= 0 ? `#${filter} ${filterText(canFilters[filter])}` : "-", tx]);
   }
   const kept = compiled.rows.filter((r) => r.uplink).length;
   const s = compiled.settings;
