@@ -38,7 +38,7 @@ function isBlank(c: number): boolean {
 
 /**
  * Parses the whole lines in `buf`, pushing frames to `out`. Returns the number of lines seen.
- * Exported for the benchmark and the fuzz tests; `firstLine` is the 1-based number of the first line in `buf`.
+ * Exported for the fuzz test that holds it to `parseFrame`; `firstLine` is the 1-based number of the first line in `buf`.
  */
 export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadContext, out: Frame[]): number {
   // One backing store per batch for all data bytes: a view per frame is far cheaper than an allocation per frame.
