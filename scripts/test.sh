@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx tsc -p .
 npx eslint .
-npx mocha "$@"
+# The DeviceScript devtools server has fixed ports (8081-8083): the lock makes concurrent test runs and demos take turns.
+exec flock /tmp/vgw-devtools.lock npx mocha "$@"
