@@ -68,7 +68,8 @@ export interface TraceWriter {
 /** The default reporter prints this many bad lines per reader, then only counts (the count is always reported by the caller). */
 export const MAX_REPORTED = 20;
 
-function resolveFormat(path: string, override: string | undefined): TraceFormat {
+/** The format for a path ("-" is candump text) or an override; a UsageError naming the known extensions if none. */
+export function resolveFormat(path: string, override?: string): TraceFormat {
   const format = override ? findFormat(override) : path === "-" ? findFormat("candump") : findFormat(path);
   if (!format) {
     const known = listFormats()

@@ -149,6 +149,9 @@ describe("trace goldens (vgw convert)", function () {
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown trace format: the extension of 'trace\.xyz'/);
     assert.equal(vgw(["convert", "only-one-arg"]).code, 2);
+    const badTo = vgw(["convert", "--to", "xyz", path.join(dir, "nope.log"), "-"]);
+    assert.equal(badTo.code, 2, "an unknown output format is a usage error, found before the missing input");
+    assert.match(badTo.stderr, /unknown trace format: format 'xyz'/);
     const missing = vgw(["convert", path.join(dir, "nope.log"), path.join(dir, "x.log")]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /cannot read trace .*nope\.log: ENOENT/);

@@ -6,7 +6,7 @@
 import * as path from "path";
 import type { Command } from "commander";
 import { UsageError } from "../../../can-db/errors";
-import { listFormats, openTraceReader, openTraceWriter } from "../../trace";
+import { listFormats, openTraceReader, openTraceWriter, resolveFormat } from "../../trace";
 import { log } from "../../log";
 
 interface ConvertOptions {
@@ -19,6 +19,9 @@ export async function convert(input: string, output: string, opts: ConvertOption
   if (input !== "-" && output !== "-" && path.resolve(input) === path.resolve(output)) {
     throw new UsageError(`input and output are the same file: ${input}`);
   }
+  // Usage errors (unknown formats) before any file is opened or created.
+  resolveFormat(input, opts.from);
+  resolveFormat(output, opts.to);
   const reader = openTraceReader(input, { strict: opts.strict, format: opts.from });
   const writer = openTraceWriter(output, { format: opts.to });
   const started = process.hrtime.bigint();
