@@ -5,8 +5,8 @@
  *   {"t":1436509052.249713,"bus":"can0","id":291,"ext":false,"rtr":false,"fd":false,"brs":false,"esi":false,"err":false,"data":"DEADBEEF"}
  *
  * `id` is a number (for an error frame, the error class bits); `data` is uppercase hex ("" for none); a remote
- * frame may carry `"dlc"` (requested length). On reading, only `id` is required: flags default to false, `data` to
- * empty, and `t`/`bus` to absent. Every line is validated as a Frame, so a bad one is reported with its line.
+ * frame may carry `"dlc"` (requested length). On reading, `id` and `data` (except on a remote frame) are required:
+ * flags default to false and `t`/`bus` to absent. Every line is validated as a Frame, so a bad one is reported with its line.
  */
 import { bytesToHex, makeFrame, type Frame } from "../../can-db/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
@@ -23,6 +23,9 @@ function parseLine(line: string): Frame {
   if (r.t !== undefined && (typeof r.t !== "number" || !Number.isFinite(r.t))) throw new Error("'t' must be a number (seconds)");
   if (r.bus !== undefined && typeof r.bus !== "string") throw new Error("'bus' must be a string");
   if (r.dlc !== undefined && typeof r.dlc !== "number") throw new Error("'dlc' must be a number");
+  // data is required (except on remote frames), so that other JSON lines (e.g. `vgw decode` output) are not taken
+  // for frames without data
+  if (r.data === undefined && r.rtr !== true) throw new Error("'data' is missing");
   const hex = r.data ?? "";
   if (typeof hex !== "string" || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new Error("'data' must be a string of hex byte pairs");
   return makeFrame({

@@ -126,7 +126,15 @@ describe("trace format details", () => {
   it("validates jsonl lines as frames", async () => {
     const { frames, errors } = await read(
       "f.jsonl",
-      ['{"id":291,"data":"0102"}', '{"id":291,"fd":true,"data":"' + "00".repeat(9) + '"}', '{"id":"1"}', "[1]", '{"id":5,"rtr":true,"dlc":4,"bus":"can1","t":2}', ""].join("\n"),
+      [
+        '{"id":291,"data":"0102"}',
+        '{"id":291,"fd":true,"data":"' + "00".repeat(9) + '"}',
+        '{"id":"1"}',
+        "[1]",
+        '{"id":5,"rtr":true,"dlc":4,"bus":"can1","t":2}',
+        '{"t":1.0,"bus":"can0","id":291,"ext":false,"message":"Name","signals":{"Sig":12.5}}',
+        "",
+      ].join("\n"),
     );
     assert.deepEqual(
       frames.map((f) => formatFrame(f)),
@@ -134,9 +142,10 @@ describe("trace format details", () => {
     );
     assert.deepEqual(
       errors.map((e) => e.line),
-      [2, 3, 4],
+      [2, 3, 4, 6],
     );
     assert.match(errors[0].message, /CAN FD data length 9/);
+    assert.match(errors[3].message, /'data' is missing/);
   });
 
   it("maps channels one way across formats", () => {
