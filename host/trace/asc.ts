@@ -155,9 +155,7 @@ export class AscParser {
       return f;
     }
     const fd = flags === undefined || (flags & FLAG_EDL) !== 0 || len > 8;
-    if (fd && FD_LENGTHS[dlc] !== len && dlc <= 15) {
-      // DLC and length disagree: the bytes written are what we keep (python-can does the same, with a warning).
-    }
+    // When DLC and data length disagree, the bytes written are what counts (python-can does the same).
     return { id: id.id, ext: id.ext, rtr: false, fd, brs: fd && brs, esi: fd && esi, err: false, data, t, bus: channel };
   }
 
