@@ -41,7 +41,7 @@ async function main() {
             can = new ds.CanBus()
         }
     } else can = new ds.CanBus()
-    const gw = new Gateway(config, can, await makeBootId())
+    const gw = new Gateway(config, can, makeBootId())
 
     routeFrameReports(can, gw)
     can.binding().subscribe(async (bound: boolean) => {
