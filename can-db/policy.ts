@@ -88,9 +88,13 @@ export interface CompiledPolicy {
   /** PGN groups, in the order the policy names them; their filters lead the tables they are in. */
   groups: PgnGroup[];
   widenings: Widening[];
+  /** Rules that will do less than they seem to (a rule that silently does nothing is the rate-limit twin of a filter that forwards nothing). */
+  warnings: string[];
 }
 
 const CYCLE_ATTRIBUTE = "GenMsgCycleTime";
+/** Signal names of alive counters and checksums (English and VW/German usage): such data changes in every frame. */
+const CHANGES_EVERY_FRAME = /counter|checksum|chksum|crc|alive|(^|_)(cnt|bz)(_|$)/i;
 
 /** The filter for every frame of a J1939 PGN: EDP, DP, PF (and PS for PDU2) fixed; priority, SA (unless given), DA free. */
 export function pgnFilter(pgn: number, source?: number): KeyFilter {
@@ -356,7 +360,17 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
     const txAdmitted = admitsAny(tx.filters, r.key);
     r.txExtra = !r.tx && txAdmitted;
   }
+  const warnings: string[] = [];
+  for (const r of rules) {
+    const name = r.message?.name ?? keyText(r.key);
+    if (r.interval > 0 && r.cycle !== undefined && r.interval < r.cycle) {
+      warnings.push(`${name}: interval ${r.interval} ms is shorter than its cycle time ${r.cycle} ms, so the rule only drops frames that arrive early`);
+    }
+    const counter = r.onChange ? r.message?.signals.find((sig) => CHANGES_EVERY_FRAME.test(sig.name)) : undefined;
+    if (counter) warnings.push(`${name}: onChange will keep every frame: its signal ${counter.name} looks like a counter or checksum, which changes in every frame`);
+  }
   return {
+    warnings,
     settings: {
       canFilters: pairs(uplink.filters),
       rateRules: rules.map((r) => [r.key, r.interval, r.onChange ? 1 : 0]),

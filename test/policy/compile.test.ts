@@ -179,6 +179,16 @@ uplink:
     for (const r of c.rows) assert.equal(r.extra, extraKnown.includes(r.key) || (!r.message && extraOther.includes(r.key)));
   });
 
+  it("warns about rules that do less than they seem: interval under the cycle time, onChange on a counter", () => {
+    const c = compile("uplink:\n  - { message: BREMSE_10, interval: 5 }\n  - { message: BREMSE_5*, onChange: true }\n  - { message: BREMSE_2, onChange: true }");
+    assert.deepEqual(c.warnings, [
+      "BREMSE_10: interval 5 ms is shorter than its cycle time 10 ms, so the rule only drops frames that arrive early",
+      "BREMSE_51: onChange will keep every frame: its signal IF_chksum looks like a counter or checksum, which changes in every frame",
+      "BREMSE_53: onChange will keep every frame: its signal Bremse_53_cnt looks like a counter or checksum, which changes in every frame",
+    ]);
+    assert.deepEqual(compilePolicy(loadPolicyFile(resolve(FIXTURES, "abs.policy.yaml")), abs).warnings, []);
+  });
+
   it("more downsampled messages than the firmware's rules is an error naming the count", () => {
     rejects("defaults: { interval: 100 }\nuplink: [ '*' ]", /rateRules: 217 messages have an interval or onChange; the firmware holds 32 rules/, vehicle);
   });

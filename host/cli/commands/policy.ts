@@ -154,6 +154,7 @@ export async function policyCommand(file: string, opts: PolicyOptions): Promise<
   const spec = loadPolicyFile(file);
   const compiled = compilePolicy(spec, db, { allowSuperset: opts.allowSuperset, maxFilters });
   for (const w of compiled.widenings) log.warn(wideningText(w));
+  for (const w of compiled.warnings) log.warn(`policy: ${w}`);
 
   if (opts.publish) {
     if (compiled.settings.txAllow.length) {
