@@ -12,8 +12,8 @@ const ROOT = resolve(__dirname, "../../..");
 const FIX = "test/fixtures/policy";
 const GOLDEN = resolve(ROOT, FIX, "golden");
 
-function vgw(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["bin/vgw", "policy", ...args], { cwd: ROOT, timeout: 30_000, encoding: "utf8", env: { ...process.env, VGW_LOG: "info" } });
+function vgw(args: string[], input = ""): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["bin/vgw", "policy", ...args], { cwd: ROOT, input, timeout: 30_000, encoding: "utf8", env: { ...process.env, VGW_LOG: "info" } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -108,6 +108,16 @@ describe("policy: vgw policy command", function () {
     assert.equal(r.code, 1);
     assert.equal(r.stdout, "");
     assert.equal(r.stderr, `vgw: ${FIX}/bad-interval.policy.yaml:6: uplink[1].interval: expected a minimum interval in ms (an integer 0..3600000), got "fast"\n`);
+  });
+
+  it("the policy from stdin (-): same values; errors name <stdin>", () => {
+    const fromFile = vgw([...DBC, POLICY, "--format", "json"]);
+    const fromStdin = vgw([...DBC, "-", "--format", "json"], readFileSync(resolve(ROOT, POLICY), "utf8"));
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    assert.equal(fromStdin.stdout, fromFile.stdout);
+    const bad = vgw([...DBC, "-"], "uplink:\n  - NOPE_*\n");
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, "vgw: <stdin>:2: uplink[0].message: 'NOPE_*' matches no message in test/fixtures/policy/abs.dbc\n");
   });
 
   it("a missing file: exit 1 naming it", () => {

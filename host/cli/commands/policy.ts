@@ -7,7 +7,8 @@
 import type { Command } from "commander";
 import Table from "cli-table3";
 import { loadDbcFile } from "../../../can-db/load";
-import { loadPolicyFile } from "../../../can-db/policy-file";
+import { readFileSync } from "node:fs";
+import { loadPolicyFile, parsePolicy } from "../../../can-db/policy-file";
 import { compilePolicy, keyText, MAX_FILTERS, type CompiledPolicy, type GatewaySettings, type PolicyRow, type Widening } from "../../../can-db/policy";
 import { UsageError, VgwError } from "../../../can-db/errors";
 import { contains } from "../../../can-db/policy-filters";
@@ -151,7 +152,8 @@ export async function policyCommand(file: string, opts: PolicyOptions): Promise<
   const timeoutMs = Number(opts.timeout);
   if (!(timeoutMs > 0)) throw new UsageError("--timeout must be a positive number of ms");
   const db = loadDbcFile(opts.dbc);
-  const spec = loadPolicyFile(file);
+  // "-": the policy from stdin (generated policies, heredocs); errors then name "<stdin>"
+  const spec = file === "-" ? parsePolicy(readFileSync(0, "utf8"), "<stdin>") : loadPolicyFile(file);
   const compiled = compilePolicy(spec, db, { allowSuperset: opts.allowSuperset, maxFilters });
   for (const w of compiled.widenings) log.warn(wideningText(w));
   for (const w of compiled.warnings) log.warn(`policy: ${w}`);
@@ -180,7 +182,7 @@ export function registerPolicy(program: Command): void {
   program
     .command("policy")
     .description("compile a gateway policy (YAML) against a DBC into the firmware's filter, rate and transmit settings")
-    .argument("<policy>", "the policy file (docs/policy.md)")
+    .argument("<policy>", "the policy file (docs/policy.md), or - for stdin")
     .requiredOption("--dbc <file>", "the CAN database the policy names messages from")
     .option("--format <format>", "env (.env.defaults lines) or json", "env")
     .option("--explain", "print a table instead: per message kept/dropped, interval, on-change, the filter that admits it, transmit")
@@ -195,6 +197,7 @@ Examples:
   vgw policy --dbc abs.dbc abs.policy.yaml >> firmware/.env.defaults
   vgw policy --dbc abs.dbc abs.policy.yaml --format json
   vgw policy --dbc abs.dbc abs.policy.yaml --explain
+  echo 'uplink: [ "BREMSE_3*" ]' | vgw policy --dbc abs.dbc -
   vgw policy --dbc ThinkCity.dbc wide.yaml --allow-superset     extra IDs listed on stderr
   vgw policy --dbc abs.dbc abs.policy.yaml --publish mqtt://127.0.0.1:1883/vgw/gw1
 
