@@ -4,10 +4,10 @@
  * (`.env.defaults` lines or JSON), or explains per message what the gateway will do, or sends the uplink part
  * (accept filters, downsampling rules) to a running gateway as `filter` and `rate` commands (docs/protocol.md).
  */
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import Table from "cli-table3";
 import { loadDbcFile } from "../../../can-db/load";
-import { readFileSync } from "node:fs";
 import { loadPolicyFile, parsePolicy } from "../../../can-db/policy-file";
 import { compilePolicy, keyText, MAX_FILTERS, type CompiledPolicy, type GatewaySettings, type PolicyRow, type Widening } from "../../../can-db/policy";
 import { UsageError, VgwError } from "../../../can-db/errors";
