@@ -13,6 +13,11 @@ export interface Bus extends AsyncIterable<Frame> {
   send(frame: Frame): Promise<void>;
   /** Stops receiving; pending iterators end. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Received frames in bursts, as the driver delivered them: one promise per burst instead of one per frame, for
+   * readers on the receive hot path. Optional; do not mix with the per-frame iterator on the same bus.
+   */
+  batches?(): AsyncIterable<Frame[]>;
   /** What the bus counted so far (frames, retries, drops, error frames), for summaries; names are camelCase. */
   counters?(): Record<string, number>;
 }

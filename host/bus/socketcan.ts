@@ -249,6 +249,10 @@ export class SocketCanBus implements Bus {
     this.queue.end();
   }
 
+  batches(): AsyncIterable<Frame[]> {
+    return this.queue.batches();
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<Frame> {
     return this.queue[Symbol.asyncIterator]();
   }

@@ -67,6 +67,10 @@ export class VirtualBus implements Bus {
     this.queue.end();
   }
 
+  batches(): AsyncIterable<Frame[]> {
+    return this.queue.batches();
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<Frame> {
     return this.queue[Symbol.asyncIterator]();
   }

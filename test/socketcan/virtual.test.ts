@@ -34,6 +34,21 @@ describe("virtual bus", () => {
     await a.close();
   });
 
+  it("delivers a burst as one batch, and ends batches after close", async () => {
+    const a = await openBus("virtual:v4");
+    const b = await openBus("virtual:v4");
+    const it = b.batches!()[Symbol.asyncIterator]();
+    const first = it.next();
+    for (let i = 0; i < 5; i++) await a.send(parseFrame(`10${i}#0${i}`));
+    const got = await first;
+    assert.deepEqual(got.value?.map((f: Frame) => f.id), [0x100, 0x101, 0x102, 0x103, 0x104]);
+    await a.send(parseFrame("200#"));
+    await b.close();
+    assert.deepEqual((await it.next()).value?.map((f: Frame) => f.id), [0x200], "frames received before close are kept");
+    assert.equal((await it.next()).done, true);
+    await a.close();
+  });
+
   it("ends iteration on close and refuses to send afterwards", async () => {
     const a = await openBus("virtual:v3");
     const pending = take(a, 1);

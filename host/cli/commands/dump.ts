@@ -17,7 +17,7 @@ import {
   openBuses,
   parseInterfaces,
   positiveNumber,
-  untilAborted,
+  closeOnAbort,
 } from "./can-options";
 import { loadDecoder, type FrameDecoder } from "./dbc-annotate";
 import { writeStdout } from "./stdout";
@@ -108,27 +108,36 @@ export async function dump(opts: DumpOptions): Promise<void> {
   log.debug(`dump: listening on ${interfaces.join(",")}`);
   const text = new CandumpText(interfaces, stampMode);
   const { signal, dispose } = interruptSignal(opts.timeout);
+  closeOnAbort(signal, buses);
   const merged = mergeBuses(buses);
   let frames = 0;
   let errors = 0;
+  // Lines are written in batches for throughput, and a timer writes what is pending every 50 ms: a person is
+  // watching, and no clock is read per frame (slow in a VM).
+  let out: string[] = [];
+  let outputGone = false;
+  const write = async () => {
+    if (out.length === 0) return;
+    const text = out.join("\n") + "\n";
+    out = [];
+    if (!(await writeStdout(text))) outputGone = true;
+  };
+  const ticker = setInterval(() => void write(), 50);
   try {
-    let out: string[] = [];
-    let flushAt = Date.now() + 50;
-    for await (const f of untilAborted(merged.frames, signal)) {
-      frames++;
-      if (f.err) errors++;
-      if (opts.format === "jsonl") out.push(frameJson(f, decoder));
-      else out.push(decoder && !f.err ? `${text.format(f)}  ${decoder.text(f)}` : text.format(f));
-      // Batch writes for throughput, but never hold a line back for more than 50 ms: a person is watching.
-      if (out.length >= 256 || Date.now() >= flushAt || opts.count === frames) {
-        if (!(await writeStdout(out.join("\n") + "\n"))) break;
-        out = [];
-        flushAt = Date.now() + 50;
+    receive: for await (const batch of merged.batches) {
+      for (const f of batch) {
+        frames++;
+        if (f.err) errors++;
+        if (opts.format === "jsonl") out.push(frameJson(f, decoder));
+        else out.push(decoder && !f.err ? `${text.format(f)}  ${decoder.text(f)}` : text.format(f));
+        if (opts.count !== undefined && frames >= opts.count) break receive;
       }
-      if (opts.count !== undefined && frames >= opts.count) break;
+      if (out.length >= 256) await write();
+      if (outputGone) break;
     }
-    if (out.length > 0) await writeStdout(out.join("\n") + "\n");
+    await write();
   } finally {
+    clearInterval(ticker);
     dispose();
     const counters = buses.map((b) => ({ name: b.name, c: b.counters?.() ?? {} }));
     await Promise.all(buses.map((b) => b.close()));

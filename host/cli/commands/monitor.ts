@@ -72,9 +72,11 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   // Scripts (and the SocketCAN tests) wait for this line: the bus is open and the screen is drawn.
   log.debug(`monitor: listening on ${interfaces.join(",")}`);
   const pump = (async () => {
-    for await (const f of mergeBuses(buses).frames) {
-      stats.add(f);
-      lastT = f.t ?? lastT;
+    for await (const batch of mergeBuses(buses).batches) {
+      for (const f of batch) {
+        stats.add(f);
+        lastT = f.t ?? lastT;
+      }
     }
   })();
   try {

@@ -15,7 +15,7 @@ import {
   openBuses,
   parseInterfaces,
   positiveNumber,
-  untilAborted,
+  closeOnAbort,
 } from "./can-options";
 import { writeStdout } from "./stdout";
 
@@ -85,11 +85,14 @@ export async function stats(opts: StatsOptions): Promise<void> {
     writeStdout(opts.format === "json" ? JSON.stringify(statsReport(stats, elapsed())) + "\n" : statsTable(stats, elapsed()));
   const ticker = opts.interval ? setInterval(() => void print(), opts.interval * 1000) : undefined;
   const { signal, dispose } = interruptSignal(opts.timeout);
+  closeOnAbort(signal, buses);
   let n = 0;
   try {
-    for await (const f of untilAborted(mergeBuses(buses).frames, signal)) {
-      stats.add(f);
-      if (opts.count !== undefined && ++n >= opts.count) break;
+    receive: for await (const batch of mergeBuses(buses).batches) {
+      for (const f of batch) {
+        stats.add(f);
+        if (opts.count !== undefined && ++n >= opts.count) break receive;
+      }
     }
   } finally {
     if (ticker) clearInterval(ticker);
