@@ -17,7 +17,7 @@ import { buildFirmware, readFirmwareBuild, startSimulator, FIRMWARE_DIR, type Fi
 import { parseBrokerUrl } from "./broker-url";
 
 export interface GatewayOptions {
-  /** Broker the firmware connects to; default: the firmware's own settings. */
+  /** Broker the firmware connects to (`mqtt://`, or `mqtts://...?ca=FILE` for TLS); default: the firmware's own settings. */
   broker?: string;
   /** Device id (setting `deviceId`); default: the firmware's. */
   device?: string;
@@ -77,9 +77,13 @@ export async function startSimulatedGateway(options: GatewayOptions = {}): Promi
   let fault: (reason: string) => void = () => {};
   const faulted = new Promise<never>((_, reject) => (fault = (reason) => reject(new BusError(`the firmware stopped: ${reason}\n  fw: ${printed.slice(-15).join("\n  fw: ")}`))));
   faulted.catch(() => undefined);
+  // The VM's TLS sockets are Node's: a private CA (tests) is trusted through NODE_EXTRA_CA_CERTS, so the
+  // firmware's TLS connection verifies the broker's certificate for real.
+  const caFile = options.broker ? parseBrokerUrl(options.broker).caFile : undefined;
   const sim = await startSimulator({
     build,
     settings,
+    vmEnv: caFile ? { NODE_EXTRA_CA_CERTS: caFile } : undefined,
     servers: [{ name: "canbus-sim", server }],
     onFirmwareLine: (line) => {
       printed.push(line);

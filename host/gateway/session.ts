@@ -126,8 +126,10 @@ export class GatewaySession {
     }
   }
 
-  summary(replay: ReplaySummary): SessionSummary {
+  /** Closes the check (pending frames count as lost) and sums up; `replay` when frames came through replay(). */
+  summary(replay?: ReplaySummary): SessionSummary {
     this.check.finish(formatFrame);
+    replay ??= { frames: this.check.counts.sent, loops: 1, late: 0, lateness: { p50: 0, p99: 0, max: 0 }, drift: 0, elapsed: 0, untimed: 0, aborted: false };
     const c = this.check.counts;
     const r = this.receiver.counts;
     const statuses = [...this.receiver.statuses.values()];

@@ -19,9 +19,10 @@ import { BusError } from "../../can-db/errors";
 import { log } from "../log";
 import { startChild, type Child } from "./process";
 import { jd } from "./jacdac";
+import { acquireDevtoolsLock } from "./devtools-lock";
 
-/** Default firmware project: `firmware/` of this repository. */
-export const FIRMWARE_DIR = resolve(__dirname, "../../..", "firmware");
+/** Default firmware project: `firmware/` of this repository, or the directory named by VGW_FIRMWARE_DIR. */
+export const FIRMWARE_DIR = process.env.VGW_FIRMWARE_DIR ? resolve(process.env.VGW_FIRMWARE_DIR) : resolve(__dirname, "../../..", "firmware");
 export const DEVTOOLS_PORTS = [8081, 8082, 8083] as const;
 const DEVTOOLS_URL = "ws://127.0.0.1:8081";
 
@@ -116,8 +117,14 @@ export interface SimulatorOptions {
   servers?: Array<{ name: string; server: InstanceType<typeof jd.JDServiceServer> }>;
   /** Every line the firmware prints (console.log in DeviceScript). */
   onFirmwareLine?: (line: string) => void;
+  /** Extra environment of the VM process (e.g. NODE_EXTRA_CA_CERTS: the VM's TLS sockets are Node's). */
+  vmEnv?: Record<string, string>;
   /** Upper bound for devtools start + VM start + deploy. */
   timeoutMs?: number;
+  /** How long to wait for the devtools ports when a run that ignores the lock holds them; default 60 s. */
+  portWaitMs?: number;
+  /** How long to wait for another simulator run to finish (the devtools lock); default 15 min. */
+  lockTimeoutMs?: number;
 }
 
 export interface Simulator {
@@ -163,7 +170,25 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const timeoutMs = options.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
   const left = (): number => Math.max(1000, deadline - Date.now());
-  await assertDevtoolsPortsFree();
+  // Runs take turns (fixed ports); waiting for the lock does not count against the start timeout.
+  const lock = await acquireDevtoolsLock(options.lockTimeoutMs);
+  try {
+    // Someone may run devtools without the lock; give such a run a minute to end before failing.
+    const portsDeadline = Date.now() + (options.portWaitMs ?? 60_000);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await assertDevtoolsPortsFree();
+        break;
+      } catch (e) {
+        if (Date.now() > portsDeadline) throw e;
+        if (attempt === 0) log.info("devtools ports 8081-8083 are busy (a run that does not take the lock?); waiting for them...");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   // The VM keeps its "flash" in the working directory: give it a scratch one, never the project.
   const vmDir = mkdtempSync(join(tmpdir(), "vgw-vm-"));
   const cli = devsCli();
@@ -182,6 +207,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     }
     await Promise.all([vm?.stop(), devtools.stop()]);
     rmSync(vmDir, { recursive: true, force: true });
+    lock.release();
   };
   try {
     await withTimeout("the devtools server", left(), until(() => !devtools.running || devtools.recent.some((l) => l.includes("tcpsocket"))), context);
@@ -197,6 +223,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     vm = startChild(process.execPath, vmArgs, {
       name: "vm",
       cwd: vmDir,
+      env: { ...process.env, ...(options.vmEnv ?? {}) },
       onLine: (line) => {
         // The VM prints the program's console output prefixed with "> " (dmesg markers); pass those through.
         const m = /^(?:WASM|VM)?>\s?(.*)$/.exec(line);

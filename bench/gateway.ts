@@ -1,0 +1,183 @@
+/**
+ * Gateway benchmark (`node dist/bench/gateway.js`, under `flock /tmp/vgw-devtools.lock`): the firmware's real bytecode
+ * in the DeviceScript VM, the host's CanBus server, an in-process aedes broker, measured end to end.
+ *
+ *   1. bytes on the wire per frame for the bundled candump.log (12,974 real frames) replayed in real time, beside
+ *      candump text (can-utils' own format, the reference) and one JSON object per frame (as WiCAN-style gateways
+ *      publish), each with its MQTT framing
+ *   2. latency from a frame entering the simulated bus to the broker, p50/p99, at 2,000 frames/s, for batch windows of
+ *      100 ms and 20 ms (goal: p99 <= window + 20 ms)
+ *   3. sustained throughput with 8-byte frames: rising offered rates for 4 s each, until frames are lost or the
+ *      delivered rate stops following; reports the highest zero-loss rate and what bounds it (goal >= 100k frames/s)
+ *   4. the host's decoder (cbor-x + records) beside python-can reading the same frames from a candump log, same run
+ *
+ * Environment: VGW_BENCH_RATES (comma-separated offered rates, default 10000,20000,40000,60000,80000,100000,130000).
+ */
+import { spawnSync } from "node:child_process";
+import { statSync } from "node:fs";
+import { resolve } from "node:path";
+import { makeFrame, type Frame } from "../can-db/frame";
+import { openBroker } from "../hil/broker";
+import { openTraceReader } from "../host/trace";
+import { connectBroker, parseBrokerUrl } from "../host/gateway/broker-url";
+import { firmwareBuildOnce, startSimulatedGateway, type SimulatedGateway } from "../host/gateway/gateway";
+import { GatewayReceiver, publishWireBytes } from "../host/gateway/receiver";
+import { GatewaySession, requestStatus, type SessionSummary } from "../host/gateway/session";
+import { decodeBatch, encodeBatch } from "../host/gateway/uplink";
+
+const ROOT = resolve(__dirname, "../..");
+const TRACE = resolve(ROOT, "test/fixtures/traces/candump.log");
+const RATES = (process.env.VGW_BENCH_RATES ?? "10000,20000,40000,60000,80000,100000,130000").split(",").map(Number);
+const DEVICE = "bench";
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : "-");
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : "-");
+const k = (n: number): string => Math.round(n).toLocaleString("en-US");
+
+async function readTrace(): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  for await (const batch of openTraceReader(TRACE)) frames.push(...batch);
+  return frames;
+}
+
+/** Frames as a busy vehicle bus has them: 64 IDs, 8 bytes, a counter and slowly changing values. */
+function busFrames(n: number, start: number): Frame[] {
+  const out: Frame[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = start + i;
+    const id = 0x100 + (s % 64) * 8;
+    const v = Math.floor(s / 64);
+    out[i] = makeFrame({ id, data: Uint8Array.from([v & 0xff, (v >> 8) & 0xff, 0x12, 0x34, (v * 7) & 0xff, 0, s & 0x0f, 0xaa]) });
+  }
+  return out;
+}
+
+interface Rig {
+  gw: SimulatedGateway;
+  receiver: GatewayReceiver;
+  client: Awaited<ReturnType<typeof connectBroker>>;
+}
+
+function session(rig: Rig): GatewaySession {
+  return new GatewaySession(rig.gw.bus, rig.receiver, DEVICE);
+}
+
+/** Offers `rate` frames/s for `seconds`, in chunks every 5 ms; returns the delivery summary. */
+async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number, start: number) => Frame[]): Promise<SessionSummary> {
+  const s = session(rig);
+  const tickMs = 5;
+  const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+  const t0 = performance.now();
+  let sent = 0;
+  while (performance.now() - t0 < seconds * 1000) {
+    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+    if (due > sent) {
+      const n = Math.min(due - sent, perTick * 4);
+      await s.send(frames(n, sent));
+      sent += n;
+    } else await sleep(1);
+  }
+  await s.drain(3000);
+  return s.summary();
+}
+
+async function main(): Promise<void> {
+  const trace = await readTrace();
+  const broker = await openBroker({ kind: "aedes" });
+  const client = await connectBroker(parseBrokerUrl(broker.url));
+  const receiver = await GatewayReceiver.attach(client, { device: DEVICE, expectStart: true });
+  const build = await firmwareBuildOnce();
+  const gw = await startSimulatedGateway({ broker: broker.url, device: DEVICE, build });
+  const rig: Rig = { gw, receiver, client };
+  const out = (line: string): void => void process.stdout.write(line + "\n");
+  try {
+    await waitOnline(rig);
+    out(`gateway benchmark: firmware ${build.bytecode.length} B in the DeviceScript VM, aedes, Node ${process.version}`);
+
+    // 1. Bytes per frame, candump.log in real time.
+    const replay = await session(rig).replay(() => openTraceReader(TRACE), { speed: 1 });
+    const candumpBytes = statSync(TRACE).size / trace.length;
+    const topic = `vgw/${DEVICE}/frames`;
+    let jsonBytes = 0;
+    let jsonWire = 0;
+    for (const f of trace) {
+      const json = JSON.stringify({ t: f.t, id: f.id, ext: f.ext, dlc: f.data.length, data: Buffer.from(f.data).toString("hex") });
+      jsonBytes += json.length;
+      jsonWire += publishWireBytes(topic, json.length, 1);
+    }
+    out("");
+    out(`1. bytes per frame, ${TRACE.replace(ROOT + "/", "")} (${trace.length} frames) replayed in real time (batch window 100 ms)`);
+    out(`   vgw batches (CBOR, MQTT PUBLISH incl. header+topic)  ${f2(replay.wireBytesPerFrame)} B/frame   (payload only ${f2(replay.payloadBytesPerFrame)}; delivered ${replay.delivered}/${replay.sent}, lost ${replay.lost})`);
+    out(`   candump -l text (reference: can-utils' format)        ${f2(candumpBytes)} B/frame`);
+    out(`   one JSON object per frame, one PUBLISH each            ${f2(jsonWire / trace.length)} B/frame   (JSON alone ${f2(jsonBytes / trace.length)})`);
+
+    // 2. Latency at a steady 2,000 frames/s for two batch windows.
+    out("");
+    out("2. latency, CAN bus -> broker, 2,000 frames/s for 5 s (goal p99 <= batch window + 20 ms)");
+    for (const window of [100, 20]) {
+      await gw.reboot({ batchWindow: window });
+      await waitOnline(rig);
+      const s = await offer(rig, 2000, 5, (n, start) => trace.slice(start % (trace.length - n), (start % (trace.length - n)) + n));
+      out(`   batchWindow ${String(window).padStart(3)} ms: p50 ${f1(s.latencyMs.p50)} ms, p99 ${f1(s.latencyMs.p99)} ms, max ${f1(s.latencyMs.max)} ms; lost ${s.lost}; ${f2(s.wireBytesPerFrame)} B/frame`);
+    }
+
+    // 3. Throughput.
+    await gw.reboot({ batchWindow: 100 });
+    await waitOnline(rig);
+    out("");
+    out("3. sustained throughput, 8-byte frames, 4 s per offered rate");
+    let best = 0;
+    for (const rate of RATES) {
+      const s = await offer(rig, rate, 4, busFrames);
+      const st = await requestStatus(client, receiver, DEVICE, 5000);
+      const achieved = s.delivered / Math.max(s.seconds, 4);
+      const lossless = s.lost === 0 && s.unexpected === 0 && s.delivered === s.sent;
+      out(
+        `   offered ${k(rate).padStart(8)}/s: sent ${k(s.sent)}, delivered ${k(s.delivered)} (${k(achieved)}/s), lost ${k(s.lost)}, ` +
+          `p99 ${f1(s.latencyMs.p99)} ms, ${f2(s.wireBytesPerFrame)} B/frame; gateway drops ${JSON.stringify(st?.drop ?? {})}, CanBus rx_overflow ${gw.server.counters.rxOverflow}`,
+      );
+      if (lossless) best = Math.max(best, achieved);
+      if (!lossless || s.latencyMs.p99 > 2000) break;
+      await sleep(500);
+    }
+    out(`   highest zero-loss sustained rate: ${k(best)} frames/s`);
+
+    // 4. Host decoder beside python-can.
+    out("");
+    out("4. host side: decoding uplink batches beside python-can reading candump text, same frames");
+    const batches: Uint8Array[] = [];
+    for (let i = 0; i < trace.length; i += 800) batches.push(encodeBatch(1, i, trace.slice(i, i + 800)));
+    let decoded = 0;
+    const t0 = performance.now();
+    for (let rep = 0; rep < 40; rep++) for (const b of batches) decoded += decodeBatch(b).frames.length;
+    const ours = decoded / ((performance.now() - t0) / 1000);
+    const py = spawnSync("/usr/bin/python3", ["-c", PY_READ, TRACE], { timeout: 120_000 });
+    const pyRate = py.status === 0 ? Number(py.stdout.toString().trim()) : NaN;
+    out(`   vgw decodeBatch (cbor-x + records)     ${k(ours)} frames/s`);
+    out(`   python-can CanutilsLogReader (reference) ${k(pyRate)} frames/s${py.status === 0 ? "" : `  (failed: ${py.stderr.toString().slice(-200)})`}`);
+  } finally {
+    await gw.stop();
+    await receiver.detach();
+    await client.endAsync();
+    await broker.close();
+  }
+}
+
+const PY_READ = `
+import sys, time, can
+t = time.perf_counter(); n = 0
+for rep in range(5):
+    for m in can.CanutilsLogReader(sys.argv[1]): n += 1
+print(n / (time.perf_counter() - t))
+`;
+
+async function waitOnline(rig: Rig): Promise<void> {
+  const st = await requestStatus(rig.client, rig.receiver, DEVICE, 20_000);
+  if (!st) throw new Error("the gateway did not answer a status request within 20 s");
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench/gateway: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
