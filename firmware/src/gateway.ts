@@ -134,8 +134,10 @@ export class Gateway {
         const enc = this.enc
         const ob = this.outbox
         for (;;) {
-            if (enc.count && ds.millis() - enc.t0 >= this.config.batchWindow) this.closeBatch()
             const s = this.session
+            // While disconnected the open batch keeps filling up to batchBytes instead of closing every window:
+            // fuller batches code more frames per byte, so the outbox holds more of the outage.
+            if (enc.count && s && s.connected && ds.millis() - enc.t0 >= this.config.batchWindow) this.closeBatch()
             if (s && s.connected) {
                 for (;;) {
                     const i = ob.nextUnsent()

@@ -38,7 +38,8 @@ export interface SessionHandlers {
 
 const CONNECT_TIMEOUT = 10000
 const BACKOFF_MIN = 500
-const BACKOFF_MAX = 30000
+/** Short enough that a broker back after a 10 s outage is found within about 8 s more. */
+const BACKOFF_MAX = 8000
 
 export class MqttSession {
     connected = false
