@@ -1,10 +1,12 @@
 #!/bin/sh
 # Runs inside the test VM (see socketcan-rx.sh): cangen sends bursts of C frames every 1 ms on vcan0, and a receiver
-# records them; first candump alone, then vgw record alone, for each burst size. One result line per run:
+# records them; first candump alone, then vgw record alone, for each burst size, REPS times (TCG timing varies). One result line per run:
 #   tool burst sent received seconds   (seconds from the first to the last frame, by the kernel timestamps)
 set -u
 cd "$VGW" || exit 1
 N=${N:-4000}
+REPS=${REPS:-2}
+for rep in $(seq 1 "$REPS"); do
 for C in 1 4 16 64; do
   for tool in candump vgw; do
     rm -f "$R/rx.log" "$R/rx.err"
@@ -28,4 +30,5 @@ for C in 1 4 16 64; do
     secs=$(awk "BEGIN { print $last - $first }")
     echo "RESULT $tool $C $N $got $secs"
   done
+done
 done

@@ -5,7 +5,6 @@
  * at the new size on every resize. The screen content comes from monitor-view.ts.
  */
 import type { Command } from "commander";
-import termkit from "terminal-kit";
 import { UsageError } from "../../../can-db/errors";
 import { log } from "../../log";
 import { BusStats } from "./bus-stats";
@@ -28,6 +27,8 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
   let stats = new BusStats(opts.bitrate);
   const view = initialView();
+  // Loaded here, not at start-up: every other vgw command would pay for its ~60 modules.
+  const termkit = (await import("terminal-kit")).default;
   const term = termkit.terminal;
   // The size is read on every draw (not only on resize events): a terminal may report its real size late.
   const size = () => ({ width: process.stdout.columns || term.width || 80, height: process.stdout.rows || term.height || 24 });

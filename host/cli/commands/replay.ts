@@ -5,7 +5,6 @@
  * a summary on stderr at the end or on Ctrl-C: frames, late frames, lateness p50/p99/max, end-time drift.
  */
 import type { Command } from "commander";
-import * as cliProgress from "cli-progress";
 import type { Frame } from "../../../can-db/frame";
 import { UsageError } from "../../../can-db/errors";
 import type { Bus } from "../../bus";
@@ -86,7 +85,9 @@ export async function replay(file: string, opts: ReplayCliOptions): Promise<Repl
 
   const showProgress = opts.progress ?? process.stderr.isTTY === true;
   const total = showProgress ? (await countFrames(file)) * Math.max(opts.loop, 1) : 0;
-  const bar = showProgress
+  // cli-progress is loaded only when a bar is shown (it is not needed in scripts and CI).
+  const cliProgress = showProgress ? await import("cli-progress") : undefined;
+  const bar = cliProgress
     ? new cliProgress.SingleBar(
         { stream: process.stderr, format: "replay [{bar}] {percentage}% | {value}/{total} frames | {eta_formatted} left", etaBuffer: 200 },
         cliProgress.Presets.shades_classic,
