@@ -63,21 +63,10 @@ function session(rig: Rig): GatewaySession {
   return new GatewaySession(rig.gw.bus, rig.receiver, DEVICE);
 }
 
-/** Offers `rate` frames/s for `seconds`, in chunks every 5 ms; returns the delivery summary. */
+/** Offers `rate` frames/s for `seconds`; returns the delivery summary. */
 async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number, start: number) => Frame[]): Promise<SessionSummary> {
   const s = session(rig);
-  const tickMs = 5;
-  const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
-  const t0 = performance.now();
-  let sent = 0;
-  while (performance.now() - t0 < seconds * 1000) {
-    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
-    if (due > sent) {
-      const n = Math.min(due - sent, perTick * 4);
-      await s.send(frames(n, sent));
-      sent += n;
-    } else await sleep(1);
-  }
+  await s.offer(rate, seconds, frames);
   await s.drain(3000);
   return s.summary();
 }

@@ -92,6 +92,24 @@ export class GatewaySession {
     await this.bus.sendMany(frames);
   }
 
+  /**
+   * Offers `rate` frames/s for `seconds` (frames from `next(n, index)`), at most 5 ms of frames per send; a steady
+   * load for throughput and fault runs. Resolves when the last frame was handed over (not delivered: see drain()).
+   */
+  async offer(rate: number, seconds: number, next: (n: number, index: number) => Frame[], signal?: AbortSignal): Promise<void> {
+    const perSend = Math.max(1, Math.round(rate / 200));
+    const t0 = performance.now();
+    let sent = 0;
+    while (performance.now() - t0 < seconds * 1000 && !signal?.aborted) {
+      const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+      if (due > sent) {
+        const n = Math.min(due - sent, perSend * 4);
+        await this.send(next(n, sent));
+        sent += n;
+      } else await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
   /** Replays a frame source with its timing, then waits (bounded) for every frame to arrive. */
   async replay(source: FrameSource, options: SessionOptions = {}): Promise<SessionSummary> {
     const replay = await replayFrames(source, {
