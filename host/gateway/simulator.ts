@@ -168,8 +168,6 @@ async function canConnect(port: number): Promise<boolean> {
 /** Starts devtools, the VM and our bus, deploys the firmware with its settings, and resolves once it runs. */
 export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const deadline = Date.now() + timeoutMs;
-  const left = (): number => Math.max(1000, deadline - Date.now());
   // Runs take turns (fixed ports); waiting for the lock does not count against the start timeout.
   const lock = await acquireDevtoolsLock(options.lockTimeoutMs);
   try {
@@ -189,6 +187,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     lock.release();
     throw e;
   }
+  // The start's time bound begins once it is our turn.
+  const deadline = Date.now() + timeoutMs;
+  const left = (): number => Math.max(1000, deadline - Date.now());
   // The VM keeps its "flash" in the working directory: give it a scratch one, never the project.
   const vmDir = mkdtempSync(join(tmpdir(), "vgw-vm-"));
   const cli = devsCli();

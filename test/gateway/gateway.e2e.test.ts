@@ -276,3 +276,36 @@ describe("gateway end to end: mosquitto with TLS and a password", function () {
     assert.equal(st.rc, 0);
   });
 });
+
+describe("gateway end to end: the `sim` bus spec (openBus starts and stops the simulated gateway)", function () {
+  this.timeout(120_000);
+  let broker: HilBroker;
+  before(async () => {
+    broker = await openBroker({ kind: "aedes" });
+  });
+  after(async () => {
+    await broker?.close();
+  });
+
+  it("frames sent on `sim?broker=...` arrive at the broker; close() stops the VM", async () => {
+    const { connectBroker, parseBrokerUrl } = await import("../../host/gateway/broker-url");
+    const { GatewayReceiver } = await import("../../host/gateway/receiver");
+    const client = await connectBroker(parseBrokerUrl(broker.url));
+    const receiver = await GatewayReceiver.attach(client, { device: "spec1", expectStart: true });
+    const got: string[] = [];
+    receiver.on("batch", (b) => got.push(...b.frames.map(formatFrame)));
+    const bus = await openBus(`sim?broker=${encodeURIComponent(broker.url)}&device=spec1`);
+    try {
+      const frames = mixedFrames(100, 11);
+      for (const f of frames) await bus.send(f);
+      await waitFor(() => got.length === 100, 20_000, "100 frames from the sim bus");
+      assert.deepEqual(got, frames.map(formatFrame));
+    } finally {
+      await bus.close();
+      await receiver.detach();
+      await client.endAsync();
+    }
+    const { assertDevtoolsPortsFree } = await import("../../host/gateway/simulator");
+    await assertDevtoolsPortsFree();
+  });
+});
