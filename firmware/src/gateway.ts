@@ -56,6 +56,8 @@ export class Gateway {
     private readonly small = new CborWriter(Buffer.alloc(SMALL_PAYLOAD))
     private readonly kick = ds.emitter<boolean>()
     private statusWanted = false
+    /** A register read for the status is under way. */
+    private reading = false
     private readonly allow = new FrameSelector()
 
     constructor(
@@ -193,16 +195,31 @@ export class Gateway {
         }
     }
 
-    /** Reads the controller's counters and bus state for the status (only when a server is bound). */
+    /**
+     * Reads the controller's counters and bus state for the status (only when a server is bound). The reads run in
+     * their own fiber and the status waits at most 1 s for them: a server that stops answering must not stop the
+     * status (it then shows the last values read).
+     */
     async refreshController() {
         if (!this.bound) {
             this.busState = "unbound"
             return
         }
-        const c = await this.can.counters.read()
-        if (c) this.canCounters = c
-        const st = await this.can.busState.read()
-        this.busState = ["error-active", "error-passive", "bus-off", "stopped"][st] || "unknown"
+        if (this.reading) return
+        this.reading = true
+        const self = this
+        setTimeout(async () => {
+            try {
+                const c = await self.can.counters.read()
+                if (c) self.canCounters = c
+                const st = await self.can.busState.read()
+                self.busState = ["error-active", "error-passive", "bus-off", "stopped"][st] || "unknown"
+            } finally {
+                self.reading = false
+            }
+        }, 0)
+        const until = ds.millis() + 1000
+        while (this.reading && ds.millis() < until) await ds.sleep(10)
     }
 
     async publishStatus(online: boolean) {

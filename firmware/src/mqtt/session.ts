@@ -37,6 +37,8 @@ export interface SessionHandlers {
 }
 
 const CONNECT_TIMEOUT = 10000
+/** Bytes of a received chunk parsed between two awaits. */
+const RX_SLICE = 256
 const BACKOFF_MIN = 500
 /** Short enough that a broker back after a 10 s outage is found within about 8 s more. */
 const BACKOFF_MAX = 8000
@@ -160,11 +162,16 @@ export class MqttSession {
         }
         if (b === undefined) return
         this.lastRecv = ds.millis()
-        this.parser.push(b)
-        if (this.parser.error) throw new Error(this.parser.error)
-        while (this.inbox.length) {
-            const p = this.inbox.shift()
-            await this.dispatch(p)
+        // A chunk can hold hundreds of packets (a burst of commands): parse it in slices and handle each slice's
+        // packets before the next, so neither the VM's opcode budget between awaits nor the inbox grows with it.
+        for (let off = 0; off < b.length; off += RX_SLICE) {
+            this.parser.push(b.length <= RX_SLICE ? b : b.slice(off, off + RX_SLICE))
+            if (this.parser.error) throw new Error(this.parser.error)
+            while (this.inbox.length) {
+                const p = this.inbox.shift()
+                await this.dispatch(p)
+            }
+            await ds.sleep(0)
         }
     }
 
