@@ -99,9 +99,6 @@ export async function replayFrames(source: FrameSource, options: ReplayOptions):
         }
         const pending = send(frame);
         if (pending) await pending;
-        // Time zero is when the first frame has gone out: its send may be slow (first use of a driver path), and
-        // that must not make every later frame look early.
-        if (frames === 0 && timing) start = lastSent = lastDeadline = clock.now();
         frames++;
       }
       options.onProgress?.(frames);
