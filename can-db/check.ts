@@ -5,6 +5,7 @@
 import { attributeLabel, attributeValue, type Database, type MessageDef, type SignalDef } from "./model";
 import { resolveMultiplexing, type MuxStructure } from "./multiplexing";
 import { occupiedBits, signalLayout } from "./signal-layout";
+import { printable } from "./errors";
 
 export interface Finding {
   severity: "error" | "warning";
@@ -14,7 +15,7 @@ export interface Finding {
 
 export function checkDatabase(db: Database): Finding[] {
   const out: Finding[] = [];
-  for (const w of db.warnings) out.push({ severity: "warning", line: w.line, message: `${w.reason} (near '${w.text}')` });
+  for (const w of db.warnings) out.push({ severity: "warning", line: w.line, message: printable(`${w.reason} (near '${w.text}')`) });
   duplicateNames(db, out);
   for (const m of db.messages) {
     if (m.pseudo) continue;

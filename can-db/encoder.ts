@@ -30,7 +30,7 @@ export function encodeMessage(db: Database, m: MessageDef, values: Record<string
   const given = new Map<number, EncodeValue>();
   for (const [name, v] of Object.entries(values)) {
     const i = index.get(name);
-    if (i === undefined) throw new CodecError(`message ${m.name} has no signal ${name}`);
+    if (i === undefined) throw new CodecError(`message ${m.name} has no signal ${name} (its signals: ${m.signals.map((x) => x.name).join(", ")})`);
     given.set(i, v);
   }
   const mux = resolveMultiplexing(m);

@@ -10,6 +10,31 @@ export class VgwError extends Error {
   }
 }
 
+/**
+ * File text quoted in a message goes to a terminal: control characters (C0 but tab, DEL, C1, as latin1 decodes
+ * binary junk) become `\xNN`, so a damaged file cannot move the cursor, clear the screen or break the message's line.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+const FS_REASONS: Record<string, string> = {
+  ENOENT: "no such file",
+  EISDIR: "it is a directory",
+  ENOTDIR: "a folder in the path is not a directory",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EROFS: "read-only file system",
+  ENOSPC: "no space left on the device",
+};
+
+/** Why a file could not be opened, read or written, in words (the same words for DBC files and traces). */
+export function fileReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return (code && FS_REASONS[code]) ?? (e instanceof Error ? e.message : String(e));
+}
+
 /** A frame that cannot exist on a CAN bus (ID out of range, bad length, malformed can-utils text). */
 export class FrameError extends VgwError {}
 
@@ -23,7 +48,7 @@ export class DbcParseError extends VgwError {
     readonly text: string,
     options?: { cause?: unknown },
   ) {
-    super(`${file ?? "<dbc>"}:${line}:${column}: ${reason}${text ? ` (near '${text}')` : ""}`, options);
+    super(printable(`${file ?? "<dbc>"}:${line}:${column}: ${reason}${text ? ` (near '${text}')` : ""}`), options);
   }
 }
 
@@ -38,7 +63,7 @@ export class TraceParseError extends VgwError {
     readonly line: number,
     options?: { cause?: unknown },
   ) {
-    super(`${file}:${line}: ${reason}`, options);
+    super(printable(`${file}:${line}: ${reason}`), options);
   }
 }
 

@@ -196,6 +196,14 @@ export function attributeLabel(db: Database, attrs: Map<string, AttrValue>, name
   return String(v);
 }
 
+/** A message by the name users see, its DBC name, or its ID (`0x1F0`, `496`); pseudo-messages are not found. */
+export function findMessage(db: Database, key: string): MessageDef | undefined {
+  const byName = db.messages.find((m) => !m.pseudo && (m.name === key || m.dbcName === key));
+  if (byName) return byName;
+  const id = /^(0x[0-9a-f]+|\d+)$/i.test(key) ? Number(key) : NaN;
+  return Number.isNaN(id) ? undefined : db.messages.find((m) => !m.pseudo && m.id === id);
+}
+
 const CAN_FD_FORMATS = new Set(["StandardCAN_FD", "ExtendedCAN_FD"]);
 
 /**

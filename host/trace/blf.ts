@@ -540,6 +540,7 @@ export const blfFormat: TraceFormat = {
   name: "blf",
   extensions: [".blf"],
   description: "Vector BLF (binary logging format), classic and CAN FD, zlib containers",
+  binary: true,
   // About 20 bytes per frame on disk: 128 KB holds some 6,000 frames (measured best of 64 KB, 128 KB, 512 KB).
   chunkSize: 128 << 10,
   read: readBlf,

@@ -35,6 +35,8 @@ export interface TraceFormat {
   extensions: string[];
   /** One line for `vgw convert --help` and docs. */
   description: string;
+  /** Bytes, not text: never written to a terminal. */
+  binary?: boolean;
   /** Bytes per read when the default (64 KB of text) would make batches too small (compressed formats). */
   chunkSize?: number;
   read(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncIterable<Frame[]>;
@@ -59,7 +61,8 @@ export function findFormat(pathOrOverride: string): TraceFormat | undefined {
   const key = pathOrOverride.toLowerCase().replace(/\.gz$/, "");
   const byName = formats.find((f) => f.name === key);
   if (byName) return byName;
-  const ext = key.startsWith(".") && !key.slice(1).includes(".") ? key : key.slice(key.lastIndexOf("."));
+  // `--to log` names an extension without its dot; a path's extension is what follows its last dot.
+  const ext = !key.includes(".") ? `.${key}` : key.startsWith(".") && !key.slice(1).includes(".") ? key : key.slice(key.lastIndexOf("."));
   return formats.find((f) => f.extensions.includes(ext));
 }
 

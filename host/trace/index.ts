@@ -36,6 +36,8 @@ export interface TraceReaderOptions {
   onError?: (e: TraceParseError) => void;
   /** Format name or extension, overriding the path's extension (`asc`, `.blf`). */
   format?: string;
+  /** Stops reading when it fires (Ctrl-C): the frames end there, as at the end of the file. */
+  signal?: AbortSignal;
 }
 
 export interface TraceReader extends AsyncIterable<Frame[]> {
@@ -113,7 +115,7 @@ export function openTraceReader(path: string, options: TraceReaderOptions = {}):
       return skipped;
     },
     async *[Symbol.asyncIterator]() {
-      for await (const batch of format.read(readBytes(path, format.chunkSize), ctx)) {
+      for await (const batch of format.read(readBytes(path, format.chunkSize, options.signal), ctx)) {
         framesRead += batch.length;
         yield batch;
       }
@@ -123,6 +125,9 @@ export function openTraceReader(path: string, options: TraceReaderOptions = {}):
 
 export function openTraceWriter(path: string, options: TraceWriterOptions = {}): TraceWriter {
   const format = resolveFormat(path, options.format);
+  if (path === "-" && format.binary && process.stdout.isTTY) {
+    throw new UsageError(`${format.name} is a binary format and stdout is a terminal: give an output file, or pipe it`);
+  }
   const sink = openSink(path);
   const encoder = format.createWriter();
   let framesWritten = 0;

@@ -4,8 +4,8 @@
  */
 import * as fs from "fs";
 import * as zlib from "zlib";
-import { pipeline, type Readable, type Writable } from "stream";
-import { VgwError } from "../../can-db/errors";
+import { addAbortSignal, pipeline, type Readable, type Writable } from "stream";
+import { fileReason, VgwError } from "../../can-db/errors";
 import { isGzipPath } from "./format";
 
 /**
@@ -23,22 +23,27 @@ export function checkReadable(path: string): void {
     fs.accessSync(path, fs.constants.R_OK);
   } catch (e) {
     if (e instanceof VgwError) throw e;
-    throw new VgwError(`cannot read trace ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new VgwError(`cannot read trace ${path}: ${fileReason(e)}`, { cause: e });
   }
 }
 
-/** Raw byte chunks of a trace, decompressed when the path ends in `.gz`. */
-export async function* readBytes(path: string, chunkSize = DEFAULT_CHUNK): AsyncGenerator<Buffer> {
+/**
+ * Raw byte chunks of a trace, decompressed when the path ends in `.gz`. When `signal` fires (Ctrl-C) the input is
+ * closed and the chunks end there, as at the end of the file, so what was read so far is still converted.
+ */
+export async function* readBytes(path: string, chunkSize = DEFAULT_CHUNK, signal?: AbortSignal): AsyncGenerator<Buffer> {
   let stream: Readable = path === "-" ? process.stdin : fs.createReadStream(path, { highWaterMark: chunkSize });
   if (path !== "-" && isGzipPath(path)) {
     // pipeline, not pipe: a failure or an early stop on either side ends both (no open file left behind).
     stream = pipeline(stream, zlib.createGunzip({ chunkSize }), () => undefined);
   }
+  if (signal) addAbortSignal(signal, stream);
   try {
     for await (const chunk of stream) yield chunk as Buffer;
   } catch (e) {
+    if (signal?.aborted) return;
     const code = (e as NodeJS.ErrnoException).code;
-    const what = code && code.startsWith("Z_") ? "gzip data is corrupt" : (e as Error).message;
+    const what = code && code.startsWith("Z_") ? "gzip data is corrupt" : fileReason(e);
     throw new VgwError(`cannot read trace ${path}: ${what}`, { cause: e });
   } finally {
     if (path !== "-") stream.destroy();
@@ -54,14 +59,22 @@ export interface ByteSink {
 }
 
 export function openSink(path: string): ByteSink {
-  if (path === "-") return streamSink(process.stdout, false);
-  const file = fs.createWriteStream(path);
+  if (path === "-") return streamSink(process.stdout, false, "<stdout>");
+  // Opened here, synchronously, so a path that cannot be written fails before any input is read.
+  let fd: number;
+  try {
+    fd = fs.openSync(path, "w");
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "its folder does not exist" : fileReason(e);
+    throw new VgwError(`cannot write trace ${path}: ${reason}`, { cause: e });
+  }
+  const file = fs.createWriteStream(path, { fd });
   if (isGzipPath(path)) {
     const gz = zlib.createGzip();
     gz.pipe(file);
-    return streamSink(gz, true, file);
+    return streamSink(gz, true, path, file);
   }
-  const sink = streamSink(file, true);
+  const sink = streamSink(file, true, path);
   return {
     write: sink.write,
     get gone() {
@@ -81,7 +94,7 @@ export function openSink(path: string): ByteSink {
   };
 }
 
-function streamSink(stream: Writable, end: boolean, finalStream: Writable = stream): ByteSink {
+function streamSink(stream: Writable, end: boolean, name: string, finalStream: Writable = stream): ByteSink {
   let failure: Error | undefined;
   let gone = false;
   const onError = (e: Error) => {
@@ -91,8 +104,9 @@ function streamSink(stream: Writable, end: boolean, finalStream: Writable = stre
   };
   stream.on("error", onError);
   if (finalStream !== stream) finalStream.on("error", onError);
+  const problem = (e: Error) => new VgwError(`cannot write trace ${name}: ${fileReason(e)}`, { cause: e });
   const check = () => {
-    if (failure) throw new VgwError(`cannot write trace: ${failure.message}`, { cause: failure });
+    if (failure) throw problem(failure);
   };
   return {
     get gone() {
@@ -111,7 +125,7 @@ function streamSink(stream: Writable, end: boolean, finalStream: Writable = stre
           const fail = (e: Error) => {
             stream.off("drain", done);
             if (gone) resolve();
-            else reject(new VgwError(`cannot write trace: ${e.message}`, { cause: e }));
+            else reject(problem(e));
           };
           stream.on("drain", done);
           stream.once("error", fail);
@@ -129,8 +143,8 @@ function streamSink(stream: Writable, end: boolean, finalStream: Writable = stre
           } else resolve();
           return;
         }
-        finalStream.once("close", () => (failure ? reject(new VgwError(`cannot write trace: ${failure.message}`)) : resolve()));
-        finalStream.once("error", (e) => reject(new VgwError(`cannot write trace: ${e.message}`, { cause: e })));
+        finalStream.once("close", () => (failure ? reject(problem(failure)) : resolve()));
+        finalStream.once("error", (e) => reject(problem(e)));
         stream.end();
       });
     },

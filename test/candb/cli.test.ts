@@ -3,19 +3,14 @@
  * test/candb/golden/, plus exit codes (0 ok, 1 runtime, 2 usage), stderr diagnostics and --help examples.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ROOT } from "./helpers";
+import { ROOT, runVgw } from "./helpers";
 
 const GOLDEN = resolve(ROOT, "test/candb/golden");
 const D = "test/fixtures/dbc";
 
-function vgw(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["bin/vgw", ...args], { cwd: ROOT, input, timeout: 30_000, env: { ...process.env, VGW_LOG: "info" } });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
+const vgw = (args: string[], input?: string) => runVgw(args, input);
 
 const golden = (name: string) => readFileSync(resolve(GOLDEN, name), "utf8");
 

@@ -32,3 +32,21 @@ export function runPython(script: string, args: string[], input: string, timeout
   if (r.status !== 0) throw new Error(`${script} exited ${r.status ?? r.signal}: ${r.stderr.toString().slice(-2000)}`);
   return r.stdout.toString();
 }
+
+export interface VgwRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `bin/vgw` (the compiled CLI) as a user does, bounded in time, with info-level diagnostics on stderr. */
+export function runVgw(args: string[], input?: string, cwd = ROOT): VgwRun {
+  const r = spawnSync(process.execPath, [resolve(ROOT, "bin/vgw"), ...args], {
+    cwd,
+    input,
+    timeout: 30_000,
+    env: { ...process.env, VGW_LOG: "info" },
+  });
+  if (r.error) throw r.error;
+  return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}

@@ -8,6 +8,8 @@ import type { Command } from "commander";
 import { UsageError } from "../../../can-db/errors";
 import { listFormats, openTraceReader, openTraceWriter, resolveFormat } from "../../trace";
 import { log } from "../../log";
+import { interruptSignal } from "./can-options";
+import { noFramesHint, stopReason } from "./trace-input";
 
 interface ConvertOptions {
   strict?: boolean;
@@ -22,7 +24,10 @@ export async function convert(input: string, output: string, opts: ConvertOption
   // Usage errors (unknown formats) before any file is opened or created.
   resolveFormat(input, opts.from);
   resolveFormat(output, opts.to);
-  const reader = openTraceReader(input, { strict: opts.strict, format: opts.from });
+  // Ctrl-C (`candump -L can0 | vgw convert - cap.blf`) ends the input, not the process: the output is then closed
+  // properly (BLF header counts, gzip trailer) instead of being left cut off.
+  const interrupt = interruptSignal();
+  const reader = openTraceReader(input, { strict: opts.strict, format: opts.from, signal: interrupt.signal });
   const writer = openTraceWriter(output, { format: opts.to });
   const started = process.hrtime.bigint();
   try {
@@ -31,6 +36,7 @@ export async function convert(input: string, output: string, opts: ConvertOption
       if (writer.outputGone) break;
     }
   } finally {
+    interrupt.dispose();
     // Close even after a strict-mode stop, so what was converted up to the bad line is on disk.
     await writer.close();
   }
@@ -38,7 +44,8 @@ export async function convert(input: string, output: string, opts: ConvertOption
   const parts = [`${reader.framesRead} frames read (${reader.format.name})`, `${writer.framesWritten} written (${writer.format.name})`];
   if (reader.skipped > 0) parts.push(`${reader.skipped} bad lines skipped`);
   if (writer.framesDropped > 0) parts.push(`${writer.framesDropped} frames dropped: not representable in ${writer.format.name}`);
-  log.info(`convert: ${parts.join(", ")} in ${seconds.toFixed(2)} s`);
+  if (reader.framesRead === 0 && reader.skipped > 0 && !reader.format.binary) log.warn(noFramesHint(reader));
+  log.info(`convert: ${parts.join(", ")} in ${seconds.toFixed(2)} s${stopReason(interrupt.signal, writer.outputGone)}`);
 }
 
 export function registerConvert(program: Command): void {

@@ -4,7 +4,7 @@
  * --check: validation findings with line numbers (overlaps, ranges, duplicate names, signals beyond the message);
  * exit 1 when there are errors.
  */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { loadDbcFile } from "../../../can-db/load";
 import { checkDatabase } from "../../../can-db/check";
 import { attributeValue, type Database, type MessageDef } from "../../../can-db/model";
@@ -89,15 +89,15 @@ export function registerDbc(program: Command): void {
     .command("dbc")
     .description("summarise, dump (--json) or validate (--check) a CAN database")
     .argument("<file>", "the DBC file")
-    .option("--json", "print the whole database as JSON")
+    .addOption(new Option("--json", "print the whole database as JSON").conflicts("check"))
     .option("--check", "validate: overlaps, ranges, duplicate names, signals beyond the message; exit 1 on errors")
     .addHelpText(
       "after",
       `
 Examples:
   vgw dbc vw_mqb.dbc                  messages, senders, signals and multiplexer trees
-  vgw dbc --json abs.dbc | jq '.messages[0]'
-  vgw dbc --check ThinkCity.dbc       findings as FILE:LINE: severity: text`,
+  vgw dbc --json abs.dbc > abs.json   the whole database, for scripts
+  vgw dbc --check tesla_can.dbc       findings as FILE:LINE: severity: text (exit 1 if any is an error)`,
     )
     .action(async (file: string, opts: DbcOptions) => dbcCommand(file, opts));
 }

@@ -15,15 +15,18 @@ import { loadDbcFile } from "../../../can-db/load";
 import { Decoder, type DecodedFrame, type SignalValue } from "../../../can-db/decoder";
 import type { Database } from "../../../can-db/model";
 import { UsageError } from "../../../can-db/errors";
-import { openTraceReader } from "../../trace";
+import { openTraceReader, resolveFormat } from "../../trace";
 import { log } from "../../log";
+import { interruptSignal } from "./can-options";
 import { writeStdout } from "./stdout";
+import { noFramesHint, stopReason } from "./trace-input";
 
 interface DecodeCommandOptions {
   dbc: string;
   format: string;
   choices?: boolean;
   strict?: boolean;
+  from?: string;
 }
 
 /** One decoded frame as a jsonl line (DESIGN.md contract). */
@@ -61,10 +64,18 @@ export function decodedText(db: Units, f: Frame, d: DecodedFrame): string {
   for (const name in d.signals) {
     const v = d.signals[name];
     const unit = typeof v === "string" ? "" : db.unit(d.message, name);
-    parts.push(`${name}=${String(v)}${unit ? ` ${unit}` : ""}`);
+    parts.push(`${name}=${valueText(v)}${unit ? ` ${unit}` : ""}`);
   }
   if (d.error) parts.push(`! ${d.error}`);
   return `${head}  ${parts.join(" ")}`;
+}
+
+/**
+ * A value as people read it: scaled signals carry binary rounding noise (0.01 * 5248 = 52.480000000000004), so text
+ * shows 15 significant digits, which is all a float64 holds reliably; jsonl keeps the exact number for programs.
+ */
+function valueText(v: SignalValue): string {
+  return typeof v === "number" && Number.isFinite(v) ? String(Number(v.toPrecision(15))) : String(v);
 }
 
 interface Units {
@@ -79,30 +90,43 @@ function unitsOf(db: Database): Units {
 
 export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Promise<void> {
   if (opts.format !== "text" && opts.format !== "jsonl") throw new UsageError(`--format must be text or jsonl, not '${opts.format}'`);
+  resolveFormat(trace, opts.from);
   const db = loadDbcFile(opts.dbc);
+  if (!db.messages.some((m) => !m.pseudo)) log.warn(`warning: ${opts.dbc} defines no messages: every frame will be an unknown ID`);
   const decoder = new Decoder(db);
   const units = unitsOf(db);
-  const reader = openTraceReader(trace, { strict: opts.strict });
+  // Ctrl-C on a live pipe ends the input; the frames read so far are printed and the summary still comes.
+  const interrupt = interruptSignal();
+  const reader = openTraceReader(trace, { strict: opts.strict, format: opts.from, signal: interrupt.signal });
   const decodeOptions = { choices: opts.choices ?? false };
   const jsonl = opts.format === "jsonl";
   let frames = 0;
   let unknown = 0;
   let undecodable = 0;
-  for await (const batch of reader) {
-    const lines: string[] = [];
-    for (const f of batch) {
-      const d = decoder.decode(f, decodeOptions);
-      frames++;
-      if (d.message === null) unknown++;
-      if (d.error !== undefined) undecodable++;
-      lines.push(jsonl ? decodedJson(f, d) : decodedText(units, f, d));
+  let outputGone = false;
+  try {
+    for await (const batch of reader) {
+      const lines: string[] = [];
+      for (const f of batch) {
+        const d = decoder.decode(f, decodeOptions);
+        frames++;
+        if (d.message === null) unknown++;
+        if (d.error !== undefined) undecodable++;
+        lines.push(jsonl ? decodedJson(f, d) : decodedText(units, f, d));
+      }
+      if (lines.length && !(await writeStdout(lines.join("\n") + "\n"))) {
+        outputGone = true;
+        break;
+      }
     }
-    if (lines.length && !(await writeStdout(lines.join("\n") + "\n"))) break;
+  } finally {
+    interrupt.dispose();
   }
   const parts = [`${frames} frames`, `${frames - unknown} of a known message`, `${unknown} unknown ID`];
   if (undecodable) parts.push(`${undecodable} not fully decodable (see "error")`);
   if (reader.skipped) parts.push(`${reader.skipped} bad lines skipped`);
-  log.info(`decode: ${parts.join(", ")}`);
+  if (frames === 0 && reader.skipped > 0 && !reader.format.binary) log.warn(noFramesHint(reader));
+  log.info(`decode: ${parts.join(", ")}${stopReason(interrupt.signal, outputGone)}`);
 }
 
 export function registerDecode(program: Command): void {
@@ -114,6 +138,7 @@ export function registerDecode(program: Command): void {
     .option("--format <format>", "output: text or jsonl", "text")
     .option("--choices", "print value-table labels (looked up by raw value) instead of numbers")
     .option("--strict", "stop at the first bad input line (exit 1) instead of reporting and skipping it")
+    .option("--from <format>", "input format, overriding the extension (name or extension, e.g. asc); stdin too")
     .addHelpText(
       "after",
       `
@@ -125,7 +150,8 @@ Examples:
   vgw decode --dbc vw_mqb.dbc drive.log                  text, one line per frame
   vgw decode --dbc vw_mqb.dbc --format jsonl drive.asc   JSON lines
   candump -L can0 | vgw decode --dbc car.dbc --choices   live, with value-table labels
-  echo 1F0#C006E00000000000 | vgw decode --dbc motohawk.dbc -`,
+  echo 1F0#C006E00000000000 | vgw decode --dbc motohawk.dbc -
+  vgw decode --dbc vw_mqb.dbc --from asc capture.txt     a trace whose name does not say its format`,
     )
     .action(async (trace: string, opts: DecodeCommandOptions) => decodeTrace(trace, opts));
 }

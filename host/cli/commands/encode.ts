@@ -8,31 +8,35 @@ import { CodecError, UsageError } from "../../../can-db/errors";
 import { FD_LENGTHS, formatFrame, makeFrame } from "../../../can-db/frame";
 import { loadDbcFile } from "../../../can-db/load";
 import { encodeMessage } from "../../../can-db/encoder";
-import type { Database, MessageDef } from "../../../can-db/model";
+import { findMessage, type Database, type MessageDef } from "../../../can-db/model";
 import { writeStdout } from "./stdout";
-
-/** A message by name (long or DBC name) or by ID (`0x1F0`, `496`). */
-export function findMessage(db: Database, key: string): MessageDef | undefined {
-  const byName = db.messages.find((m) => !m.pseudo && (m.name === key || m.dbcName === key));
-  if (byName) return byName;
-  const id = /^(0x[0-9a-f]+|\d+)$/i.test(key) ? Number(key) : NaN;
-  return Number.isNaN(id) ? undefined : db.messages.find((m) => !m.pseudo && m.id === id);
-}
 
 export function parseAssignments(args: string[]): Record<string, string> {
   const values: Record<string, string> = {};
   for (const a of args) {
     const eq = a.indexOf("=");
     if (eq <= 0) throw new UsageError(`'${a}' is not SIGNAL=VALUE`);
-    values[a.slice(0, eq)] = a.slice(eq + 1);
+    const name = a.slice(0, eq);
+    // The last value silently winning would hide a typo in a long command line.
+    if (Object.hasOwn(values, name)) throw new UsageError(`signal ${name} is given twice ('${name}=${values[name]}' and '${a}')`);
+    values[name] = a.slice(eq + 1);
   }
   return values;
 }
 
+/** The message for `key`, or a usage error that says which names come close and where the full list is. */
+function messageOrUsage(db: Database, key: string, dbcPath: string): MessageDef {
+  const m = findMessage(db, key);
+  if (m) return m;
+  const lower = key.toLowerCase();
+  const close = db.messages.filter((x) => !x.pseudo && x.name.toLowerCase().includes(lower)).map((x) => x.name);
+  const hint = close.length ? `did you mean ${close.slice(0, 5).join(", ")}?` : `run 'vgw dbc ${dbcPath}' for its messages`;
+  throw new UsageError(`${dbcPath} has no message '${key}': ${hint}`);
+}
+
 export async function encodeCommand(message: string, assignments: string[], opts: { dbc: string }): Promise<void> {
   const db = loadDbcFile(opts.dbc);
-  const m = findMessage(db, message);
-  if (!m) throw new UsageError(`${opts.dbc} has no message '${message}'`);
+  const m = messageOrUsage(db, message, opts.dbc);
   let data: Uint8Array;
   try {
     data = encodeMessage(db, m, parseAssignments(assignments));
