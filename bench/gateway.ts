@@ -11,7 +11,7 @@
  *      delivered rate stops following; reports the highest zero-loss rate and what bounds it (goal >= 100k frames/s)
  *   4. the host's decoder (cbor-x + records) beside python-can reading the same frames from a candump log, same run
  *
- * Environment: VGW_BENCH_RATES (comma-separated offered rates, default 10000,20000,40000,60000,80000,100000,130000).
+ * Environment: VGW_BENCH_RATES (comma-separated offered rates, default 10000,20000,40000,50000,60000,80000,100000,130000).
  */
 import { spawnSync } from "node:child_process";
 import { statSync } from "node:fs";
@@ -27,7 +27,7 @@ import { decodeBatch, encodeBatch } from "../host/gateway/uplink";
 
 const ROOT = resolve(__dirname, "../..");
 const TRACE = resolve(ROOT, "test/fixtures/traces/candump.log");
-const RATES = (process.env.VGW_BENCH_RATES ?? "10000,20000,40000,60000,80000,100000,130000").split(",").map(Number);
+const RATES = (process.env.VGW_BENCH_RATES ?? "10000,20000,40000,50000,60000,80000,100000,130000").split(",").map(Number);
 const DEVICE = "bench";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -77,7 +77,16 @@ async function main(): Promise<void> {
   const client = await connectBroker(parseBrokerUrl(broker.url));
   const receiver = await GatewayReceiver.attach(client, { device: DEVICE, expectStart: true });
   const build = await firmwareBuildOnce();
-  const gw = await startSimulatedGateway({ broker: broker.url, device: DEVICE, build });
+  const firmwareLines: string[] = [];
+  const gw = await startSimulatedGateway({
+    broker: broker.url,
+    device: DEVICE,
+    build,
+    onFirmwareLine: (line) => {
+      firmwareLines.push(line);
+      if (firmwareLines.length > 50) firmwareLines.shift();
+    },
+  });
   const rig: Rig = { gw, receiver, client };
   const out = (line: string): void => void process.stdout.write(line + "\n");
   try {
@@ -127,6 +136,10 @@ async function main(): Promise<void> {
           `p99 ${f1(s.latencyMs.p99)} ms, ${f2(s.wireBytesPerFrame)} B/frame; gateway drops ${JSON.stringify(st?.drop ?? {})}, CanBus rx_overflow ${gw.server.counters.rxOverflow}`,
       );
       if (lossless) best = Math.max(best, achieved);
+      if (!st) {
+        const why = firmwareLines.filter((l) => /Exception|stop program|PANIC/.test(l)).join(" | ");
+        out(`   the gateway stopped answering${why ? `: ${why}` : ""}`);
+      }
       if (!lossless || s.latencyMs.p99 > 2000) break;
       await sleep(500);
     }
