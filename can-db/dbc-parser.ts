@@ -430,11 +430,7 @@ class DbcParser {
     this.expectPunct(",");
     const offset = this.number();
     this.expectPunct(")");
-    this.expectPunct("[");
-    const min = this.number();
-    this.expectPunct("|");
-    const max = this.number();
-    this.expectPunct("]");
+    const [min, max] = this.range();
     const unit = this.string();
     const receivers: string[] = [];
     // Receivers are on the SG_ line, separated by commas (some tools use spaces).
@@ -469,15 +465,21 @@ class DbcParser {
     });
   }
 
-  envVar(kw: Token): void {
-    const name = this.ident();
-    this.expectPunct(":");
-    const type = this.integer();
+  /** `[min|max]`, as SG_ and EV_ write a value range. */
+  range(): [number, number] {
     this.expectPunct("[");
     const min = this.number();
     this.expectPunct("|");
     const max = this.number();
     this.expectPunct("]");
+    return [min, max];
+  }
+
+  envVar(kw: Token): void {
+    const name = this.ident();
+    this.expectPunct(":");
+    const type = this.integer();
+    const [min, max] = this.range();
     const unit = this.string();
     const initial = this.number();
     const evId = this.number();

@@ -24,7 +24,7 @@
 import type { Frame } from "../../can-db/frame";
 import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, isValidFdLength, lengthToDlc } from "../../can-db/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
-import { wholeLines } from "./lines";
+import { spacedHex, wholeLines } from "./lines";
 import { channelNumber } from "./channel";
 
 const CAN_ERR_BUSERROR = 0x80;
@@ -440,16 +440,8 @@ async function* readAsc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncG
   }
 }
 
-const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
-
 function idText(f: Frame): string {
   return f.id.toString(16).toUpperCase() + (f.ext ? "x" : "");
-}
-
-function dataText(d: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < d.length; i++) s += (i ? " " : "") + HEX2[d[i]];
-  return s;
 }
 
 /**
@@ -480,11 +472,11 @@ function createAscWriter(): FormatWriter {
           const len = f.data.length;
           parts.push(
             `${ts} CANFD ${String(ch).padStart(3)} Rx ${idText(f).padStart(11)} ${"".padStart(32)} ${f.brs ? 1 : 0} ${f.esi ? 1 : 0} ` +
-              `${lengthToDlc(len).toString(16)} ${String(len).padStart(2)}${len ? " " + dataText(f.data) : ""} ` +
+              `${lengthToDlc(len).toString(16)} ${String(len).padStart(2)}${len ? " " + spacedHex(f.data) : ""} ` +
               `       0    0 ${flags.toString(16).toUpperCase().padStart(8)}        0        0        0        0        0\n`,
           );
         } else if (f.rtr) parts.push(`${ts} ${ch}  ${idText(f).padEnd(15)} Rx   r ${(f.dlc ?? 0).toString(16)}\n`);
-        else parts.push(`${ts} ${ch}  ${idText(f).padEnd(15)} Rx   d ${f.data.length.toString(16)}${f.data.length ? " " + dataText(f.data) : ""}\n`);
+        else parts.push(`${ts} ${ch}  ${idText(f).padEnd(15)} Rx   d ${f.data.length.toString(16)}${f.data.length ? " " + spacedHex(f.data) : ""}\n`);
       }
       return parts.join("");
     },

@@ -10,7 +10,7 @@
  */
 import { bytesToHex, makeFrame, type Frame } from "../../can-db/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
-import { textLines } from "./lines";
+import { framesFromLines } from "./lines";
 
 const FLAGS = ["ext", "rtr", "fd", "brs", "esi", "err"] as const;
 
@@ -43,26 +43,16 @@ function parseLine(line: string): Frame {
   });
 }
 
-async function* readJsonl(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
-  let lineNo = 0;
-  for await (const lines of textLines(chunks)) {
-    const out: Frame[] = [];
+function readJsonl(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
+  return framesFromLines(chunks, (l, lineNo) => {
+    if (l.trim().length === 0) return undefined;
     try {
-      for (const l of lines) {
-        lineNo++;
-        if (l.trim().length === 0) continue;
-        try {
-          out.push(parseLine(l));
-        } catch (e) {
-          ctx.bad(lineNo, `${(e as Error).message}: '${l.length > 120 ? l.slice(0, 120) + "..." : l}'`);
-        }
-      }
+      return parseLine(l);
     } catch (e) {
-      if (out.length > 0) yield out;
-      throw e;
+      ctx.bad(lineNo, `${(e as Error).message}: '${l.length > 120 ? l.slice(0, 120) + "..." : l}'`);
+      return undefined;
     }
-    if (out.length > 0) yield out;
-  }
+  });
 }
 
 function createJsonlWriter(): FormatWriter {

@@ -1,3 +1,5 @@
+import type { Frame } from "../../can-db/frame";
+
 /**
  * Regroups raw byte chunks into buffers that hold only whole lines, so text parsers can scan bytes in place
  * (no per-line strings) and still see every line complete. Memory stays bounded by the chunk size plus one line.
@@ -31,8 +33,8 @@ export async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator
   if (pending && pending.length > 0) yield pending;
 }
 
-/** Line iteration for formats whose lines are few or complex (ASC, TRC headers): latin1 strings, `\r` removed. */
-export async function* textLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<string[]> {
+/** Line iteration for formats whose lines are few or complex (TRC, jsonl): latin1 strings, `\r` removed. */
+async function* textLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<string[]> {
   for await (const buf of wholeLines(chunks)) {
     const lines = buf.toString("latin1", 0, buf.length).split("\n");
     if (lines[lines.length - 1] === "") lines.pop();
@@ -42,4 +44,39 @@ export async function* textLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<
     }
     yield lines;
   }
+}
+
+/**
+ * Frames from a text format read line by line, one batch per chunk. `parse` returns the line's frame, or undefined
+ * for a line that holds none (header, blank, or a bad line it has reported). When `parse` throws (a strict-mode
+ * stop), the frames before the bad line are still handed on first.
+ */
+export async function* framesFromLines(
+  chunks: AsyncIterable<Buffer>,
+  parse: (line: string, lineNo: number) => Frame | undefined,
+): AsyncGenerator<Frame[]> {
+  let lineNo = 0;
+  for await (const lines of textLines(chunks)) {
+    const out: Frame[] = [];
+    try {
+      for (const l of lines) {
+        lineNo++;
+        const f = parse(l, lineNo);
+        if (f) out.push(f);
+      }
+    } catch (e) {
+      if (out.length > 0) yield out;
+      throw e;
+    }
+    if (out.length > 0) yield out;
+  }
+}
+
+const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
+
+/** Data bytes as the Vector and PEAK text formats write them: `0A 1B 2C`. */
+export function spacedHex(data: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < data.length; i++) s += (i ? " " : "") + HEX2[data[i]];
+  return s;
 }

@@ -18,7 +18,7 @@
 import type { Frame } from "../../can-db/frame";
 import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS } from "../../can-db/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
-import { textLines } from "./lines";
+import { framesFromLines, spacedHex } from "./lines";
 import { channelNumber } from "./channel";
 
 const CAN_ERR_BUSERROR = 0x80;
@@ -208,26 +208,10 @@ function errorFrame(t: number, bus: string): Frame {
   return { id: CAN_ERR_BUSERROR, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: new Uint8Array(8), t, bus };
 }
 
-async function* readTrc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
+function readTrc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
   const parser = new TrcParser(ctx);
-  let lineNo = 0;
-  for await (const lines of textLines(chunks)) {
-    const out: Frame[] = [];
-    try {
-      for (const l of lines) {
-        lineNo++;
-        const f = parser.line(l, lineNo);
-        if (f) out.push(f);
-      }
-    } catch (e) {
-      if (out.length > 0) yield out;
-      throw e;
-    }
-    if (out.length > 0) yield out;
-  }
+  return framesFromLines(chunks, (l, lineNo) => parser.line(l, lineNo));
 }
-
-const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, "0"));
 
 /**
  * TRC 2.1 as PCAN-View writes it. The start time is the first frame's time cut to the whole second (so
@@ -262,8 +246,7 @@ function createTrcWriter(): FormatWriter {
         const type = f.rtr ? "RR" : f.fd ? (f.brs ? (f.esi ? "BI" : "FB") : f.esi ? "FE" : "FD") : "DT";
         const id = f.ext ? f.id.toString(16).toUpperCase().padStart(8, "0") : f.id.toString(16).toUpperCase().padStart(4, "0");
         const dlc = f.rtr ? (f.dlc ?? 0) : f.fd ? FD_LENGTHS.indexOf(f.data.length) : f.data.length;
-        let data = "";
-        for (let i = 0; i < f.data.length; i++) data += " " + HEX2[f.data[i]];
+        const data = f.data.length ? " " + spacedHex(f.data) : "";
         const offset = ((t - start) * 1000).toFixed(3);
         parts.push(`${String(n).padStart(7)} ${offset.padStart(13)} ${type} ${String(channelNumber(f.bus)).padStart(2)} ${id.padStart(8)} Rx -  ${String(dlc).padEnd(4)}${data}\n`);
       }
