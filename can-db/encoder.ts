@@ -9,7 +9,8 @@
  * a multiplexed signal given a value while its switch selects another branch is an error too.
  */
 import { CodecError } from "./errors";
-import { attributeValue, type Database, type MessageDef, type SignalDef } from "./model";
+import { FD_LENGTHS, makeFrame, type Frame } from "./frame";
+import { attributeLabel, attributeValue, type Database, type MessageDef, type SignalDef } from "./model";
 import { inRanges, resolveMultiplexing } from "./multiplexing";
 import { signalLayout, writeRawBig } from "./signal-layout";
 
@@ -62,6 +63,22 @@ export function encodeMessage(db: Database, m: MessageDef, values: Record<string
     writeRawBig(data, layout, s.length, raw);
   }
   return data;
+}
+
+/**
+ * One frame of message `m` carrying `values` (see encodeMessage). A CAN FD payload whose length is no CAN FD length
+ * (variable_dlc.dbc has 10) is padded with zeros to the next one, as a controller pads it; the bit-rate switch is
+ * set unless the message's CANFD_BRS attribute (Vector's) says "0".
+ */
+export function encodeFrame(db: Database, m: MessageDef, values: Record<string, EncodeValue>): Frame {
+  let data = encodeMessage(db, m, values);
+  if (m.fd && data.length > 8 && !FD_LENGTHS.includes(data.length)) {
+    const padded = new Uint8Array(FD_LENGTHS.find((l) => l >= data.length) ?? 64);
+    padded.set(data);
+    data = padded;
+  }
+  const brs = m.fd && attributeLabel(db, m.attributes, "CANFD_BRS") !== "0";
+  return makeFrame({ id: m.id, ext: m.ext, fd: m.fd, brs, data });
 }
 
 /** GenSigStartValue (raw) or 0. */

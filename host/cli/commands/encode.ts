@@ -5,9 +5,9 @@
  */
 import type { Command } from "commander";
 import { CodecError, UsageError } from "../../../can-db/errors";
-import { FD_LENGTHS, formatFrame, makeFrame } from "../../../can-db/frame";
+import { formatFrame, type Frame } from "../../../can-db/frame";
 import { loadDbcFile } from "../../../can-db/load";
-import { encodeMessage } from "../../../can-db/encoder";
+import { encodeFrame } from "../../../can-db/encoder";
 import { findMessage, type Database, type MessageDef } from "../../../can-db/model";
 import { writeStdout } from "./stdout";
 
@@ -37,20 +37,13 @@ function messageOrUsage(db: Database, key: string, dbcPath: string): MessageDef 
 export async function encodeCommand(message: string, assignments: string[], opts: { dbc: string }): Promise<void> {
   const db = loadDbcFile(opts.dbc);
   const m = messageOrUsage(db, message, opts.dbc);
-  let data: Uint8Array;
+  let frame: Frame;
   try {
-    data = encodeMessage(db, m, parseAssignments(assignments));
+    frame = encodeFrame(db, m, parseAssignments(assignments));
   } catch (e) {
     if (e instanceof CodecError) throw new UsageError(e.message, { cause: e });
     throw e;
   }
-  // A length that is not a CAN FD length (variable_dlc.dbc has 10) is padded with zeros, as a controller pads it.
-  if (m.fd && data.length > 8 && !FD_LENGTHS.includes(data.length)) {
-    const padded = new Uint8Array(FD_LENGTHS.find((l) => l >= data.length) ?? 64);
-    padded.set(data);
-    data = padded;
-  }
-  const frame = makeFrame({ id: m.id, ext: m.ext, fd: m.fd, brs: m.fd, data });
   await writeStdout(formatFrame(frame) + "\n");
 }
 
@@ -65,7 +58,7 @@ export function registerEncode(program: Command): void {
       "after",
       `
 Signals left out take their GenSigStartValue attribute (a raw value) or raw 0. Out-of-range values exit 2.
-CAN FD messages print as ID##1<data> (bit-rate switch set).
+CAN FD messages print as ID##1<data>: bit-rate switch set, unless the message's CANFD_BRS attribute is 0 (ID##0<data>).
 
 Examples:
   vgw encode --dbc motohawk.dbc ExampleMessage Temperature=250.1 AverageRadius=3.2 Enable=Enabled
