@@ -137,7 +137,8 @@ function fitRaw(s: SignalDef, raw: bigint, wrap: boolean): bigint {
   const hi = s.signed ? (1n << (L - 1n)) - 1n : (1n << L) - 1n;
   if (raw < lo || raw > hi) {
     if (wrap) return BigInt.asUintN(s.length, raw);
-    const phys = (b: bigint) => Number(b) * s.factor + s.offset;
+    // Unscaled limits print exactly: 2^63-1 as a number would read 9223372036854776000.
+    const phys = (b: bigint) => (s.factor === 1 && s.offset === 0 ? String(b) : String(Number(b) * s.factor + s.offset));
     const [a, b] = s.factor < 0 ? [phys(hi), phys(lo)] : [phys(lo), phys(hi)];
     throw new CodecError(`signal ${s.name}: raw value ${raw} does not fit in ${s.length} ${s.signed ? "signed" : "unsigned"} bits (range [${a}, ${b}])`);
   }

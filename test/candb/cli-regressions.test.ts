@@ -153,6 +153,16 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
       }
     });
 
+    it("reading - from a terminal says what it waits for (no silent hang)", () => {
+      // util-linux script(1) gives the command a terminal as stdin; the input ends at once (</dev/null to script).
+      const r = spawnSync("script", ["-qec", `'${process.execPath}' '${BIN}' decode --dbc '${D}/motohawk.dbc'`, "/dev/null"], {
+        input: "",
+        timeout: 20_000,
+        env: { ...process.env, VGW_LOG: "info" },
+      });
+      assert.match(r.stdout.toString(), /reading candump lines from the terminal: type or paste them, Ctrl-D ends/);
+    });
+
     it("decode --from reads a trace whose extension is not its format; the unknown-extension error exits 2", () => {
       copyFileSync(`${T}/logfile.asc`, join(dir, "capture.txt"));
       const r = vgw(["decode", "--dbc", `${D}/motohawk.dbc`, "--from", "asc", "--format", "jsonl", join(dir, "capture.txt")]);
@@ -179,6 +189,12 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
     it("an unknown message suggests close names, or where the list is", () => {
       assert.match(vgw(["encode", "--dbc", `${D}/motohawk.dbc`, "example"]).stderr, /has no message 'example': did you mean ExampleMessage\?/);
       assert.match(vgw(["encode", "--dbc", `${D}/motohawk.dbc`, "Nope"]).stderr, /has no message 'Nope': run 'vgw dbc .*motohawk\.dbc' for its messages/);
+    });
+
+    it("a 64-bit range error prints its limits exactly", () => {
+      const r = vgw(["encode", "--dbc", `${D}/signed.dbc`, "Message64big", "s64big=9223372036854775808"]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /range \[-9223372036854775808, 9223372036854775807\]/);
     });
 
     it("an unknown signal lists the message's signals", () => {

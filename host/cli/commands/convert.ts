@@ -9,7 +9,7 @@ import { UsageError } from "../../../can-db/errors";
 import { listFormats, openTraceReader, openTraceWriter, resolveFormat } from "../../trace";
 import { log } from "../../log";
 import { interruptSignal } from "./can-options";
-import { noFramesHint, stopReason } from "./trace-input";
+import { announceStdin, noFramesHint, stopReason } from "./trace-input";
 
 interface ConvertOptions {
   strict?: boolean;
@@ -29,6 +29,7 @@ export async function convert(input: string, output: string, opts: ConvertOption
   const interrupt = interruptSignal();
   const reader = openTraceReader(input, { strict: opts.strict, format: opts.from, signal: interrupt.signal });
   const writer = openTraceWriter(output, { format: opts.to });
+  announceStdin(input, reader.format.name);
   const started = process.hrtime.bigint();
   try {
     for await (const batch of reader) {

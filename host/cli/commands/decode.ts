@@ -19,7 +19,7 @@ import { openTraceReader, resolveFormat } from "../../trace";
 import { log } from "../../log";
 import { interruptSignal } from "./can-options";
 import { writeStdout } from "./stdout";
-import { noFramesHint, stopReason } from "./trace-input";
+import { announceStdin, noFramesHint, stopReason } from "./trace-input";
 
 interface DecodeCommandOptions {
   dbc: string;
@@ -98,6 +98,7 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
   // Ctrl-C on a live pipe ends the input; the frames read so far are printed and the summary still comes.
   const interrupt = interruptSignal();
   const reader = openTraceReader(trace, { strict: opts.strict, format: opts.from, signal: interrupt.signal });
+  announceStdin(trace, reader.format.name);
   const decodeOptions = { choices: opts.choices ?? false };
   const jsonl = opts.format === "jsonl";
   let frames = 0;

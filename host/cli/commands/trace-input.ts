@@ -3,6 +3,12 @@
  * try when nothing in the input could be read (wrong format, binary junk).
  */
 import type { TraceReader } from "../../trace";
+import { log } from "../../log";
+
+/** Reading "-" from a terminal looks like a hang unless the user is told what the command waits for. */
+export function announceStdin(path: string, format: string): void {
+  if (path === "-" && process.stdin.isTTY) log.info(`reading ${format} lines from the terminal: type or paste them, Ctrl-D ends`);
+}
 
 /** Appended to a summary line: why the run stopped before the end of its input, or "". */
 export function stopReason(interrupt: AbortSignal, outputGone: boolean): string {
