@@ -108,7 +108,7 @@ export type Expectation =
   | { kind: "delivery"; ids: IdFilter[]; maxLost: number; origin: Origin }
   | { kind: "signals"; messages: string[]; tolerance: number; relTolerance: number; origin: Origin }
   | { kind: "latency"; p99Ms?: number; maxMs?: number; origin: Origin }
-  | { kind: "cycle"; id: number; periodMs: number; toleranceMs: number; origin: Origin }
+  | { kind: "cycle"; id: number; periodMs: number; toleranceMs: number; maxOutsidePct: number; origin: Origin }
   | { kind: "command"; ref: string; outcome: "transmitted" | "refused"; withinMs: number; reason?: string; origin: Origin }
   | { kind: "status"; counters: Record<string, CounterExpectation>; origin: Origin }
   | { kind: "lastWill"; withinMs: number; origin: Origin };
@@ -377,9 +377,12 @@ function parseExpectation(cx: Context, node: Node, key: string, sc: Scenario): E
       return e;
     }
     case "cycle": {
-      const m = cx.map(v, at, ["id", "period", "tolerance"]);
+      const m = cx.map(v, at, ["id", "period", "tolerance", "maxOutside"]);
+      const pct = m.has("maxOutside") ? cx.nonNegative(m.get("maxOutside")!, `${at}.maxOutside`) : 0;
+      if (pct > 100) throw cx.error(m.get("maxOutside")!, `${at}.maxOutside`, `a percentage 0..100, got ${pct}`);
       return {
         kind,
+        maxOutsidePct: pct,
         id: cx.canId(m.get("id") ?? cx.missing(v, at, "id"), `${at}.id`),
         periodMs: cx.duration(m.get("period") ?? cx.missing(v, at, "period"), `${at}.period`),
         toleranceMs: cx.duration(m.get("tolerance") ?? cx.missing(v, at, "tolerance"), `${at}.tolerance`),

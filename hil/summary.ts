@@ -35,6 +35,9 @@ export function scenarioReport(o: RunOutcome, startedAtEpochMs: number): Scenari
   metrics["harness timing error max ms"] = o.harness.latenessMax;
   metrics["harness frames later than 1 ms"] = o.harness.late;
   for (const [k, v] of Object.entries(rec.harness)) metrics[k] = v;
+  // The gateway's own view at the end: its last online status, every counter.
+  const last = [...rec.statuses].reverse().find((s) => s.online);
+  if (last) for (const [k, v] of Object.entries(last.counters)) metrics[`gateway status ${k}`] = v;
 
   const plots: Plot[] = [];
   if (a) {

@@ -109,6 +109,9 @@ describe("hil checks", () => {
     const bad = checkAll(rec, scenario("expect: [{ cycle: { id: 0x123, period: 10ms, tolerance: 1ms } }]")).results[0];
     assert.equal(bad.pass, false);
     assert.match(bad.message, /2 of 19 intervals outside.*123#0A.*15\.0 ms/);
+    const tolerant = checkAll(rec, scenario("expect: [{ cycle: { id: 0x123, period: 10ms, tolerance: 1ms, maxOutside: 15 } }]")).results[0];
+    assert.equal(tolerant.pass, true, tolerant.message);
+    assert.match(tolerant.message, /2 of 19 intervals outside .*allowed 15%/);
   });
 
   it("signals: exact delivery agrees; a wrong value names message, signal and frame", () => {

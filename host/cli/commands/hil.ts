@@ -25,6 +25,8 @@ interface HilRunOptions {
   html?: string;
   json?: string;
   soak?: string;
+  device: string;
+  prefix: string;
   progress: boolean;
 }
 
@@ -34,7 +36,7 @@ Examples:
   $ vgw hil run hil/scenarios/*.yaml --junit hil-junit.xml --html hil-report.html
 
   # one scenario against a real gateway wired to can0, both on the rig's broker
-  $ vgw hil run hil/scenarios/lossless.yaml --target board --can can0 --broker mqtt://rig-broker:1883
+  $ vgw hil run hil/scenarios/lossless.yaml --target board --can can0 --broker mqtt://rig-broker:1883 --device gw7
 
   # the soak at rated load for 60x its CI duration
   $ vgw hil run hil/scenarios/soak.yaml --soak 60 --json soak.json
@@ -54,6 +56,8 @@ export function registerHil(program: Command): void {
     .option("--junit <file>", "write JUnit XML: one testcase per expectation")
     .option("--html <file>", "write a self-contained HTML report with plots")
     .option("--json <file>", "write everything as JSON")
+    .option("--device <id>", "the gateway's device id (setting deviceId); the simulated gateway is given it", "hil")
+    .option("--prefix <topic>", "the gateway's topic prefix (setting topicPrefix)", "vgw")
     .option("--soak <factor>", "multiply the duration of synthetic loads (long soak runs)")
     .option("--no-progress", "no progress bar")
     .addHelpText("after", EXAMPLES)
@@ -90,6 +94,8 @@ async function hilRun(files: string[], opts: HilRunOptions): Promise<number> {
       target,
       can: opts.can,
       broker: opts.broker,
+      device: opts.device,
+      prefix: opts.prefix,
       loadScale: soak,
       onProgress: (step, sent, total) => {
         if (!bar) return;
