@@ -87,4 +87,28 @@ describe("mqtt packets", () => {
         parser.push(Buffer.from("30ffffffff01", "hex"))
         expect(parser.error.length > 0).toBe(true)
     })
+    test("a chunk of 300 PUBACKs is parsed in one push (no quadratic moves)", () => {
+        let n = 0
+        let lastId = 0
+        const parser = new MqttParser(1024, (p: MqttPacket) => {
+            n++
+            lastId = (p.body[0] << 8) | p.body[1]
+        })
+        const chunk = Buffer.alloc(300 * 4 + 2)
+        for (let i = 0; i < 300; i++) {
+            chunk[i * 4] = 0x40
+            chunk[i * 4 + 1] = 2
+            chunk[i * 4 + 2] = (i + 1) >> 8
+            chunk[i * 4 + 3] = (i + 1) & 0xff
+        }
+        // and the first two bytes of a PUBLISH whose rest comes later
+        chunk[1200] = 0x30
+        chunk[1201] = 3
+        parser.push(chunk)
+        expect(n).toBe(300)
+        expect(lastId).toBe(300)
+        parser.push(Buffer.from("000174", "hex"))
+        expect(n).toBe(301)
+        expect(parser.error).toBe("")
+    })
 })

@@ -225,32 +225,44 @@ export class MqttParser {
         }
     }
 
+    /**
+     * Hands out every complete packet in the buffer. Packets are read from a moving start offset and what is left is
+     * moved to the front once at the end: moving it after every packet would cost O(n^2) bytes for a buffer full
+     * of small packets (a burst of PUBACKs), beyond the VM's opcode budget between awaits.
+     */
     private drain() {
         const buf = this.buf
+        let start = 0
         for (;;) {
-            if (this.len < 2) return
+            const avail = this.len - start
+            if (avail < 2) break
             let rem = 0
             let mul = 1
-            let p = 1
-            for (;;) {
-                if (p >= this.len) return // length bytes not complete yet
+            let p = start + 1
+            let complete = false
+            while (p < this.len) {
                 const b = buf[p++]
                 rem += (b & 0x7f) * mul
                 mul *= 128
-                if (!(b & 0x80)) break
-                if (p > 4) {
+                if (!(b & 0x80)) {
+                    complete = true
+                    break
+                }
+                if (p - start > 4) {
                     this.error = "malformed remaining length"
                     return
                 }
             }
-            const total = p + rem
+            if (!complete) break // length bytes not complete yet
+            const head = p - start
+            const total = head + rem
             if (total > buf.length) {
-                // larger than our buffer: deliver the first bytes once the buffer is full, skip the rest
-                if (this.len < buf.length) return
+                // larger than our buffer: deliver its first bytes once they fill the buffer, skip the rest
+                if (start > 0 || this.len < buf.length) break
                 this.onPacket({
                     type: buf[0] >> 4,
                     flags: buf[0] & 15,
-                    body: buf.slice(p, this.len),
+                    body: buf.slice(head, this.len),
                     length: rem,
                     truncated: true,
                 })
@@ -258,18 +270,20 @@ export class MqttParser {
                 this.len = 0
                 return
             }
-            if (this.len < total) return
+            if (avail < total) break
             this.onPacket({
-                type: buf[0] >> 4,
-                flags: buf[0] & 15,
-                body: buf.slice(p, total),
+                type: buf[start] >> 4,
+                flags: buf[start] & 15,
+                body: buf.slice(p, start + total),
                 length: rem,
                 truncated: false,
             })
-            // move what follows to the front
-            const left = this.len - total
+            start += total
+        }
+        if (start > 0) {
             // a byte loop: blitAt with overlapping source and target in one buffer is not documented as safe
-            for (let i = 0; i < left; i++) buf[i] = buf[total + i]
+            const left = this.len - start
+            for (let i = 0; i < left; i++) buf[i] = buf[start + i]
             this.len = left
         }
     }
