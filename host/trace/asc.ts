@@ -24,7 +24,7 @@
 import type { Frame } from "../../can-db/frame";
 import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, isValidFdLength, lengthToDlc } from "../../can-db/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
-import { spacedHex, wholeLines } from "./lines";
+import { decimal, scanDecimal, spacedHex, wholeLines } from "./lines";
 import { channelNumber } from "./channel";
 
 const CAN_ERR_BUSERROR = 0x80;
@@ -257,68 +257,91 @@ function isTokenByte(c: number): boolean {
   return c > 0x20 && c < 0x7f;
 }
 
-export function fastLine(p: AscParser, b: Buffer, i: number, e: number, out: Frame[]): boolean {
+// Results of the field scanners below: module slots, so the hot path allocates nothing per field.
+let fieldValue = 0;
+let fieldExt = false;
+
+/** Skips spaces from i. */
+function skipSpaces(b: Buffer, i: number, e: number): number {
   while (i < e && b[i] === 0x20) i++;
-  if (!(b[i] >= 48 && b[i] <= 57)) return false;
-  // time: digits . digits (exact as Number() for up to 15 digits)
-  let mant = 0;
-  let digits = 0;
-  let frac = -1;
-  for (; i < e; i++) {
-    const c = b[i];
-    if (c >= 48 && c <= 57) {
-      mant = mant * 10 + (c - 48);
-      digits++;
-      if (frac >= 0) frac++;
-    } else if (c === 0x2e && frac < 0) frac = 0;
-    else break;
-  }
-  if (digits === 0 || digits > 15 || frac < 1 || frac > 9 || b[i] !== 0x20) return false;
-  const time = mant / POW10[frac];
-  while (i < e && b[i] === 0x20) i++;
-  if (b[i] === 0x43 /* C */) return fastFdLine(p, b, i, e, time, out);
-  // channel: a small decimal number
+  return i;
+}
+
+/** A 1-2 digit channel ended by a space (value in fieldValue); the index after it, or -1. */
+function scanChannel(b: Buffer, i: number, e: number): number {
   let ch = 0;
-  const chStart = i;
+  const start = i;
   for (; i < e && b[i] >= 48 && b[i] <= 57; i++) ch = ch * 10 + (b[i] - 48);
-  if (i === chStart || i - chStart > 2 || b[i] !== 0x20) return false;
-  while (i < e && b[i] === 0x20) i++;
-  // ID: hex digits, optional x
+  if (i === start || i - start > 2 || b[i] !== 0x20) return -1;
+  fieldValue = ch;
+  return i;
+}
+
+/** `Rx ` or `Tx `; the index after it, or -1. */
+function scanDirection(b: Buffer, i: number, e: number): number {
+  if (i + 2 >= e || (b[i] !== 0x52 && b[i] !== 0x54) || b[i + 1] !== 0x78 || b[i + 2] !== 0x20) return -1;
+  return i + 3;
+}
+
+/** A hex CAN ID, `x` for 29-bit, in range, ended by a space (fieldValue, fieldExt); the index after it, or -1. */
+function scanId(b: Buffer, i: number, e: number): number {
   let id = 0;
-  const idStart = i;
+  const start = i;
   for (; i < e; i++) {
     const d = HEXVAL[b[i]];
     if (d < 0) break;
     id = id * 16 + d;
   }
-  if (i === idStart || i - idStart > 8) return false;
+  if (i === start || i - start > 8) return -1;
   let ext = false;
   if (b[i] === 0x78) {
     ext = true;
     i++;
   }
-  if (b[i] !== 0x20 || id > (ext ? CAN_EFF_MASK : CAN_SFF_MASK)) return false;
-  while (i < e && b[i] === 0x20) i++;
+  if (b[i] !== 0x20 || id > (ext ? CAN_EFF_MASK : CAN_SFF_MASK)) return -1;
+  fieldValue = id;
+  fieldExt = ext;
+  return i;
+}
+
+/** `data.length` space-separated hex bytes into `data`; the index after them, or -1. */
+function scanData(b: Buffer, i: number, e: number, data: Uint8Array): number {
+  for (let k = 0; k < data.length; k++) {
+    if (b[i] !== 0x20) return -1;
+    i = skipSpaces(b, i, e);
+    const hi = HEXVAL[b[i]];
+    const lo = HEXVAL[b[i + 1]];
+    if (hi < 0 || lo < 0 || i + 1 >= e || (i + 2 < e && b[i + 2] !== 0x20)) return -1;
+    data[k] = (hi << 4) | lo;
+    i += 2;
+  }
+  return i;
+}
+
+export function fastLine(p: AscParser, b: Buffer, i: number, e: number, out: Frame[]): boolean {
+  i = skipSpaces(b, i, e);
+  if (!(b[i] >= 48 && b[i] <= 57)) return false;
+  // time: digits . digits (exact as Number() for up to 15 digits)
+  i = scanDecimal(b, i, e);
+  if (decimal.digits === 0 || decimal.digits > 15 || decimal.frac < 1 || decimal.frac > 9 || b[i] !== 0x20) return false;
+  const time = decimal.mant / POW10[decimal.frac];
+  i = skipSpaces(b, i, e);
+  if (b[i] === 0x43 /* C */) return fastFdLine(p, b, i, e, time, out);
+  if ((i = scanChannel(b, i, e)) < 0) return false;
+  const ch = fieldValue;
+  if ((i = scanId(b, skipSpaces(b, i, e), e)) < 0) return false;
+  const id = fieldValue;
+  const ext = fieldExt;
   // direction Rx / Tx, then `d`, then the DLC digit
-  if (i + 2 >= e || (b[i] !== 0x52 && b[i] !== 0x54) || b[i + 1] !== 0x78 || b[i + 2] !== 0x20) return false;
-  i += 3;
-  while (i < e && b[i] === 0x20) i++;
+  if ((i = scanDirection(b, skipSpaces(b, i, e), e)) < 0) return false;
+  i = skipSpaces(b, i, e);
   if (b[i] !== 0x64 || b[i + 1] !== 0x20) return false;
   i += 2;
   const dlc = i < e ? HEXVAL[b[i]] : -1;
   if (dlc < 0 || (i + 1 < e && b[i + 1] !== 0x20)) return false;
   i++;
-  const len = dlc > 8 ? 8 : dlc;
-  const data = new Uint8Array(len);
-  for (let k = 0; k < len; k++) {
-    if (b[i] !== 0x20) return false;
-    while (i < e && b[i] === 0x20) i++;
-    const hi = HEXVAL[b[i]];
-    const lo = HEXVAL[b[i + 1]];
-    if (hi < 0 || lo < 0 || i + 1 >= e || (i + 2 < e && b[i + 2] !== 0x20)) return false;
-    data[k] = (hi << 4) | lo;
-    i += 2;
-  }
+  const data = new Uint8Array(dlc > 8 ? 8 : dlc);
+  if (scanData(b, i, e, data) < 0) return false;
   const eventTime = p.relativeTimes ? p.lastEvent + time : time;
   p.lastEvent = eventTime;
   out.push({ id, ext, rtr: false, fd: false, brs: false, esi: false, err: false, data, t: p.start + eventTime, bus: ch < 64 ? CHANNELS[ch] : String(ch) });
@@ -327,37 +350,18 @@ export function fastLine(p: AscParser, b: Buffer, i: number, e: number, out: Fra
 
 function fastFdLine(p: AscParser, b: Buffer, i: number, e: number, time: number, out: Frame[]): boolean {
   if (e - i < 6 || b[i + 1] !== 0x41 || b[i + 2] !== 0x4e || b[i + 3] !== 0x46 || b[i + 4] !== 0x44 || b[i + 5] !== 0x20) return false;
-  i += 5;
-  while (i < e && b[i] === 0x20) i++;
-  let ch = 0;
-  const chStart = i;
-  for (; i < e && b[i] >= 48 && b[i] <= 57; i++) ch = ch * 10 + (b[i] - 48);
-  if (i === chStart || i - chStart > 2 || b[i] !== 0x20) return false;
-  while (i < e && b[i] === 0x20) i++;
-  if (i + 2 >= e || (b[i] !== 0x52 && b[i] !== 0x54) || b[i + 1] !== 0x78 || b[i + 2] !== 0x20) return false;
-  i += 3;
-  while (i < e && b[i] === 0x20) i++;
-  let id = 0;
-  const idStart = i;
-  for (; i < e; i++) {
-    const d = HEXVAL[b[i]];
-    if (d < 0) break;
-    id = id * 16 + d;
-  }
-  if (i === idStart || i - idStart > 8) return false;
-  let ext = false;
-  if (b[i] === 0x78) {
-    ext = true;
-    i++;
-  }
-  if (b[i] !== 0x20 || id > (ext ? CAN_EFF_MASK : CAN_SFF_MASK)) return false;
-  while (i < e && b[i] === 0x20) i++;
+  if ((i = scanChannel(b, skipSpaces(b, i + 5, e), e)) < 0) return false;
+  const ch = fieldValue;
+  if ((i = scanDirection(b, skipSpaces(b, i, e), e)) < 0) return false;
+  if ((i = scanId(b, skipSpaces(b, i, e), e)) < 0) return false;
+  const id = fieldValue;
+  const ext = fieldExt;
+  i = skipSpaces(b, i, e);
   // BRS and ESI digits (two whitespace-separated 0/1 tokens), unless a symbolic name comes first
   const isBitAt = (k: number) => (b[k] === 0x30 || b[k] === 0x31) && b[k + 1] === 0x20;
   const nextToken = (k: number) => {
     while (k < e && isTokenByte(b[k])) k++;
-    while (k < e && b[k] === 0x20) k++;
-    return k;
+    return skipSpaces(b, k, e);
   };
   let esiAt = nextToken(i);
   if (!(isBitAt(i) && isBitAt(esiAt))) {
@@ -370,26 +374,17 @@ function fastFdLine(p: AscParser, b: Buffer, i: number, e: number, time: number,
   i = nextToken(esiAt);
   const dlc = i < e ? HEXVAL[b[i]] : -1;
   if (dlc < 0 || b[i + 1] !== 0x20) return false;
-  i += 2;
-  while (i < e && b[i] === 0x20) i++;
+  i = skipSpaces(b, i + 2, e);
   let len = 0;
   const lenStart = i;
   for (; i < e && b[i] >= 48 && b[i] <= 57; i++) len = len * 10 + (b[i] - 48);
   if (i === lenStart || i - lenStart > 2 || len > 64 || FD_LEN_OK[len] === 0 || (i < e && b[i] !== 0x20)) return false;
   const data = new Uint8Array(len);
-  for (let k = 0; k < len; k++) {
-    if (b[i] !== 0x20) return false;
-    while (i < e && b[i] === 0x20) i++;
-    const hi = HEXVAL[b[i]];
-    const lo = HEXVAL[b[i + 1]];
-    if (hi < 0 || lo < 0 || i + 1 >= e || (i + 2 < e && b[i + 2] !== 0x20)) return false;
-    data[k] = (hi << 4) | lo;
-    i += 2;
-  }
+  if ((i = scanData(b, i, e, data)) < 0) return false;
   // Flags: the third column after the data (duration, length, flags), hex; absent in short lines.
   let flags = -1;
   for (let col = 0; col < 3 && i < e; col++) {
-    while (i < e && b[i] === 0x20) i++;
+    i = skipSpaces(b, i, e);
     if (col < 2) {
       while (i < e && isTokenByte(b[i])) i++;
       continue;

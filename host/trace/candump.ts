@@ -13,7 +13,7 @@
  */
 import { CAN_EFF_MASK, CAN_ERR_FLAG, CAN_SFF_MASK, formatFrame, type Frame } from "../../can-db/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
-import { wholeLines } from "./lines";
+import { decimal, scanDecimal, wholeLines } from "./lines";
 import { candumpChannel } from "./channel";
 
 const HEXVAL = new Int8Array(256).fill(-1);
@@ -67,21 +67,9 @@ export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadConte
     let bus: string | undefined;
     if (buf[i] === 0x28 /* ( */) {
       const open = i;
-      // Timestamp: digits [. digits] `)`. While the digits form an exact integer (< 2^53), integer / 10^k is the
-      // correctly rounded value, i.e. exactly what parseFloat gives, without making a string.
-      i++;
-      let mant = 0;
-      let digits = 0;
-      let frac = -1;
-      for (; i < e; i++) {
-        const c = buf[i];
-        if (c >= 48 && c <= 57) {
-          mant = mant * 10 + (c - 48);
-          digits++;
-          if (frac >= 0) frac++;
-        } else if (c === 0x2e && frac < 0) frac = 0;
-        else break;
-      }
+      // Timestamp: digits [. digits] `)`
+      i = scanDecimal(buf, i + 1, e);
+      const { mant, digits, frac } = decimal;
       if (i >= e || buf[i] !== 0x29 || digits === 0) {
         ctx.bad(lineNo, `bad timestamp, expected '(seconds.micros)': '${lineText(buf, lineStart, end)}'`);
         continue;

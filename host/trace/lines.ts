@@ -80,3 +80,30 @@ export function spacedHex(data: Uint8Array): string {
   for (let i = 0; i < data.length; i++) s += (i ? " " : "") + HEX2[data[i]];
   return s;
 }
+
+/** What scanDecimal read: the digits as an integer, how many, and how many after the point (-1: no point). */
+export const decimal = { mant: 0, digits: 0, frac: -1 };
+
+/**
+ * Scans `digits[.digits]` from i (the timestamps of candump and ASC lines) into `decimal`, without making a string;
+ * returns the index after it. While the digits form an exact integer (< 2^53), mant / 10^frac is the correctly
+ * rounded value, i.e. exactly what parseFloat gives.
+ */
+export function scanDecimal(b: Buffer, i: number, e: number): number {
+  let mant = 0;
+  let digits = 0;
+  let frac = -1;
+  for (; i < e; i++) {
+    const c = b[i];
+    if (c >= 48 && c <= 57) {
+      mant = mant * 10 + (c - 48);
+      digits++;
+      if (frac >= 0) frac++;
+    } else if (c === 0x2e && frac < 0) frac = 0;
+    else break;
+  }
+  decimal.mant = mant;
+  decimal.digits = digits;
+  decimal.frac = frac;
+  return i;
+}
