@@ -7,7 +7,7 @@ cd "$VGW" || exit 1
 N=${N:-4000}
 REPS=${REPS:-2}
 for rep in $(seq 1 "$REPS"); do
-for C in 1 4 16 64; do
+for C in ${BURSTS:-1 4 16 64}; do
   for tool in candump vgw; do
     rm -f "$R/rx.log" "$R/rx.err"
     if [ $tool = candump ]; then

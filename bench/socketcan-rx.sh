@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=$(mktemp -d /tmp/vgw-bench-rx-XXXXXX)
 trap 'rm -rf "$R"' EXIT
-printf 'export VGW=%q R=%q N=%q REPS=%q\nexec sh %q\n' "$PWD" "$R" "${N:-4000}" "${REPS:-2}" "$PWD/bench/socketcan-rx-vm.sh" >"$R/run.sh"
+printf 'export VGW=%q R=%q N=%q REPS=%q BURSTS=%q\nexec sh %q\n' "$PWD" "$R" "${N:-4000}" "${REPS:-2}" "${BURSTS:-1 4 16 64}" "$PWD/bench/socketcan-rx-vm.sh" >"$R/run.sh"
 bash scripts/vm/run.sh "$R/run.sh" "$R/out.txt" 900 || { cat "$R/out.txt" >&2; exit 1; }
 echo "receive throughput in the VM kernel (vcan0, cangen bursts every 1 ms; TCG, 1 vCPU)"
 printf '%-8s %6s %7s %9s %7s %12s\n' tool burst sent received lost "frames/s"
