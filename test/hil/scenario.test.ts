@@ -6,6 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseScenario, loadScenario, ScenarioError } from "../../hil/scenario";
+import { main } from "../../host/cli/main";
+import { log } from "../../host/log";
 
 describe("hil scenario loader", () => {
   let dir: string;
@@ -146,6 +148,22 @@ expect:
 
   it("reports an unreadable file by name", () => {
     assert.throws(() => loadScenario(path.join(dir, "missing.yaml")), /missing\.yaml:0: cannot read/);
+  });
+
+  it("vgw hil run exits 2 on a bad scenario file, naming file, line and key, before running anything", async () => {
+    const bad = path.join(dir, "bad.yaml");
+    fs.writeFileSync(bad, "steps:\n  - wait: 1s\n  - link: sever\nexpect: []\n");
+    const lines: string[] = [];
+    const sink = log.sink;
+    log.sink = (l) => lines.push(l);
+    try {
+      fs.writeFileSync(file, GOOD);
+      assert.equal(await main(["node", "vgw", "hil", "run", file, bad]), 2);
+    } finally {
+      log.sink = sink;
+      process.exitCode = undefined;
+    }
+    assert.ok(lines.some((l) => l.includes(`${bad}:3: steps[1].link: expected one of: pass, drop, stall, slow, reset, got "sever"`)), lines.join("\n"));
   });
 
   it("loads every ready scenario shipped in hil/scenarios", () => {
