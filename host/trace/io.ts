@@ -28,17 +28,20 @@ export function checkReadable(path: string): void {
 }
 
 /**
- * Raw byte chunks of a trace, decompressed when the path ends in `.gz`. When `signal` fires (Ctrl-C) the input is
- * closed and the chunks end there, as at the end of the file, so what was read so far is still converted.
+ * Raw byte chunks of a trace, decompressed when they are gzip data: known by the gzip magic bytes, not by the name,
+ * so `zcat`-able input on stdin and a compressed file without `.gz` read as well (and a `.gz` that is plain text).
+ * When `signal` fires (Ctrl-C) the input is closed and the chunks end there, as at the end of the file, so what was
+ * read so far is still converted.
  */
 export async function* readBytes(path: string, chunkSize = DEFAULT_CHUNK, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  let stream: Readable = path === "-" ? process.stdin : fs.createReadStream(path, { highWaterMark: chunkSize });
-  if (path !== "-" && isGzipPath(path)) {
-    // pipeline, not pipe: a failure or an early stop on either side ends both (no open file left behind).
-    stream = pipeline(stream, zlib.createGunzip({ chunkSize }), () => undefined);
-  }
-  if (signal) addAbortSignal(signal, stream);
+  const source: Readable = path === "-" ? process.stdin : fs.createReadStream(path, { highWaterMark: chunkSize });
+  let stream = source;
+  if (signal) addAbortSignal(signal, source);
   try {
+    if (await startsWithGzip(source)) {
+      // pipeline, not pipe: a failure or an early stop on either side ends both (no open file left behind).
+      stream = pipeline(source, zlib.createGunzip({ chunkSize }), () => undefined);
+    }
     for await (const chunk of stream) yield chunk as Buffer;
   } catch (e) {
     if (signal?.aborted) return;
@@ -47,6 +50,25 @@ export async function* readBytes(path: string, chunkSize = DEFAULT_CHUNK, signal
     throw new VgwError(`cannot read trace ${path}: ${what}`, { cause: e });
   } finally {
     if (path !== "-") stream.destroy();
+  }
+}
+
+/** Looks at the first bytes without consuming them (they are put back with unshift). */
+async function startsWithGzip(stream: Readable): Promise<boolean> {
+  for (;;) {
+    const chunk = stream.read() as Buffer | null;
+    if (chunk !== null) {
+      stream.unshift(chunk);
+      return chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b;
+    }
+    if (stream.readableEnded || stream.destroyed) return false;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        for (const event of ["readable", "end", "close", "error"]) stream.off(event, done);
+        resolve();
+      };
+      for (const event of ["readable", "end", "close", "error"]) stream.once(event, done);
+    });
   }
 }
 

@@ -142,6 +142,21 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
       assert.match(r.stdout, /^\{"id":291,.*"data":"11"\}\n$/);
     });
 
+    it("gzip is known by its bytes: on stdin, in a file without .gz; a .gz that holds plain text reads as text", () => {
+      const text = readFileSync(`${T}/candump.log`);
+      const gz = gzipSync(text);
+      const lines = text.toString().trim().split("\n").length;
+      const fromStdin = spawnSync(process.execPath, [BIN, "convert", "-", "-"], { input: gz, maxBuffer: 1 << 26, timeout: 30_000 });
+      assert.equal(fromStdin.stdout.toString().trim().split("\n").length, lines, fromStdin.stderr.toString());
+      writeFileSync(join(dir, "zipped.log"), gz);
+      writeFileSync(join(dir, "plain.log.gz"), text);
+      for (const name of ["zipped.log", "plain.log.gz"]) {
+        const r = vgw(["convert", join(dir, name), join(dir, `${name}.out.log`)]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, new RegExp(`convert: ${lines} frames read`), name);
+      }
+    });
+
     it("a binary format is never written to a terminal", () => {
       const was = Object.getOwnPropertyDescriptor(process.stdout, "isTTY");
       Object.defineProperty(process.stdout, "isTTY", { value: true, configurable: true });
