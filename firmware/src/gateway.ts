@@ -108,15 +108,17 @@ export class Gateway {
         const size = enc.payloadSize(this.bootId, seq)
         const topic = this.topicFrames
         const hdr = publishHeaderSize(topic.length, 1, size)
-        if (this.outbox.bytes + hdr + size > this.outbox.maxBytes) {
+        const ob = this.outbox
+        const off = ob.reserve(hdr + size)
+        if (off < 0) {
             this.counters.dropOutbox += enc.count
             this.counters.batchesDropped++
         } else {
             const pid = this.allocPid()
-            const pkt = Buffer.alloc(hdr + size)
-            const p = putPublishHeader(pkt, topic, 1, false, pid, size)
-            enc.writePayload(pkt, p, this.bootId, seq)
-            this.outbox.push(pkt, pid, enc.count)
+            const ring = ob.buffer()
+            const p = putPublishHeader(ring, off, topic, 1, false, pid, size)
+            enc.writePayload(ring, p, this.bootId, seq)
+            ob.commit(off, hdr + size, pid, enc.count)
         }
         enc.clear()
         this.kick.emit(true)

@@ -37,7 +37,7 @@ describe("mqtt packets", () => {
         const p = encodePublish(Buffer.from("a/b"), Buffer.from("0102", "hex"), 1, true, 7)
         expect(p.toString("hex")).toBe("33090003612f6200070102")
         expect(publishPacketId(p)).toBe(7)
-        setDup(p)
+        setDup(p, 0)
         expect(p[0]).toBe(0x3b)
         expect(encodePuback(258).toString("hex")).toBe("40020102")
         expect(encodePingreq().toString("hex")).toBe("c000")

@@ -101,9 +101,10 @@ export function publishHeaderSize(topicLen: number, qos: number, payloadLen: num
     return 1 + remainingLengthSize(rem) + 2 + topicLen + (qos ? 2 : 0)
 }
 
-/** Writes a PUBLISH header at 0; the payload goes at the returned position. */
+/** Writes a PUBLISH header at `pos`; the payload goes at the returned position. */
 export function putPublishHeader(
     buf: Buffer,
+    pos: number,
     topic: Buffer,
     qos: number,
     retain: boolean,
@@ -111,8 +112,8 @@ export function putPublishHeader(
     payloadLen: number
 ): number {
     const rem = 2 + topic.length + (qos ? 2 : 0) + payloadLen
-    buf[0] = (PUBLISH << 4) | (qos << 1) | (retain ? 1 : 0)
-    let p = putRemainingLength(buf, 1, rem)
+    buf[pos] = (PUBLISH << 4) | (qos << 1) | (retain ? 1 : 0)
+    let p = putRemainingLength(buf, pos + 1, rem)
     p = putStr(buf, p, topic)
     if (qos) p = putU16(buf, p, packetId)
     return p
@@ -120,14 +121,14 @@ export function putPublishHeader(
 
 export function encodePublish(topic: Buffer, payload: Buffer, qos: number, retain: boolean, packetId: number): Buffer {
     const buf = Buffer.alloc(publishHeaderSize(topic.length, qos, payload.length) + payload.length)
-    const p = putPublishHeader(buf, topic, qos, retain, packetId, payload.length)
+    const p = putPublishHeader(buf, 0, topic, qos, retain, packetId, payload.length)
     buf.blitAt(p, payload, 0, payload.length)
     return buf
 }
 
-/** Marks a stored PUBLISH as a resend (DUP flag, 3.3.1.1). */
-export function setDup(pkt: Buffer) {
-    pkt[0] = pkt[0] | 0x08
+/** Marks a stored PUBLISH (at `pos` of `buf`) as a resend (DUP flag, 3.3.1.1). */
+export function setDup(buf: Buffer, pos: number) {
+    buf[pos] = buf[pos] | 0x08
 }
 
 /** Offset of the packet id in a QoS>0 PUBLISH built by putPublishHeader. */
