@@ -219,6 +219,13 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
     });
   });
 
+  it("dbc summary notes statements read leniently or dropped, and where they are listed", () => {
+    const r = vgw(["dbc", `${D}/tesla_can.dbc`]);
+    assert.equal(r.code, 0);
+    assert.match(r.stderr, /note: 1 statement\(s\) read leniently or dropped; 'vgw dbc --check .*tesla_can\.dbc' lists them/);
+    assert.doesNotMatch(vgw(["dbc", `${D}/motohawk.dbc`]).stderr, /note:/);
+  });
+
   it("dbc --check with --json is a usage error (exit 2), not a silently ignored option", () => {
     const r = vgw(["dbc", "--check", "--json", `${D}/abs.dbc`]);
     assert.equal(r.code, 2);

@@ -82,6 +82,8 @@ export async function dbcCommand(file: string, opts: DbcOptions): Promise<void> 
     return;
   }
   await writeStdout((opts.json ? databaseJson(db) : summarize(db)) + "\n");
+  // Statements dropped or read leniently change what decodes; the summary alone would hide them.
+  if (db.warnings.length > 0) log.info(`note: ${db.warnings.length} statement(s) read leniently or dropped; 'vgw dbc --check ${file}' lists them`);
 }
 
 export function registerDbc(program: Command): void {
