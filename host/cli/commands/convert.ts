@@ -67,6 +67,9 @@ export function registerConvert(program: Command): void {
 Formats:
 ${formats}
 
+gzip input is recognised by its bytes (also on stdin); output ending in .gz is compressed. Ctrl-C ends the input:
+what was read is written and the output closed properly (BLF counts, gzip trailer).
+
 Examples:
   vgw convert drive.asc drive.log            Vector ASC to candump -l
   vgw convert drive.log.gz drive.blf         gzip-compressed candump log to Vector BLF
