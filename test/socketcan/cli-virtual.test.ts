@@ -4,14 +4,14 @@
  * end to end onto a virtual bus.
  */
 import { strict as assert } from "node:assert";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { makeFrame, parseFrame, sameFrame, type Frame } from "../../can-db/frame";
 import { openBus } from "../../host/bus";
 import { openTraceWriter, readAllFrames } from "../../host/trace";
 import { CandumpText } from "../../host/cli/commands/dump";
-import { parseDuration, parseSize, rotatedName } from "../../host/cli/commands/record";
+import { parseDuration, parseSize, record, rotatedName } from "../../host/cli/commands/record";
 import { parseMap, replay } from "../../host/cli/commands/replay";
 import { BusStats, frameBits } from "../../host/cli/commands/bus-stats";
 import { applyKey, initialView, renderScreen } from "../../host/cli/commands/monitor-view";
@@ -190,6 +190,33 @@ describe("replay onto a virtual bus", function () {
     assert.equal(got.length, expected.length);
     assert.ok(got.every((f) => (f.bus === "ra") === (f.data[0] % 2 === 0)), "routing by channel");
     assert.match(lines.join("\n"), /replay: 200 frames[\s\S]*100 frames filtered out/);
+  });
+
+  it("vgw record rotates by size into numbered files that together hold every frame, and reports the summary", async () => {
+    const out = path.join(dir, "rot.log");
+    const tx = await openBus("virtual:rec");
+    const lines: string[] = [];
+    const sink = log.sink;
+    log.sink = (l) => lines.push(l);
+    try {
+      const done = record({ interface: "virtual:rec", output: out, rotateSize: 2000, count: 600 });
+      await new Promise((r) => setTimeout(r, 50));
+      // 6 bursts of 100 frames, 150 ms apart: each burst is flushed, and the size check runs after each flush.
+      for (let k = 0; k < 6; k++) {
+        for (let i = 0; i < 100; i++) await tx.send(makeFrame({ id: 0x100 + k, data: Uint8Array.of(i, k) }));
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      await done;
+    } finally {
+      log.sink = sink;
+      await tx.close();
+    }
+    const files = readdirSync(dir).filter((f) => /^rot-\d{3}\.log$/.test(f)).sort();
+    assert.ok(files.length >= 3, files.join(" "));
+    let total = 0;
+    for (const f of files) total += (await readAllFrames(path.join(dir, f), { strict: true })).length;
+    assert.equal(total, 600);
+    assert.match(lines.join("\n"), /record: 600 frames received, 600 written to \d+ files/);
   });
 
   it("parses --map pairs and rejects bad ones", () => {
