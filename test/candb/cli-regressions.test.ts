@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { UsageError } from "../../can-db/errors";
+import { formatFrame } from "../../can-db/frame";
+import { encodeFromArgs } from "../../host/cli/commands/dbc-encode";
 import { openTraceWriter, readAllFrames } from "../../host/trace";
 import { ROOT, runVgw as vgw } from "./helpers";
 
@@ -210,6 +212,19 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
       const r = vgw(["encode", "--dbc", `${D}/signed.dbc`, "Message64big", "s64big=9223372036854775808"]);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /range \[-9223372036854775808, 9223372036854775807\]/);
+    });
+
+    it("send --dbc builds the same frame as vgw encode (one encoder: CAN FD padding, bit-rate switch)", () => {
+      const cases: Array<[string, string, string[]]> = [
+        ["motohawk.dbc", "ExampleMessage", ["Temperature=250.1", "Enable=Enabled"]],
+        ["variable_dlc.dbc", "TestMessage2", []],
+        ["fd_test.dbc", "TestMsg_FDEx", []],
+      ];
+      for (const [dbc, message, values] of cases) {
+        const printed = vgw(["encode", "--dbc", `${D}/${dbc}`, message, ...values]);
+        assert.equal(printed.code, 0, printed.stderr);
+        assert.equal(formatFrame(encodeFromArgs(`${D}/${dbc}`, message, values)) + "\n", printed.stdout, `${dbc} ${message}`);
+      }
     });
 
     it("an unknown signal lists the message's signals", () => {

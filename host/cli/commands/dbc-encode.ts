@@ -2,10 +2,10 @@
  * `MESSAGE SIG=VALUE ...` from the command line -> one frame, through can-db's encoder. MESSAGE is a message name
  * or its ID (`0x1F0`, `496`); a VALUE is a number (physical, scaled by the DBC) or a value-table label.
  */
-import { makeFrame, type Frame } from "../../../can-db/frame";
+import type { Frame } from "../../../can-db/frame";
 import { CodecError, UsageError } from "../../../can-db/errors";
 import { loadDbcFile } from "../../../can-db/load";
-import { encodeMessage, type EncodeValue } from "../../../can-db/encoder";
+import { encodeFrame, type EncodeValue } from "../../../can-db/encoder";
 
 function parseValue(text: string): EncodeValue {
   if (/^-?\d+$/.test(text) && !Number.isSafeInteger(Number(text))) return BigInt(text);
@@ -28,8 +28,8 @@ export function encodeFromArgs(dbcPath: string, message: string, assignments: st
     values[a.slice(0, eq)] = parseValue(a.slice(eq + 1));
   }
   try {
-    const data = encodeMessage(db, m, values);
-    return makeFrame({ id: m.id, ext: m.ext, fd: m.fd, data });
+    // can-db's encodeFrame, as `vgw encode` uses it: CAN FD lengths padded, CANFD_BRS honoured.
+    return encodeFrame(db, m, values);
   } catch (e) {
     if (e instanceof CodecError) throw new UsageError(`${m.name}: ${e.message}`);
     throw e;
