@@ -64,6 +64,8 @@ export class GatewayObserver {
     r.on("malformed", (topic, e) => rec.undecodable.push({ topic, at: now(), reason: e.message }));
     r.on("status", (_dev, s) => rec.statuses.push({ at: now(), online: s.online, counters: flattenCounters(s.raw), raw: s.raw }));
     r.on("result", (_dev, res) => {
+      // The harness's own status requests (ids "hil-..."): their effect is the status message itself.
+      if (typeof res.id === "string" && res.id.startsWith("hil-")) return;
       const cmd = rec.commands.find((c) => c.ref === res.id && !c.result);
       if (cmd) cmd.result = { ok: res.ok, reason: res.reason, at: now(), raw: res };
       else rec.undecodable.push({ topic: this.topics.result, at: now(), reason: `a result for no pending command (${JSON.stringify(res.id)})` });

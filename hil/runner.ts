@@ -102,8 +102,9 @@ export async function runScenario(sc: Scenario, opts: RunOptions): Promise<RunOu
     const startAt = now();
     await target.start();
     // A board is already online and its retained status predates the run: ask for a fresh one.
-    if (targetKind === "board") await observer.command({ op: "status", id: "initial-status" });
+    if (targetKind === "board") await observer.command({ op: "status", id: "hil-initial" });
     await waitFor("the gateway's online status", () => rec.statuses.some((s) => s.online && s.at >= startAt), ONLINE_TIMEOUT_MS);
+    await waitReady(rec, observer, now);
     await configure(sc, observer, rec, now);
     const ctx: StepContext = { sc, opts, clock, now, rec, broker, proxy, observer, target, harness, replayIndex: 0 };
     rec.harness["event loop delay max ms (start)"] = loopDelay.max / 1e6;
@@ -172,6 +173,22 @@ interface StepContext {
   harness: RunOutcome["harness"];
   /** Next replay index across all replay steps. */
   replayIndex: number;
+}
+
+/**
+ * The gateway is ready for CAN traffic when its status says the controller is on the bus (`bus: "error-active"`);
+ * its first online status comes right after CONNACK and may still say `unbound` or `stopped`.
+ */
+async function waitReady(rec: RunRecord, observer: GatewayObserver, now: () => number): Promise<void> {
+  const end = now() + ONLINE_TIMEOUT_MS;
+  for (;;) {
+    const last = [...rec.statuses].reverse().find((s) => s.online);
+    const bus = (last?.raw as Record<string, unknown> | undefined)?.bus;
+    if (bus === "error-active") return;
+    if (now() > end) throw new VgwError(`the gateway's CAN controller never became active (status bus: ${String(bus)})`);
+    await observer.command({ op: "status", id: "hil-ready" });
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }
 
 /** Sends the scenario's filters and downsampling rules as commands (docs/protocol.md), which works for every target. */
@@ -348,23 +365,44 @@ async function runStep(step: Step, c: StepContext): Promise<void> {
   }
 }
 
-/** Waits until the uplink has been quiet for a while (bounded), then asks for a final status. */
+/** True when the status accounts for every frame the gateway received: nothing left in its open batch or outbox. */
+function accountedFor(c: Record<string, number>): boolean {
+  const settled = (c.flt ?? 0) + (c.ds ?? 0) + (c.ack ?? 0) + (c["drop.outbox"] ?? 0) + (c["drop.malformed"] ?? 0);
+  return c.rx !== undefined && c.rx === settled && (c.ob ?? 0) === 0;
+}
+
+/**
+ * Waits until the gateway has nothing left to deliver: its status (asked for every second) accounts for every frame
+ * it received and the uplink has been quiet for a while. Bounded by SETTLE_MAX_MS: a gateway still reconnecting
+ * after a fault gets that long. A gateway that is gone (last will) is only waited for to go quiet.
+ */
 async function settle(rec: RunRecord, observer: GatewayObserver, now: () => number): Promise<void> {
   const end = now() + SETTLE_MAX_MS;
   let count = rec.delivered.length;
   let quietSince = now();
-  while (now() < end && now() - quietSince < SETTLE_QUIET_MS) {
+  let askedAt = -Infinity;
+  const gone = () => !rec.statuses[rec.statuses.length - 1]?.online;
+  for (;;) {
     await new Promise((r) => setTimeout(r, 50));
     if (rec.delivered.length !== count) {
       count = rec.delivered.length;
       quietSince = now();
     }
+    const quiet = now() - quietSince >= SETTLE_QUIET_MS;
+    const last = rec.statuses[rec.statuses.length - 1];
+    if (quiet && (gone() || (last.at > askedAt && askedAt > -Infinity && accountedFor(last.counters)))) break;
+    if (now() > end) {
+      log.warn(`hil: the gateway did not settle within ${SETTLE_MAX_MS} ms (frames still unaccounted for); checking what arrived`);
+      break;
+    }
+    if (!gone() && observer.ready && now() - askedAt >= 1000) {
+      askedAt = now();
+      await observer.command({ op: "status", id: "hil-settle" }).catch(() => undefined);
+    }
   }
-  const last = rec.statuses[rec.statuses.length - 1];
-  if (!observer.ready || !last?.online) return; // the gateway is gone (last-will scenarios): nobody to ask
-  const asked = now();
+  if (gone() || !observer.ready) return;
+  // The status the checks read: asked for after everything settled.
   const before = rec.statuses.length;
-  await observer.command({ op: "status", id: "final-status" });
-  rec.commands.push({ ref: "final-status", sentAt: asked });
+  await observer.command({ op: "status", id: "hil-final" });
   await waitFor("the final status", () => rec.statuses.length > before, 5000).catch((e: Error) => log.warn(`hil: ${e.message}`));
 }

@@ -9,12 +9,14 @@
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { loadScenario } from "../../hil/scenario";
 import { runScenario, type RunOutcome } from "../../hil/runner";
 import { openBroker } from "../../hil/broker";
 import { openBus } from "../../host/bus";
 import { startSimulatedGateway } from "../../host/gateway/gateway";
+import { main } from "../../host/cli/main";
 
 const ROOT = path.join(__dirname, "../../..");
 const SCENARIOS = path.join(ROOT, "hil/scenarios");
@@ -45,6 +47,29 @@ describe("hil scenarios against the firmware in the simulator", function () {
     assert.match(cycle.message, /intervals outside 10 ± 2 ms; first: 0x1F0 1F0#[0-9A-F]{16} \(batch [0-9a-f]+:\d+ record \d+\): \d+\.\d ms after the previous one/);
     assert.equal(signals.pass, false);
     assert.match(signals.message, /ExampleMessage\.Temperature at 0x1F0 replay #\d+ \(load t=\d+\.\d+ s\): input [\d.]+, broker [\d.]+/);
+  });
+});
+
+describe("vgw hil run (the command) against the simulator", function () {
+  this.timeout(240_000);
+  it("exits 1 when a scenario fails, 0 when all pass, and writes JUnit and HTML naming the failure", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vgw-hil-cli-"));
+    try {
+      const junit = path.join(dir, "junit.xml");
+      const html = path.join(dir, "report.html");
+      const code = await main(["node", "vgw", "hil", "run", path.join(SCENARIOS, "fd.yaml"), path.join(ROOT, "test/fixtures/hil/wrong-expectations.yaml"), "--junit", junit, "--html", html, "--no-progress"]);
+      process.exitCode = undefined;
+      assert.equal(code, 1);
+      const xml = fs.readFileSync(junit, "utf8");
+      assert.equal((xml.match(/<testsuite /g) ?? []).length, 2);
+      assert.equal((xml.match(/<failure /g) ?? []).length, 2, xml);
+      assert.match(xml, /<failure message="[^"]*first: 0x1F0 1F0#/);
+      assert.match(fs.readFileSync(html, "utf8"), /<span id="verdict" class="verdict fail">FAIL<\/span>/);
+      assert.equal(await main(["node", "vgw", "hil", "run", path.join(SCENARIOS, "fd.yaml"), "--no-progress"]), 0);
+      process.exitCode = undefined;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
