@@ -18,12 +18,13 @@ export interface IngestSink {
 }
 
 /** At most this many distinct (id, flags) slots per batch; a batch closes when it runs out. */
-export const SLOT_MAX = 256
-const HASH_SIZE = 512
+export const SLOT_MAX = 192
+/** More entries than slots, so a probe always ends at a free entry. */
+const HASH_SIZE = 256
 const HASH_MASK = HASH_SIZE - 1
 const HASH_ENTRY = 8
 /** Last data of every slot (8 bytes per classic slot, 64 per FD slot); a batch closes when it runs out. */
-export const ARENA_BYTES = 2048
+export const ARENA_BYTES = 1536
 /** Worst-case bytes of one frame's records: TIME (5) + head (2) + id (5) + flags + len + 64 data. */
 export const MAX_RECORD = 78
 /** Bytes of the batch map around the records: map head, v, b, s, t, n (5-byte uints), f's key and byte-string head. */

@@ -19,7 +19,8 @@ export class FrameSelector {
     private ruleSeen: boolean[] = []
     private ruleLast: number[] = []
     private ruleLen: number[] = []
-    private readonly ruleData = Buffer.alloc(MAX_RULES * RULE_DATA)
+    /** Last forwarded data per rule; allocated with the first rules (most gateways have none: 2 KB saved). */
+    private ruleData: Buffer = null
     hasFilters = false
     hasRules = false
 
@@ -66,6 +67,7 @@ export class FrameSelector {
             this.ruleOnChange[idx] = !!r[2]
         }
         this.hasRules = this.ruleKey.length > 0
+        if (this.hasRules && !this.ruleData) this.ruleData = Buffer.alloc(MAX_RULES * RULE_DATA)
     }
 
     /** Hash position of `key`: its entry, or the empty place where it would go. */
