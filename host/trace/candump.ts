@@ -114,7 +114,8 @@ export function parseCandumpLines(buf: Buffer, firstLine: number, ctx: ReadConte
     }
     const idLen = i - idStart;
     if (i >= e || buf[i] !== HASH || (idLen !== 3 && idLen !== 8)) {
-      ctx.bad(lineNo, `expected <id>#<data> with a 3- or 8-digit hex ID: '${lineText(buf, lineStart, end)}'`);
+      const text = lineText(buf, lineStart, end);
+      ctx.bad(lineNo, `expected <id>#<data> with a 3- or 8-digit hex ID: '${text}'${DISPLAY_FORMAT.test(text) ? DISPLAY_HINT : ""}`);
       continue;
     }
     i++;
@@ -209,6 +210,10 @@ function sameBytes(buf: Buffer, a: number, b: number, len: number): boolean {
 }
 
 /** The offending line for an error message, cut so one broken multi-megabyte line cannot flood the terminal. */
+/** candump's screen format (`  can0  1F0   [8]  C0 06 ...`, no -l/-L): a common mix-up, worth its own hint. */
+const DISPLAY_FORMAT = /^\s*(\(\S+\)\s+)?\S+\s+[0-9A-Fa-f]{3,8}\s+\[\d{1,2}\]/;
+const DISPLAY_HINT = " (this is candump's screen format: record with candump -L can0, or candump -l for a log file)";
+
 function lineText(buf: Buffer, start: number, end: number): string {
   const max = 120;
   let e = end;

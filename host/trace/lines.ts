@@ -10,7 +10,13 @@ const MAX_PENDING = 16 << 20;
 
 export async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let pending: Buffer | undefined;
-  for await (const chunk of chunks) {
+  let first = true;
+  for await (let chunk of chunks) {
+    // A UTF-8 byte-order mark (files saved by Windows editors) is no part of the first line.
+    if (first) {
+      first = false;
+      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+    }
     const last = chunk.lastIndexOf(0x0a);
     if (last < 0) {
       pending = pending ? Buffer.concat([pending, chunk]) : chunk;

@@ -159,6 +159,27 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
       }
     });
 
+    it("a UTF-8 byte-order mark does not cost the first line (candump, ASC date, jsonl)", async () => {
+      const bom = "\ufeff";
+      const files: Record<string, string> = {
+        "bom.log": `${bom}(1.5) can0 1F0#C006E00000000000\n`,
+        "bom.asc": `${bom}date Sat Sep 30 15:06:13.191 2017\nbase hex  timestamps absolute\n   2.501000 1  1F0            Rx   d 1 C0\n`,
+        "bom.jsonl": `${bom}{"id":496,"data":"C0"}\n`,
+      };
+      for (const [name, text] of Object.entries(files)) {
+        writeFileSync(join(dir, name), text);
+        const frames = await readAllFrames(join(dir, name), { strict: true });
+        assert.deepEqual(frames.map((f) => f.id), [0x1f0], name);
+      }
+      const asc = await readAllFrames(join(dir, "bom.asc"), { strict: true });
+      assert.ok(asc[0].t !== undefined && asc[0].t > 1.5e9, "the date line was read: times are absolute");
+    });
+
+    it("candump's screen format (no -l/-L) is reported with what to record instead", () => {
+      const r = vgw(["decode", "--dbc", `${D}/motohawk.dbc`, "-"], "  can0  1F0   [8]  C0 06 E0 00 00 00 00 00\n");
+      assert.match(r.stderr, /<stdin>:1: .*\(this is candump's screen format: record with candump -L can0, or candump -l for a log file\)/);
+    });
+
     it("a binary format is never written to a terminal", () => {
       const was = Object.getOwnPropertyDescriptor(process.stdout, "isTTY");
       Object.defineProperty(process.stdout, "isTTY", { value: true, configurable: true });
