@@ -146,8 +146,10 @@ export class Gateway {
                 for (;;) {
                     const i = ob.nextUnsent()
                     if (i < 0) break
-                    if (!(await s.send(ob.packet(i)))) break
+                    // marked before the send: its PUBACK may arrive while the send is still awaiting, and a
+                    // failed send ends the session, after which resendAll() marks everything unsent again
                     if (ob.markSent(i)) this.counters.published += ob.frameCount(i)
+                    if (!(await s.sendRange(ob.buffer(), ob.offset(i), ob.length(i)))) break
                 }
             }
             await ds.wait(this.kick, 5)

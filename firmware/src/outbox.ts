@@ -79,10 +79,18 @@ export class Outbox {
         return -1
     }
 
-    /** A copy of entry `i`'s packet, for the socket (which takes whole Buffers). */
+    /** A copy of entry `i`'s packet (tests; the gateway sends from the ring with offset() and length()). */
     packet(i: number): Buffer {
         const e = this.entries[i]
         return this.ring.slice(e.off, e.off + e.len)
+    }
+
+    offset(i: number): number {
+        return this.entries[i].off
+    }
+
+    length(i: number): number {
+        return this.entries[i].len
     }
 
     packetIdAt(i: number): number {
@@ -133,6 +141,13 @@ export class Outbox {
             if (e.sent && !e.acked) setDup(this.ring, e.off)
             e.sent = false
         }
+    }
+
+    /** Index of the unacknowledged entry with this packet id, or -1. */
+    indexOf(packetId: number): number {
+        const e = this.entries
+        for (let i = 0; i < e.length; i++) if (e[i].packetId === packetId && !e[i].acked) return i
+        return -1
     }
 
     hasPacketId(packetId: number): boolean {

@@ -37,6 +37,8 @@ export interface SessionHandlers {
 }
 
 const CONNECT_TIMEOUT = 10000
+/** Piece size for sendRange. */
+const SCRATCH_BYTES = 256
 /** Bytes of a received chunk parsed between two awaits. */
 const RX_SLICE = 256
 const BACKOFF_MIN = 500
@@ -55,6 +57,9 @@ export class MqttSession {
     private lastRecv = 0
     private connack = -1
     private readonly inbox: MqttPacket[]
+    private readonly scratch = Buffer.alloc(SCRATCH_BYTES)
+    /** A packet is being written in pieces: other sends wait. */
+    private piecewise = false
 
     constructor(
         private readonly opts: SessionOptions,
@@ -91,9 +96,37 @@ export class MqttSession {
 
     /** Sends one whole packet; false when there is no session or the socket failed (the session then ends). */
     async send(pkt: Buffer): Promise<boolean> {
+        // a packet never goes out in the middle of another one's pieces
+        while (this.piecewise) await ds.sleep(1)
         const s = this.sock
         if (!s || !this.connected) return false
         return await this.write(s, pkt)
+    }
+
+    /**
+     * Sends bytes [off, off+len) of `buf` (one whole packet, e.g. in the outbox ring) in pieces through a small
+     * scratch buffer: a copy of a 4 KB batch for the socket is an allocation the nearly full VM heap may not have.
+     * The socket copies what it is given (the simulator's sockWrite slices the heap), so the scratch is reused.
+     */
+    async sendRange(buf: Buffer, off: number, len: number): Promise<boolean> {
+        while (this.piecewise) await ds.sleep(1)
+        const s = this.sock
+        if (!s || !this.connected) return false
+        this.piecewise = true
+        try {
+            let p = 0
+            while (p < len) {
+                const n = len - p < SCRATCH_BYTES ? len - p : SCRATCH_BYTES
+                // the last, shorter piece needs a Buffer of its own length (small)
+                const piece = n === SCRATCH_BYTES ? this.scratch : Buffer.alloc(n)
+                piece.blitAt(0, buf, off + p, n)
+                if (!(await this.write(s, piece))) return false
+                p += n
+            }
+            return true
+        } finally {
+            this.piecewise = false
+        }
     }
 
     private async write(s: Socket, pkt: Buffer): Promise<boolean> {
