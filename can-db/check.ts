@@ -15,7 +15,7 @@ export interface Finding {
 
 export function checkDatabase(db: Database): Finding[] {
   const out: Finding[] = [];
-  for (const w of db.warnings) out.push({ severity: "warning", line: w.line, message: printable(`${w.reason} (near '${w.text}')`) });
+  for (const w of db.warnings) out.push({ severity: w.severity ?? "warning", line: w.line, message: printable(`${w.reason} (near '${w.text}')`) });
   duplicateNames(db, out);
   for (const m of db.messages) {
     if (m.pseudo) continue;

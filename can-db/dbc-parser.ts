@@ -231,8 +231,9 @@ class DbcParser {
     const text = t.kind === Tok.End ? "end of file" : this.src.slice(t.start, Math.min(t.end, t.start + 60));
     throw new DbcParseError(reason, this.file, t.line, t.column, text);
   }
-  warn(reason: string, t: Token): void {
-    this.db.warnings.push({ line: t.line, column: t.column, reason, text: this.src.slice(t.start, Math.min(t.end, t.start + 60)) });
+  warn(reason: string, t: Token, severity?: "error"): void {
+    const text = this.src.slice(t.start, Math.min(t.end, t.start + 60));
+    this.db.warnings.push({ line: t.line, column: t.column, reason, text, ...(severity ? { severity } : {}) });
   }
   dangling(reason: string, t: Token): never {
     throw new DanglingReference(reason, t);
@@ -362,7 +363,7 @@ class DbcParser {
     const idTok = this.peek();
     const raw = this.integer();
     if (raw < 0 || raw > 0xffffffff) this.fail("message ID out of range", idTok);
-    if (this.messagesById.has(raw)) this.fail(`duplicate message ID ${raw}`, idTok);
+    const first = this.messagesById.get(raw);
     const dbcName = this.ident();
     this.expectPunct(":");
     const lenTok = this.peek();
@@ -387,8 +388,14 @@ class DbcParser {
       pseudo: false,
       line: kw.line,
     };
-    this.messagesById.set(raw, m);
-    this.db.messages.push(m);
+    // A second message with the same ID cannot be told apart on the bus: the first is kept, the second is read (so
+    // its signals parse) and dropped, as an error `vgw dbc --check` reports with both lines; decoding still works.
+    if (first) {
+      this.warn(`duplicate message ID ${raw}: ${dbcName} is dropped, ${first.dbcName} (line ${first.line}) is kept`, idTok, "error");
+    } else {
+      this.messagesById.set(raw, m);
+      this.db.messages.push(m);
+    }
     while (this.peek().kind === Tok.Ident && this.peek().text === "SG_") {
       const sgTok = this.next();
       this.signal(m, sgTok);
@@ -398,7 +405,9 @@ class DbcParser {
   signal(m: MessageDef, kw: Token): void {
     const nameTok = this.peek();
     const dbcName = this.ident();
-    if (m.signals.some((s) => s.dbcName === dbcName)) this.fail(`duplicate signal ${dbcName} in message ${m.dbcName}`, nameTok);
+    const first = m.signals.find((s) => s.dbcName === dbcName);
+    // As for messages: the first keeps the name, the second is read and dropped, reported as an error by --check.
+    if (first) this.warn(`duplicate signal ${dbcName} in message ${m.dbcName}: the one on line ${first.line} is kept`, nameTok, "error");
     let isMultiplexer = false;
     let muxValue: number | undefined;
     const muxTok = this.peek();
@@ -444,6 +453,7 @@ class DbcParser {
     if (startBit < 0 || startBit >= 512) this.fail(`start bit ${startBit} is not 0..511`, startTok);
     if (byteOrder === "little_endian" && startBit + length > 512) this.fail("signal extends beyond 64 bytes", startTok);
     if (factor === 0) this.fail(`signal ${dbcName} has factor 0`, startTok);
+    if (first) return;
     m.signals.push({
       name: dbcName,
       dbcName,

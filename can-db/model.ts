@@ -161,6 +161,8 @@ export interface DbcWarning {
   column: number;
   reason: string;
   text: string;
+  /** "error": the file is wrong, not just unusual (a duplicate message ID or signal name); `vgw dbc --check` fails. */
+  severity?: "error";
 }
 
 export function emptyDatabase(file?: string): Database {

@@ -262,6 +262,18 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
     assert.doesNotMatch(vgw(["dbc", `${D}/motohawk.dbc`]).stderr, /note:/);
   });
 
+  it("a duplicate message ID no longer stops every command: decode works, --check lists it among all findings", () => {
+    const dbc = join(dir, "dup.dbc");
+    writeFileSync(dbc, 'BU_: A\nBO_ 100 M1: 8 A\n SG_ S1 : 0|8@1+ (1,0) [0|300] "" A\nBO_ 100 M2: 8 A\n SG_ X : 0|8@1+ (1,0) [0|255] "" A\n');
+    const check = vgw(["dbc", "--check", dbc]);
+    assert.equal(check.code, 1);
+    assert.match(check.stdout, /dup\.dbc:3: warning: signal M1\.S1: range \[0, 300\] exceeds/);
+    assert.match(check.stdout, /dup\.dbc:4: error: duplicate message ID 100: M2 is dropped, M1 \(line 2\) is kept/);
+    const decoded = vgw(["decode", "--dbc", dbc, "--format", "jsonl", "-"], "064#07\n");
+    assert.equal(decoded.code, 0, decoded.stderr);
+    assert.deepEqual(JSON.parse(decoded.stdout), { id: 100, ext: false, message: "M1", signals: { S1: 7 }, error: "frame has 1 bytes, M1 has 8" });
+  });
+
   it("dbc --check with --json is a usage error (exit 2), not a silently ignored option", () => {
     const r = vgw(["dbc", "--check", "--json", `${D}/abs.dbc`]);
     assert.equal(r.code, 2);

@@ -178,7 +178,6 @@ describe("DBC parser: malformed input is a DbcParseError with line, column and t
     ["signal length 0", 'BO_ 1 M: 8 A\n SG_ S : 0|0@1+ (1,0) [0|0] "" A\n', 2, 12, /length 0/],
     ["unknown statement", "VERSION \"\"\nFOO_ 1;\n", 2, 1, /unknown statement FOO_/],
     ["message length 65", "BO_ 1 M: 65 A\n", 1, 10, /length 65/],
-    ["duplicate message ID", "BO_ 1 M: 8 A\nBO_ 1 N: 8 A\n", 2, 5, /duplicate message ID/],
     ["stray character", "BU_: A $\n", 1, 8, /unexpected character/],
   ];
   for (const [what, text, line, column, reason] of cases) {
@@ -196,6 +195,18 @@ describe("DBC parser: malformed input is a DbcParseError with line, column and t
       );
     });
   }
+
+  it("a duplicate message ID or signal name: the first is kept, the second dropped, an error for --check (line, column)", () => {
+    const db = parseDbc('BU_: A\nBO_ 1 M: 8 A\n SG_ S : 0|8@1+ (1,0) [0|0] "" A\n SG_ S : 8|8@1+ (1,0) [0|0] "" A\nBO_ 1 N: 8 A\n', "dup.dbc");
+    assert.deepEqual(db.messages.map((m) => [m.name, m.signals.map((s) => s.startBit)]), [["M", [0]]]);
+    assert.deepEqual(
+      db.warnings.map((w) => [w.line, w.column, w.severity, w.reason]),
+      [
+        [4, 6, "error", "duplicate signal S in message M: the one on line 3 is kept"],
+        [5, 5, "error", "duplicate message ID 1: N is dropped, M (line 2) is kept"],
+      ],
+    );
+  });
 
   it("the file name and position are in the message of a file on disk", () => {
     const bad = readFileSync(resolve(DBC_DIR, "motohawk.dbc"), "latin1").replace("@0-", "@0*");
