@@ -271,6 +271,7 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
     assert.match(check.stdout, /dup\.dbc:4: error: duplicate message ID 100: M2 is dropped, M1 \(line 2\) is kept/);
     const decoded = vgw(["decode", "--dbc", dbc, "--format", "jsonl", "-"], "064#07\n");
     assert.equal(decoded.code, 0, decoded.stderr);
+    assert.match(decoded.stderr, /dup\.dbc: 1 duplicate definition\(s\) dropped, the first kept/);
     assert.deepEqual(JSON.parse(decoded.stdout), { id: 100, ext: false, message: "M1", signals: { S1: 7 }, error: "frame has 1 bytes, M1 has 8" });
   });
 

@@ -93,6 +93,8 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
   resolveFormat(trace, opts.from);
   const db = loadDbcFile(opts.dbc);
   if (!db.messages.some((m) => !m.pseudo)) log.warn(`warning: ${opts.dbc} defines no messages: every frame will be an unknown ID`);
+  const dropped = db.warnings.filter((w) => w.severity === "error").length;
+  if (dropped) log.warn(`warning: ${opts.dbc}: ${dropped} duplicate definition(s) dropped, the first kept ('vgw dbc --check ${opts.dbc}' lists them)`);
   const decoder = new Decoder(db);
   const units = unitsOf(db);
   // Ctrl-C on a live pipe ends the input; the frames read so far are printed and the summary still comes.
