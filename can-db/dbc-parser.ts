@@ -36,8 +36,11 @@ const KEPT_VERBATIM = new Set([
   "FILTER", "NS_DESC_", "EV_DATA_",
 ]);
 
-/** Decodes DBC bytes: UTF-8 when the bytes are valid UTF-8, else Windows-1252 (what CANdb++ writes). */
+/** Decodes DBC bytes: UTF-16 with a byte-order mark, UTF-8 when the bytes are valid UTF-8, else Windows-1252 (what CANdb++ writes). */
 export function decodeDbcBytes(bytes: Uint8Array): string {
+  // Some Windows tools export "Unicode" text: UTF-16 with its byte-order mark (the decoder drops the mark).
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder("utf-16le").decode(bytes);
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder("utf-16be").decode(bytes);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

@@ -68,6 +68,14 @@ describe("DBC parser: grammar features", () => {
     assert.equal(decodeDbcBytes(Buffer.from("CM_ \"ä\";", "utf8")), 'CM_ "ä";', "valid UTF-8 stays UTF-8");
   });
 
+  it("UTF-16 with a byte-order mark (a Windows \"Unicode\" export), little and big endian, reads as the UTF-8 file", () => {
+    const text = readFileSync(resolve(DBC_DIR, "motohawk.dbc"), "utf8");
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]);
+    const be = Buffer.from(le);
+    be.swap16();
+    for (const bytes of [le, be]) assert.deepEqual(parseDbc(decodeDbcBytes(bytes)).messages, parseDbc(text).messages);
+  });
+
   it("issue_163_newline.dbc: CRLF line endings, a message without signals", () => {
     const db = load("issue_163_newline.dbc");
     assert.deepEqual(db.nodes.map((n) => n.name), ["dummy_node"]);
