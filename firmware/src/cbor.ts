@@ -238,7 +238,8 @@ class CborReader {
             const kpos = this.pos
             const k = this.item(depth + 1)
             if (typeof k !== "string") throw new CborError(`map key at byte ${kpos} is not text`)
-            if (o[k] !== undefined) throw new CborError(`duplicate key '${k}'`)
+            // the key itself is not echoed: it may not be printable
+            if (o[k] !== undefined) throw new CborError(`duplicate key at byte ${kpos}`)
             o[k] = this.item(depth + 1)
         }
         return o

@@ -47,6 +47,18 @@ function isU32(v: any): boolean {
     return typeof v === "number" && v >= 0 && v <= 0xffffffff && v === Math.floor(v)
 }
 
+/**
+ * Printable ASCII only: a text from a random payload may hold bytes that are not UTF-8, and echoing them into a
+ * result would make the result itself undecodable for the host.
+ */
+function printable(t: string): boolean {
+    for (let i = 0; i < t.length; i++) {
+        const c = t.charCodeAt(i)
+        if (c < 0x20 || c > 0x7e) return false
+    }
+    return true
+}
+
 function result(id: any, op: string, ok: boolean, r: string, msg: string): CommandResult {
     return { id, op, ok, r, msg }
 }
@@ -101,14 +113,19 @@ export class CommandHandler {
             return result(null, null, false, "malformed", "not a map")
         let id: any = null
         if (cmd.id !== undefined) {
-            if (isU32(cmd.id) || (typeof cmd.id === "string" && cmd.id.length <= 32)) id = cmd.id
-            else return result(null, null, false, "bad-field", "id must be a uint or a text of at most 32 chars")
+            if (isU32(cmd.id) || (typeof cmd.id === "string" && cmd.id.length <= 32 && printable(cmd.id))) id = cmd.id
+            else return result(null, null, false, "bad-field", "id must be a uint or a printable text of at most 32 chars")
         }
         const op = cmd.op
         if (typeof op !== "string" || OPS.indexOf(op) < 0) return result(id, null, false, "bad-op", "op must be one of " + OPS.join(","))
         const allowed = KEYS[op]
         const keys = Object.keys(cmd)
-        for (const k of keys) if (allowed.indexOf(k) < 0) return result(id, op, false, "bad-field", `unknown field '${k}'`)
+        for (const k of keys) {
+            if (allowed.indexOf(k) < 0) {
+                const name = k.length <= 32 && printable(k) ? `'${k}'` : "(not printable)"
+                return result(id, op, false, "bad-field", `unknown field ${name}`)
+            }
+        }
         const t = this.target
         if (op === "tx") {
             if (cmd.boot === undefined) return result(id, op, false, "bad-field", "boot is required")

@@ -1,6 +1,6 @@
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { CborWriter } from "../src/cbor"
+import { CborWriter, decodeCbor } from "../src/cbor"
 import { CommandHandler, CommandResult, CommandTarget, writeResult } from "../src/commands"
 
 const BOOT = 0x5eed1234
@@ -169,5 +169,24 @@ describe("commands", () => {
         }
         expect(refused >= 2990).toBe(true)
         expect(t.sent.length).toBe(0)
+    })
+})
+
+describe("results stay decodable", () => {
+    test("ids and field names that are not printable ASCII are never echoed", async () => {
+        const t = new Target()
+        const h = new CommandHandler(t)
+        // {"op":"status","id":"\xff\xfe"} (not UTF-8)
+        const r1 = await h.handle(Buffer.from("a2626f70667374617475736269646" + "2fffe", "hex"), false)
+        expect(r1.r).toBe("bad-field")
+        expect(r1.id).toBe(null)
+        // {"op":"status","\x01":1}
+        const r2 = await h.handle(Buffer.from("a2626f7066737461747573610101", "hex"), false)
+        expect(r2.r).toBe("bad-field")
+        expect(r2.msg).toBe("unknown field (not printable)")
+        const w = new CborWriter(Buffer.alloc(256))
+        writeResult(w, r2)
+        const back = decodeCbor(w.result())
+        expect(back.msg).toBe("unknown field (not printable)")
     })
 })
