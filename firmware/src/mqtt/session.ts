@@ -37,8 +37,8 @@ export interface SessionHandlers {
 }
 
 const CONNECT_TIMEOUT = 10000
-/** Piece size for sendRange. */
-const SCRATCH_BYTES = 256
+/** Piece size for sendRange: 4 writes for a 4 KB batch (256 made publishing too slow for 100k frames/s). */
+const SCRATCH_BYTES = 1024
 /** Bytes of a received chunk parsed between two awaits. */
 const RX_SLICE = 256
 const BACKOFF_MIN = 500
