@@ -12,20 +12,8 @@ import { bytesToHex } from "../../can-db/frame";
 export const PYTHON = "/usr/bin/python3";
 const SCRIPTS = path.resolve(__dirname, "../../../test/traces");
 
-/** One message as python-can reports it (pycan_read.py). */
-export interface PyMsg {
-  t: number;
-  id: number;
-  ext: boolean;
-  rtr: boolean;
-  fd: boolean;
-  brs: boolean;
-  esi: boolean;
-  err: boolean;
-  dlc: number;
-  data: string;
-  channel: string | number | null;
-}
+/** One message as python-can reports it (pycan_read.py): our fields, with python-can's channel. */
+export type PyMsg = Omit<Comparable, "channel"> & { channel: string | number | null };
 
 export interface PyResult {
   msgs: PyMsg[];
@@ -33,8 +21,8 @@ export interface PyResult {
   error?: string;
 }
 
-function run(cmd: string, args: string[], input?: string): string {
-  const r = spawnSync(cmd, args, { input, encoding: "utf8", timeout: 60000, maxBuffer: 256 << 20 });
+function run(cmd: string, args: string[], input?: string, encoding: BufferEncoding = "utf8"): string {
+  const r = spawnSync(cmd, args, { input, encoding, timeout: 60000, maxBuffer: 256 << 20 });
   if (r.error) throw new Error(`${cmd} could not run (${r.error.message}); install: sudo apt-get install -y python3-can can-utils`);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr.slice(0, 2000)}`);
   return r.stdout;
@@ -65,10 +53,7 @@ export function pythonCanWrite(file: string, frames: Frame[]): void {
 }
 
 export function canUtils(tool: "log2asc" | "asc2log", args: string[]): string {
-  const r = spawnSync(tool, args, { encoding: "latin1", timeout: 60000, maxBuffer: 256 << 20 });
-  if (r.error) throw new Error(`${tool} could not run (${r.error.message}); install: sudo apt-get install -y can-utils`);
-  if (r.status !== 0) throw new Error(`${tool} exited ${r.status}: ${r.stderr}`);
-  return r.stdout;
+  return run(tool, args, undefined, "latin1");
 }
 
 /** The fields the differential tests compare, in our terms. */
