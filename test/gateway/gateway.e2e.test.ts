@@ -34,10 +34,11 @@ export function mixedFrames(count: number, seed: number): Frame[] {
   return out;
 }
 
-const REASONS = new Set(["malformed", "too-large", "bad-op", "bad-field", "stale-boot", "expired", "listen-only", "not-allowed", "rate-limited", "unbound", "busy"]);
+const REASONS = new Set(["malformed", "too-large", "bad-op", "bad-field", "stale-boot", "expired", "listen-only", "not-allowed", "rate-limited", "unbound", "failed"]);
 
 describe("gateway end to end: firmware in the simulator, aedes broker", function () {
-  this.timeout(120_000);
+  // Generous: a suite may first wait for another simulator run to release the devtools lock.
+  this.timeout(300_000);
   let broker: HilBroker;
   let fx: GatewayFixture;
 
@@ -247,7 +248,8 @@ async function startLateReader(url: string, device: string): Promise<{ online: b
 }
 
 describe("gateway end to end: mosquitto with TLS and a password", function () {
-  this.timeout(120_000);
+  // Generous: a suite may first wait for another simulator run to release the devtools lock.
+  this.timeout(300_000);
   let broker: SecureMosquitto;
   let fx: GatewayFixture;
   before(async () => {
@@ -278,7 +280,8 @@ describe("gateway end to end: mosquitto with TLS and a password", function () {
 });
 
 describe("gateway end to end: the `sim` bus spec (openBus starts and stops the simulated gateway)", function () {
-  this.timeout(120_000);
+  // Generous: a suite may first wait for another simulator run to release the devtools lock.
+  this.timeout(300_000);
   let broker: HilBroker;
   before(async () => {
     broker = await openBroker({ kind: "aedes" });
