@@ -12,6 +12,8 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { UsageError } from "../../can-db/errors";
 import { formatFrame } from "../../can-db/frame";
 import { encodeFromArgs } from "../../host/cli/commands/dbc-encode";
+import { convert } from "../../host/cli/commands/convert";
+import { decodeTrace } from "../../host/cli/commands/decode";
 import { openTraceWriter, readAllFrames } from "../../host/trace";
 import { ROOT, runVgw as vgw } from "./helpers";
 
@@ -297,6 +299,15 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
     const frames = Number(/decode: (\d+) frames/.exec(r.stderr.toString())?.[1]);
     assert.ok(frames < 8 * 12974, `${frames} frames decoded after head exited`);
     assert.match(r.stderr.toString(), /\(stopped: the reader of stdout went away\)/);
+  });
+
+  it("decode and convert called as functions leave no Ctrl-C handler behind, also when opening fails", async () => {
+    const before = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
+    await assert.rejects(convert(join(dir, "missing.log"), join(dir, "out.asc"), {}), /no such file/);
+    await assert.rejects(convert(`${T}/candump.log`, join(dir, "no-folder", "out.asc"), {}), /its folder does not exist/);
+    await assert.rejects(decodeTrace(join(dir, "missing.log"), { dbc: `${D}/motohawk.dbc`, format: "text" }), /no such file/);
+    await convert(`${T}/logfile.asc`, join(dir, "ok.log"), {});
+    assert.deepEqual([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")], before);
   });
 
   describe("Ctrl-C on a live pipe ends the input, not the output", () => {

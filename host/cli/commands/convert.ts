@@ -27,26 +27,29 @@ export async function convert(input: string, output: string, opts: ConvertOption
   // Ctrl-C (`candump -L can0 | vgw convert - cap.blf`) ends the input, not the process: the output is then closed
   // properly (BLF header counts, gzip trailer) instead of being left cut off.
   const interrupt = interruptSignal();
-  const reader = openTraceReader(input, { strict: opts.strict, format: opts.from, signal: interrupt.signal });
-  const writer = openTraceWriter(output, { format: opts.to });
-  announceStdin(input, reader.format.name);
-  const started = process.hrtime.bigint();
   try {
-    for await (const batch of reader) {
-      await writer.write(batch);
-      if (writer.outputGone) break;
+    const reader = openTraceReader(input, { strict: opts.strict, format: opts.from, signal: interrupt.signal });
+    const writer = openTraceWriter(output, { format: opts.to });
+    announceStdin(input, reader.format.name);
+    const started = process.hrtime.bigint();
+    try {
+      for await (const batch of reader) {
+        await writer.write(batch);
+        if (writer.outputGone) break;
+      }
+    } finally {
+      // Close even after a strict-mode stop, so what was converted up to the bad line is on disk.
+      await writer.close();
     }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const parts = [`${reader.framesRead} frames read (${reader.format.name})`, `${writer.framesWritten} written (${writer.format.name})`];
+    if (reader.skipped > 0) parts.push(`${reader.skipped} bad lines skipped`);
+    if (writer.framesDropped > 0) parts.push(`${writer.framesDropped} frames dropped: not representable in ${writer.format.name}`);
+    if (reader.framesRead === 0 && reader.skipped > 0 && !reader.format.binary) log.warn(noFramesHint(reader));
+    log.info(`convert: ${parts.join(", ")} in ${seconds.toFixed(2)} s${stopReason(interrupt.signal, writer.outputGone)}`);
   } finally {
     interrupt.dispose();
-    // Close even after a strict-mode stop, so what was converted up to the bad line is on disk.
-    await writer.close();
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const parts = [`${reader.framesRead} frames read (${reader.format.name})`, `${writer.framesWritten} written (${writer.format.name})`];
-  if (reader.skipped > 0) parts.push(`${reader.skipped} bad lines skipped`);
-  if (writer.framesDropped > 0) parts.push(`${writer.framesDropped} frames dropped: not representable in ${writer.format.name}`);
-  if (reader.framesRead === 0 && reader.skipped > 0 && !reader.format.binary) log.warn(noFramesHint(reader));
-  log.info(`convert: ${parts.join(", ")} in ${seconds.toFixed(2)} s${stopReason(interrupt.signal, writer.outputGone)}`);
 }
 
 export function registerConvert(program: Command): void {

@@ -99,15 +99,15 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
   const units = unitsOf(db);
   // Ctrl-C on a live pipe ends the input; the frames read so far are printed and the summary still comes.
   const interrupt = interruptSignal();
-  const reader = openTraceReader(trace, { strict: opts.strict, format: opts.from, signal: interrupt.signal });
-  announceStdin(trace, reader.format.name);
-  const decodeOptions = { choices: opts.choices ?? false };
-  const jsonl = opts.format === "jsonl";
-  let frames = 0;
-  let unknown = 0;
-  let undecodable = 0;
-  let outputGone = false;
   try {
+    const reader = openTraceReader(trace, { strict: opts.strict, format: opts.from, signal: interrupt.signal });
+    announceStdin(trace, reader.format.name);
+    const decodeOptions = { choices: opts.choices ?? false };
+    const jsonl = opts.format === "jsonl";
+    let frames = 0;
+    let unknown = 0;
+    let undecodable = 0;
+    let outputGone = false;
     for await (const batch of reader) {
       const lines: string[] = [];
       for (const f of batch) {
@@ -122,14 +122,14 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
         break;
       }
     }
+    const parts = [`${frames} frames`, `${frames - unknown} of a known message`, `${unknown} unknown ID`];
+    if (undecodable) parts.push(`${undecodable} not fully decodable (see "error")`);
+    if (reader.skipped) parts.push(`${reader.skipped} bad lines skipped`);
+    if (frames === 0 && reader.skipped > 0 && !reader.format.binary) log.warn(noFramesHint(reader));
+    log.info(`decode: ${parts.join(", ")}${stopReason(interrupt.signal, outputGone)}`);
   } finally {
     interrupt.dispose();
   }
-  const parts = [`${frames} frames`, `${frames - unknown} of a known message`, `${unknown} unknown ID`];
-  if (undecodable) parts.push(`${undecodable} not fully decodable (see "error")`);
-  if (reader.skipped) parts.push(`${reader.skipped} bad lines skipped`);
-  if (frames === 0 && reader.skipped > 0 && !reader.format.binary) log.warn(noFramesHint(reader));
-  log.info(`decode: ${parts.join(", ")}${stopReason(interrupt.signal, outputGone)}`);
 }
 
 export function registerDecode(program: Command): void {
