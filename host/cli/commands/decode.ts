@@ -9,12 +9,11 @@
  * Bad input lines are reported on stderr (file:line) and skipped, or stop the run with --strict; the summary on
  * stderr counts frames, unknown IDs, undecodable frames and skipped lines.
  */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { formatFrame, type Frame } from "../../../can-db/frame";
 import { loadDbcFile } from "../../../can-db/load";
 import { Decoder, type DecodedFrame, type SignalValue } from "../../../can-db/decoder";
 import type { Database } from "../../../can-db/model";
-import { UsageError } from "../../../can-db/errors";
 import { openTraceReader, resolveFormat } from "../../trace";
 import { log } from "../../log";
 import { interruptSignal } from "./can-options";
@@ -89,7 +88,6 @@ function unitsOf(db: Database): Units {
 }
 
 export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Promise<void> {
-  if (opts.format !== "text" && opts.format !== "jsonl") throw new UsageError(`--format must be text or jsonl, not '${opts.format}'`);
   resolveFormat(trace, opts.from);
   const db = loadDbcFile(opts.dbc);
   if (!db.messages.some((m) => !m.pseudo)) log.warn(`warning: ${opts.dbc} defines no messages: every frame will be an unknown ID`);
@@ -138,7 +136,7 @@ export function registerDecode(program: Command): void {
     .description("decode the frames of a trace (or candump lines on stdin) into signals with a DBC")
     .argument("[trace]", "trace file (.log .asc .trc .blf .jsonl, optionally .gz), or - for candump lines on stdin", "-")
     .requiredOption("--dbc <file>", "the CAN database (DBC)")
-    .option("--format <format>", "output: text or jsonl", "text")
+    .addOption(new Option("--format <format>", "output").choices(["text", "jsonl"]).default("text"))
     .option("--choices", "print value-table labels (looked up by raw value) instead of numbers")
     .option("--strict", "stop at the first bad input line (exit 1) instead of reporting and skipping it")
     .option("--from <format>", "input format, overriding the extension (name or extension, e.g. asc); stdin too")
