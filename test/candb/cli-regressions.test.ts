@@ -84,6 +84,12 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
         for (const example of list) {
           let line = example;
           for (const [tool, standIn] of live) line = line.replace(tool, standIn);
+          // The file an example writes (`> FILE`, or convert's OUT unless it is stdout), removed first so it must be made.
+          const tokens = line.split(/\s+/);
+          const redirect = tokens.indexOf(">");
+          const last = tokens[tokens.length - 1];
+          const out = redirect >= 0 ? tokens[redirect + 1] : line.includes("vgw convert ") && last !== "-" ? last : undefined;
+          if (out) rmSync(join(dir, out), { force: true });
           const r = spawnSync("bash", ["-o", "pipefail", "-c", `vgw() { "${process.execPath}" "${BIN}" "$@"; }; ${line}`], {
             cwd: dir,
             timeout: 30_000,
@@ -91,8 +97,7 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
           });
           const stderr = r.stderr.toString();
           assert.equal(r.status, 0, `${example}\n${stderr}`);
-          // Each example produces data (on stdout or in the file it names) and never a warning.
-          const out = /vgw convert \S+ (?!-)(\S+)/.exec(line)?.[1] ?? /> (\S+)$/.exec(line)?.[1];
+          // Each example produces data (on stdout or in the file it writes) and never a warning.
           if (out) assert.ok(statSync(join(dir, out)).size > 0, `${example}: ${out} is empty`);
           else assert.ok(r.stdout.length > 0, `${example}: no output`);
           assert.doesNotMatch(stderr, /^warning:/m, example);
