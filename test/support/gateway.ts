@@ -51,7 +51,10 @@ export async function startGatewayFixture(options: { broker: string; device: str
       onFirmwareLine: (line) => {
         firmwareLines.push(line);
         if (firmwareLines.length > 500) firmwareLines.shift();
-        if (/^stop program/.test(line)) crashed = firmwareLines.slice(-8).join(" | ");
+        if (/^stop program/.test(line)) {
+          const from = firmwareLines.map((l) => /Exception|PANIC|panic/.test(l)).lastIndexOf(true);
+          crashed = firmwareLines.slice(from >= 0 ? from : -8).join(" | ");
+        }
         log.debug(`fw: ${line}`);
       },
     });
