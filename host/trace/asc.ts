@@ -410,7 +410,7 @@ function fastFdLine(p: AscParser, b: Buffer, i: number, e: number, time: number,
 async function* readAsc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
   const parser = new AscParser(ctx);
   let lineNo = 0;
-  for await (const buf of wholeLines(chunks)) {
+  for await (const buf of wholeLines(chunks, ctx)) {
     const out: Frame[] = [];
     const n = buf.length;
     let pos = 0;

@@ -223,7 +223,7 @@ function lineText(buf: Buffer, start: number, end: number): string {
 
 async function* readCandump(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
   let line = 1;
-  for await (const buf of wholeLines(chunks)) {
+  for await (const buf of wholeLines(chunks, ctx)) {
     const out: Frame[] = [];
     try {
       line += parseCandumpLines(buf, line, ctx, out);

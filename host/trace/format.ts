@@ -15,6 +15,8 @@ export interface ReadContext {
    * as the format documents). Counts it; throws TraceParseError in strict mode.
    */
   bad(line: number, reason: string): void;
+  /** True once the input was cut by a stop (Ctrl-C): its unfinished last line is no bad line, just where it stopped. */
+  readonly stopped: boolean;
 }
 
 export interface FormatWriter {

@@ -98,6 +98,9 @@ export function openTraceReader(path: string, options: TraceReaderOptions = {}):
     });
   const ctx: ReadContext = {
     file,
+    get stopped() {
+      return options.signal?.aborted ?? false;
+    },
     bad(line, reason) {
       const e = new TraceParseError(reason, file, line);
       if (options.strict) throw e;

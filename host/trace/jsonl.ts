@@ -44,7 +44,7 @@ function parseLine(line: string): Frame {
 }
 
 function readJsonl(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
-  return framesFromLines(chunks, (l, lineNo) => {
+  return framesFromLines(chunks, ctx, (l, lineNo) => {
     if (l.trim().length === 0) return undefined;
     try {
       return parseLine(l);

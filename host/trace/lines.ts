@@ -1,4 +1,5 @@
 import type { Frame } from "../../can-db/frame";
+import type { ReadContext } from "./format";
 
 /**
  * Regroups raw byte chunks into buffers that hold only whole lines, so text parsers can scan bytes in place
@@ -8,7 +9,7 @@ import type { Frame } from "../../can-db/frame";
 /** A line longer than this is cut and handed on anyway: the parser then reports it as a bad line instead of us growing without bound. */
 const MAX_PENDING = 16 << 20;
 
-export async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* wholeLines(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Buffer> {
   let pending: Buffer | undefined;
   let first = true;
   for await (let chunk of chunks) {
@@ -36,12 +37,12 @@ export async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator
     }
     pending = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined;
   }
-  if (pending && pending.length > 0) yield pending;
+  if (pending && pending.length > 0 && !ctx.stopped) yield pending;
 }
 
 /** Line iteration for formats whose lines are few or complex (TRC, jsonl): latin1 strings, `\r` removed. */
-async function* textLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<string[]> {
-  for await (const buf of wholeLines(chunks)) {
+async function* textLines(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<string[]> {
+  for await (const buf of wholeLines(chunks, ctx)) {
     const lines = buf.toString("latin1", 0, buf.length).split("\n");
     if (lines[lines.length - 1] === "") lines.pop();
     for (let i = 0; i < lines.length; i++) {
@@ -59,10 +60,11 @@ async function* textLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<string[
  */
 export async function* framesFromLines(
   chunks: AsyncIterable<Buffer>,
+  ctx: ReadContext,
   parse: (line: string, lineNo: number) => Frame | undefined,
 ): AsyncGenerator<Frame[]> {
   let lineNo = 0;
-  for await (const lines of textLines(chunks)) {
+  for await (const lines of textLines(chunks, ctx)) {
     const out: Frame[] = [];
     try {
       for (const l of lines) {

@@ -210,7 +210,7 @@ function errorFrame(t: number, bus: string): Frame {
 
 function readTrc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
   const parser = new TrcParser(ctx);
-  return framesFromLines(chunks, (l, lineNo) => parser.line(l, lineNo));
+  return framesFromLines(chunks, ctx, (l, lineNo) => parser.line(l, lineNo));
 }
 
 /**

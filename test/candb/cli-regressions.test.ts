@@ -346,6 +346,14 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
       assert.equal((await readAllFrames(out, { strict: true })).length, 500);
     });
 
+    it("a line cut by Ctrl-C is where the input stopped, not a bad line (also with --strict)", async () => {
+      const out = join(dir, "cut.blf");
+      const r = await interrupted(["convert", "--strict", "-", out], lines + "(1700000000.5) can0 12", () => existsSync(out) && statSync(out).size > 0);
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /warning|bad line/);
+      assert.match(r.stderr, /convert: 500 frames read .*\(stopped by Ctrl-C\)/);
+    });
+
     it("convert - cap.log.gz: the gzip trailer is written after Ctrl-C", async () => {
       const out = join(dir, "cap.log.gz");
       const r = await interrupted(["convert", "-", out], lines, () => existsSync(out));

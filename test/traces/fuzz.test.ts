@@ -73,6 +73,7 @@ async function read(format: TraceFormat, bytes: Buffer, strict: boolean): Promis
   let errors = 0;
   const ctx = {
     file: "fuzz",
+    stopped: false,
     bad(line: number, reason: string) {
       assert.ok(Number.isInteger(line) && line >= 0, `line ${line}`);
       assert.ok(typeof reason === "string" && reason.length > 0);
@@ -146,7 +147,7 @@ describe("trace fuzz (mutated input: typed errors only, no crash, no hang)", fun
       }
       const out: Frame[] = [];
       let reason = "";
-      parseCandumpLines(Buffer.from(text, "latin1"), 1, { file: "x", bad: (_, r) => void (reason = r) }, out);
+      parseCandumpLines(Buffer.from(text, "latin1"), 1, { file: "x", stopped: false, bad: (_, r) => void (reason = r) }, out);
       if (typeof expected === "string") {
         assert.equal(out.length, 0, `${text}: parseFrame rejects it, the trace reader read ${JSON.stringify(out[0])}`);
         continue;
@@ -167,7 +168,7 @@ describe("trace fuzz (mutated input: typed errors only, no crash, no hang)", fun
     for (let k = 0; k < 20000; k++) {
       const line = k < lines.length ? lines[k] : mutateLine(pick(lines));
       const errors: string[] = [];
-      const ctx = { file: "x", bad: (_: number, r: string) => void errors.push(r) };
+      const ctx = { file: "x", stopped: false, bad: (_: number, r: string) => void errors.push(r) };
       const slowParser = new AscParser(ctx);
       const fastParser = new AscParser(ctx);
       slowParser.start = fastParser.start = 1000;
