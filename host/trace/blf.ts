@@ -326,7 +326,8 @@ async function* readBlf(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncG
   input.skip(Math.max(headerSize, 72));
   for (;;) {
     if (!(await input.ensure(OBJ_BASE))) {
-      if (input.available > 0 && input.peek(input.available).some((b) => b !== 0)) {
+      // After a stop (Ctrl-C) the input ends mid-object: that is where it stopped, not damage.
+      if (!ctx.stopped && input.available > 0 && input.peek(input.available).some((b) => b !== 0)) {
         parser.topOffset = input.offset;
         parser.bad(`${input.available} stray bytes at the end of the file`);
       }
@@ -359,7 +360,7 @@ async function* readBlf(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncG
       continue;
     }
     if (!(await input.ensure(size))) {
-      parser.bad(`object of ${size} bytes is cut off by the end of the file`);
+      if (!ctx.stopped) parser.bad(`object of ${size} bytes is cut off by the end of the file`);
       input.skip(input.available);
       break;
     }
@@ -380,6 +381,8 @@ async function* readBlf(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncG
     input.skip(size);
     if (out.length > 0) yield out;
   }
+  // What is left is the start of an object whose rest never came: damage at the end of a file, or where a stop cut it.
+  if (ctx.stopped) return;
   const out: Frame[] = [];
   parser.objects(Buffer.alloc(0), out, true);
   if (out.length > 0) yield out;
