@@ -14,7 +14,7 @@ import { formatFrame } from "../../can-db/frame";
 import { encodeFromArgs } from "../../host/cli/commands/dbc-encode";
 import { convert } from "../../host/cli/commands/convert";
 import { decodeTrace } from "../../host/cli/commands/decode";
-import { openTraceWriter, readAllFrames } from "../../host/trace";
+import { openTraceReader, openTraceWriter, readAllFrames } from "../../host/trace";
 import { ROOT, runVgw as vgw } from "./helpers";
 
 const D = resolve(ROOT, "test/fixtures/dbc");
@@ -352,6 +352,20 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
       assert.equal(r.code, 0, r.stderr);
       assert.doesNotMatch(r.stderr, /warning|bad line/);
       assert.match(r.stderr, /convert: 500 frames read .*\(stopped by Ctrl-C\)/);
+    });
+
+    it("a BLF read stopped mid-file ends quietly, also with strict (no 'cut off' record)", async () => {
+      const blf = join(dir, "many.blf");
+      const big = join(dir, "many.log");
+      writeFileSync(big, readFileSync(`${T}/candump.log`, "latin1").repeat(4));
+      assert.equal(vgw(["convert", big, blf]).code, 0);
+      const stop = new AbortController();
+      let frames = 0;
+      for await (const batch of openTraceReader(blf, { strict: true, signal: stop.signal })) {
+        frames += batch.length;
+        stop.abort();
+      }
+      assert.ok(frames > 0 && frames < 4 * 12974, `${frames} frames before the stop`);
     });
 
     it("convert - cap.log.gz: the gzip trailer is written after Ctrl-C", async () => {
