@@ -57,7 +57,7 @@ export const DEFAULTS: GatewayConfig = {
     txRate: 10,
     batchWindow: 100,
     batchBytes: 4096,
-    outboxBytes: 16384,
+    outboxBytes: 12288,
     statusPeriod: 5000,
 }
 
