@@ -48,7 +48,7 @@ function duplicateNames(db: Database, out: Finding[]): void {
   }
   const nodes = new Set<string>();
   for (const n of db.nodes) {
-    if (nodes.has(n.name)) out.push({ severity: "error", line: 0, message: `duplicate node name ${n.name} in BU_` });
+    if (nodes.has(n.name)) out.push({ severity: "error", line: n.line ?? 0, message: `duplicate node name ${n.name} in BU_` });
     nodes.add(n.name);
   }
 }

@@ -101,7 +101,8 @@ const STATEMENTS: Record<string, StatementParser> = {
   BU_: (p) => {
     p.expectPunct(":");
     while (p.peek().kind === Tok.Ident && !KEYWORDS.has(p.peek().text)) {
-      p.db.nodes.push({ name: p.next().text, attributes: new Map() });
+      const t = p.next();
+      p.db.nodes.push({ name: t.text, attributes: new Map(), line: t.line });
       p.optionalPunct(",");
     }
   },

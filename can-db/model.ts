@@ -112,6 +112,8 @@ export interface NodeDef {
   name: string;
   comment?: string;
   attributes: Map<string, AttrValue>;
+  /** Where BU_ names it (nodes from other sources have none). */
+  line?: number;
 }
 
 export interface EnvVar {

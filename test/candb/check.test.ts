@@ -48,4 +48,9 @@ describe("can-db checks (vgw dbc --check)", () => {
     // Zero and One share bits but never appear together: no overlap finding for them.
     assert.ok(!got.some((g) => /Zero and One/.test(g)));
   });
+
+  it("a duplicate node name is reported on its BU_ line, not line 0", () => {
+    const findings = checkDatabase(parseDbc('VERSION ""\n\nBU_: A B\n A\n'));
+    assert.deepEqual(findings.map((f) => [f.line, f.severity, f.message]), [[4, "error", "duplicate node name A in BU_"]]);
+  });
 });
