@@ -13,7 +13,7 @@ import { log } from "../log";
 import { BusError } from "../../can-db/errors";
 import { SimBus } from "../bus/sim";
 import { CanBusServer } from "./canbus-server";
-import { buildFirmware, readFirmwareBuild, startSimulator, FIRMWARE_DIR, type FirmwareBuild, type Simulator } from "./simulator";
+import { buildFirmware, startSimulator, FIRMWARE_DIR, type FirmwareBuild, type Simulator } from "./simulator";
 import { parseBrokerUrl } from "./broker-url";
 
 export interface GatewayOptions {
@@ -139,4 +139,3 @@ async function handshake(server: CanBusServer, sim: Simulator, timeoutMs: number
   }
 }
 
-export { readFirmwareBuild };

@@ -12,14 +12,14 @@
  * bus ourselves removes the start-order race and lets each run choose its settings.
  */
 import { readFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BusError } from "../../can-db/errors";
 import { log } from "../log";
 import { startChild, type Child } from "./process";
 import { jd } from "./jacdac";
-import { acquireDevtoolsLock } from "./devtools-lock";
+import { acquireDevtoolsLock, type DevtoolsLock } from "./devtools-lock";
 
 /** Default firmware project: `firmware/` of this repository, or the directory named by VGW_FIRMWARE_DIR. */
 export const FIRMWARE_DIR = process.env.VGW_FIRMWARE_DIR ? resolve(process.env.VGW_FIRMWARE_DIR) : resolve(__dirname, "../../..", "firmware");
@@ -64,8 +64,8 @@ export function readFirmwareBuild(dir = FIRMWARE_DIR): FirmwareBuild {
 }
 
 /**
- * Settings the firmware reads, as `.env.defaults` holds them: `KEY=value`, the value JSON-parsed when it parses.
- * Returns them as the settings service stores them: key -> UTF-8 JSON text.
+ * The project's settings, as devs reads them: `.env.defaults`, then `.env.local` over it; `KEY=value` lines, the value
+ * JSON-parsed when it parses (else the text). The deploy stores each as UTF-8 JSON text in the settings service.
  */
 export function readEnvSettings(dir = FIRMWARE_DIR): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -153,8 +153,7 @@ async function until(cond: () => boolean, stepMs = 50): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, stepMs));
 }
 
-async function canConnect(port: number): Promise<boolean> {
-  const { connect } = await import("node:net");
+function canConnect(port: number): Promise<boolean> {
   return new Promise((resolveConn) => {
     const s = connect(port, "127.0.0.1");
     s.once("connect", () => {
@@ -165,18 +164,15 @@ async function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** Starts devtools, the VM and our bus, deploys the firmware with its settings, and resolves once it runs. */
-export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  // Runs take turns (fixed ports); waiting for the lock does not count against the start timeout.
+/** Takes the devtools lock, then waits (bounded) for the ports in case a run that ignores the lock holds them. */
+async function takeTurn(options: SimulatorOptions): Promise<DevtoolsLock> {
   const lock = await acquireDevtoolsLock(options.lockTimeoutMs);
   try {
-    // Someone may run devtools without the lock; give such a run a minute to end before failing.
     const portsDeadline = Date.now() + (options.portWaitMs ?? 60_000);
     for (let attempt = 0; ; attempt++) {
       try {
         await assertDevtoolsPortsFree();
-        break;
+        return lock;
       } catch (e) {
         if (Date.now() > portsDeadline) throw e;
         if (attempt === 0) log.info("devtools ports 8081-8083 are busy (a run that does not take the lock?); waiting for them...");
@@ -187,6 +183,34 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     lock.release();
     throw e;
   }
+}
+
+/**
+ * Deploys as devtools does, but with the run's settings: program stopped, bytecode through the DeviceScript manager
+ * (skipped on a restart), settings service cleared and written (each value as UTF-8 JSON text), program started.
+ */
+async function deployProgram(manager: InstanceType<typeof jd.JDService>, settings: Record<string, unknown>, bytecode: Uint8Array | undefined): Promise<void> {
+  const running = manager.register(jd.DeviceScriptManagerReg.Running);
+  const autostart = manager.register(jd.DeviceScriptManagerReg.Autostart);
+  await autostart.sendSetBoolAsync(false);
+  await running.sendSetBoolAsync(false);
+  if (bytecode) await jd.OutPipe.sendBytes(manager, jd.DeviceScriptManagerCmd.DeployBytecode, bytecode);
+  const settingsService = manager.device.services({ serviceClass: jd.SRV_SETTINGS })[0];
+  if (!settingsService) throw new BusError("the VM has no settings service");
+  const client = new jd.SettingsClient(settingsService);
+  await client.clear();
+  for (const [key, value] of Object.entries(settings)) {
+    if (key.length > 13) throw new BusError(`setting '${key}' is longer than 13 characters`);
+    await client.setValue(key, new TextEncoder().encode(JSON.stringify(value)));
+  }
+  await running.sendSetBoolAsync(true);
+}
+
+/** Starts devtools, the VM and our bus, deploys the firmware with its settings, and resolves once it runs. */
+export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  // Runs take turns (fixed ports); waiting for the lock does not count against the start timeout.
+  const lock = await takeTurn(options);
   // The start's time bound begins once it is our turn.
   const deadline = Date.now() + timeoutMs;
   const left = (): number => Math.max(1000, deadline - Date.now());
@@ -242,24 +266,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       }
     })(), context);
 
-    const deploy = async (settings: Record<string, unknown>, bytecode: Uint8Array | undefined): Promise<void> => {
-      const running = manager.register(jd.DeviceScriptManagerReg.Running);
-      const autostart = manager.register(jd.DeviceScriptManagerReg.Autostart);
-      await autostart.sendSetBoolAsync(false);
-      await running.sendSetBoolAsync(false);
-      if (bytecode) await jd.OutPipe.sendBytes(manager, jd.DeviceScriptManagerCmd.DeployBytecode, bytecode);
-      const settingsService = manager.device.services({ serviceClass: jd.SRV_SETTINGS })[0];
-      if (!settingsService) throw new BusError("the VM has no settings service");
-      const client = new jd.SettingsClient(settingsService);
-      await client.clear();
-      for (const [key, value] of Object.entries(settings)) {
-        if (key.length > 13) throw new BusError(`setting '${key}' is longer than 13 characters`);
-        await client.setValue(key, new TextEncoder().encode(JSON.stringify(value)));
-      }
-      await running.sendSetBoolAsync(true);
-    };
     const baseSettings = { ...readEnvSettings(options.build.dir), ...(options.settings ?? {}) };
-    await withTimeout("the deploy", left(), deploy(baseSettings, options.build.bytecode), context);
+    await withTimeout("the deploy", left(), deployProgram(manager, baseSettings, options.build.bytecode), context);
     log.debug(`simulator: firmware deployed (${options.build.bytecode.length} B)`);
     const startedVm = vm;
     return {
@@ -267,7 +275,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       devtools,
       vm: startedVm,
       async restartProgram(settings) {
-        await withTimeout("the redeploy", 30_000, deploy({ ...baseSettings, ...(settings ?? {}) }, undefined), context);
+        await withTimeout("the redeploy", 30_000, deployProgram(manager, { ...baseSettings, ...(settings ?? {}) }, undefined), context);
       },
       stop,
     };
