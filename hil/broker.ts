@@ -149,7 +149,11 @@ class MosquittoBroker implements HilBroker {
       child.once("error", (e) => reject(new VgwError(`cannot start mosquitto: ${e.message} (install it: apt-get install mosquitto)`, { cause: e }))),
     );
     this.child = child;
+    // A harness that exits without closing (process.exit, a crash in a test) must not leave a broker behind.
+    const killOnExit = () => child.kill("SIGKILL");
+    process.once("exit", killOnExit);
     child.once("exit", () => {
+      process.off("exit", killOnExit);
       if (this.child === child) this.child = undefined;
     });
     // Ready when the port accepts connections; bounded, and a crashed broker fails with what it printed.
