@@ -180,9 +180,13 @@ describe("SocketCAN on a real kernel (vcan0, vcan1 FD; can-utils cross-checks)",
     const median = [...offsets].sort((a, b) => a - b)[Math.floor(offsets.length / 2)];
     const residuals = offsets.map((d) => Math.abs(d - median)).sort((a, b) => a - b);
     const p50 = residuals[Math.floor(residuals.length / 2)];
-    const span = Math.abs((got.at(-1)!.t! - got[0].t!) - (replayIn.at(-1)!.t! - replayIn[0].t!));
+    // Drift: the median offset of the last 30 frames against that of the first 30. A single frame delayed by the
+    // emulator (seen: 70 ms on a loaded machine) moves neither median; a replayer that adds up ~1 ms of sleep overshoot
+    // per frame drifts by hundreds of ms over these 300 frames.
+    const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const drift = Math.abs(medianOf(offsets.slice(-30)) - medianOf(offsets.slice(0, 30)));
     assert.ok(p50 < 0.005, `p50 timing error ${p50 * 1e3} ms`);
-    assert.ok(span < 0.05, `duration error ${span * 1e3} ms`);
+    assert.ok(drift < 0.02, `drift over the replay ${drift * 1e3} ms`);
     assert.match(read("replay.err"), /replay: 300 frames/);
   });
 
