@@ -1,3 +1,4 @@
+import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import {
     encodeConnect,
@@ -57,13 +58,22 @@ describe("mqtt packets", () => {
         }
     })
     test("parser splits a stream fed in pieces, keeps big packets' heads, flags bad lengths", () => {
+        const parser = new MqttParser(32)
         const got: MqttPacket[] = []
-        const parser = new MqttParser(32, (p: MqttPacket) => {
-            got.push(p)
-        })
+        const feedAll = (chunk: Buffer, step: number) => {
+            for (let i = 0; i < chunk.length; i += step) {
+                const n = Math.min(step, chunk.length - i)
+                let off = i
+                while (off < i + n && !parser.error) {
+                    off += parser.feed(chunk, off, i + n - off)
+                    const p = parser.next()
+                    if (p) got.push(p)
+                }
+            }
+        }
         // CONNACK, PUBACK 258, PUBLISH qos1 topic "c" id 5 payload 0xAA, PINGRESP
         const stream = Buffer.from("20020000" + "40020102" + "3206000163" + "0005aa" + "d000", "hex")
-        for (let i = 0; i < stream.length; i += 3) parser.push(stream.slice(i, Math.min(i + 3, stream.length)))
+        feedAll(stream, 3)
         expect(got.length).toBe(4)
         expect(got[0].type).toBe(2)
         expect(got[1].type).toBe(4)
@@ -75,25 +85,23 @@ describe("mqtt packets", () => {
         expect(pub.packetId).toBe(5)
         expect(got[2].body.slice(pub.payloadOffset).toString("hex")).toBe("aa")
         expect(got[3].type).toBe(13)
-        // a 100-byte PUBLISH into a 32-byte parser: delivered truncated, then the stream continues
+        expect(got[3].body.length).toBe(0)
+        // a 100-byte PUBLISH into a 32-byte parser: handed out truncated, then the stream continues
         while (got.length) got.pop()
         const big = encodePublish(Buffer.from("c"), Buffer.alloc(90), 1, false, 9)
-        parser.push(big)
-        parser.push(Buffer.from("d000", "hex"))
+        feedAll(big, 1000)
+        feedAll(Buffer.from("d000", "hex"), 1000)
         expect(got.length).toBe(2)
         expect(got[0].truncated).toBe(true)
+        expect(got[0].length).toBe(95)
         expect(parsePublish(got[0].flags, got[0].body).packetId).toBe(9)
         expect(got[1].type).toBe(13)
-        parser.push(Buffer.from("30ffffffff01", "hex"))
+        expect(got[1].truncated).toBe(false)
+        feedAll(Buffer.from("30ffffffff01", "hex"), 1000)
         expect(parser.error.length > 0).toBe(true)
     })
-    test("a chunk of 300 PUBACKs is parsed in one push (no quadratic moves)", () => {
-        let n = 0
-        let lastId = 0
-        const parser = new MqttParser(1024, (p: MqttPacket) => {
-            n++
-            lastId = (p.body[0] << 8) | p.body[1]
-        })
+    test("feed takes one packet at a time from a chunk of 300 PUBACKs, in place", async () => {
+        const parser = new MqttParser(1024)
         const chunk = Buffer.alloc(300 * 4 + 2)
         for (let i = 0; i < 300; i++) {
             chunk[i * 4] = 0x40
@@ -104,11 +112,27 @@ describe("mqtt packets", () => {
         // and the first two bytes of a PUBLISH whose rest comes later
         chunk[1200] = 0x30
         chunk[1201] = 3
-        parser.push(chunk)
+        let n = 0
+        let off = 0
+        while (off < chunk.length) {
+            const took = parser.feed(chunk, off, chunk.length - off)
+            off += took
+            const p = parser.next()
+            if (!p) continue
+            // the session likewise awaits every few packets (the VM's opcode budget between awaits)
+            if (++n % 32 === 0) await ds.sleep(0)
+            // exactly one packet per feed: the caller handles it before the parser reads on
+            expect(took).toBe(4)
+            expect((p.body[0] << 8) | p.body[1]).toBe(n)
+            // a packet is handed out once
+            expect(parser.next()).toBe(null)
+        }
         expect(n).toBe(300)
-        expect(lastId).toBe(300)
-        parser.push(Buffer.from("000174", "hex"))
-        expect(n).toBe(301)
+        const rest = Buffer.from("000174", "hex")
+        expect(parser.feed(rest, 0, 3)).toBe(3)
+        const p = parser.next()
+        expect(p.type).toBe(3)
+        expect(p.body.toString("hex")).toBe("000174")
         expect(parser.error).toBe("")
     })
 })

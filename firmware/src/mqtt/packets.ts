@@ -173,7 +173,7 @@ export function encodeDisconnect(): Buffer {
     return Buffer.from([DISCONNECT << 4, 0])
 }
 
-/** A received packet; `body` is a view of the parser's buffer, valid only during the callback. */
+/** A received packet; `body` is its own copy (at most the parser's buffer size). */
 export interface MqttPacket {
     type: number
     flags: number
@@ -181,112 +181,113 @@ export interface MqttPacket {
     body: Buffer
     /** Remaining length announced by the packet. */
     length: number
-    /** The packet was larger than the parser's buffer: `body` holds its first bytes, the rest was skipped. */
+    /** The packet was larger than the parser's buffer: `body` holds its first bytes, the rest is skipped. */
     truncated: boolean
 }
 
 /**
- * Splits the broker's byte stream into packets. Memory is one fixed buffer; a packet larger than it is delivered
- * truncated (so its topic and packet id can still be read and acknowledged) and the rest skipped.
+ * Splits the broker's byte stream into packets, one packet at a time: `feed` takes bytes from a received chunk
+ * until one packet is complete, `next` hands it out, and the caller handles it before feeding more. Memory is one
+ * fixed buffer holding at most one packet, so a chunk of any size or content costs nothing more; a packet larger
+ * than the buffer is handed out truncated (its topic and packet id can still be read and acknowledged) and the
+ * rest of it skipped.
+ *
+ * Chunks are read in place by offset, never sliced: DeviceScript's `Buffer.slice` past the end pads with zero
+ * bytes, and zero bytes fed to a parser are packets that were never sent (the stream loses its framing).
  */
 export class MqttParser {
     private readonly buf: Buffer
+    /** Bytes of the current packet held in `buf`. */
     private len = 0
+    /** Size of the current packet's fixed header once its remaining length is complete, else 0. */
+    private head = 0
+    /** The current packet's remaining length (valid once `head` > 0). */
+    private rem = 0
+    /** Bytes of a truncated packet still to be discarded. */
     private skip = 0
+    /** `buf` holds a complete (or truncated) packet that `next` has not handed out yet. */
+    private ready = false
     /** Set when the stream cannot be parsed (a 5-byte remaining length): the session must be dropped. */
     error = ""
 
-    constructor(
-        size: number,
-        private readonly onPacket: (p: MqttPacket) => void
-    ) {
-        this.buf = Buffer.alloc(size)
+    constructor(size: number) {
+        // the fixed header (at most 5 bytes) is always held whole
+        this.buf = Buffer.alloc(size < 8 ? 8 : size)
     }
 
     reset() {
         this.len = 0
+        this.head = 0
+        this.rem = 0
         this.skip = 0
+        this.ready = false
         this.error = ""
     }
 
-    push(chunk: Buffer) {
-        let off = 0
-        while (off < chunk.length && !this.error) {
+    /**
+     * Takes bytes from `chunk[off, off + count)` until one packet is complete (then `next` returns it) or the bytes
+     * run out; returns how many bytes it took. Takes nothing while a packet is waiting for `next`.
+     */
+    feed(chunk: Buffer, off: number, count: number): number {
+        const buf = this.buf
+        const end = off + count
+        let p = off
+        while (p < end && !this.ready && !this.error) {
             if (this.skip > 0) {
-                const n = Math.min(this.skip, chunk.length - off)
+                const n = this.skip < end - p ? this.skip : end - p
                 this.skip -= n
-                off += n
+                p += n
                 continue
             }
-            const n = Math.min(this.buf.length - this.len, chunk.length - off)
-            this.buf.blitAt(this.len, chunk, off, n)
+            if (this.head === 0) {
+                // the fixed header, a byte at a time: type and flags, then 1..4 bytes of remaining length
+                const b = chunk[p++]
+                buf[this.len++] = b
+                if (this.len < 2) continue
+                if (b & 0x80) {
+                    if (this.len === 5) this.error = "malformed remaining length"
+                    continue
+                }
+                let rem = 0
+                let mul = 1
+                for (let i = 1; i < this.len; i++) {
+                    rem += (buf[i] & 0x7f) * mul
+                    mul *= 128
+                }
+                this.rem = rem
+                this.head = this.len
+                if (rem === 0) this.ready = true
+                continue
+            }
+            const total = this.head + this.rem
+            const keep = total < buf.length ? total : buf.length
+            const n = keep - this.len < end - p ? keep - this.len : end - p
+            buf.blitAt(this.len, chunk, p, n)
             this.len += n
-            off += n
-            this.drain()
+            p += n
+            if (this.len === keep) {
+                this.ready = true
+                this.skip = total - keep
+            }
         }
+        return p - off
     }
 
-    /**
-     * Hands out every complete packet in the buffer. Packets are read from a moving start offset and what is left is
-     * moved to the front once at the end: moving it after every packet would cost O(n^2) bytes for a buffer full
-     * of small packets (a burst of PUBACKs), beyond the VM's opcode budget between awaits.
-     */
-    private drain() {
+    /** The packet completed by the last `feed`, or null; each packet is handed out once. */
+    next(): MqttPacket {
+        if (!this.ready) return null
         const buf = this.buf
-        let start = 0
-        for (;;) {
-            const avail = this.len - start
-            if (avail < 2) break
-            let rem = 0
-            let mul = 1
-            let p = start + 1
-            let complete = false
-            while (p < this.len) {
-                const b = buf[p++]
-                rem += (b & 0x7f) * mul
-                mul *= 128
-                if (!(b & 0x80)) {
-                    complete = true
-                    break
-                }
-                if (p - start > 4) {
-                    this.error = "malformed remaining length"
-                    return
-                }
-            }
-            if (!complete) break // length bytes not complete yet
-            const head = p - start
-            const total = head + rem
-            if (total > buf.length) {
-                // larger than our buffer: deliver its first bytes once they fill the buffer, skip the rest
-                if (start > 0 || this.len < buf.length) break
-                this.onPacket({
-                    type: buf[0] >> 4,
-                    flags: buf[0] & 15,
-                    body: buf.slice(head, this.len),
-                    length: rem,
-                    truncated: true,
-                })
-                this.skip = total - this.len
-                this.len = 0
-                return
-            }
-            if (avail < total) break
-            this.onPacket({
-                type: buf[start] >> 4,
-                flags: buf[start] & 15,
-                body: buf.slice(p, start + total),
-                length: rem,
-                truncated: false,
-            })
-            start += total
+        const pkt: MqttPacket = {
+            type: buf[0] >> 4,
+            flags: buf[0] & 15,
+            body: buf.slice(this.head, this.len),
+            length: this.rem,
+            truncated: this.head + this.rem > this.len,
         }
-        if (start > 0) {
-            // a byte loop: blitAt with overlapping source and target in one buffer is not documented as safe
-            const left = this.len - start
-            for (let i = 0; i < left; i++) buf[i] = buf[start + i]
-            this.len = left
-        }
+        this.ready = false
+        this.len = 0
+        this.head = 0
+        return pkt
     }
 }
 

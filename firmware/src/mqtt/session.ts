@@ -39,8 +39,8 @@ export interface SessionHandlers {
 const CONNECT_TIMEOUT = 10000
 /** Piece size for sendRange: 4 writes for a 4 KB batch (256 made publishing too slow for 100k frames/s). */
 const SCRATCH_BYTES = 1024
-/** Bytes of a received chunk parsed between two awaits. */
-const RX_SLICE = 256
+/** Small packets (e.g. PUBACKs) handled between two sleeps: the VM's opcode budget between suspensions. */
+const RX_BATCH = 32
 const BACKOFF_MIN = 500
 /** Short enough that a broker back after a 10 s outage is found within about 8 s more. */
 const BACKOFF_MAX = 8000
@@ -56,7 +56,6 @@ export class MqttSession {
     private lastSend = 0
     private lastRecv = 0
     private connack = -1
-    private readonly inbox: MqttPacket[]
     private readonly scratch = Buffer.alloc(SCRATCH_BYTES)
     /** A packet is being written in pieces: other sends wait. */
     private piecewise = false
@@ -65,12 +64,7 @@ export class MqttSession {
         private readonly opts: SessionOptions,
         private readonly handlers: SessionHandlers
     ) {
-        // the parser's body slices are copies, so packets can be queued past the callback
-        const inbox: MqttPacket[] = []
-        this.inbox = inbox
-        this.parser = new MqttParser(opts.rxBytes, (p: MqttPacket) => {
-            inbox.push(p)
-        })
+        this.parser = new MqttParser(opts.rxBytes)
     }
 
     /** Runs forever: connect, serve, and after any failure wait (backoff with jitter) and reconnect. */
@@ -152,8 +146,6 @@ export class MqttSession {
     private async open() {
         const o = this.opts
         this.parser.reset()
-        // never `array.length = 0`: it corrupts the VM heap (block corruption, abort)
-        while (this.inbox.length) this.inbox.pop()
         this.connack = -1
         this.sock = await connect({ host: o.host, port: o.port, proto: o.tls ? "tls" : "tcp", timeout: CONNECT_TIMEOUT })
         this.lastRecv = ds.millis()
@@ -195,16 +187,19 @@ export class MqttSession {
         }
         if (b === undefined) return
         this.lastRecv = ds.millis()
-        // A chunk can hold hundreds of packets (a burst of commands): parse it in slices and handle each slice's
-        // packets before the next, so neither the VM's opcode budget between awaits nor the inbox grows with it.
-        for (let off = 0; off < b.length; off += RX_SLICE) {
-            this.parser.push(b.length <= RX_SLICE ? b : b.slice(off, off + RX_SLICE))
+        // A chunk can hold hundreds of packets (a burst of commands): they are taken and handled one at a time, read
+        // in place (no copy of the chunk, no queue of parsed packets), so memory does not grow with the chunk.
+        let off = 0
+        let handled = 0
+        while (off < b.length) {
+            off += this.parser.feed(b, off, b.length - off)
             if (this.parser.error) throw new Error(this.parser.error)
-            while (this.inbox.length) {
-                const p = this.inbox.shift()
-                await this.dispatch(p)
-            }
-            await ds.sleep(0)
+            const p = this.parser.next()
+            if (!p) continue
+            await this.dispatch(p)
+            // An await that does not suspend (a socket write) does not renew the VM's opcode budget, only a sleep
+            // does: after every command (decode, checks, result) and after every few small packets (PUBACKs).
+            if (p.type === PUBLISH || ++handled % RX_BATCH === 0) await ds.sleep(0)
         }
     }
 
