@@ -4,6 +4,7 @@
  *
  *   "batch"     a new batch (in order, late, or after a gap) with its frames
  *   "gap"       batch numbers skipped (a batch the gateway dropped, or one lost)
+ *   "unseen"    batch numbers the gateway's status says were used but never arrived (the last batches of a run lost)
  *   "duplicate" a batch seen before (QoS 1 resend), already dropped
  *   "malformed" a payload that does not decode, dropped and counted
  *   "status"    a status map (retained; `online: false` is the last will)
@@ -52,6 +53,8 @@ export interface ReceiverCounts {
 export interface ReceiverEvents {
   batch: [batch: FrameBatch, info: BatchInfo];
   gap: [device: string, verdict: Extract<SequenceVerdict, { kind: "gap" }>, batch: FrameBatch];
+  /** Batches the gateway's status says it closed (outbox empty, status `seq`) that never arrived: a trailing loss. */
+  unseen: [device: string, verdict: Extract<SequenceVerdict, { kind: "gap" }>, boot: number];
   duplicate: [device: string, boot: number, seq: number];
   malformed: [topic: string, error: PayloadError];
   status: [device: string, status: GatewayStatus];
@@ -112,6 +115,7 @@ export class GatewayReceiver extends EventEmitter<ReceiverEvents> {
           if (payload.length === 0) return; // a cleared retained message
           const status = decodeStatus(payload);
           this.statuses.set(parts.device, status);
+          this.settle(parts.device, status);
           this.emit("status", parts.device, status);
           break;
         }
@@ -125,6 +129,19 @@ export class GatewayReceiver extends EventEmitter<ReceiverEvents> {
       log.debug(`receiver: ${topic}: ${e.message}`);
       this.emit("malformed", topic, e);
     }
+  }
+
+  /**
+   * With its outbox empty, a gateway's status `seq` (the next batch number) tells which batches it closed: those not
+   * seen are lost, also the last ones of a run, which no later batch would reveal as a gap.
+   */
+  private settle(device: string, status: GatewayStatus): void {
+    if (!status.online || status.ob !== 0 || status.boot === undefined || status.seq === undefined) return;
+    const tracker = this.trackers.get(device);
+    const gap = tracker?.settle(status.boot, status.seq);
+    if (!gap) return;
+    this.counts.missing += gap.missing;
+    this.emit("unseen", device, gap, status.boot);
   }
 
   private handleBatch(device: string, topic: string, payload: Buffer, qos: number): void {

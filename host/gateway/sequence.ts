@@ -42,6 +42,20 @@ export class SequenceTracker {
    */
   constructor(private readonly expectStart = false) {}
 
+  /**
+   * The gateway says its next batch number is `next` (status `seq`) and nothing is in flight (outbox empty): batches
+   * below it never seen are missing. A trailing loss (the last batches dropped, nothing after them) shows up only here.
+   */
+  settle(boot: number, next: number): Extract<SequenceVerdict, { kind: "gap" }> | undefined {
+    const state = this.boots.get(boot);
+    if (!state || next <= state.next) return undefined;
+    const from = state.next;
+    for (let i = from; i < next && state.holes.size < MAX_HOLES; i++) state.holes.add(i);
+    state.next = next;
+    this.counts.missing += next - from;
+    return { kind: "gap", missing: next - from, from, to: next - 1 };
+  }
+
   observe(boot: number, seq: number): SequenceVerdict {
     let state = this.boots.get(boot);
     if (!state) {

@@ -50,7 +50,7 @@ describe("gateway end to end: broker outage of 10 s mid-replay (aedes restarted)
     await outage;
     // Settled: every frame received is accounted for (published or dropped) and every published batch acknowledged.
     const st = await fx.status(
-      (s) => s.rx! - before.rx! === session.check.counts.sent && s.rx === (s.flt ?? 0) + (s.ds ?? 0) + (s.pub ?? 0) + (s.drop?.outbox ?? 0) && s.ack === s.pub,
+      (s) => s.rx! - before.rx! === session.check.counts.sent && s.rx === (s.flt ?? 0) + (s.ds ?? 0) + (s.pub ?? 0) + (s.drop?.outbox ?? 0) && s.ack === s.pub && s.ob === 0,
       60_000,
     );
     await session.drain(5000);

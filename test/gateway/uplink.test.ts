@@ -149,6 +149,10 @@ describe("gateway wire protocol (host side)", () => {
     assert.equal(t.observe(1, 1).kind, "duplicate");
     assert.deepEqual(t.observe(2, 2), { kind: "gap", missing: 2, from: 0, to: 1 });
     assert.deepEqual(t.counts, { batches: 5, duplicates: 2, missing: 3, late: 1, boots: 2 });
+    // The gateway's status says batches up to 7 were closed: 5..7 never came (a trailing loss).
+    assert.deepEqual(t.settle(2, 8), { kind: "gap", missing: 5, from: 3, to: 7 });
+    assert.equal(t.settle(2, 8), undefined, "settling twice adds nothing");
+    assert.equal(t.observe(2, 6).kind, "late");
     const joining = new SequenceTracker(false);
     assert.deepEqual(joining.observe(9, 40), { kind: "new", firstOfBoot: true, joinedAt: 40 });
     assert.equal(joining.counts.missing, 0);

@@ -102,6 +102,9 @@ export async function tail(opts: TailOptions): Promise<void> {
   rx.on("gap", (device, g, batch) =>
     event({ event: "gap", device, boot: batch.boot, from: g.from, to: g.to, missing: g.missing }, `${device}: GAP: batches ${g.from}..${g.to} of boot ${batch.boot.toString(16)} missing (${g.missing})`),
   );
+  rx.on("unseen", (device, g, boot) =>
+    event({ event: "gap", device, boot, from: g.from, to: g.to, missing: g.missing }, `${device}: GAP: batches ${g.from}..${g.to} of boot ${boot.toString(16)} never arrived (the gateway's status counts them)`),
+  );
   rx.on("duplicate", (device, boot, seq) => event({ event: "duplicate", device, boot, seq }, `${device}: duplicate batch ${seq} of boot ${boot.toString(16)} dropped`));
   rx.on("malformed", (topic, e) => event({ event: "malformed", topic, error: e.message }, `${topic}: malformed payload dropped: ${e.message}`));
   rx.on("status", (device, s) => {
