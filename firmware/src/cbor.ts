@@ -130,11 +130,19 @@ export class CborError extends Error {
 }
 
 export const MAX_DEPTH = 4
+/**
+ * Most items one payload may decode to: every item is a value the VM allocates (8 bytes an array element, more a map
+ * entry), so this bounds what one command costs. The largest valid command, `rate` with 32 rules, is 141 items.
+ */
+export const MAX_ITEMS = 160
+
+/** Big-endian float bytes reversed for Buffer.getAt (little-endian only); one buffer for every float read. */
+const floatScratch = Buffer.alloc(8)
 
 /**
  * Decodes exactly one CBOR item filling `buf`. Accepts what cbor-x writes (non-shortest lengths, tag 64 on byte
  * strings, floats); rejects indefinite lengths, other tags, non-text map keys, duplicate keys, nesting deeper than
- * MAX_DEPTH and trailing bytes. Throws CborError only.
+ * MAX_DEPTH, more than MAX_ITEMS items and trailing bytes. Throws CborError only.
  */
 export function decodeCbor(buf: Buffer): any {
     const r = new CborReader(buf)
@@ -145,6 +153,7 @@ export function decodeCbor(buf: Buffer): any {
 
 class CborReader {
     pos = 0
+    private items = 0
     constructor(public buf: Buffer) {}
 
     private need(n: number) {
@@ -188,7 +197,7 @@ class CborReader {
         const n = ai === 26 ? 4 : 8
         this.need(n)
         // Buffer.getAt has only little-endian float formats: reverse the bytes first.
-        const le = Buffer.alloc(n)
+        const le = floatScratch
         for (let i = 0; i < n; i++) le[i] = this.buf[this.pos + n - 1 - i]
         this.pos += n
         return n === 4 ? le.getAt(0, "f32") : le.getAt(0, "f64")
@@ -196,6 +205,7 @@ class CborReader {
 
     item(depth: number): any {
         const start = this.pos
+        if (++this.items > MAX_ITEMS) throw new CborError(`more than ${MAX_ITEMS} items at byte ${start}`)
         const ib = this.u8()
         const major = ib >> 5
         const ai = ib & 31

@@ -18,6 +18,11 @@ export const VERSION = "0.1.0"
 export const FRAMES_REPORT = 0x90
 /** Largest incoming packet kept whole: a 512-byte command plus its topic and headers. */
 export const RX_BYTES = 1024
+/**
+ * Received bytes still queued in the socket above which a command is shed (acknowledged, counted in `drop.cmd`, no
+ * result): a burst of commands must not hold the heap longer than it takes to parse it.
+ */
+export const CMD_BACKLOG = 4096
 /** Status, result and last-will maps are written into a buffer of this size. */
 export const SMALL_PAYLOAD = 512
 
@@ -31,6 +36,7 @@ export class Counters {
     dropOutbox = 0
     batchesDropped = 0
     malformed = 0
+    /** Commands that got no result (`drop.cmd`): results not published, and commands shed in a burst. */
     dropCmd = 0
 }
 
@@ -176,6 +182,10 @@ export class Gateway {
 
     async onMessage(topic: string, payload: Buffer, _length: number) {
         if (topic !== this.topicCmd) return
+        if (this.session && this.session.backlog() > CMD_BACKLOG) {
+            this.counters.dropCmd++
+            return
+        }
         const res = await this.commands.handle(payload === null ? Buffer.alloc(0) : payload, payload === null)
         await this.publishResult(res)
     }

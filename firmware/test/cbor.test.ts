@@ -1,5 +1,5 @@
 import { describe, expect, test } from "@devicescript/test"
-import { CborWriter, decodeCbor } from "../src/cbor"
+import { CborWriter, decodeCbor, MAX_ITEMS } from "../src/cbor"
 
 function enc(f: (w: CborWriter) => void): string {
     const w = new CborWriter(Buffer.alloc(64))
@@ -74,5 +74,27 @@ describe("cbor reader", () => {
         expect(throwsCbor("9bffffffffffffffff")).toBe("CborError") // huge count
         expect(throwsCbor("f7")).toBe("CborError") // undefined
         expect(throwsCbor("1c")).toBe("CborError") // reserved ai
+    })
+    test("bounds the items one payload decodes to (MAX_ITEMS)", () => {
+        // an array of n zeros is n + 1 items
+        const arr = (n: number) => {
+            const b = Buffer.alloc(3 + n)
+            b[0] = 0x99
+            b[1] = n >> 8
+            b[2] = n & 0xff
+            return b
+        }
+        expect(decodeCbor(arr(MAX_ITEMS - 1)).length).toBe(MAX_ITEMS - 1)
+        let msg = ""
+        try {
+            decodeCbor(arr(MAX_ITEMS))
+        } catch (e) {
+            msg = (e as Error).message
+        }
+        expect(msg).toBe(`more than ${MAX_ITEMS} items at byte ${MAX_ITEMS + 2}`)
+        // floats share one scratch buffer: consecutive values stay distinct
+        const two = decodeCbor(Buffer.from("82fa3fc00000fb4002000000000000", "hex"))
+        expect(two[0]).toBe(1.5)
+        expect(two[1]).toBe(2.25)
     })
 })

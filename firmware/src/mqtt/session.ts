@@ -88,6 +88,21 @@ export class MqttSession {
         }
     }
 
+    /**
+     * Received bytes waiting in the runtime's socket queue, not yet read. `@devicescript/net` queues every chunk the
+     * network delivers without a bound, in the program's heap; the gateway sheds commands while this is high so the
+     * queue drains at parsing speed instead of at command speed.
+     */
+    backlog(): number {
+        const s = this.sock
+        // private field of Socket (net/src/sockets.ts): the only view of the queue there is
+        const q: Buffer[] = s ? (s as any).buffers : null
+        if (!q) return 0
+        let n = 0
+        for (const b of q) n += b.length
+        return n
+    }
+
     /** Sends one whole packet; false when there is no session or the socket failed (the session then ends). */
     async send(pkt: Buffer): Promise<boolean> {
         // a packet never goes out in the middle of another one's pieces
