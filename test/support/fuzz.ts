@@ -22,10 +22,11 @@ export function fuzzCommands(valid: Uint8Array, count: number, seed: number): Ui
     const k = i % 4;
     if (k === 0) payloads.push(Uint8Array.from({ length: 1 + Math.floor(r() * 40) }, () => Math.floor(r() * 256)));
     else if (k === 1) {
-      const p = valid.slice();
+      // A copy: `valid` may be a Node Buffer, whose slice() is a view, and the flips must not pile up in it.
+      const p = Uint8Array.from(valid);
       for (let n = 1 + Math.floor(r() * 3); n > 0; n--) p[Math.floor(r() * p.length)] ^= 1 << Math.floor(r() * 8);
       payloads.push(p);
-    } else if (k === 2) payloads.push(valid.slice(0, Math.floor(r() * valid.length)));
+    } else if (k === 2) payloads.push(Uint8Array.from(valid.subarray(0, Math.floor(r() * valid.length))));
     else payloads.push(Uint8Array.from([...valid, ...Array.from({ length: 1 + Math.floor(r() * 600) }, () => Math.floor(r() * 256))]));
   }
   return payloads;
