@@ -19,3 +19,9 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]
   echo "setup: npm install" >&2
   npm install --no-audit --no-fund >&2
 fi
+# DeviceScript's own modules (@devicescript/core, test, net, ...) are not npm packages: `devs build` writes them into
+# firmware/node_modules. Tests that compile DeviceScript programs of their own need them before anything else builds.
+if [ ! -d firmware/node_modules/@devicescript/test ]; then
+  echo "setup: devs build (writes firmware/node_modules/@devicescript/*)" >&2
+  (cd firmware && npx devs build src/main.ts >&2)
+fi

@@ -12,6 +12,7 @@ import type { MqttClient } from "mqtt";
 import type { Frame } from "../../can-db/frame";
 import { BusError } from "../../can-db/errors";
 import type { Bus, BusOptions } from "./bus";
+import { RxQueue } from "./rx-queue";
 import { connectBroker, parseBrokerUrl } from "../gateway/broker-url";
 import { GatewayReceiver } from "../gateway/receiver";
 import { encodeCommand, gatewayTopics, type CommandResult, type GatewayStatus } from "../gateway/uplink";
@@ -39,10 +40,8 @@ export function parseMqttBusSpec(spec: string): MqttBusSpec {
 }
 
 export class MqttBus implements Bus {
-  /** Frames dropped because nobody read them in time. */
-  dropped = 0;
-  private readonly queue: Frame[] = [];
-  private waiter: (() => void) | undefined;
+  /** Frames the gateway uplinked, waiting for a reader; bounded, overflow counted. */
+  private readonly queue = new RxQueue(QUEUE_BOUND);
   private closed = false;
   private status: { status: GatewayStatus; at: number } | undefined;
   private statusWaiters: Array<() => void> = [];
@@ -57,14 +56,7 @@ export class MqttBus implements Bus {
     private readonly prefix: string,
   ) {
     receiver.on("batch", (batch) => {
-      for (const f of batch.frames) {
-        if (this.queue.length >= QUEUE_BOUND) {
-          this.queue.shift();
-          this.dropped++;
-        }
-        this.queue.push({ ...f, bus: this.device });
-      }
-      this.wake();
+      for (const f of batch.frames) this.queue.push({ ...f, bus: this.device });
     });
     receiver.on("gap", (_dev, gap) => log.warn(`${name}: batches ${gap.from}..${gap.to} missing (${gap.missing}); their frames are lost`));
     receiver.on("malformed", (topic, e) => log.warn(`${name}: dropped a malformed payload on ${topic}: ${e.message}`));
@@ -94,10 +86,9 @@ export class MqttBus implements Bus {
     }
   }
 
-  private wake(): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
+  /** Frames dropped because nobody read them in time. */
+  get dropped(): number {
+    return this.queue.dropped;
   }
 
   private async onlineStatus(): Promise<{ status: GatewayStatus; at: number }> {
@@ -136,22 +127,14 @@ export class MqttBus implements Bus {
     if (!r.ok) throw new BusError(`${this.name}: the gateway refused the frame: ${r.reason}${r.msg ? ` (${r.msg})` : ""}`);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Frame> {
-    while (!this.closed || this.queue.length) {
-      const f = this.queue.shift();
-      if (f) {
-        yield f;
-        continue;
-      }
-      if (this.closed) break;
-      await new Promise<void>((resolve) => (this.waiter = resolve));
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Frame> {
+    return this.queue[Symbol.asyncIterator]();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.wake();
+    this.queue.end();
     await this.receiver.detach();
     await this.client.endAsync();
     if (this.dropped) log.warn(`${this.name}: ${this.dropped} received frames were dropped: nobody read them`);

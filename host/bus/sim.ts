@@ -14,6 +14,7 @@
 import type { Frame } from "../../can-db/frame";
 import { BusError } from "../../can-db/errors";
 import type { Bus, BusOptions } from "./bus";
+import { RxQueue } from "./rx-queue";
 import type { CanBusServer } from "../gateway/canbus-server";
 import { log } from "../log";
 
@@ -22,12 +23,10 @@ const QUEUE_BOUND = 100_000;
 
 export class SimBus implements Bus {
   readonly name: string;
-  /** Transmitted frames dropped because nobody read them in time. */
-  dropped = 0;
   private pending: Frame[] = [];
   private flushing: Promise<void> | undefined;
-  private readonly queue: Frame[] = [];
-  private waiter: (() => void) | undefined;
+  /** Frames the firmware transmitted, waiting for a reader; bounded, overflow counted. */
+  private readonly queue = new RxQueue(QUEUE_BOUND);
   private closed = false;
 
   constructor(
@@ -38,21 +37,13 @@ export class SimBus implements Bus {
     this.name = name;
     server.onTransmit = (frames) => {
       const now = Date.now() / 1000;
-      for (const f of frames) {
-        if (this.queue.length >= QUEUE_BOUND) {
-          this.queue.shift();
-          this.dropped++;
-        }
-        this.queue.push({ ...f, t: now, bus: this.name });
-      }
-      this.wake();
+      for (const f of frames) this.queue.push({ ...f, t: now, bus: this.name });
     };
   }
 
-  private wake(): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
+  /** Transmitted frames dropped because nobody read them in time. */
+  get dropped(): number {
+    return this.queue.dropped;
   }
 
   send(frame: Frame): Promise<void> {
@@ -77,22 +68,14 @@ export class SimBus implements Bus {
     return this.flushing;
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Frame> {
-    while (!this.closed || this.queue.length) {
-      const f = this.queue.shift();
-      if (f) {
-        yield f;
-        continue;
-      }
-      if (this.closed) break;
-      await new Promise<void>((resolve) => (this.waiter = resolve));
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Frame> {
+    return this.queue[Symbol.asyncIterator]();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.wake();
+    this.queue.end();
     if (this.dropped) log.warn(`${this.name}: ${this.dropped} transmitted frames were dropped: nobody read them`);
     await this.onClose();
   }

@@ -140,10 +140,14 @@ describe("gateway end to end: firmware in the simulator, aedes broker", function
     const transmittedBefore = fx.gw.server.counters.txFrames;
     const dropsBefore = (await fx.status()).drop?.cmd ?? 0;
     try {
-      // In groups of 50, each answered before the next: the gateway's result queue is small by design.
-      for (let i = 0; i < payloads.length; i += 50) {
-        const want = results.length + Math.min(50, payloads.length - i);
-        for (const p of payloads.slice(i, i + 50)) await fx.publishCommand(p);
+      // In groups of GROUP, each answered before the next: the gateway's result queue is small by design, and in the
+      // simulator a burst that arrives as one socket chunk is copied into the VM heap whole before any firmware code
+      // runs. Groups of 50 (up to ~32 KB) ran the 64 KB heap out of memory in one run of three: a known limit, written
+      // up in docs/firmware.md ("Open (measured, not solved)"); the gateway issue stays open on it. 10 keeps a burst under ~6.5 KB.
+      const GROUP = 10;
+      for (let i = 0; i < payloads.length; i += GROUP) {
+        const want = results.length + Math.min(GROUP, payloads.length - i);
+        for (const p of payloads.slice(i, i + GROUP)) await fx.publishCommand(p);
         await within(
           (async () => {
             while (results.length < want) {
@@ -153,7 +157,7 @@ describe("gateway end to end: firmware in the simulator, aedes broker", function
             }
           })(),
           30_000,
-          `results for commands ${i}..${i + 49}`,
+          `results for commands ${i}..${i + GROUP - 1}`,
         );
       }
     } finally {
