@@ -4,13 +4,12 @@
  * The VM needs no devtools server and no ports.
  */
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runDevsTest, type VmRun } from "../support/devs";
 
 const FIRMWARE = join(__dirname, "..", "..", "..", "firmware");
-const DEVS = join(FIRMWARE, "..", "node_modules", ".bin", "devs");
 /**
  * `devs run` always writes its bytecode to `.devicescript/bin/` of the project it runs in (its --out-dir option is
  * broken in 2.16.4), where the simulator runner reads the gateway's build. So the tests run in a throwaway copy of
@@ -30,43 +29,6 @@ function makeProject(): string {
 }
 /** Wall-clock bound for one VM run (compile + tests); the VM's own per-run timeout is set below it. */
 const RUN_TIMEOUT_MS = 150_000;
-
-interface VmRun {
-  code: number | null;
-  output: string;
-}
-
-/** One `devs run` in its own process group, killed (group and all) on timeout. */
-function runVmTests(file: string): Promise<VmRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(DEVS, ["run", file, "--test", "--test-self-exit", "-T", "60000"], {
-      cwd: project,
-      detached: true,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
-    });
-    let output = "";
-    child.stdout.on("data", (d) => (output += d));
-    child.stderr.on("data", (d) => (output += d));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        // already gone
-      }
-      reject(new Error(`devs run ${file} did not finish within ${RUN_TIMEOUT_MS} ms\n${output}`));
-    }, RUN_TIMEOUT_MS);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      // strip ANSI colours so that test names match
-      // eslint-disable-next-line no-control-regex
-      resolve({ code, output: output.replace(/\x1b\[[0-9;]*m/g, "") });
-    });
-  });
-}
 
 function assertRan(run: VmRun, file: string, names: string[]) {
   assert.equal(run.code, 0, `devs run ${file} exited ${run.code}\n${run.output}`);
@@ -91,7 +53,7 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
 
   it("driver against the register model: timing, init, modes, receive, filters, transmit, errors", async () => {
     const file = "test/mcp2515-driver.ts";
-    assertRan(await runVmTests(file), file, [
+    assertRan(await runDevsTest(file, project, RUN_TIMEOUT_MS), file, [
       "every table row recomputes to its bit rate and documented sample point",
       "16 MHz 500 kbit/s is 16 TQ sampled at 87.5 %",
       "8 MHz 1 Mbit/s and unknown pairs are refused with a reason",
@@ -127,7 +89,7 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
 
   it("register model self-test: the SPI instruction set as the data sheet describes it", async () => {
     const file = "test/mcp2515-model-selftest.ts";
-    assertRan(await runVmTests(file), file, [
+    assertRan(await runDevsTest(file, project, RUN_TIMEOUT_MS), file, [
       "RESET values and the CANSTAT/CANCTRL mirrors at xEh/xFh",
       "READ auto-increments the address",
       "configuration registers are locked outside configuration mode",
@@ -142,7 +104,7 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
 
   it("hardware filters from key filters accept exactly what the key filters accept", async () => {
     const file = "test/mcp2515-keyfilters.ts";
-    assertRan(await runVmTests(file), file, [
+    assertRan(await runDevsTest(file, project, RUN_TIMEOUT_MS), file, [
       "standard only (mask bit 31 set, value bit 31 clear)",
       "extended only, J1939 PGN-style mask",
       "either kind (mask bit 31 clear) becomes a standard and an extended filter",
@@ -154,7 +116,7 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
 
   it("board bring-up check: passes on a working chip, names the fault on broken ones", async () => {
     const file = "test/mcp2515-check.ts";
-    assertRan(await runVmTests(file), file, [
+    assertRan(await runDevsTest(file, project, RUN_TIMEOUT_MS), file, [
       "a working chip passes every step and is left stopped",
       "no chip: the first step fails with the register values read",
       "a data line that drops bit 0 on the way to the chip fails the loopback step",
@@ -163,7 +125,7 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
 
   it("board settings: bad values refused with the setting's name", async () => {
     const file = "test/mcp2515-settings.ts";
-    assertRan(await runVmTests(file), file, [
+    assertRan(await runDevsTest(file, project, RUN_TIMEOUT_MS), file, [
       "a missing pin setting is named",
       "a pin that is not a whole number is refused",
       "hardware filters the chip cannot hold are refused before any pin is opened",
@@ -173,7 +135,7 @@ describe("firmware: MCP2515 driver in the DeviceScript VM", function () {
 
   it("CanBus server on the driver, through the generated client", async () => {
     const file = "test/mcp2515-server.ts";
-    assertRan(await runVmTests(file), file, [
+    assertRan(await runDevsTest(file, project, RUN_TIMEOUT_MS), file, [
       "binds; starts stopped and listen-only; joins the bus when the client enables it",
       "received frames arrive as packed records in frames reports",
       "40 frames arrive complete and in order, in reports of whole records of at most 236 bytes",

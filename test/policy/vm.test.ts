@@ -8,7 +8,6 @@
  * The generated DeviceScript test goes to firmware/.policy-vm/ (not tracked); `devs run --test --test-self-exit` needs no devtools.
  */
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadDbcFile } from "../../can-db/load";
@@ -17,10 +16,10 @@ import { loadPolicyFile, parsePolicy } from "../../can-db/policy-file";
 import { EXT_BIT } from "../../can-db/policy-filters";
 import { j1939Pgn, j1939Source, makeJ1939Id } from "../../can-db/j1939";
 import { settingsEnv } from "../../host/cli/commands/policy";
+import { runDevsTest } from "../support/devs";
 
 const ROOT = resolve(__dirname, "../../..");
 const FIRMWARE = join(ROOT, "firmware");
-const DEVS = join(ROOT, "node_modules", ".bin", "devs");
 const FIX = join(ROOT, "test/fixtures/policy");
 // Inside firmware/, so the generated program resolves @devicescript/* from firmware/node_modules (written by
 // `devs build`, which scripts/setup.sh runs once) and imports the firmware's own modules by a short path.
@@ -168,36 +167,6 @@ describe("compiled policies in the firmware", () => {
 `;
 }
 
-function runVm(file: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(DEVS, ["run", file, "--test", "--test-self-exit", "-T", "60000"], {
-      cwd: FIRMWARE,
-      detached: true,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
-    });
-    let output = "";
-    child.stdout.on("data", (d) => (output += d));
-    child.stderr.on("data", (d) => (output += d));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        // already gone
-      }
-      reject(new Error(`devs run did not finish within ${RUN_TIMEOUT_MS} ms\n${output}`));
-    }, RUN_TIMEOUT_MS);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      // eslint-disable-next-line no-control-regex
-      resolveRun({ code, output: output.replace(/\x1b\[[0-9;]*m/g, "") });
-    });
-  });
-}
-
 describe("policy: compiled settings in the firmware (DeviceScript VM)", function () {
   this.timeout(RUN_TIMEOUT_MS + 10_000);
 
@@ -215,7 +184,7 @@ describe("policy: compiled settings in the firmware (DeviceScript VM)", function
     mkdirSync(OUT_DIR, { recursive: true });
     const file = join(OUT_DIR, "policy-check.ts");
     writeFileSync(file, vmSource(cases));
-    const run = await runVm(file);
+    const run = await runDevsTest(file, FIRMWARE, RUN_TIMEOUT_MS);
     assert.equal(run.code, 0, run.output);
     const summary = /tests: (\d+), pass: (\d+), error: (\d+)/.exec(run.output);
     assert.ok(summary, `no test summary in the VM output\n${run.output}`);
