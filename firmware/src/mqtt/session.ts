@@ -37,8 +37,6 @@ export interface SessionHandlers {
 }
 
 const CONNECT_TIMEOUT = 10000
-/** Piece size for sendRange: 4 writes for a 4 KB batch (256 made publishing too slow for 100k frames/s). */
-const SCRATCH_BYTES = 1024
 /** Small packets (e.g. PUBACKs) handled between two sleeps: the VM's opcode budget between suspensions. */
 const RX_BATCH = 32
 const BACKOFF_MIN = 500
@@ -56,9 +54,6 @@ export class MqttSession {
     private lastSend = 0
     private lastRecv = 0
     private connack = -1
-    private readonly scratch = Buffer.alloc(SCRATCH_BYTES)
-    /** A packet is being written in pieces: other sends wait. */
-    private piecewise = false
 
     constructor(
         private readonly opts: SessionOptions,
@@ -105,37 +100,26 @@ export class MqttSession {
 
     /** Sends one whole packet; false when there is no session or the socket failed (the session then ends). */
     async send(pkt: Buffer): Promise<boolean> {
-        // a packet never goes out in the middle of another one's pieces
-        while (this.piecewise) await ds.sleep(1)
         const s = this.sock
         if (!s || !this.connected) return false
         return await this.write(s, pkt)
     }
 
     /**
-     * Sends bytes [off, off+len) of `buf` (one whole packet, e.g. in the outbox ring) in pieces through a small
-     * scratch buffer: a copy of a 4 KB batch for the socket is an allocation the nearly full VM heap may not have.
-     * The socket copies what it is given (the simulator's sockWrite slices the heap), so the scratch is reused.
+     * Sends bytes [off, off+len) of `buf` (one whole packet, e.g. in the outbox ring) in ONE socket write, through a
+     * copy of exactly that length (the socket takes whole Buffers, and DeviceScript has no Buffer views). One write
+     * per packet matters: the socket has Nagle's algorithm on (the simulator's Node socket, lwIP on the ESP32), so a
+     * second piece written while the first is unacknowledged waits for the broker's delayed ACK, about 40 ms per
+     * batch. With 1 KB pieces that cost 45 ms of latency on every multi-piece batch and capped throughput at about
+     * 20-39k frames/s (docs/performance.md). The copy is transient (freed when the send returns), at most
+     * batchBytes + the PUBLISH header.
      */
     async sendRange(buf: Buffer, off: number, len: number): Promise<boolean> {
-        while (this.piecewise) await ds.sleep(1)
         const s = this.sock
         if (!s || !this.connected) return false
-        this.piecewise = true
-        try {
-            let p = 0
-            while (p < len) {
-                const n = len - p < SCRATCH_BYTES ? len - p : SCRATCH_BYTES
-                // the last, shorter piece needs a Buffer of its own length (small)
-                const piece = n === SCRATCH_BYTES ? this.scratch : Buffer.alloc(n)
-                piece.blitAt(0, buf, off + p, n)
-                if (!(await this.write(s, piece))) return false
-                p += n
-            }
-            return true
-        } finally {
-            this.piecewise = false
-        }
+        const pkt = Buffer.alloc(len)
+        pkt.blitAt(0, buf, off, len)
+        return await this.write(s, pkt)
     }
 
     private async write(s: Socket, pkt: Buffer): Promise<boolean> {
