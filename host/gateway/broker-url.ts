@@ -7,7 +7,7 @@
  * and one function that connects mqtt.js to it with a bounded wait and a clear error.
  */
 import { readFileSync } from "node:fs";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
 import { BusError } from "../../can-db/errors";
 
 export interface BrokerAddress {
@@ -64,7 +64,9 @@ export async function connectBroker(address: BrokerAddress, extra: IClientOption
       throw new BusError(`cannot read the CA file ${address.caFile}: ${(e as Error).message}`);
     }
   }
-  const client = mqtt.connect(options);
+  // mqtt.js is loaded on first use: it takes about 30 ms to load, which every `vgw` command would pay otherwise.
+  const { connect } = await import("mqtt");
+  const client = connect(options);
   const shown = `${address.tls ? "mqtts" : "mqtt"}://${address.host}:${address.port}`;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -14,10 +14,8 @@ import { UsageError } from "../../../can-db/errors";
 import { formatFrame, type Frame } from "../../../can-db/frame";
 import { Decoder } from "../../../can-db/decoder";
 import { loadDbcFile } from "../../../can-db/load";
-import { openBroker } from "../../../hil/broker";
 import { openTraceReader } from "../../trace";
 import { connectBroker, parseBrokerUrl } from "../../gateway/broker-url";
-import { startSimulatedGateway } from "../../gateway/gateway";
 import { GatewayReceiver } from "../../gateway/receiver";
 import { GatewaySession, requestStatus, type SessionSummary } from "../../gateway/session";
 import { log } from "../../log";
@@ -70,6 +68,10 @@ export async function demo(opts: DemoOptions): Promise<number> {
   const decoder = opts.dbc ? new Decoder(loadDbcFile(opts.dbc)) : undefined;
   const out = (line: string): Promise<boolean> => writeStdout(line + "\n");
 
+  // The broker (aedes) and the simulator (jacdac-ts) load here, not with the module: every other `vgw` command would
+  // pay their ~60 ms of loading at start otherwise.
+  const { openBroker } = await import("../../../hil/broker");
+  const { startSimulatedGateway } = await import("../../gateway/gateway");
   const broker = await openBroker({ kind: "aedes" });
   const cleanups: Array<() => Promise<unknown>> = [() => broker.close()];
   const abort = new AbortController();
