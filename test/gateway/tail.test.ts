@@ -74,7 +74,7 @@ describe("vgw tail (mosquitto with TLS and a password)", function () {
     assert.equal(run.code, 0, run.stderr);
     const lines = run.stdout.trim().split("\n");
     assert.equal(lines.length, 3);
-    assert.match(lines[0], /^\(1\.500\) gw1 1F0#C006E00000000000 {2}ExampleMessage Temperature=250\.55 AverageRadius=3\.2 Enable=1$/); // canmatrix decodes the same
+    assert.match(lines[0], /^\(1\.500\) gw1 1F0#C006E00000000000 {2}ExampleMessage Temperature=250\.55 degK AverageRadius=3\.2 m Enable=Enabled$/); // canmatrix decodes the same; units and value names as dump prints them
     assert.equal(lines[1], "(2.000) gw1 123#01");
     assert.match(run.stderr, /gw1: online, fw 0\.1\.0, boot abc/);
     assert.match(run.stderr, /duplicate batch 0 of boot abc dropped/);

@@ -13,11 +13,11 @@ import { Option, type Command } from "commander";
 import { formatFrame, type Frame } from "../../../can-db/frame";
 import { loadDbcFile } from "../../../can-db/load";
 import { Decoder, type DecodedFrame, type SignalValue } from "../../../can-db/decoder";
-import type { Database } from "../../../can-db/model";
 import { openTraceReader, resolveFormat } from "../../trace";
 import { log } from "../../log";
 import { interruptSignal } from "./can-options";
 import { writeStdout } from "./stdout";
+import { signalsText, signalValueJson, unitsOf, type UnitOf } from "./dbc-annotate";
 import { announceStdin, noFramesHint, stopReason } from "./trace-input";
 
 interface DecodeCommandOptions {
@@ -45,9 +45,7 @@ export function decodedJson(f: Frame, d: DecodedFrame): string {
 }
 
 function jsonValue(v: SignalValue): string {
-  if (typeof v === "number") return jsonNumber(v);
-  if (typeof v === "bigint") return `"${v}"`;
-  return JSON.stringify(v);
+  return JSON.stringify(signalValueJson(v));
 }
 
 /** JSON has no NaN or Infinity (float signals can carry them): those become strings. */
@@ -55,36 +53,11 @@ function jsonNumber(v: number): string {
   return Number.isFinite(v) ? String(v) : `"${v}"`;
 }
 
-/** One decoded frame as text: the candump line, then `Message Sig=value unit ...`. */
-export function decodedText(db: Units, f: Frame, d: DecodedFrame): string {
+/** One decoded frame as text: the candump line, then `Message Sig=value unit ...` (dbc-annotate's one form). */
+export function decodedText(unit: UnitOf, f: Frame, d: DecodedFrame): string {
   const head = `${f.t !== undefined ? `(${f.t.toFixed(6)}) ` : ""}${f.bus !== undefined ? `${f.bus} ` : ""}${formatFrame(f)}`;
-  if (d.message === null) return d.error ? `${head}  ! ${d.error}` : head;
-  const parts = [d.message];
-  for (const name in d.signals) {
-    const v = d.signals[name];
-    const unit = typeof v === "string" ? "" : db.unit(d.message, name);
-    parts.push(`${name}=${valueText(v)}${unit ? ` ${unit}` : ""}`);
-  }
-  if (d.error) parts.push(`! ${d.error}`);
-  return `${head}  ${parts.join(" ")}`;
-}
-
-/**
- * A value as people read it: scaled signals carry binary rounding noise (0.01 * 5248 = 52.480000000000004), so text
- * shows 15 significant digits, which is all a float64 holds reliably; jsonl keeps the exact number for programs.
- */
-function valueText(v: SignalValue): string {
-  return typeof v === "number" && Number.isFinite(v) ? String(Number(v.toPrecision(15))) : String(v);
-}
-
-interface Units {
-  unit(message: string, signal: string): string;
-}
-
-function unitsOf(db: Database): Units {
-  const units = new Map<string, string>();
-  for (const m of db.messages) for (const s of m.signals) if (s.unit) units.set(`${m.name}\u0000${s.name}`, s.unit);
-  return { unit: (m, s) => units.get(`${m}\u0000${s}`) ?? "" };
+  const signals = signalsText(d, unit);
+  return signals ? `${head}  ${signals}` : head;
 }
 
 export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Promise<void> {
@@ -94,7 +67,7 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
   const dropped = db.warnings.filter((w) => w.severity === "error").length;
   if (dropped) log.warn(`warning: ${opts.dbc}: ${dropped} duplicate definition(s) dropped, the first kept ('vgw dbc --check ${opts.dbc}' lists them)`);
   const decoder = new Decoder(db);
-  const units = unitsOf(db);
+  const unit = unitsOf(db);
   // Ctrl-C on a live pipe ends the input; the frames read so far are printed and the summary still comes.
   const interrupt = interruptSignal();
   try {
@@ -113,7 +86,7 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
         frames++;
         if (d.message === null) unknown++;
         if (d.error !== undefined) undecodable++;
-        lines.push(jsonl ? decodedJson(f, d) : decodedText(units, f, d));
+        lines.push(jsonl ? decodedJson(f, d) : decodedText(unit, f, d));
       }
       if (lines.length && !(await writeStdout(lines.join("\n") + "\n"))) {
         outputGone = true;

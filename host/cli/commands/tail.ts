@@ -8,12 +8,11 @@
 import type { Command } from "commander";
 import { UsageError } from "../../../can-db/errors";
 import { formatFrame, type Frame } from "../../../can-db/frame";
-import { Decoder, type DecodedFrame } from "../../../can-db/decoder";
-import { loadDbcFile } from "../../../can-db/load";
 import { connectBroker, parseBrokerUrl } from "../../gateway/broker-url";
 import { GatewayReceiver } from "../../gateway/receiver";
 import type { GatewayStatus } from "../../gateway/uplink";
 import { log } from "../../log";
+import { loadDecoder, type FrameDecoder } from "./dbc-annotate";
 import { writeStdout } from "./stdout";
 
 interface TailOptions {
@@ -29,12 +28,6 @@ interface TailOptions {
 /** JSON with integers beyond 2^53 as decimal strings (DESIGN.md's jsonl rule) and byte arrays as hex. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
-}
-
-function signalsText(d: DecodedFrame): string {
-  if (!d.message) return "";
-  const sigs = Object.entries(d.signals).map(([k, v]) => `${k}=${typeof v === "number" ? +v.toPrecision(10) : String(v)}`);
-  return `  ${d.message}${sigs.length ? " " + sigs.join(" ") : ""}${d.error ? `  (${d.error})` : ""}`;
 }
 
 /** The fields of a status whose change is worth a line: online/offline, reboot, bus state, drops, reconnects. */
@@ -69,7 +62,7 @@ export async function tail(opts: TailOptions): Promise<void> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const decoder = opts.dbc ? new Decoder(loadDbcFile(opts.dbc)) : undefined;
+  const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
   const client = await connectBroker(address);
   const rx = await GatewayReceiver.attach(client, { prefix: opts.prefix, device: opts.device });
   log.info(`tail: listening on ${opts.prefix}/${opts.device}/# at ${address.host}:${address.port}`);
@@ -134,19 +127,15 @@ export async function tail(opts: TailOptions): Promise<void> {
   log.info(`tail: ${c.frames} frames in ${c.batches} batches${perFrame}, ${c.missing} batches missing, ${c.duplicates} duplicates dropped, ${c.malformed} malformed`);
 }
 
-function frameText(f: Frame, device: string, decoder?: Decoder): string {
+function frameText(f: Frame, device: string, decoder?: FrameDecoder): string {
   const line = `(${(f.t ?? 0).toFixed(3)}) ${device} ${formatFrame(f)}`;
-  return decoder ? line + signalsText(decoder.decode(f)) : line;
+  const signals = decoder?.text(f);
+  return signals ? `${line}  ${signals}` : line;
 }
 
-function frameJson(f: Frame, device: string, boot: number, seq: number, decoder?: Decoder): string {
+function frameJson(f: Frame, device: string, boot: number, seq: number, decoder?: FrameDecoder): string {
   const obj: Record<string, unknown> = { t: f.t, bus: device, id: f.id, ext: f.ext, frame: formatFrame(f), boot, seq };
-  if (decoder) {
-    const d = decoder.decode(f);
-    obj.message = d.message;
-    obj.signals = d.signals;
-    if (d.error) obj.error = d.error;
-  }
+  if (decoder) Object.assign(obj, decoder.json(f));
   return toJson(obj);
 }
 
