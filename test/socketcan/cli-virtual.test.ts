@@ -60,8 +60,8 @@ describe("signals beside frames (--dbc) and send --dbc", () => {
   });
 
   it("names the message or value that cannot be encoded", () => {
-    assert.throws(() => encodeFromArgs(dbc, "Nope", []), /no message 'Nope'.*ExampleMessage/);
-    assert.throws(() => encodeFromArgs(dbc, "ExampleMessage", ["Temperature"]), /not SIG=VALUE/);
+    assert.throws(() => encodeFromArgs(dbc, "Nope", []), /no message 'Nope': run 'vgw dbc .*motohawk\.dbc' for its messages/);
+    assert.throws(() => encodeFromArgs(dbc, "ExampleMessage", ["Temperature"]), /not SIGNAL=VALUE/);
     assert.throws(() => encodeFromArgs(dbc, "ExampleMessage", ["Temperature=99999"]), /ExampleMessage: .*Temperature/);
   });
 });

@@ -4,47 +4,12 @@
  * take their GenSigStartValue (raw) or 0. A value outside a signal's range is a usage error naming signal and range.
  */
 import type { Command } from "commander";
-import { CodecError, UsageError } from "../../../can-db/errors";
-import { formatFrame, type Frame } from "../../../can-db/frame";
-import { loadDbcFile } from "../../../can-db/load";
-import { encodeFrame } from "../../../can-db/encoder";
-import { findMessage, type Database, type MessageDef } from "../../../can-db/model";
+import { formatFrame } from "../../../can-db/frame";
+import { encodeFromArgs } from "./dbc-encode";
 import { writeStdout } from "./stdout";
 
-export function parseAssignments(args: string[]): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const a of args) {
-    const eq = a.indexOf("=");
-    if (eq <= 0) throw new UsageError(`'${a}' is not SIGNAL=VALUE`);
-    const name = a.slice(0, eq);
-    // The last value silently winning would hide a typo in a long command line.
-    if (Object.hasOwn(values, name)) throw new UsageError(`signal ${name} is given twice ('${name}=${values[name]}' and '${a}')`);
-    values[name] = a.slice(eq + 1);
-  }
-  return values;
-}
-
-/** The message for `key`, or a usage error that says which names come close and where the full list is. */
-function messageOrUsage(db: Database, key: string, dbcPath: string): MessageDef {
-  const m = findMessage(db, key);
-  if (m) return m;
-  const lower = key.toLowerCase();
-  const close = db.messages.filter((x) => !x.pseudo && x.name.toLowerCase().includes(lower)).map((x) => x.name);
-  const hint = close.length ? `did you mean ${close.slice(0, 5).join(", ")}?` : `run 'vgw dbc ${dbcPath}' for its messages`;
-  throw new UsageError(`${dbcPath} has no message '${key}': ${hint}`);
-}
-
 export async function encodeCommand(message: string, assignments: string[], opts: { dbc: string }): Promise<void> {
-  const db = loadDbcFile(opts.dbc);
-  const m = messageOrUsage(db, message, opts.dbc);
-  let frame: Frame;
-  try {
-    frame = encodeFrame(db, m, parseAssignments(assignments));
-  } catch (e) {
-    if (e instanceof CodecError) throw new UsageError(e.message, { cause: e });
-    throw e;
-  }
-  await writeStdout(formatFrame(frame) + "\n");
+  await writeStdout(formatFrame(encodeFromArgs(opts.dbc, message, assignments)) + "\n");
 }
 
 export function registerEncode(program: Command): void {
