@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Receive throughput in a real kernel: how many frames/s `vgw record` takes without loss, beside `candump -L` in the
-# same VM (QEMU TCG, one vCPU; see scripts/vm/). Prints one table; figures go to docs/performance.md.
-#   bash bench/socketcan-rx.sh        (about 5 minutes; N=frames per run, REPS=repetitions)
+# same VM (QEMU TCG; see scripts/vm/). Prints one table; figures go to docs/performance.md.
+#   bash bench/socketcan-rx.sh                  (about 5 minutes; N=frames per run, REPS=repetitions, BURSTS="1 4 16 64")
+#   VGW_VM_SMP=2 bash bench/socketcan-rx.sh     (the VM with 2 vCPUs: vgw record's writer thread gets its own)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=$(mktemp -d /tmp/vgw-bench-rx-XXXXXX)
 trap 'rm -rf "$R"' EXIT
 printf 'export VGW=%q R=%q N=%q REPS=%q BURSTS=%q\nexec sh %q\n' "$PWD" "$R" "${N:-4000}" "${REPS:-2}" "${BURSTS:-1 4 16 64}" "$PWD/bench/socketcan-rx-vm.sh" >"$R/run.sh"
-bash scripts/vm/run.sh "$R/run.sh" "$R/out.txt" 900 || { cat "$R/out.txt" >&2; exit 1; }
-echo "receive throughput in the VM kernel (vcan0, cangen bursts every 1 ms; TCG, 1 vCPU)"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+bash scripts/vm/run.sh "$R/run.sh" "$R/out.txt" 1800 || { cat "$R/out.txt" >&2; exit 1; }
+echo "receive throughput in the VM kernel (vcan0, cangen bursts every 1 ms; TCG, ${VGW_VM_SMP:-1} vCPU)"
+echo "host load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %6s %7s %9s %7s %12s\n' tool burst sent received lost "frames/s"
 grep '^RESULT' "$R/out.txt" | sort -k3,3n -k2,2 -s | while read -r _ tool c n got secs; do
   rate=$(awk "BEGIN { if ($secs > 0) printf \"%.0f\", ($got - 1) / $secs; else print \"-\" }")

@@ -10,8 +10,11 @@ script=$1 out=$2 limit=${3:-600}
 case "$script$out" in *" "*) echo "vm: paths must not contain spaces" >&2; exit 2 ;; esac
 bash "$here/build.sh"
 rm -f "$out" "$out.rc"
-# -accel tcg: KVM is not usable on these machines; one vCPU so parallel work on the host keeps a core.
-timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
+# -accel tcg: KVM is not usable on these machines; one vCPU by default so parallel work on the host keeps a core
+# (VGW_VM_SMP=2 gives the VM two, for benchmarks of multi-threaded receive; with TCG each vCPU is a host thread).
+smp=${VGW_VM_SMP:-1}
+case "$smp" in [1-9]) ;; *) echo "vm: VGW_VM_SMP must be 1-9, got '$smp'" >&2; exit 2 ;; esac
+timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel tcg -m 1024 -smp "$smp" -nographic -no-reboot \
   -kernel "$root/.vm/vmlinuz" -initrd "$root/.vm/initramfs.cpio.gz" \
   -append "console=ttyS0 quiet panic=-1 vgw.run=$script vgw.out=$out" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap \

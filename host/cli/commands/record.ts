@@ -3,13 +3,13 @@
  * (host/trace registry: .log .asc .blf .trc .jsonl, .gz of any). Optional rotation by size or time starts a new
  * numbered file (`drive-000.log`, `drive-001.log` ...). On Ctrl-C / SIGTERM (or -n / --timeout) the file is closed
  * properly and a summary goes to stderr: frames per file, error frames, and every drop that was counted.
+ * Receiving runs here; encoding and writing run on a writer thread (host/record/pipeline.ts).
  */
-import { statSync } from "node:fs";
 import type { Command } from "commander";
-import type { Frame } from "../../../can-db/frame";
 import { UsageError } from "../../../can-db/errors";
-import { openTraceWriter, type TraceWriter } from "../../trace";
 import { log } from "../../log";
+import { TraceWriterThread } from "../../record/pipeline";
+import type { FileSummary } from "../../record/rotating-writer";
 import {
   filtersOption,
   interruptSignal,
@@ -31,6 +31,8 @@ interface RecordOptions {
   timeout?: number;
 }
 
+export { rotatedName } from "../../record/rotating-writer";
+
 /** `10M` -> 10485760; plain numbers are bytes. */
 export function parseSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)[bB]?$/.exec(text.trim());
@@ -50,34 +52,19 @@ export function parseDuration(text: string): number {
   return n;
 }
 
-/** `drive.log.gz`, 3 -> `drive-003.log.gz`: the number goes before the format's extension so the registry still finds it. */
-export function rotatedName(path: string, index: number): string {
-  const m = /^(.*?)((?:\.[A-Za-z0-9]+)?(?:\.gz)?)$/i.exec(path) as RegExpExecArray;
-  return `${m[1]}-${String(index).padStart(3, "0")}${m[2]}`;
-}
-
-/**
- * Frames are written in batches: at most this many, or what arrived in this many ms. Small batches keep each stretch
- * of encoding on the receive thread short, so the socket's buffer (a few hundred frames) does not overflow meanwhile
- * (measured in the VM: 2,000-frame batches lost more at 16k frames/s than 256-frame ones).
- */
-const BATCH_FRAMES = 256;
-const BATCH_MS = 100;
+/** A quiet bus still gets its last frames handed to the writer within this long. */
+const FLUSH_MS = 50;
 
 export async function record(opts: RecordOptions): Promise<void> {
   const interfaces = parseInterfaces(opts.interface);
-  const rotating = opts.rotateSize !== undefined || opts.rotateTime !== undefined;
-  let fileIndex = 0;
-  const files: Array<{ path: string; frames: number; dropped: number }> = [];
-  const openNext = (): TraceWriter => openTraceWriter(rotating ? rotatedName(opts.output, fileIndex++) : opts.output);
-  // Open the first file before the buses: a bad extension is a usage error, reported before anything is captured.
-  let writer = openNext();
-  let fileStarted = Date.now();
+  // The writer thread opens the first file before the buses: a bad extension (usage error) or an unwritable folder is
+  // reported before anything is captured.
+  const out = await TraceWriterThread.start({ output: opts.output, rotateSize: opts.rotateSize, rotateTime: opts.rotateTime });
   let buses;
   try {
     buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
   } catch (e) {
-    await writer.close();
+    await out.close();
     throw e;
   }
   // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
@@ -85,71 +72,46 @@ export async function record(opts: RecordOptions): Promise<void> {
   const merged = mergeBuses(buses);
   const { signal, dispose } = interruptSignal(opts.timeout);
   closeOnAbort(signal, buses);
+  // A failed writer (disk full) ends the capture like Ctrl-C; close() below then throws its error.
+  out.onFail = () => void Promise.all(buses.map((b) => b.close()));
   let frames = 0;
   let errors = 0;
-  let batch: Frame[] = [];
-  let batchStarted = Date.now();
-  const closeWriter = async () => {
-    await writer.close();
-    files.push({ path: writer.path, frames: writer.framesWritten, dropped: writer.framesDropped });
-  };
-  // Flushes are chained: the timer's flush and the loop's flush must never interleave around a rotation.
-  let chain: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> => (chain = chain.then(flushNow));
-  const flushNow = async () => {
-    const frames = batch;
-    batch = [];
-    if (frames.length > 0) await writer.write(frames);
-    batchStarted = Date.now();
-    if (!rotating) return;
-    const tooBig = opts.rotateSize !== undefined && writer.path !== "-" && fileSize(writer.path) >= opts.rotateSize;
-    const tooOld = opts.rotateTime !== undefined && Date.now() - fileStarted >= opts.rotateTime * 1000;
-    if (tooBig || tooOld) {
-      await closeWriter();
-      writer = openNext();
-      fileStarted = Date.now();
-    }
-  };
-  // A quiet bus still gets its batch written and its time rotation done.
-  const ticker = setInterval(() => {
-    if (Date.now() - batchStarted >= BATCH_MS) void flush();
-  }, BATCH_MS / 2);
+  // No clock read per frame (a clock read is a slow emulated device access in a VM): a timer hands over a quiet bus's frames.
+  const ticker = setInterval(() => out.flush(), FLUSH_MS);
+  let files: FileSummary[] = [];
   try {
     receive: for await (const burst of merged.batches) {
       for (const f of burst) {
         frames++;
         if (f.err) errors++;
-        batch.push(f);
+        out.add(f);
         if (opts.count !== undefined && frames >= opts.count) break receive;
       }
-      // No clock read per frame (a clock read is a slow emulated device access in a VM); the ticker flushes by time.
-      if (batch.length >= BATCH_FRAMES) await flush();
     }
   } finally {
     clearInterval(ticker);
     dispose();
     const counters = buses.map((b) => b.counters?.() ?? {});
     await Promise.all(buses.map((b) => b.close()));
-    await flush();
-    await closeWriter();
+    let failure: unknown;
+    try {
+      files = await out.close();
+    } catch (e) {
+      failure = e;
+    }
     const queueDropped = counters.reduce((n, c) => n + (c.queueDropped ?? 0) + (c.dropped ?? 0), merged.dropped());
     const kernelDropped = counters.reduce((n, c) => n + (c.interfaceRxDropped ?? 0), 0);
     const written = files.reduce((n, f) => n + f.frames, 0);
     const formatDropped = files.reduce((n, f) => n + f.dropped, 0);
-    const where = files.length === 1 ? files[0].path : `${files.length} files (${files[0].path} .. ${files[files.length - 1].path})`;
+    const where =
+      files.length === 0 ? opts.output : files.length === 1 ? files[0].path : `${files.length} files (${files[0].path} .. ${files[files.length - 1].path})`;
     log.info(
-      `record: ${frames} frames received, ${written} written to ${where}; ${errors} error frames; ` +
-        `dropped: ${queueDropped} by vgw (reader behind), ${kernelDropped} by the interface (rx_dropped), ` +
-        `${formatDropped} not representable in the format`,
+      `record: ${frames} frames received, ${failure ? "the file was not completed" : `${written} written to ${where}`}; ${errors} error frames; ` +
+        `dropped: ${queueDropped + out.dropped} by vgw (reader behind: ${queueDropped}, writer behind: ${out.dropped}), ` +
+        `${kernelDropped} by the interface (rx_dropped), ${formatDropped} not representable in the format`,
     );
-  }
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
+    // eslint-disable-next-line no-unsafe-finally -- the writer's failure is the command's error, after the summary
+    if (failure) throw failure;
   }
 }
 

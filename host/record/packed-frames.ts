@@ -1,0 +1,120 @@
+/**
+ * Received frames packed into one transferable ArrayBuffer per batch, for the hand-over from the receive thread to the
+ * writer thread: no structured clone per frame, no object per frame crossing threads. The record layout is the one the
+ * replay read-ahead already uses (host/replay/read-ahead-format.ts): f64 t (NaN = none), u32 id, u8 flags, u8 data
+ * length, u8 remote dlc, u8 bus index (255 = none), then the data bytes.
+ */
+import type { Frame } from "../../can-db/frame";
+import { FLAG, HEADER, NO_BUS } from "../replay/read-ahead-format";
+
+/** One packed batch as it crosses to the writer thread; `buses` is the whole index table so far (a few names). */
+export interface PackedBatch {
+  buffer: ArrayBuffer;
+  /** Bytes used in `buffer` (the rest is unused capacity). */
+  bytes: number;
+  count: number;
+  buses: string[];
+}
+
+/** Room for about 2,700 classic frames; a batch is handed over long before (BATCH_FRAMES in pipeline.ts). */
+const INITIAL_BYTES = 1 << 16;
+
+/** Packs frames on the receive thread, one at a time, into a buffer that grows by doubling. */
+export class FramePacker {
+  private buffer = new ArrayBuffer(INITIAL_BYTES);
+  private view = new DataView(this.buffer);
+  private bytes = new Uint8Array(this.buffer);
+  private used = 0;
+  /** Frames packed since the last `take()`. */
+  count = 0;
+  private readonly busIndex = new Map<string, number>();
+  private readonly buses: string[] = [];
+
+  add(f: Frame): void {
+    const len = f.data.length;
+    if (this.used + HEADER + len > this.buffer.byteLength) this.grow(HEADER + len);
+    let bus = NO_BUS;
+    if (f.bus !== undefined) {
+      let i = this.busIndex.get(f.bus);
+      if (i === undefined) {
+        // 255 marks "no bus": a recording of more than 255 interfaces loses the names beyond, never a frame.
+        i = this.buses.length < NO_BUS ? this.buses.length : NO_BUS;
+        this.busIndex.set(f.bus, i);
+        if (i !== NO_BUS) this.buses.push(f.bus);
+      }
+      bus = i;
+    }
+    const o = this.used;
+    const view = this.view;
+    const bytes = this.bytes;
+    view.setFloat64(o, f.t ?? NaN, true);
+    view.setUint32(o + 8, f.id, true);
+    bytes[o + 12] = (f.ext ? FLAG.ext : 0) | (f.rtr ? FLAG.rtr : 0) | (f.fd ? FLAG.fd : 0) | (f.brs ? FLAG.brs : 0) | (f.esi ? FLAG.esi : 0) | (f.err ? FLAG.err : 0);
+    bytes[o + 13] = len;
+    bytes[o + 14] = f.dlc ?? 0;
+    bytes[o + 15] = bus;
+    if (len > 0) bytes.set(f.data, o + HEADER);
+    this.used = o + HEADER + len;
+    this.count++;
+  }
+
+  /** The frames packed so far, as one batch whose buffer the caller transfers; the packer starts a fresh buffer. */
+  take(): PackedBatch {
+    const batch: PackedBatch = { buffer: this.buffer, bytes: this.used, count: this.count, buses: this.buses.slice() };
+    this.reset(INITIAL_BYTES);
+    return batch;
+  }
+
+  private grow(need: number): void {
+    let size = this.buffer.byteLength * 2;
+    while (size < this.used + need) size *= 2;
+    const old = this.bytes.subarray(0, this.used);
+    const used = this.used;
+    const count = this.count;
+    this.reset(size);
+    this.bytes.set(old);
+    this.used = used;
+    this.count = count;
+  }
+
+  private reset(size: number): void {
+    this.buffer = new ArrayBuffer(size);
+    this.view = new DataView(this.buffer);
+    this.bytes = new Uint8Array(this.buffer);
+    this.used = 0;
+    this.count = 0;
+  }
+}
+
+/**
+ * The frames of a packed batch. Built as plain objects without makeFrame's validation: they came from a bus, which
+ * only delivers valid frames. Each frame's data is a view into the batch's buffer (no copy per frame).
+ */
+export function unpackFrames(batch: PackedBatch): Frame[] {
+  const view = new DataView(batch.buffer);
+  const bytes = new Uint8Array(batch.buffer);
+  const frames: Frame[] = new Array(batch.count);
+  let o = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const t = view.getFloat64(o, true);
+    const flags = bytes[o + 12];
+    const len = bytes[o + 13];
+    const busIndex = bytes[o + 15];
+    const f: Frame = {
+      id: view.getUint32(o + 8, true),
+      ext: (flags & FLAG.ext) !== 0,
+      rtr: (flags & FLAG.rtr) !== 0,
+      fd: (flags & FLAG.fd) !== 0,
+      brs: (flags & FLAG.brs) !== 0,
+      esi: (flags & FLAG.esi) !== 0,
+      err: (flags & FLAG.err) !== 0,
+      data: bytes.subarray(o + HEADER, o + HEADER + len),
+    };
+    if (f.rtr) f.dlc = bytes[o + 14];
+    if (!Number.isNaN(t)) f.t = t;
+    if (busIndex !== NO_BUS) f.bus = batch.buses[busIndex];
+    frames[i] = f;
+    o += HEADER + len;
+  }
+  return frames;
+}

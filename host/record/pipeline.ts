@@ -1,0 +1,113 @@
+/**
+ * The recording pipeline: the receive thread only packs frames (packed-frames.ts) and hands each batch to a writer
+ * thread (writer-worker.ts), which encodes, writes and rotates the trace files. Why: encoding a batch took the receive
+ * thread away from the socket long enough for the kernel's socket buffer (a few hundred frames) to overflow; the
+ * socketcan addon cannot be loaded in a worker (not context-aware), so receiving stays here and writing moves.
+ *
+ *   const out = await TraceWriterThread.start({ output: "drive.log" });   // the first file is open, or this threw
+ *   out.add(frame) ...                                                     // cheap: a few stores into a buffer
+ *   const files = await out.close();                                      // everything written and closed
+ *
+ * Nothing is dropped silently: frames beyond MAX_IN_FLIGHT waiting for the writer are counted in `dropped`. A failure
+ * of the writer thread (disk full, folder gone) stops it, is passed to `onFail`, and is thrown by `close()`.
+ */
+import { Worker } from "node:worker_threads";
+import * as path from "node:path";
+import type { Frame } from "../../can-db/frame";
+import { UsageError, VgwError } from "../../can-db/errors";
+import { FramePacker } from "./packed-frames";
+import type { FileSummary } from "./rotating-writer";
+import type { FromWriter, ToWriter, WriterConfig } from "./writer-protocol";
+
+/**
+ * A batch is handed over once it has this many frames (or on `flush()`, which the caller's timer calls for a quiet
+ * bus). One hand-over costs a message; at 256 frames that is noise next to packing them.
+ */
+export const BATCH_FRAMES = 256;
+/** Frames handed over but not yet written that the receive thread keeps before it drops (about 24-80 MB). */
+export const MAX_IN_FLIGHT = 1 << 20;
+
+export class TraceWriterThread {
+  private readonly packer = new FramePacker();
+  private inFlight = 0;
+  private failure: Error | undefined;
+  private closedFiles: FileSummary[] | undefined;
+  private settle: (() => void) | undefined;
+  /** Frames dropped because the writer thread was MAX_IN_FLIGHT frames behind. */
+  dropped = 0;
+  /** Called once when the writer thread fails (the caller stops receiving). */
+  onFail: (e: Error) => void = () => undefined;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on("message", (m: FromWriter) => {
+      if (m.type === "ready") this.ready = true;
+      else if (m.type === "written") this.inFlight -= m.count;
+      else if (m.type === "closed") this.closedFiles = m.files;
+      else if (m.type === "fail") this.fail(m.name === "UsageError" ? new UsageError(m.message) : new VgwError(m.message));
+      this.settle?.();
+    });
+    worker.on("error", (e) => this.fail(new VgwError(`the trace writer thread failed: ${e.message}`, { cause: e })));
+    worker.on("exit", (code) => this.fail(new VgwError(`the trace writer thread stopped unexpectedly (exit code ${code})`)));
+  }
+
+  /** Starts the writer thread and waits until it has opened the first file (a bad path fails here, before capture). */
+  static async start(config: WriterConfig): Promise<TraceWriterThread> {
+    const t = new TraceWriterThread(new Worker(path.join(__dirname, "writer-worker.js"), { workerData: config }));
+    await t.until(() => t.ready);
+    return t;
+  }
+
+  private ready = false;
+
+  private fail(e: Error): void {
+    if (this.failure || this.closedFiles) return;
+    this.failure = e;
+    this.settle?.();
+    this.onFail(e);
+  }
+
+  /** Resolves when `done()` holds (checked at each message of the writer); rejects with the writer's failure. */
+  private async until(done: () => boolean): Promise<void> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (done()) return;
+      await new Promise<void>((resolve) => {
+        this.settle = () => {
+          this.settle = undefined;
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Packs one frame for the writer; counts it in `dropped` when the writer is too far behind or has failed. */
+  add(frame: Frame): void {
+    if (this.failure || this.inFlight + this.packer.count >= MAX_IN_FLIGHT) {
+      this.dropped++;
+      return;
+    }
+    this.packer.add(frame);
+    if (this.packer.count >= BATCH_FRAMES) this.flush();
+  }
+
+  /** Hands over what is packed so far. */
+  flush(): void {
+    if (this.packer.count === 0 || this.failure) return;
+    const batch = this.packer.take();
+    this.inFlight += batch.count;
+    this.worker.postMessage({ type: "frames", batch } satisfies ToWriter, [batch.buffer]);
+  }
+
+  /** Hands over the rest, waits until every file is written and closed, and ends the thread. Throws its failure. */
+  async close(): Promise<FileSummary[]> {
+    try {
+      this.flush();
+      if (!this.failure) this.worker.postMessage({ type: "close" } satisfies ToWriter);
+      await this.until(() => this.closedFiles !== undefined);
+      return this.closedFiles as FileSummary[];
+    } finally {
+      this.worker.removeAllListeners("exit");
+      await this.worker.terminate();
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The writer thread of a recording (pipeline.ts): unpacks each batch the receive thread hands over, encodes it with
+ * host/trace's writer and writes it, rotating files as configured. Everything here runs one step at a time, in
+ * arrival order (one promise chain), so a rotation never interleaves with a write.
+ */
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
+import { parentPort, workerData } from "node:worker_threads";
+import { unpackFrames } from "./packed-frames";
+import { RotatingTraceWriter } from "./rotating-writer";
+import type { FromWriter, ToWriter, WriterConfig } from "./writer-protocol";
+
+/** How often a quiet recording checks its time rotation. */
+const ROTATION_CHECK_MS = 50;
+/**
+ * The writer thread's nice value. When both threads want the CPU, the receive thread must win: a late receive loses
+ * frames in the kernel, a late write only makes the queue between the threads longer (bounded, counted). Linux applies
+ * a nice value to one thread when given its thread id.
+ */
+const WRITER_NICE = 10;
+
+/** Lowers this thread's scheduling priority (Linux; elsewhere the writer keeps the normal priority). */
+function yieldToReceiver(): void {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, WRITER_NICE);
+  } catch {
+    // No /proc/thread-self (not Linux) or not permitted: only the scheduling preference is lost, not data.
+  }
+}
+
+function run(): void {
+  const port = parentPort;
+  if (!port) return;
+  const send = (m: FromWriter) => port.postMessage(m);
+  const config = workerData as WriterConfig;
+  yieldToReceiver();
+  let failed = false;
+  const fail = (e: unknown) => {
+    if (failed) return;
+    failed = true;
+    send({ type: "fail", name: e instanceof Error ? e.name : "Error", message: e instanceof Error ? e.message : String(e) });
+  };
+  let out: RotatingTraceWriter;
+  try {
+    out = new RotatingTraceWriter(config.output, config);
+  } catch (e) {
+    fail(e);
+    return;
+  }
+  let chain: Promise<void> = Promise.resolve();
+  const step = (work: () => Promise<void>) => {
+    chain = chain.then(() => (failed ? undefined : work())).catch(fail);
+  };
+  const ticker = config.rotateTime !== undefined ? setInterval(() => step(() => out.rotateIfDue()), ROTATION_CHECK_MS) : undefined;
+  port.on("message", (m: ToWriter) => {
+    if (m.type === "frames") {
+      const batch = m.batch;
+      step(async () => {
+        await out.write(unpackFrames(batch));
+        send({ type: "written", count: batch.count });
+      });
+    } else {
+      if (ticker) clearInterval(ticker);
+      step(async () => send({ type: "closed", files: await out.close() }));
+    }
+  });
+  send({ type: "ready" });
+}
+
+run();

@@ -1,0 +1,141 @@
+/**
+ * `vgw record`'s pipeline (host/record/): frames packed on the receive thread, written by the writer thread. The
+ * packing round trip on plain data; then the command end to end on the in-process virtual bus, the real worker
+ * thread and the real trace writers: every frame kind into the file, and the writer's failures as clear errors.
+ * (The same command against candump in a real kernel: vm.test.ts.)
+ */
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { formatFrame, makeFrame, sameFrame, type Frame } from "../../can-db/frame";
+import { VgwError } from "../../can-db/errors";
+import { openBus } from "../../host/bus";
+import { readAllFrames } from "../../host/trace";
+import { record } from "../../host/cli/commands/record";
+import { FramePacker, unpackFrames } from "../../host/record/packed-frames";
+import { log } from "../../host/log";
+
+const ROOT = path.resolve(__dirname, "../../..");
+
+/** Every kind of frame a bus can deliver: classic, 29-bit, remote with a length, empty, CAN FD with flags, error. */
+function everyKind(n: number): Frame[] {
+  const kinds = [
+    (i: number) => makeFrame({ id: i & 0x7ff, data: Uint8Array.of(i & 0xff, 1, 2, 3, 4, 5, 6, 7) }),
+    (i: number) => makeFrame({ id: 0x1abc0000 + i, ext: true, data: Uint8Array.of(i & 0xff) }),
+    (i: number) => makeFrame({ id: 0x100 + (i % 16), rtr: true, dlc: i % 9 }),
+    (i: number) => makeFrame({ id: 0x7ff - (i % 16) }),
+    (i: number) => makeFrame({ id: 0x200 + (i % 16), fd: true, brs: i % 2 === 0, esi: i % 3 === 0, data: Uint8Array.from({ length: 64 }, (_, k) => (i + k) & 0xff) }),
+    (i: number) => makeFrame({ id: 0x1fffffff - i, ext: true, fd: true, data: Uint8Array.from({ length: 12 }, (_, k) => k) }),
+    (i: number) => makeFrame({ id: 0x4 | (i % 2 ? 0x40 : 0), err: true, data: Uint8Array.of(0, 0x10, 0, 0, 0, 0, 0, 0) }),
+  ];
+  return Array.from({ length: n }, (_, i) => kinds[i % kinds.length](i));
+}
+
+describe("vgw record pipeline (receive thread -> writer thread)", () => {
+  let dir = "";
+  before(() => (dir = mkdtempSync(path.join(tmpdir(), "vgw-record-"))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("packs and unpacks every frame kind with time and bus, across buffer growth", () => {
+    const frames = everyKind(6000).map((f, i) => ({ ...f, t: i % 5 === 0 ? undefined : 1.7e9 + i / 7, bus: i % 3 === 0 ? undefined : `can${i % 4}` }));
+    const packer = new FramePacker();
+    for (const f of frames.slice(0, 1000)) packer.add(f);
+    const first = unpackFrames(packer.take());
+    // 5,000 frames (29 bytes on average) exceed the first 64 KB buffer: it grows and keeps what it had.
+    for (const f of frames.slice(1000)) packer.add(f);
+    const second = packer.take();
+    assert.ok(second.buffer.byteLength > 1 << 16);
+    const got = [...first, ...unpackFrames(second)];
+    assert.equal(got.length, frames.length);
+    got.forEach((g, i) => {
+      const f = frames[i];
+      assert.ok(sameFrame(g, f), `#${i}: ${formatFrame(g)} vs ${formatFrame(f)}`);
+      assert.equal(g.t, f.t, `#${i} t`);
+      assert.equal(g.bus, f.bus, `#${i} bus`);
+    });
+    assert.equal(packer.take().count, 0);
+  });
+
+  for (const ext of [".log", ".jsonl.gz"]) {
+    it(`writes every frame kind the bus delivered, in order, with its time (${ext})`, async () => {
+      const out = path.join(dir, `kinds${ext}`);
+      const sent = everyKind(2100);
+      const tx = await openBus("virtual:kinds");
+      const received: Frame[] = [];
+      const watch = await openBus("virtual:kinds");
+      const watching = (async () => {
+        for await (const f of watch) if (received.push(f) >= sent.length) break;
+      })();
+      const lines: string[] = [];
+      const sink = log.sink;
+      log.sink = (l) => lines.push(l);
+      try {
+        const done = record({ interface: "virtual:kinds", output: out, count: sent.length });
+        await new Promise((r) => setTimeout(r, 100));
+        // In bursts, so several batches cross to the writer thread, some of them partial (handed over by the timer).
+        for (let i = 0; i < sent.length; i++) {
+          await tx.send(sent[i]);
+          if (i % 300 === 299) await new Promise((r) => setTimeout(r, 80));
+        }
+        await done;
+      } finally {
+        log.sink = sink;
+        await tx.close();
+        await watch.close();
+        await watching;
+      }
+      const got = await readAllFrames(out, { strict: true });
+      assert.equal(got.length, sent.length);
+      got.forEach((g, i) => {
+        assert.ok(sameFrame(g, sent[i]), `#${i}: ${formatFrame(g)} vs ${formatFrame(sent[i])}`);
+        // What the bus stamped, to the format's resolution (candump -l: microseconds).
+        assert.ok(Math.abs((g.t ?? 0) - (received[i].t ?? 0)) < 1.5e-6, `#${i}: t ${g.t} vs ${received[i].t}`);
+      });
+      assert.match(lines.join("\n"), new RegExp(`record: ${sent.length} frames received, ${sent.length} written to .*kinds\\.${ext.slice(1).replace(".", "\\.")}; 300 error frames; dropped: 0 by vgw`));
+    });
+  }
+
+  it("a write failure of the writer thread (disk full) ends the recording with that error, after the summary", async () => {
+    const out = path.join(dir, "full.log");
+    symlinkSync("/dev/full", out);
+    const tx = await openBus("virtual:full");
+    const lines: string[] = [];
+    const sink = log.sink;
+    log.sink = (l) => lines.push(l);
+    let failure: unknown;
+    try {
+      const done = record({ interface: "virtual:full", output: out, timeout: 20 }).catch((e: unknown) => (failure = e));
+      await new Promise((r) => setTimeout(r, 100));
+      // Enough frames for the file stream to write (and fail) while the recording still runs: it stops early.
+      const started = Date.now();
+      for (let k = 0; k < 40 && failure === undefined; k++) {
+        for (let i = 0; i < 300; i++) await tx.send(makeFrame({ id: 0x123, data: Uint8Array.of(i & 0xff) }));
+        await new Promise((r) => setTimeout(r, 60));
+      }
+      await done;
+      assert.ok(Date.now() - started < 15_000, "the recording did not stop on the failure");
+    } finally {
+      log.sink = sink;
+      await tx.close();
+    }
+    assert.ok(failure instanceof VgwError, String(failure));
+    assert.match((failure as Error).message, /cannot write trace .*full\.log: no space left on the device/);
+    assert.match(lines.join("\n"), /record: \d+ frames received, the file was not completed;/);
+  });
+
+  it("the command: an unwritable output is a clear error with exit code 1, an unknown format exit code 2", () => {
+    const run = (output: string) =>
+      spawnSync(process.execPath, [path.join(ROOT, "bin/vgw"), "record", "-i", "virtual:cli", "-o", output, "--timeout", "5"], {
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+    const missing = run(path.join(dir, "no-such-folder", "x.log"));
+    assert.equal(missing.status, 1, missing.stderr);
+    assert.match(missing.stderr, /^vgw: cannot write trace .*no-such-folder\/x\.log: its folder does not exist\n$/);
+    const unknown = run(path.join(dir, "x.xyz"));
+    assert.equal(unknown.status, 2, unknown.stderr);
+    assert.match(unknown.stderr, /unknown trace format: the extension of '.*x\.xyz'/);
+  });
+});
