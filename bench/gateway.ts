@@ -11,29 +11,35 @@
  *      delivered rate stops following; reports the highest zero-loss rate and what bounds it (goal >= 100k frames/s)
  *   4. the host's decoder (cbor-x + records) beside python-can reading the same frames from a candump log, same run
  *
- * Environment: VGW_BENCH_RATES (comma-separated offered rates, default 10000,20000,40000,50000,60000,80000,100000,130000).
+ * Environment: VGW_BENCH_RATES (comma-separated offered rates, default 10000,20000,40000,50000,60000,80000,100000,130000);
+ * VGW_BENCH_PARTS (which parts to run, default 1,2,3,4); VGW_BENCH_SETTINGS (JSON firmware settings for part 3, e.g.
+ * '{"outboxBytes":16384}', to measure what a setting buys). Every part prints the machine's load average beside it.
  */
 import { spawnSync } from "node:child_process";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { makeFrame, type Frame } from "../can-db/frame";
 import { openBroker } from "../hil/broker";
 import { openTraceReader } from "../host/trace";
 import { connectBroker, parseBrokerUrl } from "../host/gateway/broker-url";
 import { firmwareBuildOnce, startSimulatedGateway, type SimulatedGateway } from "../host/gateway/gateway";
-import { GatewayReceiver, publishWireBytes } from "../host/gateway/receiver";
+import { GatewayReceiver, publishWireBytes, type ReceiverCounts } from "../host/gateway/receiver";
 import { GatewaySession, requestStatus, type SessionSummary } from "../host/gateway/session";
 import { decodeBatch, encodeBatch } from "../host/gateway/uplink";
 
 const ROOT = resolve(__dirname, "../..");
 const TRACE = resolve(ROOT, "test/fixtures/traces/candump.log");
 const RATES = (process.env.VGW_BENCH_RATES ?? "10000,20000,40000,50000,60000,80000,100000,130000").split(",").map(Number);
+const PARTS = new Set((process.env.VGW_BENCH_PARTS ?? "1,2,3,4").split(",").map(Number));
+const SETTINGS = JSON.parse(process.env.VGW_BENCH_SETTINGS ?? "{}") as Record<string, unknown>;
 const DEVICE = "bench";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : "-");
 const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : "-");
 const k = (n: number): string => Math.round(n).toLocaleString("en-US");
+/** The 1-minute load average: every figure of this machine's shared cores is printed beside it. */
+const load = (): string => readFileSync("/proc/loadavg", "utf8").split(" ")[0];
 
 async function readTrace(): Promise<Frame[]> {
   const frames: Frame[] = [];
@@ -63,12 +69,57 @@ function session(rig: Rig): GatewaySession {
   return new GatewaySession(rig.gw.bus, rig.receiver, DEVICE);
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc; NaN once it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    // fields after the command name "(...)": state is field 3, utime 14, stime 15 (clock ticks, 100 per second)
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Share of one core used by the VM process, the devtools server and this process (CanBus server, broker, receiver,
+ * checks) between two samples: shows which one saturates first on a 2-core machine.
+ */
+function cpuSampler(gw: SimulatedGateway): () => string {
+  const pids = { vm: gw.sim.vm.pid, devtools: gw.sim.devtools.pid, bench: process.pid };
+  const t0 = performance.now();
+  const c0 = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, cpuSeconds(pid)]));
+  return () => {
+    const s = (performance.now() - t0) / 1000;
+    return Object.entries(pids)
+      .map(([n, pid]) => `${n} ${Math.round(((cpuSeconds(pid) - c0[n]) / s) * 100)}%`)
+      .join(", ");
+  };
+}
+
+/**
+ * The receiver's counts run over the whole benchmark (one receiver for every session), so a session's batches and
+ * bytes are their growth while it ran: divided by this session's frames, not by everything since the start.
+ */
+function during(rig: Rig, before: ReceiverCounts, s: SessionSummary): SessionSummary {
+  const r = rig.receiver.counts;
+  return {
+    ...s,
+    batches: r.batches - before.batches,
+    duplicateBatches: r.duplicates - before.duplicates,
+    missingBatches: r.missing - before.missing,
+    malformed: r.malformed - before.malformed,
+    wireBytesPerFrame: s.delivered ? (r.wireBytes - before.wireBytes) / s.delivered : NaN,
+    payloadBytesPerFrame: s.delivered ? (r.payloadBytes - before.payloadBytes) / s.delivered : NaN,
+  };
+}
+
 /** Offers `rate` frames/s for `seconds`; returns the delivery summary. */
 async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number, start: number) => Frame[]): Promise<SessionSummary> {
+  const before = { ...rig.receiver.counts };
   const s = session(rig);
   await s.offer(rate, seconds, frames);
   await s.drain(3000);
-  return s.summary();
+  return during(rig, before, s.summary());
 }
 
 async function main(): Promise<void> {
@@ -91,73 +142,86 @@ async function main(): Promise<void> {
   const out = (line: string): void => void process.stdout.write(line + "\n");
   try {
     await waitOnline(rig);
-    out(`gateway benchmark: firmware ${build.bytecode.length} B in the DeviceScript VM, aedes, Node ${process.version}`);
+    out(`gateway benchmark: firmware ${build.bytecode.length} B in the DeviceScript VM, aedes, Node ${process.version}; load average ${load()}`);
 
     // 1. Bytes per frame, candump.log in real time.
-    const replay = await session(rig).replay(() => openTraceReader(TRACE), { speed: 1 });
-    const candumpBytes = statSync(TRACE).size / trace.length;
-    const topic = `vgw/${DEVICE}/frames`;
-    let jsonBytes = 0;
-    let jsonWire = 0;
-    for (const f of trace) {
-      const json = JSON.stringify({ t: f.t, id: f.id, ext: f.ext, dlc: f.data.length, data: Buffer.from(f.data).toString("hex") });
-      jsonBytes += json.length;
-      jsonWire += publishWireBytes(topic, json.length, 1);
+    if (PARTS.has(1)) {
+      const before = { ...rig.receiver.counts };
+      const replay = during(rig, before, await session(rig).replay(() => openTraceReader(TRACE), { speed: 1 }));
+      const candumpBytes = statSync(TRACE).size / trace.length;
+      const topic = `vgw/${DEVICE}/frames`;
+      let jsonBytes = 0;
+      let jsonWire = 0;
+      for (const f of trace) {
+        const json = JSON.stringify({ t: f.t, id: f.id, ext: f.ext, dlc: f.data.length, data: Buffer.from(f.data).toString("hex") });
+        jsonBytes += json.length;
+        jsonWire += publishWireBytes(topic, json.length, 1);
+      }
+      out("");
+      out(`1. bytes per frame, ${TRACE.replace(ROOT + "/", "")} (${trace.length} frames) replayed in real time (batch window 100 ms)`);
+      out(`   vgw batches (CBOR, MQTT PUBLISH incl. header+topic)  ${f2(replay.wireBytesPerFrame)} B/frame   (payload only ${f2(replay.payloadBytesPerFrame)}; delivered ${replay.delivered}/${replay.sent}, lost ${replay.lost}; load ${load()})`);
+      out(`   candump -l text (reference: can-utils' format)        ${f2(candumpBytes)} B/frame`);
+      out(`   one JSON object per frame, one PUBLISH each            ${f2(jsonWire / trace.length)} B/frame   (JSON alone ${f2(jsonBytes / trace.length)})`);
     }
-    out("");
-    out(`1. bytes per frame, ${TRACE.replace(ROOT + "/", "")} (${trace.length} frames) replayed in real time (batch window 100 ms)`);
-    out(`   vgw batches (CBOR, MQTT PUBLISH incl. header+topic)  ${f2(replay.wireBytesPerFrame)} B/frame   (payload only ${f2(replay.payloadBytesPerFrame)}; delivered ${replay.delivered}/${replay.sent}, lost ${replay.lost})`);
-    out(`   candump -l text (reference: can-utils' format)        ${f2(candumpBytes)} B/frame`);
-    out(`   one JSON object per frame, one PUBLISH each            ${f2(jsonWire / trace.length)} B/frame   (JSON alone ${f2(jsonBytes / trace.length)})`);
 
     // 2. Latency at a steady 2,000 frames/s for two batch windows.
-    out("");
-    out("2. latency, CAN bus -> broker, 2,000 frames/s for 5 s (goal p99 <= batch window + 20 ms)");
-    for (const window of [100, 20]) {
-      await gw.reboot({ batchWindow: window });
-      await waitOnline(rig);
-      const s = await offer(rig, 2000, 5, (n, start) => trace.slice(start % (trace.length - n), (start % (trace.length - n)) + n));
-      out(`   batchWindow ${String(window).padStart(3)} ms: p50 ${f1(s.latencyMs.p50)} ms, p99 ${f1(s.latencyMs.p99)} ms, max ${f1(s.latencyMs.max)} ms; lost ${s.lost}; ${f2(s.wireBytesPerFrame)} B/frame`);
+    if (PARTS.has(2)) {
+      out("");
+      out("2. latency, CAN bus -> broker, 2,000 frames/s for 5 s (goal p99 <= batch window + 20 ms)");
+      for (const window of [100, 20]) {
+        await gw.reboot({ batchWindow: window });
+        await waitOnline(rig);
+        const s = await offer(rig, 2000, 5, (n, start) => trace.slice(start % (trace.length - n), (start % (trace.length - n)) + n));
+        out(`   batchWindow ${String(window).padStart(3)} ms: p50 ${f1(s.latencyMs.p50)} ms, p99 ${f1(s.latencyMs.p99)} ms, max ${f1(s.latencyMs.max)} ms; lost ${s.lost}; ${f2(s.wireBytesPerFrame)} B/frame; load ${load()}`);
+      }
     }
 
     // 3. Throughput.
-    await gw.reboot({ batchWindow: 100 });
-    await waitOnline(rig);
-    out("");
-    out("3. sustained throughput, 8-byte frames, 4 s per offered rate");
-    let best = 0;
-    for (const rate of RATES) {
-      const s = await offer(rig, rate, 4, busFrames);
-      const st = await requestStatus(client, receiver, DEVICE, 5000);
-      const achieved = s.delivered / Math.max(s.seconds, 4);
-      const lossless = s.lost === 0 && s.unexpected === 0 && s.delivered === s.sent;
-      out(
-        `   offered ${k(rate).padStart(8)}/s: sent ${k(s.sent)}, delivered ${k(s.delivered)} (${k(achieved)}/s), lost ${k(s.lost)}, ` +
-          `p99 ${f1(s.latencyMs.p99)} ms, ${f2(s.wireBytesPerFrame)} B/frame; gateway drops ${JSON.stringify(st?.drop ?? {})}, CanBus rx_overflow ${gw.server.counters.rxOverflow}`,
-      );
-      if (lossless) best = Math.max(best, achieved);
-      if (!st) {
-        const why = firmwareLines.filter((l) => /Exception|stop program|PANIC/.test(l)).join(" | ");
-        out(`   the gateway stopped answering${why ? `: ${why}` : ""}`);
+    if (PARTS.has(3)) {
+      await gw.reboot({ batchWindow: 100, ...SETTINGS });
+      await waitOnline(rig);
+      out("");
+      out(`3. sustained throughput, 8-byte frames, 4 s per offered rate${Object.keys(SETTINGS).length ? `, settings ${JSON.stringify(SETTINGS)}` : ""}`);
+      let best = 0;
+      for (const rate of RATES) {
+        const cpu = cpuSampler(gw);
+        const s = await offer(rig, rate, 4, busFrames);
+        const cpuShare = cpu();
+        const st = await requestStatus(client, receiver, DEVICE, 5000);
+        const achieved = s.delivered / Math.max(s.seconds, 4);
+        const lossless = s.lost === 0 && s.unexpected === 0 && s.delivered === s.sent;
+        out(
+          `   offered ${k(rate).padStart(8)}/s: sent ${k(s.sent)}, delivered ${k(s.delivered)} (${k(achieved)}/s), lost ${k(s.lost)}, ` +
+              `p99 ${f1(s.latencyMs.p99)} ms, ${f2(s.wireBytesPerFrame)} B/frame, ${k(s.batches)} batches of ${k(s.delivered / s.batches)} frames; ` +
+            `gateway drops ${JSON.stringify(st?.drop ?? {})}, outbox high-water ${st?.obmax ?? "-"} B, CanBus rx_overflow ${gw.server.counters.rxOverflow}; ` +
+            `CPU of one core: ${cpuShare}; load ${load()}`,
+        );
+        if (lossless) best = Math.max(best, achieved);
+        if (!st) {
+          const why = firmwareLines.filter((l) => /Exception|stop program|PANIC/.test(l)).join(" | ");
+          out(`   the gateway stopped answering${why ? `: ${why}` : ""}`);
+        }
+        if (!lossless || s.latencyMs.p99 > 2000) break;
+        await sleep(500);
       }
-      if (!lossless || s.latencyMs.p99 > 2000) break;
-      await sleep(500);
+      out(`   highest zero-loss sustained rate: ${k(best)} frames/s`);
     }
-    out(`   highest zero-loss sustained rate: ${k(best)} frames/s`);
 
     // 4. Host decoder beside python-can.
-    out("");
-    out("4. host side: decoding uplink batches beside python-can reading candump text, same frames");
-    const batches: Uint8Array[] = [];
-    for (let i = 0; i < trace.length; i += 800) batches.push(encodeBatch(1, i, trace.slice(i, i + 800)));
-    let decoded = 0;
-    const t0 = performance.now();
-    for (let rep = 0; rep < 40; rep++) for (const b of batches) decoded += decodeBatch(b).frames.length;
-    const ours = decoded / ((performance.now() - t0) / 1000);
-    const py = spawnSync("/usr/bin/python3", ["-c", PY_READ, TRACE], { timeout: 120_000 });
-    const pyRate = py.status === 0 ? Number(py.stdout.toString().trim()) : NaN;
-    out(`   vgw decodeBatch (cbor-x + records)     ${k(ours)} frames/s`);
-    out(`   python-can CanutilsLogReader (reference) ${k(pyRate)} frames/s${py.status === 0 ? "" : `  (failed: ${py.stderr.toString().slice(-200)})`}`);
+    if (PARTS.has(4)) {
+      out("");
+      out("4. host side: decoding uplink batches beside python-can reading candump text, same frames");
+      const batches: Uint8Array[] = [];
+      for (let i = 0; i < trace.length; i += 800) batches.push(encodeBatch(1, i, trace.slice(i, i + 800)));
+      let decoded = 0;
+      const t0 = performance.now();
+      for (let rep = 0; rep < 40; rep++) for (const b of batches) decoded += decodeBatch(b).frames.length;
+      const ours = decoded / ((performance.now() - t0) / 1000);
+      const py = spawnSync("/usr/bin/python3", ["-c", PY_READ, TRACE], { timeout: 120_000 });
+      const pyRate = py.status === 0 ? Number(py.stdout.toString().trim()) : NaN;
+      out(`   vgw decodeBatch (cbor-x + records)     ${k(ours)} frames/s`);
+      out(`   python-can CanutilsLogReader (reference) ${k(pyRate)} frames/s${py.status === 0 ? "" : `  (failed: ${py.stderr.toString().slice(-200)})`}; load ${load()}`);
+    }
   } finally {
     await gw.stop();
     await receiver.detach();

@@ -184,10 +184,13 @@ export class BatchEncoder {
      * The frame path: checks, selects and encodes every record of one CanBus `frames` report received at `now`.
      * Same output as `add` per frame, but written as one loop with no function call for an ordinary classic frame:
      * calls are by far the most expensive operation of the DeviceScript VM, and this runs 100k times a second.
+     * Measured costs in the VM (docs/performance.md) shape it: the open batch's position, frame count and time are
+     * locals written back once per report (or before a batch closes), and an 8-byte frame is compared with its
+     * slot's last data as two 32-bit words whose XOR says which bytes changed (one byte read costs about as much as
+     * one word read, and reading both sides byte by byte was the largest cost per frame).
      */
     addReport(buf: Buffer, now: number, sink: IngestSink) {
         const end = buf.length
-        const c = sink.counters
         const sel = sink.selector
         const selecting = sel.hasFilters || sel.hasRules
         const rec = this.rec
@@ -196,11 +199,19 @@ export class BatchEncoder {
         const sOff = this.sOff
         const sLen = this.sLen
         const recCap = rec.length - MAX_RECORD
+        let p = this.recLen
+        let count = this.count
+        let time = this.time
+        let gen = this.gen
+        // false once the slots or the arena cannot take one more new slot (they only change on a new slot)
+        let roomy = this.nSlots < SLOT_MAX && this.arenaUsed + 64 <= ARENA_BYTES
+        let rx = 0
+        let malformed = 0
         let off = 0
         while (off < end) {
             // --- check the record (checkRecord's rules; the call only for flagged frames) ---
             if (off + RECORD_HEAD > end) {
-                c.malformed++
+                malformed++
                 break
             }
             const id = buf.getAt(off, "u32")
@@ -210,44 +221,51 @@ export class BatchEncoder {
             if (flags !== 0) {
                 const nx = checkRecord(buf, off, end)
                 if (nx < 0) {
-                    c.malformed++
+                    malformed++
                     break
                 }
                 dataLen = nx - off - RECORD_HEAD
             } else if (id > 0x7ff || len > 8 || off + RECORD_HEAD + len > end) {
-                c.malformed++
+                malformed++
                 break
             }
             const src = off + RECORD_HEAD
             off = src + dataLen
-            c.rx++
+            rx++
             // --- select ---
             if (selecting) {
                 const key = flags & FLAG_EXT ? (id | 0x80000000) >>> 0 : id
                 if (sel.hasFilters && !sel.accepts(key)) {
-                    c.filtered++
+                    sink.counters.filtered++
                     continue
                 }
                 if (sel.hasRules && !sel.keeps(key, buf, src, dataLen, now)) {
-                    c.downsampled++
+                    sink.counters.downsampled++
                     continue
                 }
             }
             // --- room: close the batch when the next frame might not fit ---
-            if (this.recLen > recCap || this.nSlots >= SLOT_MAX || this.arenaUsed + 64 > ARENA_BYTES) sink.closeBatch()
-            let p = this.recLen
-            if (this.count === 0) {
+            if (p > recCap || !roomy) {
+                this.recLen = p
+                this.count = count
+                sink.closeBatch()
+                p = this.recLen
+                count = this.count
+                gen = this.gen
+                roomy = this.nSlots < SLOT_MAX && this.arenaUsed + 64 <= ARENA_BYTES
+            }
+            if (count === 0) {
                 this.t0 = now
-                this.time = now
-            } else if (now !== this.time) {
-                const v = (now > this.time ? now - this.time : 0) * 4 + 3
+                time = now
+            } else if (now !== time) {
+                const v = (now > time ? now - time : 0) * 4 + 3
                 if (v < 0x80) rec[p++] = v
                 else p = putVarint(rec, p, v)
-                this.time = now
+                time = now
             }
+            count++
             // --- slot lookup ---
             let e = ((id ^ (id >>> 9) ^ (flags << 5)) & HASH_MASK) * HASH_ENTRY
-            const gen = this.gen
             let s = -1
             while (table.getAt(e + 6, "u16") === gen) {
                 if (table.getAt(e, "u32") === id && table[e + 4] === flags) {
@@ -257,6 +275,7 @@ export class BatchEncoder {
                 e = (e + HASH_ENTRY) & (HASH_SIZE * HASH_ENTRY - 1)
             }
             if (s < 0) {
+                // new slot: LITERAL with id and flags
                 s = this.nSlots++
                 table.setAt(e, "u32", id)
                 table[e + 4] = flags
@@ -265,6 +284,7 @@ export class BatchEncoder {
                 const a = this.arenaUsed
                 sOff.setAt(s * 2, "u16", a)
                 this.arenaUsed = a + (flags & FLAG_FD ? 64 : 8)
+                roomy = s + 1 < SLOT_MAX && this.arenaUsed + 64 <= ARENA_BYTES
                 sLen[s] = len
                 p = putVarint(rec, p, s * 4)
                 p = putVarint(rec, p, id)
@@ -275,7 +295,10 @@ export class BatchEncoder {
                     arena.blitAt(a, buf, src, dataLen)
                     p += dataLen
                 }
-            } else if (sLen[s] !== len) {
+                continue
+            }
+            if (sLen[s] !== len) {
+                // length changed: LITERAL without id and flags
                 const h = s * 4
                 if (h < 0x80) rec[p++] = h
                 else {
@@ -289,55 +312,117 @@ export class BatchEncoder {
                     p += dataLen
                 }
                 sLen[s] = len
-            } else {
-                const start = p
-                const h = s * 4 + 1
+                continue
+            }
+            const a = sOff.getAt(s * 2, "u16")
+            if (dataLen === 8) {
+                // --- the common frame: 8 bytes as two words; a set bit of the XOR is a changed byte ---
+                const x0 = buf.getAt(src, "u32")
+                const x1 = buf.getAt(src + 4, "u32")
+                const d0 = x0 ^ arena.getAt(a, "u32")
+                const d1 = x1 ^ arena.getAt(a + 4, "u32")
+                // DELTA head (s*4+1) or REPEAT head (s*4+2): same varint size
+                const h = s * 4 + (d0 === 0 && d1 === 0 ? 2 : 1)
                 if (h < 0x80) rec[p++] = h
                 else {
                     rec[p++] = (h & 0x7f) | 0x80
                     rec[p++] = h >> 7
                 }
-                const a = sOff.getAt(s * 2, "u16")
-                const maskPos = p
-                const maskBytes = (dataLen + 7) >> 3
-                p += maskBytes
-                let changed = false
-                for (let j = 0; j < maskBytes; j++) {
-                    let mask = 0
-                    const base = j * 8
-                    const n = dataLen - base < 8 ? dataLen - base : 8
-                    let i = 0
-                    while (i < n) {
-                        // unchanged 4-byte words (most of them) cost one comparison instead of four
-                        if (i + 4 <= n && buf.getAt(src + base + i, "u32") === arena.getAt(a + base + i, "u32")) {
-                            i += 4
-                            continue
-                        }
-                        const v = buf[src + base + i]
-                        if (arena[a + base + i] !== v) {
-                            arena[a + base + i] = v
-                            mask |= 1 << i
-                            rec[p++] = v
-                        }
-                        i++
+                if (h & 2) continue
+                const maskPos = p++
+                let mask = 0
+                if (d0 !== 0) {
+                    arena.setAt(a, "u32", x0)
+                    if (d0 & 0xff) {
+                        mask = 1
+                        rec[p++] = x0 & 0xff
                     }
-                    rec[maskPos + j] = mask
-                    if (mask) changed = true
+                    if (d0 & 0xff00) {
+                        mask |= 2
+                        rec[p++] = (x0 >> 8) & 0xff
+                    }
+                    if (d0 & 0xff0000) {
+                        mask |= 4
+                        rec[p++] = (x0 >> 16) & 0xff
+                    }
+                    if (d0 & 0xff000000) {
+                        mask |= 8
+                        rec[p++] = x0 >>> 24
+                    }
                 }
-                if (!changed) {
-                    // REPEAT: same head size as DELTA, no mask
-                    p = start
-                    const r = s * 4 + 2
-                    if (r < 0x80) rec[p++] = r
-                    else {
-                        rec[p++] = (r & 0x7f) | 0x80
-                        rec[p++] = r >> 7
+                if (d1 !== 0) {
+                    arena.setAt(a + 4, "u32", x1)
+                    if (d1 & 0xff) {
+                        mask |= 16
+                        rec[p++] = x1 & 0xff
                     }
+                    if (d1 & 0xff00) {
+                        mask |= 32
+                        rec[p++] = (x1 >> 8) & 0xff
+                    }
+                    if (d1 & 0xff0000) {
+                        mask |= 64
+                        rec[p++] = (x1 >> 16) & 0xff
+                    }
+                    if (d1 & 0xff000000) {
+                        mask |= 128
+                        rec[p++] = x1 >>> 24
+                    }
+                }
+                rec[maskPos] = mask
+                continue
+            }
+            // --- any other length: DELTA (all mask bytes, then the changed bytes) or REPEAT ---
+            const start = p
+            const h = s * 4 + 1
+            if (h < 0x80) rec[p++] = h
+            else {
+                rec[p++] = (h & 0x7f) | 0x80
+                rec[p++] = h >> 7
+            }
+            const maskPos = p
+            const maskBytes = (dataLen + 7) >> 3
+            p += maskBytes
+            let changed = false
+            for (let j = 0; j < maskBytes; j++) {
+                let mask = 0
+                const base = j * 8
+                const n = dataLen - base < 8 ? dataLen - base : 8
+                let i = 0
+                while (i < n) {
+                    // unchanged 4-byte words (most of them) cost one comparison instead of four
+                    if (i + 4 <= n && buf.getAt(src + base + i, "u32") === arena.getAt(a + base + i, "u32")) {
+                        i += 4
+                        continue
+                    }
+                    const v = buf[src + base + i]
+                    if (arena[a + base + i] !== v) {
+                        arena[a + base + i] = v
+                        mask |= 1 << i
+                        rec[p++] = v
+                    }
+                    i++
+                }
+                rec[maskPos + j] = mask
+                if (mask) changed = true
+            }
+            if (!changed) {
+                // REPEAT: same head size as DELTA, no mask
+                p = start
+                const r = s * 4 + 2
+                if (r < 0x80) rec[p++] = r
+                else {
+                    rec[p++] = (r & 0x7f) | 0x80
+                    rec[p++] = r >> 7
                 }
             }
-            this.recLen = p
-            this.count++
         }
+        this.recLen = p
+        this.count = count
+        this.time = time
+        const c = sink.counters
+        c.rx += rx
+        c.malformed += malformed
     }
 
     /** Size of the batch map (CBOR payload) for the open batch with these header values. */

@@ -193,6 +193,66 @@ describe("frame path (addReport)", () => {
         b.addReport(Buffer.from("0008000000000", "hex"), now, sink)
         expect(sink.counters.malformed).toBe(2)
     })
+    test("8-byte frames (the word-compare path): every change mask, REPEATs, slots above 31, batch closes", async () => {
+        // two encoders fed the same frames, one through addReport(), one through add() (closing on full());
+        // each batch addReport closes waits (as hex) until add() closes its own, then both must be equal
+        const a = new BatchEncoder(2000)
+        const b = new BatchEncoder(2000)
+        const waiting: string[] = []
+        let closed = 0
+        let mismatches = 0
+        const sink = {
+            counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 },
+            selector: new FrameSelector(),
+            closeBatch: () => {
+                waiting.push(payload(b, 1, 0).toString("hex"))
+                b.clear()
+            },
+        }
+        const last: Buffer[] = []
+        for (let i = 0; i < 40; i++) last.push(Buffer.alloc(8))
+        const rep = Buffer.alloc(16 * 14)
+        let now = 1000
+        let seed = 7
+        for (let k = 0; k < 160; k++) {
+            for (let i = 0; i < 16; i++) {
+                const slot = (k * 16 + i) % 40
+                // every one of the 256 change masks occurs (k * 16 + i covers 0..2559); mask 0 is a REPEAT
+                const m = (k * 16 + i) & 0xff
+                const d = last[slot]
+                for (let j = 0; j < 8; j++) {
+                    if (m & (1 << j)) {
+                        seed = (seed * 1103515245 + 12345) & 0x7fffffff
+                        // changed bytes, bit 7 set in some (word values above 2^31)
+                        d[j] = (d[j] + 1 + ((seed >> 8) % 255)) & 0xff
+                    }
+                }
+                const o = i * 14
+                rep.setAt(o, "u32", 0x100 + slot * 5)
+                rep[o + 4] = 0
+                rep[o + 5] = 8
+                rep.blitAt(o + 6, d, 0, 8)
+            }
+            b.addReport(rep, now, sink)
+            for (let i = 0; i < 16; i++) {
+                const o = i * 14
+                if (a.full()) {
+                    if (waiting.shift() !== payload(a, 1, 0).toString("hex")) mismatches++
+                    closed++
+                    a.clear()
+                }
+                a.add(rep.getAt(o, "u32"), 0, rep, o + 6, 8, now)
+            }
+            if (k % 3 === 0) now += 1 + (k % 7)
+            await ds.sleep(0)
+        }
+        expect(mismatches).toBe(0)
+        expect(closed > 4).toBe(true)
+        expect(waiting.length).toBe(0)
+        expect(b.count).toBe(a.count)
+        expect(b.rec.slice(0, b.recLen).toString("hex")).toBe(a.rec.slice(0, a.recLen).toString("hex"))
+        expect(sink.counters.rx).toBe(160 * 16)
+    })
     test("filters and downsampling count what they drop", () => {
         const enc = new BatchEncoder(1024)
         const sel = new FrameSelector()
