@@ -1,6 +1,8 @@
 #!/bin/sh
 # Runs inside the test VM (see socketcan-rx.sh): cangen sends bursts of C frames every 1 ms on vcan0, and a receiver
-# records them; first candump alone, then vgw record alone, for each burst size, REPS times (TCG timing varies). One result line per run:
+# takes them; candump -l alone, then vgw record alone, then the socketcan addon alone with a counting listener (the
+# ceiling of any Node receiver, bench/socketcan-rx-addon.ts), for each burst size, REPS times (TCG timing varies).
+# TOOLS chooses the receivers. One result line per run:
 #   tool burst sent received seconds   (seconds from the first to the last frame, by the kernel timestamps)
 set -u
 cd "$VGW" || exit 1
@@ -8,12 +10,19 @@ N=${N:-4000}
 REPS=${REPS:-2}
 for rep in $(seq 1 "$REPS"); do
 for C in ${BURSTS:-1 4 16 64}; do
-  for tool in candump vgw; do
-    rm -f "$R/rx.log" "$R/rx.err"
+  for tool in ${TOOLS:-candump vgw addon}; do
+    rm -rf "$R/rx.log" "$R/rx.err" "$R/cd"
     if [ $tool = candump ]; then
-      stdbuf -oL candump -L -n $N vcan0 >"$R/rx.log" 2>"$R/rx.err" &
+      # candump -l: its own log file (fully buffered; -L on stdout flushes after every frame), named by the date.
+      mkdir "$R/cd"
+      (cd "$R/cd" && exec candump -l -n $N vcan0 2>"$R/rx.err") &
       P=$!
       sleep 1
+    elif [ $tool = addon ]; then
+      node dist/bench/socketcan-rx-addon.js vcan0 $N 2>"$R/rx.err" &
+      P=$!
+      n=0; while ! grep -q listening "$R/rx.err" 2>/dev/null && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+      sleep 0.5
     else
       VGW_LOG=debug node bin/vgw record -i vcan0 -o "$R/rx.log" -n $N --timeout 120 2>"$R/rx.err" &
       P=$!
@@ -24,9 +33,15 @@ for C in ${BURSTS:-1 4 16 64}; do
     # candump stops at N frames; when some were lost it would wait forever: give it 5 s after the sender is done.
     n=0; while kill -0 $P 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
     kill -INT $P 2>/dev/null; wait $P 2>/dev/null
-    got=$(grep -c . "$R/rx.log" 2>/dev/null || echo 0)
-    first=$(head -1 "$R/rx.log" | sed 's/^(\([0-9.]*\)).*/\1/')
-    last=$(tail -1 "$R/rx.log" | sed 's/^(\([0-9.]*\)).*/\1/')
+    [ $tool = candump ] && cat "$R"/cd/candump-*.log >"$R/rx.log"
+    if [ $tool = addon ]; then
+      set -- $(sed -n 's/^addon: \([0-9]*\) frames, first \([0-9.]*\) last \([0-9.]*\)$/\1 \2 \3/p' "$R/rx.err")
+      got=${1:-0} first=${2:-0} last=${3:-0}
+    else
+      got=$(grep -c . "$R/rx.log" 2>/dev/null || echo 0)
+      first=$(head -1 "$R/rx.log" | sed 's/^(\([0-9.]*\)).*/\1/')
+      last=$(tail -1 "$R/rx.log" | sed 's/^(\([0-9.]*\)).*/\1/')
+    fi
     secs=$(awk "BEGIN { print $last - $first }")
     echo "RESULT $tool $C $N $got $secs"
   done

@@ -143,6 +143,7 @@ function toKernelFilter(f: BusFilter): { id: number; mask: number; invert: boole
 
 export class SocketCanBus implements Bus {
   private readonly queue = new RxQueue();
+  private listener: ((frame: Frame) => void) | undefined;
   private closed = false;
   private readonly fdCapable: boolean;
   private readonly rxDroppedAtOpen: number;
@@ -185,7 +186,19 @@ export class SocketCanBus implements Bus {
       frame = { id: msg.id, ext: !!msg.ext, rtr: false, fd: data.length > 8, brs: false, esi: false, err: false, data, t, bus: this.name };
     }
     this.rx++;
-    this.queue.push(frame);
+    if (this.listener) this.listener(frame);
+    else this.queue.push(frame);
+  }
+
+  /**
+   * Hands every frame received from now on to `listener`, synchronously in the addon's receive callback, instead of
+   * queueing it for iteration. For a consumer whose work per frame is a few stores (vgw record packs each frame for
+   * its writer thread): it saves the queue, the wake-up and the async iteration per burst, which under an emulated CPU
+   * decide whether the socket's buffer overflows. `batches()` and iteration still yield what was queued before and
+   * end when the bus closes or stops. The listener must not throw (it runs inside the addon's callback).
+   */
+  listen(listener: (frame: Frame) => void): void {
+    this.listener = listener;
   }
 
   async send(frame: Frame): Promise<void> {

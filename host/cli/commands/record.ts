@@ -10,10 +10,13 @@ import { UsageError } from "../../../can-db/errors";
 import { log } from "../../log";
 import { TraceWriterThread } from "../../record/pipeline";
 import type { FileSummary } from "../../record/rotating-writer";
+import type { Frame } from "../../../can-db/frame";
+import type { Bus } from "../../bus";
+import { SocketCanBus } from "../../bus/socketcan";
 import {
+  busBatches,
   filtersOption,
   interruptSignal,
-  mergeBuses,
   nonNegativeInteger,
   openBuses,
   parseInterfaces,
@@ -69,25 +72,36 @@ export async function record(opts: RecordOptions): Promise<void> {
   }
   // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
   log.debug(`record: listening on ${interfaces.join(",")}`);
-  const merged = mergeBuses(buses);
   const { signal, dispose } = interruptSignal(opts.timeout);
   closeOnAbort(signal, buses);
+  const stop = () => void Promise.all(buses.map((b) => b.close()));
   // A failed writer (disk full) ends the capture like Ctrl-C; close() below then throws its error.
-  out.onFail = () => void Promise.all(buses.map((b) => b.close()));
+  out.onFail = stop;
   let frames = 0;
   let errors = 0;
+  let stopped = false;
+  // Every frame of every bus, in arrival order; the receive thread's whole job. Nothing here may throw (see listen()).
+  const take = (f: Frame) => {
+    if (stopped) return;
+    frames++;
+    if (f.err) errors++;
+    out.add(f);
+    if (opts.count !== undefined && frames >= opts.count) {
+      stopped = true;
+      stop();
+    }
+  };
+  const pump = async (bus: Bus) => {
+    // A SocketCAN bus hands its frames over in its receive callback; its batches then carry only what arrived
+    // before, and end with the bus.
+    if (bus instanceof SocketCanBus) bus.listen(take);
+    for await (const batch of busBatches(bus)) for (const f of batch) take(f);
+  };
   // No clock read per frame (a clock read is a slow emulated device access in a VM): a timer hands over a quiet bus's frames.
   const ticker = setInterval(() => out.flush(), FLUSH_MS);
   let files: FileSummary[] = [];
   try {
-    receive: for await (const burst of merged.batches) {
-      for (const f of burst) {
-        frames++;
-        if (f.err) errors++;
-        out.add(f);
-        if (opts.count !== undefined && frames >= opts.count) break receive;
-      }
-    }
+    if (opts.count !== 0) await Promise.all(buses.map(pump));
   } finally {
     clearInterval(ticker);
     dispose();
@@ -99,7 +113,7 @@ export async function record(opts: RecordOptions): Promise<void> {
     } catch (e) {
       failure = e;
     }
-    const queueDropped = counters.reduce((n, c) => n + (c.queueDropped ?? 0) + (c.dropped ?? 0), merged.dropped());
+    const queueDropped = counters.reduce((n, c) => n + (c.queueDropped ?? 0) + (c.dropped ?? 0), 0);
     const kernelDropped = counters.reduce((n, c) => n + (c.interfaceRxDropped ?? 0), 0);
     const written = files.reduce((n, f) => n + f.frames, 0);
     const formatDropped = files.reduce((n, f) => n + f.dropped, 0);
