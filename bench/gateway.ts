@@ -113,13 +113,15 @@ function during(rig: Rig, before: ReceiverCounts, s: SessionSummary): SessionSum
   };
 }
 
-/** Offers `rate` frames/s for `seconds`; returns the delivery summary. */
-async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number, start: number) => Frame[]): Promise<SessionSummary> {
+/** Offers `rate` frames/s for `seconds`; returns the delivery summary and the CPU shares while frames were offered. */
+async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number, start: number) => Frame[]): Promise<SessionSummary & { cpu: string }> {
   const before = { ...rig.receiver.counts };
   const s = session(rig);
+  const cpu = cpuSampler(rig.gw);
   await s.offer(rate, seconds, frames);
+  const cpuShare = cpu();
   await s.drain(3000);
-  return during(rig, before, s.summary());
+  return { ...during(rig, before, s.summary()), cpu: cpuShare };
 }
 
 async function main(): Promise<void> {
@@ -184,17 +186,15 @@ async function main(): Promise<void> {
       out(`3. sustained throughput, 8-byte frames, 4 s per offered rate${Object.keys(SETTINGS).length ? `, settings ${JSON.stringify(SETTINGS)}` : ""}`);
       let best = 0;
       for (const rate of RATES) {
-        const cpu = cpuSampler(gw);
         const s = await offer(rig, rate, 4, busFrames);
-        const cpuShare = cpu();
         const st = await requestStatus(client, receiver, DEVICE, 5000);
         const achieved = s.delivered / Math.max(s.seconds, 4);
         const lossless = s.lost === 0 && s.unexpected === 0 && s.delivered === s.sent;
         out(
           `   offered ${k(rate).padStart(8)}/s: sent ${k(s.sent)}, delivered ${k(s.delivered)} (${k(achieved)}/s), lost ${k(s.lost)}, ` +
               `p99 ${f1(s.latencyMs.p99)} ms, ${f2(s.wireBytesPerFrame)} B/frame, ${k(s.batches)} batches of ${k(s.delivered / s.batches)} frames; ` +
-            `gateway drops ${JSON.stringify(st?.drop ?? {})}, outbox high-water ${st?.obmax ?? "-"} B, CanBus rx_overflow ${gw.server.counters.rxOverflow}; ` +
-            `CPU of one core: ${cpuShare}; load ${load()}`,
+            `gateway drops ${JSON.stringify(st?.drop ?? {})}, outbox bound ${st?.obmax ?? "-"} B, CanBus rx_overflow ${gw.server.counters.rxOverflow}; ` +
+            `CPU of one core while offered: ${s.cpu}; load ${load()}`,
         );
         if (lossless) best = Math.max(best, achieved);
         if (!st) {
