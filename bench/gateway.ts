@@ -11,13 +11,15 @@
  *      delivered rate stops following; reports the highest zero-loss rate and what bounds it (goal >= 100k frames/s)
  *   4. the host's decoder (cbor-x + records) beside python-can reading the same frames from a candump log, same run
  *
- * Environment: VGW_BENCH_RATES (comma-separated offered rates, default 10000,20000,40000,50000,60000,80000,100000,130000);
- * VGW_BENCH_PARTS (which parts to run, default 1,2,3,4); VGW_BENCH_SETTINGS (JSON firmware settings for part 3, e.g.
+ * Environment: VGW_BENCH_BROKER (aedes, in this process, the default; or mosquitto, a process of its own);
+ * VGW_BENCH_RATES (comma-separated offered rates, default 10000,20000,40000,50000,60000,80000,100000,130000);
+ * VGW_BENCH_PARTS (which parts to run, default 1,2,3,4; 5 = stall tolerance, the VM process stopped for 25-150 ms); VGW_BENCH_SETTINGS (JSON firmware settings for part 3, e.g.
  * '{"outboxBytes":16384}', to measure what a setting buys). Every part prints the machine's load average beside it.
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { makeFrame, type Frame } from "../can-db/frame";
 import { openBroker } from "../hil/broker";
 import { openTraceReader } from "../host/trace";
@@ -31,6 +33,7 @@ const ROOT = resolve(__dirname, "../..");
 const TRACE = resolve(ROOT, "test/fixtures/traces/candump.log");
 const RATES = (process.env.VGW_BENCH_RATES ?? "10000,20000,40000,50000,60000,80000,100000,130000").split(",").map(Number);
 const PARTS = new Set((process.env.VGW_BENCH_PARTS ?? "1,2,3,4").split(",").map(Number));
+const BROKER = (process.env.VGW_BENCH_BROKER ?? "aedes") as "aedes" | "mosquitto";
 const SETTINGS = JSON.parse(process.env.VGW_BENCH_SETTINGS ?? "{}") as Record<string, unknown>;
 const DEVICE = "bench";
 
@@ -118,15 +121,20 @@ async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number
   const before = { ...rig.receiver.counts };
   const s = session(rig);
   const cpu = cpuSampler(rig.gw);
+  // this process runs the CanBus server, the broker and the receiver: a pause of its event loop holds frames and
+  // PUBACKs alike
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   await s.offer(rate, seconds, frames);
-  const cpuShare = cpu();
+  loop.disable();
+  const cpuShare = `${cpu()}; bench event loop delay p99 ${f1(loop.percentile(99) / 1e6)} ms, max ${f1(loop.max / 1e6)} ms`;
   await s.drain(3000);
   return { ...during(rig, before, s.summary()), cpu: cpuShare };
 }
 
 async function main(): Promise<void> {
   const trace = await readTrace();
-  const broker = await openBroker({ kind: "aedes" });
+  const broker = await openBroker({ kind: BROKER });
   const client = await connectBroker(parseBrokerUrl(broker.url));
   const receiver = await GatewayReceiver.attach(client, { device: DEVICE, expectStart: true });
   const build = await firmwareBuildOnce();
@@ -144,7 +152,7 @@ async function main(): Promise<void> {
   const out = (line: string): void => void process.stdout.write(line + "\n");
   try {
     await waitOnline(rig);
-    out(`gateway benchmark: firmware ${build.bytecode.length} B in the DeviceScript VM, aedes, Node ${process.version}; load average ${load()}`);
+    out(`gateway benchmark: firmware ${build.bytecode.length} B in the DeviceScript VM, ${BROKER}, Node ${process.version}; load average ${load()}`);
 
     // 1. Bytes per frame, candump.log in real time.
     if (PARTS.has(1)) {
@@ -205,6 +213,33 @@ async function main(): Promise<void> {
         await sleep(500);
       }
       out(`   highest zero-loss sustained rate: ${k(best)} frames/s`);
+    }
+
+    // 5. Stall tolerance: the VM process stopped (SIGSTOP) for a while under a steady load, as the machine's scheduler
+    // or a GC pause would. Frames keep arriving meanwhile and are handled as one burst when it resumes.
+    if (PARTS.has(5)) {
+      await gw.reboot({ batchWindow: 100, ...SETTINGS });
+      await waitOnline(rig);
+      out("");
+      out(`5. stall tolerance: 40,000 frames/s for 3 s, the VM process stopped for a while 1.5 s in`);
+      for (const stallMs of [25, 50, 75, 100, 150]) {
+        const before = await requestStatus(client, receiver, DEVICE, 5000);
+        const stall = (async () => {
+          await sleep(1500);
+          process.kill(gw.sim.vm.pid, "SIGSTOP");
+          await sleep(stallMs);
+          process.kill(gw.sim.vm.pid, "SIGCONT");
+        })();
+        const s = await offer(rig, 40_000, 3, busFrames);
+        await stall;
+        const st = await requestStatus(client, receiver, DEVICE, 5000);
+        const dropped = (st?.drop?.outbox ?? NaN) - (before?.drop?.outbox ?? NaN);
+        out(
+          `   stopped ${String(stallMs).padStart(3)} ms (${k((40_000 * stallMs) / 1000)} frames arrive meanwhile): delivered ${k(s.delivered)} of ${k(s.sent)}, ` +
+            `lost ${k(s.lost)} (drop.outbox ${k(dropped)}), p99 ${f1(s.latencyMs.p99)} ms; load ${load()}`,
+        );
+        await sleep(500);
+      }
     }
 
     // 4. Host decoder beside python-can.
