@@ -102,7 +102,7 @@ export type Step =
   | { kind: "gateway"; action: "stop" | "start"; origin: Origin };
 
 export type LinkMode = "pass" | "drop" | "stall" | "slow" | "reset";
-export type CanFault = "overflow" | "bus-off" | "recover";
+export type CanFault = "overflow" | "report-loss" | "bus-off" | "recover";
 
 export type Expectation =
   | { kind: "delivery"; ids: IdFilter[]; maxLost: number; origin: Origin }
@@ -327,8 +327,10 @@ function parseStep(cx: Context, node: Node, key: string, traces: Map<string, Tra
     }
     case "can": {
       cx.allowKeys(node, m, key, ["can", "frames"]);
-      const fault = cx.oneOf(v, at, ["overflow", "bus-off", "recover"] as const);
-      if (m.has("frames") && fault !== "overflow") throw cx.error(m.get("frames")!, `${key}.frames`, "only 'can: overflow' loses a number of frames");
+      const fault = cx.oneOf(v, at, ["overflow", "report-loss", "bus-off", "recover"] as const);
+      if (m.has("frames") && fault !== "overflow" && fault !== "report-loss") {
+        throw cx.error(m.get("frames")!, `${key}.frames`, "only 'can: overflow' and 'can: report-loss' lose a number of frames");
+      }
       return { kind, fault, frames: m.has("frames") ? cx.count(m.get("frames")!, `${key}.frames`) : 16, origin };
     }
     case "gateway":

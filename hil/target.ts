@@ -80,8 +80,9 @@ class SimTarget implements GatewayTarget {
   readonly label = "sim (gateway firmware in the DeviceScript VM)";
   onTransmit: (frame: Frame) => void = () => {};
   private gw: SimulatedGateway | undefined;
-  /** Frames still to be lost to an injected overflow, and whether the controller is bus-off. */
+  /** Frames still to be lost to an injected overflow or report loss, and whether the controller is bus-off. */
   private overflowLeft = 0;
+  private reportLossLeft = 0;
   private busOff = false;
   private transmitReader: Promise<void> | undefined;
   private inFlight: Promise<void> | undefined;
@@ -132,6 +133,14 @@ class SimTarget implements GatewayTarget {
       this.publishCounters();
       return "controller receive overflow";
     }
+    if (this.reportLossLeft > 0) {
+      // Reported by the controller, lost on the way to the firmware: the frames before it go first (numbering order).
+      this.handOver();
+      if (this.server.loseReports([frame])) {
+        this.reportLossLeft--;
+        return "report lost between the controller and the firmware";
+      }
+    }
     // Frames are handed over in packets collected for up to PACKET_WINDOW_MS: one Jacdac report per frame at
     // thousands of frames/s piles up in the VM (canbus.md, pacing), while a real controller's server reports in
     // packets too. The window bounds the added delay; the harness's own timestamps are taken before it.
@@ -164,6 +173,9 @@ class SimTarget implements GatewayTarget {
       case "overflow":
         this.overflowLeft += frames;
         return `the controller's receive buffer overflows: the next ${frames} frames on the wire are lost (rx_overflow)`;
+      case "report-loss":
+        this.reportLossLeft += frames;
+        return `the reports carrying the next ${frames} frames are lost between the controller and the firmware (drop.report)`;
       case "bus-off":
         this.busOff = true;
         // Bus-off follows a burst of errors: TEC above 255 (ISO 11898-1).

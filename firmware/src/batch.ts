@@ -188,8 +188,9 @@ export class BatchEncoder {
      * locals written back once per report (or before a batch closes), and an 8-byte frame is compared with its
      * slot's last data as two 32-bit words whose XOR says which bytes changed (one byte read costs about as much as
      * one word read, and reading both sides byte by byte was the largest cost per frame).
+     * The records start at `start` (after the report's `first_frame`; no copy of the report without it).
      */
-    addReport(buf: Buffer, now: number, sink: IngestSink) {
+    addReport(buf: Buffer, now: number, sink: IngestSink, start = 0) {
         const end = buf.length
         const sel = sink.selector
         const selecting = sel.hasFilters || sel.hasRules
@@ -207,7 +208,7 @@ export class BatchEncoder {
         let roomy = this.nSlots < SLOT_MAX && this.arenaUsed + 64 <= ARENA_BYTES
         let rx = 0
         let malformed = 0
-        let off = 0
+        let off = start
         while (off < end) {
             // --- check the record (checkRecord's rules; the call only for flagged frames) ---
             if (off + RECORD_HEAD > end) {

@@ -38,6 +38,8 @@ export class Counters {
     malformed = 0
     /** Commands that got no result (`drop.cmd`): results not published, and commands shed in a burst. */
     dropCmd = 0
+    /** Frames in CanBus reports that never arrived (`drop.report`, from the reports' numbering; main.ts counts). */
+    dropReport = 0
 }
 
 export class Gateway {
@@ -101,9 +103,9 @@ export class Gateway {
         })
     }
 
-    /** The frame path: every record of one `frames` report, received at `now` (BatchEncoder.addReport). */
-    ingest(buf: Buffer, now: number) {
-        this.enc.addReport(buf, now, this)
+    /** The frame path: every record of one `frames` report from `start` on, received at `now` (BatchEncoder.addReport). */
+    ingest(buf: Buffer, now: number, start = 0) {
+        this.enc.addReport(buf, now, this, start)
     }
 
     /** Closes the open batch into a PUBLISH packet in the outbox (or counts it dropped when the outbox is full). */
@@ -278,7 +280,7 @@ export class Gateway {
         w.text("bat")
         w.int(c.batchesAcked)
         w.text("drop")
-        w.map(4)
+        w.map(5)
         w.text("outbox")
         w.int(c.dropOutbox)
         w.text("malformed")
@@ -287,6 +289,8 @@ export class Gateway {
         w.int(this.canCounters.length > 2 ? this.canCounters[2] : 0)
         w.text("cmd")
         w.int(c.dropCmd)
+        w.text("report")
+        w.int(c.dropReport)
         w.text("rc")
         w.int(s && s.connects > 0 ? s.connects - 1 : 0)
         w.text("bus")

@@ -2,7 +2,8 @@
  * vgw gateway firmware: CAN (through the CanBus service) to MQTT, and MQTT commands back to CAN.
  *
  * Flow: settings -> CanBus client (bound to the simulator's server or the on-board MCP2515 server) -> on bind:
- * mode, bitrate, enabled -> every `frames` report goes through Gateway.ingest (filters, downsampling, batching) ->
+ * mode, bitrate, enabled -> every `frames` report: its numbering checked (frames lost on the way counted in
+ * `drop.report`), its records through Gateway.ingest (filters, downsampling, batching) ->
  * publishLoop sends closed batches from the outbox; the MQTT session reconnects by itself; statusLoop publishes the
  * retained status. See docs/firmware.md.
  */
@@ -12,6 +13,7 @@ import { loadConfig } from "./config"
 import { FRAMES_REPORT, Gateway, RX_BYTES } from "./gateway"
 import { startMcp2515CanBusFromSettings } from "./mcp2515/server"
 import { MqttSession } from "./mqtt/session"
+import { REPORT_HEADER, ReportSequence } from "./reports"
 
 /**
  * Hands every `frames` report to the gateway synchronously, from inside the role's packet handler. The role passes
@@ -19,10 +21,22 @@ import { MqttSession } from "./mqtt/session"
  * per packet and keeps only the latest value while its handler is pending (core/src/events.ts), which is both the
  * most expensive step of the frame path and a way to lose packets in a burst. This object takes its place.
  */
-function routeFrameReports(can: ds.CanBus, gw: Gateway) {
+function routeFrameReports(can: ds.CanBus, gw: Gateway, numbering: ReportSequence) {
     ;(can as any)._report = {
         emit: (pkt: ds.Packet) => {
-            if (pkt.serviceCommand === FRAMES_REPORT) gw.ingest(pkt.payload, ds.millis())
+            if (pkt.serviceCommand !== FRAMES_REPORT) return
+            const c = gw.counters
+            const p = pkt.payload
+            if (p.length < REPORT_HEADER) {
+                c.malformed++
+                return
+            }
+            const first = p.getAt(0, "u32")
+            c.dropReport += numbering.arrived(first)
+            const rx = c.rx
+            const malformed = c.malformed
+            gw.ingest(p, ds.millis(), REPORT_HEADER)
+            numbering.handled(first, c.rx - rx, c.malformed === malformed)
         },
     }
 }
@@ -43,10 +57,21 @@ async function main() {
     } else can = new ds.CanBus()
     const gw = new Gateway(config, can, makeBootId())
 
-    routeFrameReports(can, gw)
+    const numbering = new ReportSequence()
+    routeFrameReports(can, gw, numbering)
+    let started = false
     can.binding().subscribe(async (bound: boolean) => {
         gw.bound = bound
         if (!bound) return
+        if (!started) {
+            // First bind of this boot: restart the controller, so its reports are numbered from 0 and reports lost
+            // before the first one that arrives are counted too (a server may still be enabled from a previous run
+            // of the program). A later bind (the server's device was lost and found again) keeps the numbering:
+            // the reports lost meanwhile show as a gap.
+            started = true
+            await can.enabled.write(false)
+            numbering.restart()
+        }
         // listen-only unless configured otherwise; enabled last: it is the handshake the server waits for
         await can.mode.write(config.canMode === "normal" ? ds.CanBusMode.Normal : ds.CanBusMode.ListenOnly)
         await can.bitrate.write(config.canBitrate)

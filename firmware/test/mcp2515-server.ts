@@ -71,8 +71,8 @@ describe("mcp2515 CanBus server through the client", () => {
         await until(() => reports.length >= from + 1, 500)
         model.receiveFromBus(0x12345678, true, true, [], 2)
         await until(() => reports.length >= from + 2, 500)
-        // canbus.md's own example: 123#DEADBEEF and 12345678#R2
-        expect(reportedHex(from)).toBe("230100000004deadbeef|785634120302")
+        // canbus.md's own example: 123#DEADBEEF and 12345678#R2, numbered 0 and 1 from `enabled`
+        expect(reportedHex(from)).toBe("00000000230100000004deadbeef|01000000785634120302")
     })
     test("40 frames arrive complete and in order, in reports of whole records of at most 236 bytes", async () => {
         const from = reports.length
@@ -84,17 +84,21 @@ describe("mcp2515 CanBus server through the client", () => {
         }
         await until(() => {
             let n = 0
-            for (let i = from; i < reports.length; i++) n += reports[i].length
+            for (let i = from; i < reports.length; i++) n += reports[i].length - 4
             return n >= 40 * 14
         }, 1000)
         let total = 0
         let next = 0x200
+        // the two frames of the test before were numbered 0 and 1
+        let number = 2
         for (let i = from; i < reports.length; i++) {
             const r = reports[i]
             expect(r.length <= 236).toBe(true)
-            expect(r.length % 14).toBe(0)
-            for (let off = 0; off < r.length; off += 14) expect(r.getAt(off, "u32")).toBe(next++)
-            total += r.length
+            expect((r.length - 4) % 14).toBe(0)
+            expect(r.getAt(0, "u32")).toBe(number)
+            number += (r.length - 4) / 14
+            for (let off = 4; off < r.length; off += 14) expect(r.getAt(off, "u32")).toBe(next++)
+            total += r.length - 4
         }
         expect(total).toBe(40 * 14)
         expect(server.counters()[2]).toBe(0)
@@ -204,9 +208,13 @@ describe("mcp2515 CanBus server registers and counters", () => {
         expect(server.busState()).toBe(ds.CanBusBusState.ErrorActive)
         expect(model.opmode()).toBe(0x00)
         const before = server.counters()[0]
+        const from = reports.length
         model.receiveFromBus(0x2, false, false, [2])
         await until(() => server.counters()[0] > before, 500)
         expect(server.counters()[0] - before).toBe(1)
+        // the report numbering restarts with `enabled`: the first report after it says 0
+        await until(() => reports.length > from, 500)
+        expect(reports[from].getAt(0, "u32")).toBe(0)
         await server.set_enabled(false)
     })
     test("a full report queue drops and counts frames instead of growing", async () => {
@@ -234,7 +242,7 @@ describe("mcp2515 CanBus server registers and counters", () => {
             await s.driver.poll()
         }
         await s.flushReports()
-        // 16 records of 14 bytes fit in 224 <= 236: 16 + 16 + 8
+        // 16 records of 14 bytes fit in 4 + 224 <= 236: 16 + 16 + 8, numbered 0, 16, 32
         expect(s.sent.length).toBe(3)
         let next = 0
         for (const p of s.sent) {
@@ -242,7 +250,8 @@ describe("mcp2515 CanBus server registers and counters", () => {
             expect(p.isReport).toBe(true)
             const b = p.payload
             expect(b.length <= 236).toBe(true)
-            for (let off = 0; off < b.length; off += 14) {
+            expect(b.getAt(0, "u32")).toBe(next)
+            for (let off = 4; off < b.length; off += 14) {
                 expect(b.getAt(off, "u32")).toBe(0x500 + next)
                 expect(b[off + 4]).toBe(next % 2)
                 expect(b[off + 5]).toBe(8)

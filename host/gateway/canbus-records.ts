@@ -1,12 +1,15 @@
 /**
  * The CanBus service's frame record (firmware/services/canbus.md): `u32 id, u8 flags, u8 len, data`, little-endian,
  * records back to back, at most 236 bytes per Jacdac packet. Both directions use it: `frames` reports (host -> firmware
- * in the simulator) and `transmit` commands (firmware -> host).
+ * in the simulator; after a `u32 first_frame`, the running number of the report's first frame) and `transmit`
+ * commands (firmware -> host).
  */
 import { makeFrame, isValidFdLength, type Frame } from "../../can-db/frame";
 
 export const MAX_PACKET = 236;
 export const RECORD_HEADER = 6;
+/** A `frames` report starts with `first_frame: u32`; its records follow. */
+export const REPORT_HEADER = 4;
 
 export const FLAG_EXT = 0x01;
 export const FLAG_RTR = 0x02;
@@ -47,22 +50,67 @@ export function writeRecord(buf: Uint8Array, off: number, f: Frame): number {
   return off + RECORD_HEADER + f.data.length;
 }
 
-/** Packs frames into as few packets (<= 236 B each) as the record layout allows, in order. */
-export function packRecords(frames: readonly Frame[]): Uint8Array[] {
+/**
+ * Packs frames into as few packets (<= 236 B each) as the record layout allows, in order, each starting with
+ * `header` bytes of room for the caller (0 for `transmit`).
+ */
+export function packRecords(frames: readonly Frame[], header = 0): Uint8Array[] {
   const packets: Uint8Array[] = [];
   let buf = new Uint8Array(MAX_PACKET);
-  let off = 0;
+  let off = header;
   for (const f of frames) {
     const size = recordSize(f);
     if (off + size > MAX_PACKET) {
       packets.push(buf.slice(0, off));
       buf = new Uint8Array(MAX_PACKET);
-      off = 0;
+      off = header;
     }
     off = writeRecord(buf, off, f);
   }
-  if (off > 0) packets.push(buf.slice(0, off));
+  if (off > header) packets.push(buf.slice(0, off));
   return packets;
+}
+
+export interface FrameReport {
+  /** The report's `first_frame`: the running number of its first record. */
+  first: number;
+  /** Its records. */
+  packet: Uint8Array;
+  /** How many records it holds. */
+  frames: number;
+}
+
+/**
+ * Packs frames into `frames` reports numbered from `first` (canbus.md, v1.2): `u32 first_frame` then the records.
+ * The next report after these starts at `first` + frames.length (mod 2^32).
+ */
+export function packReports(frames: readonly Frame[], first: number): FrameReport[] {
+  const reports: FrameReport[] = [];
+  let next = first >>> 0;
+  let i = 0;
+  for (const packet of packRecords(frames, REPORT_HEADER)) {
+    // Count the records back from the packed bytes, so the numbering cannot disagree with the packing.
+    let n = 0;
+    for (let off = REPORT_HEADER; off < packet.length; n++) off += RECORD_HEADER + (frames[i + n].rtr ? 0 : frames[i + n].data.length);
+    new DataView(packet.buffer, packet.byteOffset, packet.byteLength).setUint32(0, next, true);
+    reports.push({ first: next, packet, frames: n });
+    next = (next + n) >>> 0;
+    i += n;
+  }
+  return reports;
+}
+
+export interface ReportResult extends UnpackResult {
+  first: number;
+}
+
+/** Reads a `frames` report: its `first_frame` and its records (unpackRecords' rules). */
+export function unpackReport(input: Uint8Array): ReportResult {
+  if (input.length < REPORT_HEADER) {
+    return { first: 0, frames: [], error: `report of ${input.length} bytes has no ${REPORT_HEADER}-byte first_frame`, droppedBytes: input.length };
+  }
+  const first = new DataView(input.buffer, input.byteOffset, input.byteLength).getUint32(0, true);
+  return { first, ...unpackRecords(input.subarray(REPORT_HEADER)) };
 }
 
 export interface UnpackResult {

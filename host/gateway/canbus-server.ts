@@ -2,7 +2,8 @@
  * The host side of the CanBus service (firmware/services/canbus.md) for the simulator: what an MCP2515 server is on
  * the board. The firmware's `ds.CanBus` client binds to it on the devtools bus.
  *
- *   host -> firmware: `receive(frames)` packs frames into `frames` reports (0x90, <= 236 B each)
+ *   host -> firmware: `receive(frames)` packs frames into `frames` reports (0x90, <= 236 B each), numbered by
+ *                     `first_frame` (canbus.md v1.2) so the firmware counts reports lost on the way
  *   firmware -> host: `transmit` commands (0x80) become frames handed to `onTransmit`, if mode and enable allow it
  *
  * Controller behaviour kept from the spec: starts disabled and listen-only; `transmit` while disabled or listen-only
@@ -11,7 +12,7 @@
 import type { Frame } from "../../can-db/frame";
 import { log } from "../log";
 import { jd } from "./jacdac";
-import { packRecords, unpackRecords } from "./canbus-records";
+import { packReports, unpackRecords } from "./canbus-records";
 
 /** The service's name in its spec (`camel: canBus`); the class identifier is taken from the spec itself. */
 export const CANBUS_SPEC_NAME = "canBus";
@@ -74,12 +75,17 @@ export class CanBusServer extends jd.JDServiceServer {
   /** Frames the firmware transmitted onto the simulated bus. */
   onTransmit: (frames: Frame[]) => void = () => {};
   private enabledWaiters: Array<() => void> = [];
+  /** `first_frame` of the next report: frames reported since `enabled` last went from false to true. */
+  private nextReportFrame = 0;
+  /** Reports (and their frames) numbered but never sent: fault injection by `loseReports`. */
+  readonly lostInTransport = { reports: 0, frames: 0 };
 
   /** `services`: the firmware build's service specifications (FirmwareBuild.services). */
   constructor(services: jdspec.ServiceSpec[]) {
     super(loadCanBusSpec(services).classIdentifier);
     this.enabled.on(jd.CHANGE, () => {
       const on = this.isEnabled;
+      if (on) this.nextReportFrame = 0;
       this.busState.setValues([on ? CanBusState.ErrorActive : CanBusState.Stopped]);
       if (on) for (const w of this.enabledWaiters.splice(0)) w();
     });
@@ -111,9 +117,31 @@ export class CanBusServer extends jd.JDServiceServer {
       this.publishCounters();
       return;
     }
-    for (const packet of packRecords(frames)) await this.sendPacketAsync(jd.Packet.from(REPORT_FRAMES, packet));
-    this.counters.rxFrames += frames.length;
+    // Numbered when they are packed: the numbers follow the order of the calls, as the packets do.
+    const reports = this.numberReports(frames);
+    for (const r of reports) await this.sendPacketAsync(jd.Packet.from(REPORT_FRAMES, r.packet));
     this.publishCounters();
+  }
+
+  /**
+   * Fault injection: `frames` are received and reported, i.e. numbered and counted in rx_frames, but their reports
+   * never reach the firmware, as when a Jacdac runtime drops them (canbus.md, `first_frame`). The firmware must
+   * count every one of them in `drop.report`. Returns false (nothing numbered) while the controller is disabled.
+   */
+  loseReports(frames: readonly Frame[]): boolean {
+    if (!this.isEnabled) return false;
+    const reports = this.numberReports(frames);
+    this.lostInTransport.reports += reports.length;
+    this.lostInTransport.frames += frames.length;
+    this.publishCounters();
+    return true;
+  }
+
+  private numberReports(frames: readonly Frame[]) {
+    const reports = packReports(frames, this.nextReportFrame);
+    this.nextReportFrame = (this.nextReportFrame + frames.length) >>> 0;
+    this.counters.rxFrames += frames.length;
+    return reports;
   }
 
   private handleTransmit(data: Uint8Array): void {

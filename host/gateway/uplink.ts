@@ -279,7 +279,7 @@ export interface GatewayStatus {
   pub?: number;
   ack?: number;
   bat?: number;
-  drop?: { outbox?: number; malformed?: number; ctrl?: number; cmd?: number };
+  drop?: { outbox?: number; malformed?: number; ctrl?: number; cmd?: number; report?: number };
   rc?: number;
   bus?: string;
   can?: number[];

@@ -8,7 +8,8 @@
  * ```
  *
  * Received frames are packed as contract records (u32 id, u8 flags, u8 len, data) into a bounded byte queue and
- * sent as `frames` reports of at most 236 bytes as soon as the controller has been serviced. Transmit commands are
+ * sent as `frames` reports (`first_frame`, the running number of the first record since `enabled`, then at most
+ * 232 bytes of records) as soon as the controller has been serviced. Transmit commands are
  * validated record by record and queued (bounded, in bytes) until a controller transmit buffer is free.
  * Every frame that cannot be reported or sent is counted (`rx_overflow`, `tx_failed`).
  */
@@ -30,6 +31,8 @@ import { mcp2515Interrupt, mcp2515Spi } from "./transport"
 
 /** Largest Jacdac payload (PLATFORM-NOTES): one `frames` report. */
 export const MAX_REPORT_BYTES = 236
+/** A `frames` report's `first_frame: u32` before its records. */
+export const REPORT_HEADER = 4
 /** Bytes of received records waiting to be reported: ~146 classic 8-byte frames, a few ms of a busy 500 kbit/s bus. */
 export const RX_QUEUE_BYTES = 2048
 /** Bytes of records waiting for a transmit buffer: 36 classic 8-byte frames. */
@@ -99,6 +102,8 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
     private rxDropped = 0
     private txFailed = 0
     private reporting = false
+    /** `first_frame` of the next report: frames reported since `enabled` last went from false to true */
+    private nextReportFrame = 0
     private pumping = false
     private readonly txScratch = Buffer.alloc(RECORD_HEADER + 8)
     /** why the last `enabled = true` failed, until one succeeds */
@@ -155,6 +160,7 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
                 return
             }
             this.lastError = undefined
+            this.nextReportFrame = 0
             this._enabled = true
             this.driver.startServiceLoop()
         } else {
@@ -383,17 +389,21 @@ export class Mcp2515CanBusServer extends Server implements ds.CanBusServerSpec {
             const spec = ds.CanBus.spec.lookup("frames")
             while (this.rxQueue.used() > 0) {
                 let n = 0
+                let frames = 0
                 for (;;) {
                     const at = this.rxQueue.head + n
                     if (at >= this.rxQueue.tail) break
                     const flags = this.rxQueue.buf[at + 4]
                     const size = RECORD_HEADER + (flags & FRAME_RTR ? 0 : this.rxQueue.buf[at + 5])
-                    if (n + size > MAX_REPORT_BYTES) break
+                    if (REPORT_HEADER + n + size > MAX_REPORT_BYTES) break
                     n += size
+                    frames++
                 }
                 const payload = this.rxQueue.buf.slice(this.rxQueue.head, this.rxQueue.head + n)
                 this.rxQueue.drop(n)
-                await this._send(spec.encode(payload))
+                const first = this.nextReportFrame
+                this.nextReportFrame = (first + frames) >>> 0
+                await this._send(spec.encode([first, payload]))
             }
         } finally {
             this.reporting = false
