@@ -108,7 +108,12 @@ expect:
     const late = o.record.replayed.map((r) => (r.sentAt - r.dueAt) / 1000).sort((a, b) => a - b);
     const wall = (o.record.replayed[o.record.replayed.length - 1]?.sentAt - o.record.replayed[0]?.sentAt) / 1000 || (Date.now() - t0) / 1000;
     rows.push({ what: "vgw hil run -> firmware in the simulator", frames: o.record.replayed.length, received: o.record.delivered.length, wall, p50: percentile(late, 50), p99: percentile(late, 99), max: late[late.length - 1], late1ms: late.filter((x) => x > 0.001).length });
-    simLine = `simulator run: ${o.error ? `error: ${o.error}` : o.results.map((r) => `${r.name}: ${r.pass ? "pass" : "FAIL"} (${r.message})`).join("; ")}; event loop delay max during the steps ${o.record.harness["event loop delay max ms (steps)"]?.toFixed(1)} ms`;
+    // Where frames went, by the gateway's own last status (docs/protocol.md): a loss is named by its counter.
+    const st = [...o.record.statuses].reverse().find((x) => x.online)?.raw as Record<string, unknown> | undefined;
+    const drop = (st?.drop ?? {}) as Record<string, number>;
+    const can = (st?.can ?? []) as number[];
+    const counters = st ? `gateway status: can.0 ${can[0]}, rx ${String(st.rx)}, ack ${String(st.ack)}, ${Object.entries(drop).map(([k, v]) => `drop.${k} ${v}`).join(", ")}` : "no gateway status";
+    simLine = `simulator run: ${o.error ? `error: ${o.error}` : o.results.map((r) => `${r.name}: ${r.pass ? "pass" : "FAIL"} (${r.message})`).join("; ")}; ${counters}; event loop delay max during the steps ${o.record.harness["event loop delay max ms (steps)"]?.toFixed(1)} ms`;
   }
 
   console.log(`${"".padEnd(44)} ${"frames".padStart(7)} ${"received".padStart(8)} ${"frames/s".padStart(9)} ${"late p50".padStart(9)} ${"late p99".padStart(9)} ${"late max".padStart(9)} ${">1 ms".padStart(7)}`);
