@@ -126,6 +126,12 @@ expect:
     fails("steps:\n  - link: slow\nexpect: []\n", 2, "steps[0]", /missing 'bytesPerSecond'/);
   });
 
+  it("loads 'can: report-loss' with its frame count; a count on a fault that loses none is refused", () => {
+    const s = parseScenario("steps:\n  - can: report-loss\n    frames: 20\nexpect: []\n", file);
+    assert.deepEqual({ ...s.steps[0], origin: undefined }, { kind: "can", fault: "report-loss", frames: 20, origin: undefined });
+    fails("steps:\n  - can: bus-off\n    frames: 3\nexpect: []\n", 3, "steps[0].frames", /only 'can: overflow' and 'can: report-loss'/);
+  });
+
   it("rejects an out-of-range CAN ID in the gateway filters", () => {
     fails("gateway:\n  filters:\n    - id: 0x40000000\nsteps: []\nexpect: []\n", 3, "gateway.filters[0].id", /CAN ID/);
   });
