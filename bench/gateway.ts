@@ -11,7 +11,7 @@
  *      delivered rate stops following; reports the highest zero-loss rate and what bounds it (goal >= 100k frames/s)
  *   4. the host's decoder (cbor-x + records) beside python-can reading the same frames from a candump log, same run
  *
- * Environment: VGW_BENCH_BROKER (mosquitto, a process of its own, the default; or aedes, inside this process);
+ * Environment: VGW_BENCH_BROKER (mosquitto with TCP_NODELAY, the default; mosquitto-nagle; aedes, in this process);
  * VGW_BENCH_RATES (comma-separated offered rates, default 10000,20000,40000,60000,80000,90000,100000,110000,130000);
  * VGW_BENCH_PARTS (which parts to run, default 1,2,3,4,5); VGW_BENCH_SETTINGS (JSON firmware settings for parts 3 and
  * 5, e.g. '{"outboxBytes":16384}', to measure what a setting buys). Every part prints the load average beside it.
@@ -20,8 +20,10 @@
  *      scheduler would; what arrives meanwhile is handled as one burst
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { connect, createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { makeFrame, type Frame } from "../can-db/frame";
 import { openBroker } from "../hil/broker";
@@ -29,6 +31,7 @@ import { openTraceReader } from "../host/trace";
 import { connectBroker, parseBrokerUrl } from "../host/gateway/broker-url";
 import { firmwareBuildOnce, startSimulatedGateway, type SimulatedGateway } from "../host/gateway/gateway";
 import { GatewayReceiver, publishWireBytes, type ReceiverCounts } from "../host/gateway/receiver";
+import { startChild } from "../host/gateway/process";
 import { GatewaySession, requestStatus, type SessionSummary } from "../host/gateway/session";
 import { decodeBatch, encodeBatch } from "../host/gateway/uplink";
 
@@ -37,10 +40,13 @@ const TRACE = resolve(ROOT, "test/fixtures/traces/candump.log");
 const RATES = (process.env.VGW_BENCH_RATES ?? "10000,20000,40000,60000,80000,90000,100000,110000,130000").split(",").map(Number);
 const PARTS = new Set((process.env.VGW_BENCH_PARTS ?? "1,2,3,4,5").split(",").map(Number));
 /**
- * mosquitto by default: a broker in a process of its own, as deployed. aedes runs inside this process, so its PUBACKs
- * wait whenever this event loop is busy producing frames, and the outbox fills for the rig's sake, not the gateway's.
+ * The broker: "mosquitto" (the default) is a process of its own with TCP_NODELAY on its sockets, as a deployment
+ * should run it (docs/firmware.md, "Throughput"); "mosquitto-nagle" is the same broker with its default (Nagle's
+ * algorithm on); "aedes" runs inside this process, so its PUBACKs also wait whenever this event loop is busy
+ * producing frames. Part 3 run with each shows what the broker's socket options cost the gateway's outbox.
  */
-const BROKER = (process.env.VGW_BENCH_BROKER ?? "mosquitto") as "aedes" | "mosquitto";
+const BROKERS = ["mosquitto", "mosquitto-nagle", "aedes"] as const;
+const BROKER = (process.env.VGW_BENCH_BROKER ?? "mosquitto") as (typeof BROKERS)[number];
 const SETTINGS = JSON.parse(process.env.VGW_BENCH_SETTINGS ?? "{}") as Record<string, unknown>;
 const DEVICE = "bench";
 
@@ -151,9 +157,60 @@ async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number
   return { ...during(rig, before, summary), cpu: cpuShare };
 }
 
+interface BenchBroker {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      done(true);
+    });
+    s.once("error", () => done(false));
+  });
+}
+
+/**
+ * mosquitto with `set_tcp_nodelay true` (mosquitto >= 2.0). With Nagle's algorithm on the broker's socket a PUBACK
+ * waits until the gateway acknowledges the previous one, and the gateway's stack delays that acknowledgement until
+ * it sends again (the next batch): each batch's PUBACK then comes one batch interval late (13 ms at 60k frames/s),
+ * two batches are always in flight, and the 12 KB outbox has no room left for any hiccup.
+ */
+async function openMosquittoNoDelay(): Promise<BenchBroker> {
+  const dir = mkdtempSync(join(tmpdir(), "vgw-bench-mosquitto-"));
+  const probe = createServer();
+  await new Promise<void>((done) => probe.listen(0, "127.0.0.1", done));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((done) => probe.close(() => done()));
+  writeFileSync(join(dir, "mosquitto.conf"), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n`);
+  const child = startChild("mosquitto", ["-c", join(dir, "mosquitto.conf")], { name: "mosquitto" });
+  const close = async (): Promise<void> => {
+    await child.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 5000;
+  while (!(await canConnect(port))) {
+    if (!child.running || Date.now() > deadline) {
+      await close();
+      throw new Error(`mosquitto did not listen on port ${port} within 5 s: ${child.recent.join(" | ")}`);
+    }
+    await sleep(50);
+  }
+  return { url: `mqtt://127.0.0.1:${port}`, close };
+}
+
+async function openBenchBroker(): Promise<BenchBroker> {
+  if (!BROKERS.includes(BROKER)) throw new Error(`VGW_BENCH_BROKER: expected one of ${BROKERS.join(", ")}, got '${BROKER}'`);
+  if (BROKER === "mosquitto") return openMosquittoNoDelay();
+  return openBroker({ kind: BROKER === "aedes" ? "aedes" : "mosquitto" });
+}
+
 async function main(): Promise<void> {
   const trace = await readTrace();
-  const broker = await openBroker({ kind: BROKER });
+  const broker = await openBenchBroker();
   const client = await connectBroker(parseBrokerUrl(broker.url));
   const receiver = await GatewayReceiver.attach(client, { device: DEVICE, expectStart: true });
   const build = await firmwareBuildOnce();
