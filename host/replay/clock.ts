@@ -5,6 +5,7 @@
  * `now()` is monotonic seconds (not wall-clock: NTP steps must not bend a replay). `waitUntil(t)` resolves at or
  * after `t`; the real clock sleeps with a timer until 2 ms before the deadline (Node timers fire 1 ms late or more),
  * then in a futex wait (Atomics.wait, sub-millisecond timeouts) until 50 us before, and busy-waits the rest.
+ * Whatever the deadlines, it lets the event loop turn at least every 5 ms (MAX_HOLD_S).
  */
 
 export interface Clock {
@@ -18,6 +19,14 @@ export interface Clock {
 const TIMER_MARGIN_S = 0.002;
 /** The final stretch is busy-waited: a futex wake-up takes tens of microseconds. */
 const SPIN_S = 0.00005;
+/**
+ * The longest the clock holds the thread without a turn of the event loop. Deadlines closer together than the
+ * timer margin are waited for in the thread, so at 4,000 frames/s (0.25 ms apart) a replay whose sends are
+ * synchronous (SocketCAN, the virtual bus) would otherwise never yield: no signals (Ctrl-C), no progress bar, no
+ * I/O, and in the HIL harness no packets to the simulated gateway, whose CanBus client the VM then dropped with every
+ * report (docs/hil.md). A turn costs tens of microseconds when nothing else is pending.
+ */
+const MAX_HOLD_S = 0.005;
 
 function hrSeconds(): number {
   return Number(process.hrtime.bigint()) / 1e9;
@@ -27,19 +36,25 @@ function hrSeconds(): number {
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 export class MonotonicClock implements Clock {
+  /** When the event loop last turned inside waitUntil. */
+  private lastTurn = hrSeconds();
+
   now(): number {
     return hrSeconds();
   }
 
   async waitUntil(t: number): Promise<void> {
-    let left = t - hrSeconds();
+    const now = hrSeconds();
+    let left = t - now;
     if (left > TIMER_MARGIN_S) {
       await new Promise((resolve) => setTimeout(resolve, (left - TIMER_MARGIN_S) * 1000));
-      left = t - hrSeconds();
-    } else if (left > 0.0005) {
+      this.lastTurn = hrSeconds();
+      left = t - this.lastTurn;
+    } else if (left > 0.0005 || now - this.lastTurn >= MAX_HOLD_S) {
       // One event-loop turn (signals, I/O, worker messages), since the sleep below blocks the thread.
       await new Promise((resolve) => setImmediate(resolve));
-      left = t - hrSeconds();
+      this.lastTurn = hrSeconds();
+      left = t - this.lastTurn;
     }
     // Sleeping, not spinning, until just before the deadline: on a busy machine the kernel favours a thread that
     // slept when it wakes, while a spinning one has used up its share and gets preempted. Measured at load 4.5 on

@@ -89,7 +89,8 @@ export async function replayFrames(source: FrameSource, options: ReplayOptions):
         }
         if (timing) {
           const deadline = start + (t - t0 + loopOffset) / speed;
-          if (clock.now() < deadline) await clock.waitUntil(deadline);
+          // Also when the frame is already due: the clock uses the call to let the event loop turn now and then.
+          await clock.waitUntil(deadline);
           const sendAt = clock.now();
           stats.add(sendAt - deadline);
           lastDeadline = deadline;
