@@ -14,7 +14,7 @@
 import { Worker } from "node:worker_threads";
 import * as path from "node:path";
 import type { Frame } from "../../can-db/frame";
-import { UsageError, VgwError } from "../../can-db/errors";
+import { fileReason, UsageError, VgwError } from "../../can-db/errors";
 import { FramePacker } from "./packed-frames";
 import type { FileSummary } from "./rotating-writer";
 import type { FromWriter, ToWriter, WriterConfig } from "./writer-protocol";
@@ -30,6 +30,8 @@ export const MAX_IN_FLIGHT = 1 << 20;
 export class TraceWriterThread {
   private readonly packer = new FramePacker();
   private inFlight = 0;
+  /** Frames the writer thread has encoded and written (acknowledged). */
+  private written = 0;
   private failure: Error | undefined;
   private closedFiles: FileSummary[] | undefined;
   private settle: (() => void) | undefined;
@@ -37,11 +39,35 @@ export class TraceWriterThread {
   dropped = 0;
   /** Called once when the writer thread fails (the caller stops receiving). */
   onFail: (e: Error) => void = () => undefined;
+  /** Called once when the output is stdout and its reader went away (`| head`): the caller stops receiving. */
+  onOutputGone: () => void = () => undefined;
+  /** True once stdout's reader went away; what the writer writes after that is discarded. */
+  outputGone = false;
+  /**
+   * A worker's stdout is a stream into this thread's process.stdout, so a closed pipe (EPIPE) surfaces here, not in
+   * the writer thread: it means "enough", as for candump | head; any other error is a write failure.
+   */
+  private readonly onStdoutError = (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") {
+      if (!this.outputGone) {
+        this.outputGone = true;
+        this.settle?.();
+        this.onOutputGone();
+      }
+    } else this.fail(new VgwError(`cannot write trace <stdout>: ${fileReason(e)}`, { cause: e }));
+  };
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly toStdout: boolean,
+  ) {
+    if (toStdout) process.stdout.on("error", this.onStdoutError);
     worker.on("message", (m: FromWriter) => {
       if (m.type === "ready") this.ready = true;
-      else if (m.type === "written") this.inFlight -= m.count;
+      else if (m.type === "written") {
+        this.inFlight -= m.count;
+        this.written += m.count;
+      }
       else if (m.type === "closed") this.closedFiles = m.files;
       else if (m.type === "fail") this.fail(m.name === "UsageError" ? new UsageError(m.message) : new VgwError(m.message));
       this.settle?.();
@@ -52,7 +78,7 @@ export class TraceWriterThread {
 
   /** Starts the writer thread and waits until it has opened the first file (a bad path fails here, before capture). */
   static async start(config: WriterConfig): Promise<TraceWriterThread> {
-    const t = new TraceWriterThread(new Worker(path.join(__dirname, "writer-worker.js"), { workerData: config }));
+    const t = new TraceWriterThread(new Worker(path.join(__dirname, "writer-worker.js"), { workerData: config }), config.output === "-");
     await t.until(() => t.ready);
     return t;
   }
@@ -103,11 +129,14 @@ export class TraceWriterThread {
     try {
       this.flush();
       if (!this.failure) this.worker.postMessage({ type: "close" } satisfies ToWriter);
-      await this.until(() => this.closedFiles !== undefined);
-      return this.closedFiles as FileSummary[];
+      // Once stdout's reader is gone the writer may wait forever for the pipe to drain: it is ended, not awaited.
+      await this.until(() => this.closedFiles !== undefined || this.outputGone);
+      return this.closedFiles ?? [{ path: "-", frames: this.written, dropped: 0 }];
     } finally {
       this.worker.removeAllListeners("exit");
       await this.worker.terminate();
+      // Kept while the worker's last output drains; a closed pipe after that must still not crash the process.
+      if (this.toStdout && !this.outputGone) process.stdout.off("error", this.onStdoutError);
     }
   }
 }

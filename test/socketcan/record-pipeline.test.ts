@@ -5,7 +5,7 @@
  * (The same command against candump in a real kernel: vm.test.ts.)
  */
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -123,6 +123,53 @@ describe("vgw record pipeline (receive thread -> writer thread)", () => {
     assert.ok(failure instanceof VgwError, String(failure));
     assert.match((failure as Error).message, /cannot write trace .*full\.log: no space left on the device/);
     assert.match(lines.join("\n"), /record: \d+ frames received, the file was not completed;/);
+  });
+
+  it("-o - whose reader goes away (| head): the recording stops, says so, and the process does not crash", async () => {
+    // A child process, because the writer thread's stdout is this process's stdout.
+    const script = `
+      const { record } = require(${JSON.stringify(path.join(ROOT, "dist/host/cli/commands/record"))});
+      const { openBus } = require(${JSON.stringify(path.join(ROOT, "dist/host/bus"))});
+      const { makeFrame } = require(${JSON.stringify(path.join(ROOT, "dist/can-db/frame"))});
+      (async () => {
+        const tx = await openBus("virtual:head");
+        const done = record({ interface: "virtual:head", output: "-", timeout: 30 });
+        await new Promise((r) => setTimeout(r, 100));
+        let ended = false;
+        done.finally(() => (ended = true));
+        while (!ended) {
+          for (let i = 0; i < 500; i++) await tx.send(makeFrame({ id: 0x321, data: Uint8Array.of(i & 0xff) }));
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await done;
+        await tx.close();
+      })();`;
+    const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    let stdout = "";
+    // Read the first two lines, then close the pipe as `head -2` does.
+    await new Promise<void>((resolve) => {
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.split("\n").length > 2) {
+          child.stdout.destroy();
+          resolve();
+        }
+      });
+    });
+    const started = Date.now();
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      child.on("exit", (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 0, stderr);
+    assert.ok(Date.now() - started < 15_000, "the recording went on after its reader left");
+    assert.match(stdout, /^\(\d+\.\d{6}\) head 321#00\n/);
+    assert.match(stderr, /record: \d+ frames received, \d+ written to stdout before its reader closed it \(the rest was not written\);/);
   });
 
   it("the command: an unwritable output is a clear error with exit code 1, an unknown format exit code 2", () => {

@@ -77,6 +77,8 @@ export async function record(opts: RecordOptions): Promise<void> {
   const stop = () => void Promise.all(buses.map((b) => b.close()));
   // A failed writer (disk full) ends the capture like Ctrl-C; close() below then throws its error.
   out.onFail = stop;
+  // stdout's reader went away (`vgw record -o - | head`): nothing more can be delivered.
+  out.onOutputGone = stop;
   let frames = 0;
   let errors = 0;
   let stopped = false;
@@ -117,8 +119,11 @@ export async function record(opts: RecordOptions): Promise<void> {
     const kernelDropped = counters.reduce((n, c) => n + (c.interfaceRxDropped ?? 0), 0);
     const written = files.reduce((n, f) => n + f.frames, 0);
     const formatDropped = files.reduce((n, f) => n + f.dropped, 0);
-    const where =
-      files.length === 0 ? opts.output : files.length === 1 ? files[0].path : `${files.length} files (${files[0].path} .. ${files[files.length - 1].path})`;
+    const where = out.outputGone
+      ? "stdout before its reader closed it (the rest was not written)"
+      : files.length <= 1
+        ? (files[0]?.path ?? opts.output)
+        : `${files.length} files (${files[0].path} .. ${files[files.length - 1].path})`;
     log.info(
       `record: ${frames} frames received, ${failure ? "the file was not completed" : `${written} written to ${where}`}; ${errors} error frames; ` +
         `dropped: ${queueDropped + out.dropped} by vgw (reader behind: ${queueDropped}, writer behind: ${out.dropped}), ` +
