@@ -2,12 +2,15 @@
 # Runs inside the test VM (see socketcan-rx.sh): cangen sends bursts of C frames every 1 ms on vcan0, and a receiver
 # takes them; candump -l alone, then vgw record alone, then the socketcan addon alone with a counting listener (the
 # ceiling of any Node receiver, bench/socketcan-rx-addon.ts), for each burst size, REPS times (TCG timing varies).
-# TOOLS chooses the receivers. One result line per run:
+# TOOLS chooses the receivers, RMEM sets the default socket receive buffer. One result line per run:
 #   tool burst sent received seconds   (seconds from the first to the last frame, by the kernel timestamps)
 set -u
 cd "$VGW" || exit 1
 N=${N:-4000}
 REPS=${REPS:-2}
+# RMEM: the kernel's default socket receive buffer in bytes, for every socket opened after (the addon cannot set
+# SO_RCVBUF itself; candump could, with -r).
+[ -n "${RMEM:-}" ] && echo "$RMEM" >/proc/sys/net/core/rmem_default && echo "rmem_default $(cat /proc/sys/net/core/rmem_default)"
 for rep in $(seq 1 "$REPS"); do
 for C in ${BURSTS:-1 4 16 64}; do
   for tool in ${TOOLS:-candump vgw addon}; do

@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=$(mktemp -d /tmp/vgw-bench-rx-XXXXXX)
 trap 'rm -rf "$R"' EXIT
-printf 'export VGW=%q R=%q N=%q REPS=%q BURSTS=%q TOOLS=%q\nexec sh %q\n' "$PWD" "$R" "${N:-4000}" "${REPS:-2}" "${BURSTS:-1 4 16 64}" "${TOOLS:-candump vgw addon}" "$PWD/bench/socketcan-rx-vm.sh" >"$R/run.sh"
+printf 'export VGW=%q R=%q N=%q REPS=%q BURSTS=%q TOOLS=%q RMEM=%q\nexec sh %q\n' "$PWD" "$R" "${N:-4000}" "${REPS:-2}" "${BURSTS:-1 4 16 64}" "${TOOLS:-candump vgw addon}" "${RMEM:-}" "$PWD/bench/socketcan-rx-vm.sh" >"$R/run.sh"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 bash scripts/vm/run.sh "$R/run.sh" "$R/out.txt" 1800 || { cat "$R/out.txt" >&2; exit 1; }
 echo "receive throughput in the VM kernel (vcan0, cangen bursts every 1 ms; TCG, ${VGW_VM_SMP:-1} vCPU)"
 echo "host load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+grep '^rmem_default' "$R/out.txt" || true
 printf '%-8s %6s %7s %9s %7s %12s\n' tool burst sent received lost "frames/s"
 grep '^RESULT' "$R/out.txt" | sort -k3,3n -k2,2 -s | while read -r _ tool c n got secs; do
   rate=$(awk "BEGIN { if ($secs > 0) printf \"%.0f\", ($got - 1) / $secs; else print \"-\" }")
