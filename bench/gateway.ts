@@ -30,7 +30,7 @@ import { openBroker } from "../hil/broker";
 import { openTraceReader } from "../host/trace";
 import { connectBroker, parseBrokerUrl } from "../host/gateway/broker-url";
 import { firmwareBuildOnce, startSimulatedGateway, type SimulatedGateway } from "../host/gateway/gateway";
-import { GatewayReceiver, publishWireBytes, type ReceiverCounts } from "../host/gateway/receiver";
+import { GatewayReceiver, publishWireBytes } from "../host/gateway/receiver";
 import { startChild } from "../host/gateway/process";
 import { GatewaySession, requestStatus, type SessionSummary } from "../host/gateway/session";
 import { decodeBatch, encodeBatch } from "../host/gateway/uplink";
@@ -85,16 +85,6 @@ function session(rig: Rig): GatewaySession {
   return new GatewaySession(rig.gw.bus, rig.receiver, DEVICE);
 }
 
-/**
- * Ends a session's part in the run. A GatewaySession listens to the receiver's batches for as long as the receiver
- * lives and has no way to stop; a finished one would go on checking every later frame against nothing sent (and
- * describe each as unexpected), so by the tenth rate this process spent most of its time in old sessions and its
- * pauses, not the gateway, set the limit. Only sessions listen to "batch" here.
- */
-function finish(rig: Rig): void {
-  rig.receiver.removeAllListeners("batch");
-}
-
 /** CPU seconds (user + system) a process has used so far, from /proc; NaN once it is gone. */
 function cpuSeconds(pid: number): number {
   try {
@@ -122,26 +112,8 @@ function cpuSampler(gw: SimulatedGateway): () => string {
   };
 }
 
-/**
- * The receiver's counts run over the whole benchmark (one receiver for every session), so a session's batches and
- * bytes are their growth while it ran: divided by this session's frames, not by everything since the start.
- */
-function during(rig: Rig, before: ReceiverCounts, s: SessionSummary): SessionSummary {
-  const r = rig.receiver.counts;
-  return {
-    ...s,
-    batches: r.batches - before.batches,
-    duplicateBatches: r.duplicates - before.duplicates,
-    missingBatches: r.missing - before.missing,
-    malformed: r.malformed - before.malformed,
-    wireBytesPerFrame: s.delivered ? (r.wireBytes - before.wireBytes) / s.delivered : NaN,
-    payloadBytesPerFrame: s.delivered ? (r.payloadBytes - before.payloadBytes) / s.delivered : NaN,
-  };
-}
-
 /** Offers `rate` frames/s for `seconds`; returns the delivery summary and the CPU shares while frames were offered. */
 async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number, start: number) => Frame[]): Promise<SessionSummary & { cpu: string }> {
-  const before = { ...rig.receiver.counts };
   const s = session(rig);
   const cpu = cpuSampler(rig.gw);
   // this process runs the CanBus server, the broker and the receiver: a pause of its event loop holds frames and
@@ -152,9 +124,7 @@ async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number
   loop.disable();
   const cpuShare = `${cpu()}; bench event loop delay p99 ${f1(loop.percentile(99) / 1e6)} ms, max ${f1(loop.max / 1e6)} ms`;
   await s.drain(3000);
-  const summary = s.summary();
-  finish(rig);
-  return { ...during(rig, before, summary), cpu: cpuShare };
+  return { ...s.summary(), cpu: cpuShare };
 }
 
 interface BenchBroker {
@@ -232,9 +202,7 @@ async function main(): Promise<void> {
 
     // 1. Bytes per frame, candump.log in real time.
     if (PARTS.has(1)) {
-      const before = { ...rig.receiver.counts };
-      const replay = during(rig, before, await session(rig).replay(() => openTraceReader(TRACE), { speed: 1 }));
-      finish(rig);
+      const replay = await session(rig).replay(() => openTraceReader(TRACE), { speed: 1 });
       const candumpBytes = statSync(TRACE).size / trace.length;
       const topic = `vgw/${DEVICE}/frames`;
       let jsonBytes = 0;

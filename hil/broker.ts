@@ -73,6 +73,9 @@ class AedesBroker implements HilBroker {
     if (this.server) return;
     const broker = await Aedes.createBroker();
     const server = net.createServer((socket) => {
+      // No Nagle on the broker's side: a PUBACK (4 bytes) held back behind unacknowledged data frees the gateway's
+      // outbox a batch late (docs/firmware.md, Throughput).
+      socket.setNoDelay(true);
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
       broker.handle(socket);
@@ -122,7 +125,7 @@ class MosquittoBroker implements HilBroker {
   static async open(): Promise<MosquittoBroker> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vgw-hil-mosquitto-"));
     const b = new MosquittoBroker(await freePort(), dir);
-    fs.writeFileSync(path.join(dir, "mosquitto.conf"), `listener ${b.port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+    fs.writeFileSync(path.join(dir, "mosquitto.conf"), `listener ${b.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n`);
     try {
       await b.start();
     } catch (e) {

@@ -51,10 +51,10 @@ export class DeliveryCheck {
       while (i < end && !sameFrame(this.queue[i].frame, f)) i++;
       if (i === end) {
         this.counts.unexpected++;
-        this.note(`unexpected frame ${describe(f)} (matches nothing sent)`);
+        this.note(() => `unexpected frame ${describe(f)} (matches nothing sent)`);
         continue;
       }
-      for (let k = this.head; k < i; k++) this.note(`lost frame #${this.counts.delivered + this.counts.lost + (k - this.head)} ${describe(this.queue[k].frame)}`);
+      for (let k = this.head; k < i; k++) this.note(() => `lost frame #${this.counts.delivered + this.counts.lost + (k - this.head)} ${describe(this.queue[k].frame)}`);
       this.counts.lost += i - this.head;
       this.counts.pending -= i - this.head + 1;
       this.counts.delivered++;
@@ -70,14 +70,15 @@ export class DeliveryCheck {
 
   /** At the end: every frame still pending is lost. */
   finish(describe: (f: Frame) => string): void {
-    for (let k = this.head; k < this.queue.length; k++) this.note(`not delivered: ${describe(this.queue[k].frame)}`);
+    for (let k = this.head; k < this.queue.length; k++) this.note(() => `not delivered: ${describe(this.queue[k].frame)}`);
     this.counts.lost += this.queue.length - this.head;
     this.counts.pending = 0;
     this.head = this.queue.length;
   }
 
-  private note(text: string): void {
-    if (this.problems.length < 20) this.problems.push(text);
+  /** Keeps the first 20 problems; the text is built only for those (a lossy run can have millions). */
+  private note(text: () => string): void {
+    if (this.problems.length < 20) this.problems.push(text());
   }
 
   /** Latency percentile in ms (nearest rank), NaN when nothing was delivered. */

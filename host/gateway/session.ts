@@ -12,7 +12,7 @@ import { MonotonicClock } from "../replay/clock";
 import { replayFrames, type FrameSource, type ReplaySummary } from "../replay/scheduler";
 import type { SimBus } from "../bus/sim";
 import { DeliveryCheck, type DeliveryCounts } from "./delivery";
-import type { GatewayReceiver } from "./receiver";
+import type { GatewayReceiver, ReceiverCounts } from "./receiver";
 import { encodeCommand, gatewayTopics, type GatewayStatus } from "./uplink";
 import type { MqttClient } from "mqtt";
 
@@ -71,18 +71,22 @@ export class GatewaySession {
   private startedAt = NaN;
   private lastDeliveryAt = NaN;
   private arrivalWaiters: Array<() => void> = [];
+  /** The receiver's counts when the session began: it may serve many sessions, each summary is its own share. */
+  private readonly base: ReceiverCounts;
+  private readonly onBatch = (batch: { frames: Frame[] }, info: { device: string; receivedAt: number }): void => {
+    if (this.device && info.device !== this.device) return;
+    this.check.delivered(batch.frames, info.receivedAt, formatFrame);
+    this.lastDeliveryAt = info.receivedAt;
+    for (const w of this.arrivalWaiters.splice(0)) w();
+  };
 
   constructor(
     readonly bus: SimBus,
     readonly receiver: GatewayReceiver,
     readonly device?: string,
   ) {
-    receiver.on("batch", (batch, info) => {
-      if (this.device && info.device !== this.device) return;
-      this.check.delivered(batch.frames, info.receivedAt, formatFrame);
-      this.lastDeliveryAt = info.receivedAt;
-      for (const w of this.arrivalWaiters.splice(0)) w();
-    });
+    this.base = { ...receiver.counts };
+    receiver.on("batch", this.onBatch);
   }
 
   /** Puts frames on the gateway's bus now (not paced); resolves when they were handed over. */
@@ -144,12 +148,27 @@ export class GatewaySession {
     }
   }
 
-  /** Closes the check (pending frames count as lost) and sums up; `replay` when frames came through replay(). */
+  /**
+   * Ends the session: stops checking what arrives (a finished session would otherwise go on matching every later
+   * frame of the receiver against nothing sent), counts pending frames as lost, and sums up what happened while it
+   * ran; `replay` when frames came through replay().
+   */
   summary(replay?: ReplaySummary): SessionSummary {
+    this.receiver.removeListener("batch", this.onBatch);
     this.check.finish(formatFrame);
     replay ??= { frames: this.check.counts.sent, loops: 1, late: 0, lateness: { p50: 0, p99: 0, max: 0 }, drift: 0, elapsed: 0, untimed: 0, aborted: false };
     const c = this.check.counts;
-    const r = this.receiver.counts;
+    const b = this.base;
+    const n = this.receiver.counts;
+    const r: ReceiverCounts = {
+      batches: n.batches - b.batches,
+      frames: n.frames - b.frames,
+      duplicates: n.duplicates - b.duplicates,
+      missing: n.missing - b.missing,
+      malformed: n.malformed - b.malformed,
+      payloadBytes: n.payloadBytes - b.payloadBytes,
+      wireBytes: n.wireBytes - b.wireBytes,
+    };
     const statuses = [...this.receiver.statuses.values()];
     return {
       ...c,
