@@ -29,13 +29,16 @@ export const MAX_IN_FLIGHT = 1 << 20;
 
 export class TraceWriterThread {
   private readonly packer = new FramePacker();
+  /** The writer thread has opened the first file. */
+  private ready = false;
+  /** Frames handed over and not yet written. */
   private inFlight = 0;
   /** Frames the writer thread has encoded and written (acknowledged). */
   private written = 0;
   private failure: Error | undefined;
   private closedFiles: FileSummary[] | undefined;
   private settle: (() => void) | undefined;
-  /** Frames dropped because the writer thread was MAX_IN_FLIGHT frames behind. */
+  /** Frames dropped because the writer thread was MAX_IN_FLIGHT frames behind (or had failed). */
   dropped = 0;
   /** Called once when the writer thread fails (the caller stops receiving). */
   onFail: (e: Error) => void = () => undefined;
@@ -59,7 +62,7 @@ export class TraceWriterThread {
 
   private constructor(
     private readonly worker: Worker,
-    private readonly toStdout: boolean,
+    toStdout: boolean,
   ) {
     if (toStdout) process.stdout.on("error", this.onStdoutError);
     worker.on("message", (m: FromWriter) => {
@@ -67,8 +70,7 @@ export class TraceWriterThread {
       else if (m.type === "written") {
         this.inFlight -= m.count;
         this.written += m.count;
-      }
-      else if (m.type === "closed") this.closedFiles = m.files;
+      } else if (m.type === "closed") this.closedFiles = m.files;
       else if (m.type === "fail") this.fail(m.name === "UsageError" ? new UsageError(m.message) : new VgwError(m.message));
       this.settle?.();
     });
@@ -82,8 +84,6 @@ export class TraceWriterThread {
     await t.until(() => t.ready);
     return t;
   }
-
-  private ready = false;
 
   private fail(e: Error): void {
     if (this.failure || this.closedFiles) return;
@@ -135,8 +135,8 @@ export class TraceWriterThread {
     } finally {
       this.worker.removeAllListeners("exit");
       await this.worker.terminate();
-      // Kept while the worker's last output drains; a closed pipe after that must still not crash the process.
-      if (this.toStdout && !this.outputGone) process.stdout.off("error", this.onStdoutError);
+      // The stdout error handler stays: the writer's last output may still be on its way to a reader that goes
+      // away (`| head`), and an unhandled EPIPE would end the process before the summary.
     }
   }
 }

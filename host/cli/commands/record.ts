@@ -153,7 +153,8 @@ Examples:
   vgw record -i can0,can1 -o drive.blf                 two interfaces into one Vector BLF
   vgw record -i can0 -o drive.log.gz --rotate-size 50M drive-000.log.gz, drive-001.log.gz, ...
   vgw record -i vcan0 -o cap.asc --timeout 10          ten seconds into Vector ASC
-The summary on stderr counts frames, error frames and every drop (by vgw, by the interface, by the format).`,
+The summary on stderr counts frames, error frames and every drop (by vgw: reader or writer behind; by the interface;
+by the format). Encoding and writing run on a second thread, so receiving is not held up by the file.`,
     )
     .action(async (opts: RecordOptions) => record(opts));
 }
