@@ -8,6 +8,7 @@ import { MonotonicClock } from "../../host/replay/clock";
 import { replayTrace } from "../../hil/runner";
 import { emptyRecord } from "../../hil/record";
 import { parseScenario } from "../../hil/scenario";
+import { eventLoopGaps } from "../support/wait";
 
 describe("hil replay step", function () {
   this.timeout(20_000);
@@ -24,19 +25,7 @@ describe("hil replay step", function () {
     let handed = 0;
     const target = { send: () => void handed++, flush: async () => undefined };
 
-    // A chain of 0 ms timers: each gap between two of them is time the event loop was held.
-    const gaps: number[] = [];
-    let last = performance.now();
-    let running = true;
-    const tick = (): void => {
-      const t = performance.now();
-      gaps.push(t - last);
-      last = t;
-      if (running) setTimeout(tick, 0);
-    };
-    setTimeout(tick, 0);
-    const summary = await replayTrace(sc.traces.get("load")!, step, target, rec, new MonotonicClock(), 1, 0);
-    running = false;
+    const { result: summary, gaps } = await eventLoopGaps(() => replayTrace(sc.traces.get("load")!, step, target, rec, new MonotonicClock(), 1, 0));
 
     assert.equal(summary.frames, 4000);
     assert.equal(handed, 4000);

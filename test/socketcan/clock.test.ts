@@ -7,23 +7,7 @@ import * as assert from "node:assert/strict";
 import { makeFrame, type Frame } from "../../can-db/frame";
 import { MonotonicClock } from "../../host/replay/clock";
 import { replayFrames } from "../../host/replay/scheduler";
-
-/** Runs `work` while a chain of 0 ms timers measures how long the event loop was held at a time. */
-async function loopGaps(work: () => Promise<unknown>): Promise<number[]> {
-  const gaps: number[] = [];
-  let last = performance.now();
-  let running = true;
-  const tick = (): void => {
-    const t = performance.now();
-    gaps.push(t - last);
-    last = t;
-    if (running) setTimeout(tick, 0);
-  };
-  setTimeout(tick, 0);
-  await work();
-  running = false;
-  return gaps;
-}
+import { eventLoopGaps } from "../support/wait";
 
 function frames(n: number, rate: number, t0 = 0): Frame[] {
   return Array.from({ length: n }, (_, i) => makeFrame({ id: 0x100, data: Uint8Array.of(i & 255), t: t0 + i / rate }));
@@ -34,7 +18,7 @@ describe("replay clock: the event loop keeps turning", function () {
 
   it("at 4,000 frames/s with a synchronous send (deadlines 0.25 ms apart)", async () => {
     let sent = 0;
-    const gaps = await loopGaps(() =>
+    const { gaps } = await eventLoopGaps(() =>
       replayFrames(async function* () {
         yield frames(4000, 4000);
       }, { clock: new MonotonicClock(), send: () => void sent++ }),
@@ -49,7 +33,7 @@ describe("replay clock: the event loop keeps turning", function () {
   it("when every frame is already due (a burst of one timestamp, as candump.log's one-second stamps give)", async () => {
     let sent = 0;
     // 100,000 frames with the same timestamp: all due at once; each send takes a few microseconds of busy work.
-    const gaps = await loopGaps(() =>
+    const { gaps } = await eventLoopGaps(() =>
       replayFrames(async function* () {
         const burst = frames(100_000, Infinity, 5);
         yield burst;

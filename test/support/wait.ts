@@ -27,3 +27,25 @@ export async function within<T>(p: Promise<T>, timeoutMs: number, what: string):
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `work` while a chain of 0 ms timers measures how long the event loop was held at a time: one gap per turn of
+ * the loop, so a `work` that never yields leaves one gap as long as itself.
+ */
+export async function eventLoopGaps<T>(work: () => Promise<T>): Promise<{ result: T; gaps: number[] }> {
+  const gaps: number[] = [];
+  let last = performance.now();
+  let running = true;
+  const tick = (): void => {
+    const t = performance.now();
+    gaps.push(t - last);
+    last = t;
+    if (running) setTimeout(tick, 0);
+  };
+  setTimeout(tick, 0);
+  try {
+    return { result: await work(), gaps };
+  } finally {
+    running = false;
+  }
+}
