@@ -16,8 +16,11 @@ export interface PackedBatch {
   buses: string[];
 }
 
-/** Room for about 2,700 classic frames; a batch is handed over long before (BATCH_FRAMES in pipeline.ts). */
-const INITIAL_BYTES = 1 << 16;
+/**
+ * Room for 340 classic frames, more than a batch (BATCH_FRAMES in pipeline.ts): every batch gets a fresh buffer (the
+ * last one was transferred), so a larger one would be zero-filled and collected for nothing; CAN FD batches grow it.
+ */
+const INITIAL_BYTES = 1 << 13;
 
 /** Packs frames on the receive thread, one at a time, into a buffer that grows by doubling. */
 export class FramePacker {
@@ -29,12 +32,16 @@ export class FramePacker {
   count = 0;
   private readonly busIndex = new Map<string, number>();
   private readonly buses: string[] = [];
+  /** The last bus seen and its index: frames come in runs from one interface, so the map is rarely needed. */
+  private lastBus: string | undefined;
+  private lastBusIndex = NO_BUS;
 
   add(f: Frame): void {
     const len = f.data.length;
     if (this.used + HEADER + len > this.buffer.byteLength) this.grow(HEADER + len);
     let bus = NO_BUS;
-    if (f.bus !== undefined) {
+    if (f.bus !== undefined && f.bus === this.lastBus) bus = this.lastBusIndex;
+    else if (f.bus !== undefined) {
       let i = this.busIndex.get(f.bus);
       if (i === undefined) {
         // 255 marks "no bus": a recording of more than 255 interfaces loses the names beyond, never a frame.
@@ -43,6 +50,8 @@ export class FramePacker {
         if (i !== NO_BUS) this.buses.push(f.bus);
       }
       bus = i;
+      this.lastBus = f.bus;
+      this.lastBusIndex = i;
     }
     const o = this.used;
     const view = this.view;
@@ -53,7 +62,10 @@ export class FramePacker {
     bytes[o + 13] = len;
     bytes[o + 14] = f.dlc ?? 0;
     bytes[o + 15] = bus;
-    if (len > 0) bytes.set(f.data, o + HEADER);
+    // A classic frame's few bytes are copied faster one by one than through TypedArray.set's call.
+    const data = f.data;
+    if (len <= 8) for (let i = 0; i < len; i++) bytes[o + HEADER + i] = data[i];
+    else bytes.set(data, o + HEADER);
     this.used = o + HEADER + len;
     this.count++;
   }
