@@ -12,21 +12,12 @@ import type { Frame } from "../can-db/frame";
 import { Decoder } from "../can-db/decoder";
 import { decodeDbcBytes, parseDbc } from "../can-db/dbc-parser";
 import { loadDbcFile } from "../can-db/load";
+import { seededRandom } from "../test/candb/helpers";
 
 const ROOT = resolve(__dirname, "../..");
 const DBC = resolve(ROOT, "test/fixtures/dbc/vw_mqb.dbc");
 const LOAD_FILES = ["FORD_CADS_64.dbc", "ThinkCity.dbc", "gm_global_a_lowspeed_1818125.dbc", "vw_mqb.dbc", "vw_pq.dbc"];
 const N = Number(process.env.VGW_BENCH_FRAMES ?? 1_000_000);
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function python(args: string[]): Record<string, unknown> {
   const r = spawnSync("/usr/bin/python3", [resolve(ROOT, "bench/canmatrix_bench.py"), ...args], { maxBuffer: 1 << 26, timeout: 600_000 });
@@ -41,7 +32,7 @@ function rate(n: number, seconds: number): string {
 function main(): void {
   const db = loadDbcFile(DBC);
   const msgs = db.messages.filter((m) => !m.pseudo);
-  const rnd = seeded(42);
+  const rnd = seededRandom(42);
   const pool = new Uint8Array(N * 8);
   for (let i = 0; i < pool.length; i++) pool[i] = Math.floor(rnd() * 256);
   const frames: Frame[] = new Array(N);

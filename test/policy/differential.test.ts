@@ -6,28 +6,16 @@
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { loadDbcFile } from "../../can-db/load";
 import { compilePolicy, type CompiledPolicy } from "../../can-db/policy";
 import { loadPolicyFile, parsePolicy } from "../../can-db/policy-file";
 import { EXT_BIT } from "../../can-db/policy-filters";
 import { j1939Pgn, j1939Source, makeJ1939Id } from "../../can-db/j1939";
 import type { Database } from "../../can-db/model";
+import { PYTHON, ROOT, seededRandom } from "../candb/helpers";
 
-const ROOT = resolve(__dirname, "../../..");
 const FIX = join(ROOT, "test/fixtures/policy");
-const PYTHON = "/usr/bin/python3";
-
-/** mulberry32, seeded: failures replay. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   name: string;
@@ -72,7 +60,7 @@ function makeCase(name: string, compiled: CompiledPolicy): Case {
 
 /** A random selection of a DBC's messages by name, compiled with widening allowed. */
 function randomCase(db: Database, seed: number): Case {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const names = db.messages.filter((m) => !m.pseudo).map((m) => m.name);
   const count = 1 + Math.floor(r() * Math.min(40, names.length));
   const picked = new Set<string>();
