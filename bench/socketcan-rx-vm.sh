@@ -3,7 +3,9 @@
 # takes them; candump -l alone, then vgw record alone, then the socketcan addon alone with a counting listener (the
 # ceiling of any Node receiver, bench/socketcan-rx-addon.ts), for each burst size, REPS times (TCG timing varies).
 # TOOLS chooses the receivers, RMEM sets the default socket receive buffer. One result line per run:
-#   tool burst sent received seconds   (seconds from the first to the last frame, by the kernel timestamps)
+#   tool burst sent received seconds reported
+# seconds: from the first to the last frame, by the kernel timestamps; reported: the frames `vgw record` says the kernel
+# dropped for its socket (SO_RXQ_OVFL) plus those it dropped itself, to check against sent - received (- for the others).
 set -u
 cd "$VGW" || exit 1
 N=${N:-4000}
@@ -46,7 +48,11 @@ for C in ${BURSTS:-1 4 16 64}; do
       last=$(tail -1 "$R/rx.log" | sed 's/^(\([0-9.]*\)).*/\1/')
     fi
     secs=$(awk "BEGIN { print $last - $first }")
-    echo "RESULT $tool $C $N $got $secs"
+    reported=-
+    if [ $tool = vgw ]; then
+      reported=$(sed -n 's/.*dropped: \([0-9]*\) by vgw.*, \([0-9]*\) by the kernel (socket buffer full).*/\1 \2/p' "$R/rx.err" | awk '{ print $1 + $2 }')
+    fi
+    echo "RESULT $tool $C $N $got $secs ${reported:-?}"
   done
 done
 done

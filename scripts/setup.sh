@@ -19,6 +19,10 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]
   echo "setup: npm install" >&2
   npm install --no-audit --no-fund >&2
 fi
+# The raw SocketCAN module (C, node-gyp): npm install's prepare step builds it but only warns when it cannot; here a
+# failure stops, because the SocketCAN tests need it.
+bash scripts/build-native.sh
+
 # DeviceScript's own modules (@devicescript/core, test, net, ...) are not npm packages: `devs build` writes them into
 # firmware/node_modules. Tests that compile DeviceScript programs of their own need them before anything else builds.
 if [ ! -d firmware/node_modules/@devicescript/test ]; then

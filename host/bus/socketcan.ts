@@ -1,50 +1,31 @@
 /**
- * SocketCAN bus (`can0`, `vcan0`, any Linux CAN netdev) over the `socketcan` addon (node-can 4.0.7). This is the only
- * module that imports `socketcan`.
+ * SocketCAN bus (`can0`, `vcan0`, any Linux CAN netdev) over vgw's own raw CAN socket (host/bus/native/can_raw.c,
+ * loaded by can-raw.ts): one socket per bus, as candump and cansend use, for sending and receiving.
  *
- * What the addon gives, and how the gaps are bridged (details in docs/socketcan.md):
- * - classic, extended, remote and error frames both ways; CAN FD sending with BRS; receive timestamps (SIOCGSTAMP, us).
- * - FD on receive: the addon hands over data bytes only, not the FD flag nor BRS/ESI. A frame with more than 8 bytes is
- *   known to be FD; an FD frame of 8 bytes or less is indistinguishable from a classic one. ESI cannot be sent.
- * - remote frames: the addon returns the requested length as that many data bytes; we turn it back into `dlc`.
- * - errors: the addon reports no errno at all ("Error while creating channel", send() == -1), so each failure is
- *   diagnosed from /proc and /sys (missing interface, not CAN, down, no AF_CAN, FD on a classic interface).
- * - own frames: the addon cannot set CAN_RAW_RECV_OWN_MSGS, so `receiveOwn` sends through a second socket whose frames
- *   this socket then receives through the kernel's loopback, which is exactly what RECV_OWN_MSGS delivers.
- * - kernel drops: SO_RXQ_OVFL is not exposed; the interface's rx_dropped counter (sysfs) is reported instead.
+ * - classic, extended, remote and error frames both ways; CAN FD both ways with BRS and ESI, an FD frame of 8 bytes or
+ *   less included (the kernel hands over the frame's size); receive timestamps (SO_TIMESTAMP, microseconds as candump).
+ * - receiving runs on the module's own thread, many frames per system call, and arrives here as packed chunks
+ *   (host/record/packed-frames.ts layout): `vgw record` forwards them to its writer untouched (`listenPacked`), every
+ *   other reader gets Frame objects.
+ * - own frames: CAN_RAW_RECV_OWN_MSGS with `receiveOwn`; other sockets on the host always see them (kernel loopback).
+ * - errors carry errno; each failure is also diagnosed from /proc and /sys (missing interface, not CAN, down, no AF_CAN,
+ *   FD on a classic interface) with the command that fixes it.
+ * - drops: the kernel's count for this socket (SO_RXQ_OVFL), the interface's rx_dropped, and anything vgw dropped.
+ * The `socketcan` npm addon this replaced is kept as a reference in the tests and the receive benchmark; why it was
+ * replaced is in docs/socketcan.md.
  */
 import { existsSync, readFileSync } from "node:fs";
 import type { Frame } from "../../can-db/frame";
-import { CAN_ERR_FLAG, isValidFdLength } from "../../can-db/frame";
+import { CAN_EFF_MASK, CAN_ERR_FLAG, isValidFdLength } from "../../can-db/frame";
 import { BusError } from "../../can-db/errors";
 import type { Bus, BusFilter, BusOptions } from "./bus";
-import { CAN_EFF_FLAG } from "./filter";
+import { CAN_EFF_FLAG, CAN_RTR_FLAG } from "./filter";
+import { loadCanRaw, type CanRaw, type CanRawHandle } from "./can-raw";
+import { FLAG, HEADER } from "../replay/read-ahead-format";
+import { unpackFrames, type PackedBatch } from "../record/packed-frames";
 import { RxQueue } from "./rx-queue";
 import { ErrorCounters } from "./error-frame";
 import { log } from "../log";
-
-/** The slice of the addon's RawChannel this module uses (its own typings reference an unresolvable module). */
-interface AddonMessage {
-  id: number;
-  ext?: boolean;
-  rtr?: boolean;
-  err?: boolean;
-  data: Buffer;
-  ts_sec?: number;
-  ts_usec?: number;
-  fd_brs?: boolean;
-}
-interface AddonChannel {
-  addListener(event: "onMessage" | "onStopped", cb: (msg: AddonMessage) => void): void;
-  start(): void;
-  stop(): void;
-  send(msg: AddonMessage): number;
-  sendFD(msg: AddonMessage): number;
-  setRxFilters(filters: Array<{ id: number; mask: number; invert: boolean }>): void;
-}
-interface Addon {
-  createRawChannelWithOptions(name: string, options: { timestamps?: boolean; non_block_send?: boolean }): AddonChannel;
-}
 
 const ARPHRD_CAN = 280;
 const IFF_UP = 0x1;
@@ -100,51 +81,60 @@ export function diagnoseInterface(iface: string): BusError | undefined {
   return undefined;
 }
 
-let addonPromise: Promise<Addon> | undefined;
-function loadAddon(): Promise<Addon> {
-  // Loaded on first use, so hosts where the native addon did not build can still run every other bus kind.
-  addonPromise ??= import("socketcan").then(
-    (m) => m as unknown as Addon,
-    (e: unknown) => {
-      addonPromise = undefined;
-      throw new BusError("the socketcan addon is not available", "npm rebuild socketcan (needs python3, make and a C++ compiler)", { cause: e });
-    },
-  );
-  return addonPromise;
-}
+const CANFD_BRS = 0x01;
+const CANFD_ESI = 0x02;
+/** Every error class (can-utils' CAN_ERR_MASK): error frames are received and counted whatever the id filters say. */
+const CAN_ERR_MASK = 0x1fffffff;
+const EAFNOSUPPORT = 97;
+const EPERM = 1;
+const EACCES = 13;
+const ENETDOWN = 100;
+const ENOBUFS = 105;
+const EAGAIN = 11;
 
-function openChannel(addon: Addon, iface: string): AddonChannel {
-  try {
-    return addon.createRawChannelWithOptions(iface, { timestamps: true, non_block_send: true });
-  } catch (e) {
-    const why = diagnoseInterface(iface);
-    if (why) throw why;
-    if (kernelHasCan() === false) {
-      throw new BusError(`cannot open a CAN socket on '${iface}': this kernel has no SocketCAN (AF_CAN)`, "sudo modprobe can_raw", { cause: e });
-    }
-    throw new BusError(
-      `cannot open a raw CAN socket on '${iface}' although the interface exists and is up: most likely a permission or sandbox restriction`,
+/** Why a socket could not be opened on an interface that /sys says exists and is up. */
+function openError(iface: string, e: NodeJS.ErrnoException & { syscall?: string }): BusError {
+  const why = diagnoseInterface(iface);
+  if (why) return why;
+  if (e.errno === EAFNOSUPPORT || kernelHasCan() === false) {
+    return new BusError(`cannot open a CAN socket on '${iface}': this kernel has no SocketCAN (AF_CAN)`, "sudo modprobe can_raw", { cause: e });
+  }
+  if (e.errno === EPERM || e.errno === EACCES) {
+    return new BusError(
+      `no permission to open a raw CAN socket on '${iface}' (${e.message})`,
       "run outside the container/sandbox, or as a user allowed to create AF_CAN sockets",
       { cause: e },
     );
   }
+  return new BusError(`cannot open a raw CAN socket on '${iface}': ${e.message}`, undefined, { cause: e });
 }
 
-/** Kernel filter form: flag bits in id/mask select 11- or 29-bit frames (see filter.ts). */
-function toKernelFilter(f: BusFilter): { id: number; mask: number; invert: boolean } {
-  let id = f.id >>> 0;
-  let mask = f.mask >>> 0;
-  if (f.ext !== undefined) {
-    mask = (mask | CAN_EFF_FLAG) >>> 0;
-    if (f.ext) id = (id | CAN_EFF_FLAG) >>> 0;
-  }
-  return { id, mask, invert: f.invert ?? false };
+/** Kernel filter form: flag bits in id/mask select 11- or 29-bit frames (see filter.ts); CAN_INV_FILTER inverts. */
+function toKernelFilters(filters: readonly BusFilter[] | undefined): Uint32Array {
+  const out = new Uint32Array((filters?.length ?? 0) * 2);
+  filters?.forEach((f, i) => {
+    let id = f.id >>> 0;
+    let mask = f.mask >>> 0;
+    if (f.ext !== undefined) {
+      mask = (mask | CAN_EFF_FLAG) >>> 0;
+      if (f.ext) id = (id | CAN_EFF_FLAG) >>> 0;
+    }
+    if (f.invert) id = (id | CAN_ERR_FLAG) >>> 0; // CAN_INV_FILTER has the same bit as CAN_ERR_FLAG
+    out[2 * i] = id;
+    out[2 * i + 1] = mask;
+  });
+  return out;
 }
 
 export class SocketCanBus implements Bus {
   private readonly queue = new RxQueue();
-  private listener: ((frame: Frame) => void) | undefined;
+  private packedListener: ((batch: PackedBatch) => void) | undefined;
+  private receiving = false;
   private closed = false;
+  /** Resolves when the receive thread has delivered its last chunk. */
+  private readonly ended: Promise<void>;
+  private markEnded: () => void = () => undefined;
+  private readonly buses: string[];
   private readonly fdCapable: boolean;
   private readonly rxDroppedAtOpen: number;
   readonly errors = new ErrorCounters();
@@ -155,50 +145,54 @@ export class SocketCanBus implements Bus {
 
   constructor(
     readonly name: string,
-    private readonly rxChannel: AddonChannel,
-    private readonly txChannel: AddonChannel,
+    private readonly raw: CanRaw,
+    private readonly handle: CanRawHandle,
+    private readonly filters: Uint32Array,
   ) {
+    this.buses = [name];
     this.fdCapable = Number(sysfs(name, "mtu")) === CANFD_MTU;
     this.rxDroppedAtOpen = Number(sysfs(name, "statistics/rx_dropped") ?? 0);
-    rxChannel.addListener("onMessage", (msg) => this.onMessage(msg));
-    rxChannel.addListener("onStopped", () => {
-      if (!this.closed) log.warn(`warning: ${name}: the interface stopped delivering frames (went away or reported an error)`);
-      this.queue.end();
-    });
-    rxChannel.start();
-    if (txChannel !== rxChannel) txChannel.start();
+    this.ended = new Promise((resolve) => (this.markEnded = resolve));
+  }
+
+  /** Starts the receive thread on first use: a bus that only sends never receives (nor queues) anything. */
+  private startReceiving(): void {
+    if (this.receiving || this.closed) return;
+    this.receiving = true;
+    this.raw.receive(this.handle, this.filters, CAN_ERR_MASK, this.onChunk, this.onEnd);
   }
 
   /**
-   * The receive hot path. Frames come from the kernel, so they are built as plain objects without makeFrame's
-   * validation (it would cost more than the rest of the path); the addon's fresh Buffer is used as the data as is.
+   * The receive hot path: one call per chunk of frames (one per wake-up on a quiet bus, up to 64 KB on a busy one).
+   * Error frames are counted here, then the chunk goes to `listenPacked`'s consumer as it is, or becomes Frame objects.
    */
-  private onMessage(msg: AddonMessage): void {
-    const t = msg.ts_sec !== undefined ? msg.ts_sec + (msg.ts_usec ?? 0) / 1e6 : Date.now() / 1000;
-    const data = msg.data;
-    let frame: Frame;
-    if (msg.err) {
-      frame = { id: (msg.id & ~CAN_ERR_FLAG) >>> 0, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data, t, bus: this.name };
-      this.errors.add(frame);
-    } else if (msg.rtr) {
-      frame = { id: msg.id, ext: !!msg.ext, rtr: true, fd: false, brs: false, esi: false, err: false, data: EMPTY, dlc: Math.min(data.length, 8), t, bus: this.name };
-    } else {
-      frame = { id: msg.id, ext: !!msg.ext, rtr: false, fd: data.length > 8, brs: false, esi: false, err: false, data, t, bus: this.name };
+  private readonly onChunk = (chunk: ArrayBuffer, count: number): void => {
+    this.rx += count;
+    const batch: PackedBatch = { buffer: chunk, bytes: chunk.byteLength, count, buses: this.buses };
+    const bytes = new Uint8Array(chunk);
+    let anyError = false;
+    for (let o = 0; o < batch.bytes; o += HEADER + bytes[o + 13]) {
+      if (bytes[o + 12] & FLAG.err) anyError = true;
     }
-    this.rx++;
-    if (this.listener) this.listener(frame);
-    else this.queue.push(frame);
-  }
+    if (anyError) for (const f of unpackFrames(batch)) if (f.err) this.errors.add(f);
+    if (this.packedListener) this.packedListener(batch);
+    else for (const f of unpackFrames(batch)) this.queue.push(f);
+  };
+
+  private readonly onEnd = (errno: number): void => {
+    if (errno !== 0 && !this.closed) log.warn(`warning: ${this.name}: receiving stopped: ${this.raw.strerror(errno)}`);
+    this.queue.end();
+    this.markEnded();
+  };
 
   /**
-   * Hands every frame received from now on to `listener`, synchronously in the addon's receive callback, instead of
-   * queueing it for iteration. For a consumer whose work per frame is a few stores (vgw record packs each frame for
-   * its writer thread): it saves the queue, the wake-up and the async iteration per burst, which under an emulated CPU
-   * decide whether the socket's buffer overflows. `batches()` and iteration still yield what was queued before and
-   * end when the bus closes or stops. The listener must not throw (it runs inside the addon's callback).
+   * Hands every chunk received from now on to `listener` as packed records (bus index 0 = this bus), in the receive
+   * callback, instead of building Frame objects: `vgw record` passes them to its writer thread untouched. Iteration
+   * and `batches()` then end when the bus closes. The listener must not throw (it runs inside the native callback).
    */
-  listen(listener: (frame: Frame) => void): void {
-    this.listener = listener;
+  listenPacked(listener: (batch: PackedBatch) => void): void {
+    this.packedListener = listener;
+    this.startReceiving();
   }
 
   async send(frame: Frame): Promise<void> {
@@ -212,36 +206,41 @@ export class SocketCanBus implements Bus {
       );
     }
     if (frame.fd && !isValidFdLength(frame.data.length)) throw new BusError(`CAN FD length ${frame.data.length} is not valid`);
-    if (frame.esi) log.debug(`${this.name}: the ESI flag cannot be sent through the socketcan addon; sent without it`);
+    let errno = 0;
     for (let attempt = 0; ; attempt++) {
-      if (this.transmit(frame)) {
+      errno = this.transmit(frame);
+      if (errno === 0) {
         this.tx++;
         return;
       }
-      if (attempt >= TX_RETRIES) break;
+      if ((errno !== ENOBUFS && errno !== EAGAIN) || attempt >= TX_RETRIES) break;
       // ENOBUFS: the driver's queue is full (a busy or unacknowledged bus). Back off and retry, counting each retry.
       this.txRetries++;
       await new Promise((resolve) => setTimeout(resolve, 1 << attempt));
     }
     this.txFailed++;
-    throw diagnoseInterface(this.name) ??
-      new BusError(
+    if (errno === ENOBUFS || errno === EAGAIN) {
+      throw new BusError(
         `${this.name}: transmit queue full (ENOBUFS) for 0.5 s; is another node acknowledging frames and is the bitrate right?`,
         `check 'ip -details -statistics link show ${this.name}'; a longer queue helps bursts: sudo ip link set ${this.name} txqueuelen 1000`,
       );
+    }
+    throw diagnoseInterface(this.name) ??
+      new BusError(`${this.name}: cannot send ${frame.err ? "the error frame" : "the frame"}: ${this.raw.strerror(errno)}`, errno === ENETDOWN ? upHint(this.name) : undefined);
   }
 
-  /** One non-blocking write; false when the kernel refused it (the addon hides errno). */
-  private transmit(frame: Frame): boolean {
-    const ch = this.txChannel;
-    if (frame.fd) return ch.sendFD({ id: frame.id, ext: frame.ext, fd_brs: frame.brs, data: Buffer.from(frame.data) }) > 0;
-    if (frame.err) return ch.send({ id: (frame.id | CAN_ERR_FLAG) >>> 0, data: Buffer.from(frame.data) }) > 0;
-    if (frame.rtr) return ch.send({ id: frame.id, ext: frame.ext, rtr: true, data: Buffer.alloc(frame.dlc ?? 0) }) > 0;
-    return ch.send({ id: frame.id, ext: frame.ext, data: Buffer.from(frame.data) }) > 0;
+  /** One non-blocking write: 0, or the errno. */
+  private transmit(frame: Frame): number {
+    const id = frame.err
+      ? (frame.id | CAN_ERR_FLAG) >>> 0
+      : ((frame.ext ? (frame.id & CAN_EFF_MASK) | CAN_EFF_FLAG : frame.id) | (frame.rtr ? CAN_RTR_FLAG : 0)) >>> 0;
+    const fdFlags = frame.fd ? (frame.brs ? CANFD_BRS : 0) | (frame.esi ? CANFD_ESI : 0) : -1;
+    return this.raw.send(this.handle, id, fdFlags, frame.rtr ? EMPTY : frame.data, frame.rtr ? (frame.dlc ?? 0) : 0);
   }
 
   counters(): Record<string, number> {
     const rxDropped = Number(sysfs(this.name, "statistics/rx_dropped") ?? this.rxDroppedAtOpen) - this.rxDroppedAtOpen;
+    const [socketDropped, receiverDropped] = this.closed ? this.countersAtClose : this.raw.counters(this.handle);
     return {
       rx: this.rx,
       tx: this.tx,
@@ -249,24 +248,31 @@ export class SocketCanBus implements Bus {
       txFailed: this.txFailed,
       errorFrames: this.errors.total,
       busOff: this.errors.busOff,
-      queueDropped: this.queue.dropped,
+      queueDropped: this.queue.dropped + receiverDropped,
+      socketDropped,
       interfaceRxDropped: rxDropped,
     };
   }
 
+  private countersAtClose: [number, number] = [0, 0];
+
+  /** Stops receiving and closes the socket; resolves once every frame received before was delivered. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.rxChannel.stop();
-    if (this.txChannel !== this.rxChannel) this.txChannel.stop();
+    this.countersAtClose = this.raw.counters(this.handle);
+    this.raw.close(this.handle);
+    if (this.receiving) await this.ended;
     this.queue.end();
   }
 
   batches(): AsyncIterable<Frame[]> {
+    this.startReceiving();
     return this.queue.batches();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Frame> {
+    this.startReceiving();
     return this.queue[Symbol.asyncIterator]();
   }
 }
@@ -276,9 +282,12 @@ export async function openSocketCanBus(spec: string, options: BusOptions): Promi
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface)) throw new BusError(`'${spec}' is not an interface name`, "e.g. -i can0 or -i vcan0");
   const why = diagnoseInterface(iface);
   if (why) throw why;
-  const addon = await loadAddon();
-  const rx = openChannel(addon, iface);
-  if (options.filters && options.filters.length > 0) rx.setRxFilters(options.filters.map(toKernelFilter));
-  const tx = options.receiveOwn ? openChannel(addon, iface) : rx;
-  return new SocketCanBus(iface, rx, tx);
+  const raw = loadCanRaw();
+  let handle: CanRawHandle;
+  try {
+    handle = raw.open(iface, options.receiveOwn ?? false);
+  } catch (e) {
+    throw openError(iface, e as NodeJS.ErrnoException);
+  }
+  return new SocketCanBus(iface, raw, handle, toKernelFilters(options.filters));
 }

@@ -99,6 +99,22 @@ export class FramePacker {
 }
 
 /**
+ * The first `count` records of a batch (same buffer, no copy), and how many of them are error frames: `vgw record -n`
+ * cuts a received chunk where the count ends.
+ */
+export function headOfBatch(batch: PackedBatch, count: number): { batch: PackedBatch; errors: number } {
+  const bytes = new Uint8Array(batch.buffer);
+  const n = Math.min(count, batch.count);
+  let o = 0;
+  let errors = 0;
+  for (let i = 0; i < n; i++) {
+    if (bytes[o + 12] & FLAG.err) errors++;
+    o += HEADER + bytes[o + 13];
+  }
+  return { batch: n === batch.count ? batch : { ...batch, bytes: o, count: n }, errors };
+}
+
+/**
  * The frames of a packed batch. Built as plain objects without makeFrame's validation: they came from a bus, which
  * only delivers valid frames. Each frame's data is a view into the batch's buffer (no copy per frame).
  */

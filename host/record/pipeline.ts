@@ -1,8 +1,8 @@
 /**
- * The recording pipeline: the receive thread only packs frames (packed-frames.ts) and hands each batch to a writer
- * thread (writer-worker.ts), which encodes, writes and rotates the trace files. Why: encoding a batch took the receive
- * thread away from the socket long enough for the kernel's socket buffer (a few hundred frames) to overflow; the
- * socketcan addon cannot be loaded in a worker (not context-aware), so receiving stays here and writing moves.
+ * The recording pipeline: the receiving thread only hands packed batches (packed-frames.ts) to a writer thread
+ * (writer-worker.ts), which encodes, writes and rotates the trace files. A SocketCAN bus delivers its frames packed
+ * already (`addPacked`); other buses' frames are packed here (`add`). Why a writer thread: encoding a batch on the
+ * receiving thread held it up long enough for the buses' buffers to fill.
  *
  *   const out = await TraceWriterThread.start({ output: "drive.log" });   // the first file is open, or this threw
  *   out.add(frame) ...                                                     // cheap: a few stores into a buffer
@@ -15,7 +15,7 @@ import { Worker } from "node:worker_threads";
 import * as path from "node:path";
 import type { Frame } from "../../can-db/frame";
 import { fileReason, UsageError, VgwError } from "../../can-db/errors";
-import { FramePacker } from "./packed-frames";
+import { FramePacker, type PackedBatch } from "./packed-frames";
 import type { FileSummary } from "./rotating-writer";
 import type { FromWriter, ToWriter, WriterConfig } from "./writer-protocol";
 
@@ -114,6 +114,20 @@ export class TraceWriterThread {
     }
     this.packer.add(frame);
     if (this.packer.count >= BATCH_FRAMES) this.flush();
+  }
+
+  /**
+   * Hands over a batch packed elsewhere (a SocketCAN bus's received chunk) as it is, after what `add` packed so far,
+   * so frames stay in arrival order. Counts the whole batch in `dropped` when the writer is too far behind or failed.
+   */
+  addPacked(batch: PackedBatch): void {
+    if (this.failure || this.inFlight + this.packer.count + batch.count > MAX_IN_FLIGHT) {
+      this.dropped += batch.count;
+      return;
+    }
+    this.flush();
+    this.inFlight += batch.count;
+    this.worker.postMessage({ type: "frames", batch } satisfies ToWriter, [batch.buffer]);
   }
 
   /** Hands over what is packed so far. */

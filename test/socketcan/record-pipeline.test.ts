@@ -14,7 +14,8 @@ import { VgwError } from "../../can-db/errors";
 import { openBus } from "../../host/bus";
 import { readAllFrames } from "../../host/trace";
 import { record } from "../../host/cli/commands/record";
-import { FramePacker, unpackFrames } from "../../host/record/packed-frames";
+import { FramePacker, headOfBatch, unpackFrames } from "../../host/record/packed-frames";
+import { TraceWriterThread } from "../../host/record/pipeline";
 import { log } from "../../host/log";
 
 const ROOT = path.resolve(__dirname, "../../..");
@@ -56,6 +57,41 @@ describe("vgw record pipeline (receive thread -> writer thread)", () => {
       assert.equal(g.bus, f.bus, `#${i} bus`);
     });
     assert.equal(packer.take().count, 0);
+  });
+
+  it("cuts a packed batch after n records (vgw record -n on a received chunk) and counts its error frames", () => {
+    const frames = everyKind(70);
+    const packer = new FramePacker();
+    for (const f of frames) packer.add(f);
+    const whole = packer.take();
+    for (const n of [0, 1, 6, 7, 33, 70, 99]) {
+      const { batch, errors } = headOfBatch(whole, n);
+      const want = frames.slice(0, n);
+      assert.equal(batch.count, want.length);
+      assert.equal(errors, want.filter((f) => f.err).length, `n=${n}`);
+      const got = unpackFrames(batch);
+      got.forEach((g, i) => assert.ok(sameFrame(g, want[i]), `n=${n} #${i}`));
+    }
+  });
+
+  it("hands batches packed elsewhere (SocketCAN chunks) to the writer in order with frames packed here", async () => {
+    const out = path.join(dir, "mixed.log");
+    const frames = everyKind(1000).map((f, i) => ({ ...f, t: 1.7e9 + i / 1000, bus: i % 2 ? "vcan1" : "vcan0" }));
+    const writer = await TraceWriterThread.start({ output: out });
+    for (let i = 0; i < frames.length; ) {
+      // Alternate: 10 frames through add(), then a chunk of 57 packed apart (as a SocketCAN bus delivers them).
+      for (const f of frames.slice(i, i + 10)) writer.add(f);
+      i += 10;
+      const chunk = new FramePacker();
+      for (const f of frames.slice(i, i + 57)) chunk.add(f);
+      i += 57;
+      writer.addPacked(chunk.take());
+    }
+    const files = await writer.close();
+    assert.equal(files[0].frames, frames.length);
+    const got = await readAllFrames(out, { strict: true });
+    assert.equal(got.length, frames.length);
+    got.forEach((g, i) => assert.ok(sameFrame(g, frames[i]) && g.bus === frames[i].bus, `#${i}: ${formatFrame(g)} vs ${formatFrame(frames[i])}`));
   });
 
   for (const ext of [".log", ".jsonl.gz"]) {

@@ -142,9 +142,11 @@ export async function dump(opts: DumpOptions): Promise<void> {
     const counters = buses.map((b) => ({ name: b.name, c: b.counters?.() ?? {} }));
     await Promise.all(buses.map((b) => b.close()));
     const dropped = counters.reduce((n, b) => n + (b.c.queueDropped ?? 0) + (b.c.dropped ?? 0), merged.dropped());
+    const socket = counters.reduce((n, b) => n + (b.c.socketDropped ?? 0), 0);
     const kernel = counters.reduce((n, b) => n + (b.c.interfaceRxDropped ?? 0), 0);
     const parts = [`${frames} frames`, `${errors} error frames`];
     if (dropped > 0) parts.push(`${dropped} dropped (reader fell behind)`);
+    if (socket > 0) parts.push(`${socket} dropped by the kernel (socket buffer full)`);
     if (kernel > 0) parts.push(`${kernel} dropped by the interface`);
     log.info(`dump: ${parts.join(", ")}`);
   }

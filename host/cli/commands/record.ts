@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import { UsageError } from "../../../can-db/errors";
 import { log } from "../../log";
 import { TraceWriterThread } from "../../record/pipeline";
+import { headOfBatch, type PackedBatch } from "../../record/packed-frames";
 import type { FileSummary } from "../../record/rotating-writer";
 import type { Frame } from "../../../can-db/frame";
 import type { Bus } from "../../bus";
@@ -93,10 +94,21 @@ export async function record(opts: RecordOptions): Promise<void> {
       stop();
     }
   };
+  // A SocketCAN bus delivers packed chunks from its receive thread; they go to the writer thread as they are.
+  const takePacked = (chunk: PackedBatch) => {
+    if (stopped) return;
+    const { batch, errors: errorFrames } = headOfBatch(chunk, opts.count === undefined ? chunk.count : opts.count - frames);
+    frames += batch.count;
+    errors += errorFrames;
+    out.addPacked(batch);
+    if (opts.count !== undefined && frames >= opts.count) {
+      stopped = true;
+      stop();
+    }
+  };
   const pump = async (bus: Bus) => {
-    // A SocketCAN bus hands its frames over in its receive callback; its batches then carry only what arrived
-    // before, and end with the bus.
-    if (bus instanceof SocketCanBus) bus.listen(take);
+    // A SocketCAN bus hands its chunks over in its receive callback; its batches then end with the bus.
+    if (bus instanceof SocketCanBus) bus.listenPacked(takePacked);
     for await (const batch of busBatches(bus)) for (const f of batch) take(f);
   };
   // No clock read per frame (a clock read is a slow emulated device access in a VM): a timer hands over a quiet bus's frames.
@@ -116,6 +128,7 @@ export async function record(opts: RecordOptions): Promise<void> {
       failure = e;
     }
     const queueDropped = counters.reduce((n, c) => n + (c.queueDropped ?? 0) + (c.dropped ?? 0), 0);
+    const socketDropped = counters.reduce((n, c) => n + (c.socketDropped ?? 0), 0);
     const kernelDropped = counters.reduce((n, c) => n + (c.interfaceRxDropped ?? 0), 0);
     const written = files.reduce((n, f) => n + f.frames, 0);
     const formatDropped = files.reduce((n, f) => n + f.dropped, 0);
@@ -127,7 +140,7 @@ export async function record(opts: RecordOptions): Promise<void> {
     log.info(
       `record: ${frames} frames received, ${failure ? "the file was not completed" : `${written} written to ${where}`}; ${errors} error frames; ` +
         `dropped: ${queueDropped + out.dropped} by vgw (reader behind: ${queueDropped}, writer behind: ${out.dropped}), ` +
-        `${kernelDropped} by the interface (rx_dropped), ${formatDropped} not representable in the format`,
+        `${socketDropped} by the kernel (socket buffer full), ${kernelDropped} by the interface (rx_dropped), ${formatDropped} not representable in the format`,
     );
     // eslint-disable-next-line no-unsafe-finally -- the writer's failure is the command's error, after the summary
     if (failure) throw failure;

@@ -97,9 +97,12 @@ export async function stats(opts: StatsOptions): Promise<void> {
   } finally {
     if (ticker) clearInterval(ticker);
     dispose();
-    const dropped = buses.reduce((s, b) => s + (b.counters?.().queueDropped ?? 0), 0);
+    const counters = buses.map((b) => b.counters?.() ?? {});
+    const dropped = counters.reduce((s, c) => s + (c.queueDropped ?? 0), 0);
+    const socketDropped = counters.reduce((s, c) => s + (c.socketDropped ?? 0), 0);
     await Promise.all(buses.map((b) => b.close()));
     if (dropped) log.warn(`stats: ${dropped} frames dropped by vgw (reader behind); counts are low by that much`);
+    if (socketDropped) log.warn(`stats: ${socketDropped} frames dropped by the kernel (socket buffer full); counts are low by that much`);
   }
   await print();
 }
