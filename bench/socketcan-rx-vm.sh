@@ -5,7 +5,7 @@
 # TOOLS chooses the receivers, RMEM sets the default socket receive buffer. One result line per run:
 #   tool burst sent received seconds reported
 # seconds: from the first to the last frame, by the kernel timestamps; reported: the frames `vgw record` says the kernel
-# dropped for its socket (SO_RXQ_OVFL) plus those it dropped itself, to check against sent - received (- for the others).
+# dropped for its socket (SO_MEMINFO) plus those it dropped itself, to check against sent - received (- for the others).
 set -u
 cd "$VGW" || exit 1
 N=${N:-4000}

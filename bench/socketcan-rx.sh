@@ -13,7 +13,7 @@ bash scripts/vm/run.sh "$R/run.sh" "$R/out.txt" 1800 || { cat "$R/out.txt" >&2; 
 echo "receive throughput in the VM kernel (vcan0, cangen bursts every 1 ms; TCG, ${VGW_VM_SMP:-1} vCPU)"
 echo "host load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 grep '^rmem_default' "$R/out.txt" || true
-# reported: the drops vgw record counted and printed (kernel SO_RXQ_OVFL + its own); it should equal lost.
+# reported: the drops vgw record counted and printed (the kernel's count for its socket + its own); it should equal lost.
 printf '%-8s %6s %7s %9s %7s %9s %12s\n' tool burst sent received lost reported "frames/s"
 grep '^RESULT' "$R/out.txt" | sort -k3,3n -k2,2 -s | while read -r _ tool c n got secs reported; do
   rate=$(awk "BEGIN { if ($secs > 0) printf \"%.0f\", ($got - 1) / $secs; else print \"-\" }")

@@ -29,6 +29,11 @@ export interface BusOptions {
   receiveOwn?: boolean;
   /** Kernel or in-process acceptance filters. */
   filters?: BusFilter[];
+  /**
+   * The bus is only sent on (replay, send): a bus receives from the moment it is open, unless this is set; then a
+   * SocketCAN bus opens no receive path until someone iterates it, and nothing piles up unread.
+   */
+  transmitOnly?: boolean;
 }
 
 /** Accept when (frame.id & mask) === (id & mask); `invert` accepts everything else; `ext` restricts to 29-bit frames. */

@@ -18,10 +18,10 @@ export interface CanRaw {
    * starts the receive thread. `onChunk` gets packed records (bus index 0); `onEnd` comes once, after the last chunk,
    * with 0 after `close` or the errno that ended receiving (ENETDOWN, ENODEV).
    */
-  receive(h: CanRawHandle, filters: Uint32Array, errMask: number, onChunk: (chunk: ArrayBuffer, count: number) => void, onEnd: (errno: number) => void): void;
+  receive(h: CanRawHandle, filters: Uint32Array, errMask: number, onChunk: (chunk: ArrayBuffer, count: number, errorFrames: number) => void, onEnd: (errno: number) => void): void;
   /** One non-blocking write: 0, or the errno. `fdFlags` -1 sends a classic frame, else CANFD_BRS|CANFD_ESI bits. */
   send(h: CanRawHandle, canId: number, fdFlags: number, data: Uint8Array, remoteDlc: number): number;
-  /** [frames the kernel dropped for this socket (SO_RXQ_OVFL), frames dropped because JS was too far behind]. */
+  /** [frames the kernel dropped for this socket (SO_MEMINFO), frames dropped because JS was too far behind]. */
   counters(h: CanRawHandle): [number, number];
   close(h: CanRawHandle): void;
   strerror(errno: number): string;

@@ -10,7 +10,7 @@
  * - own frames: CAN_RAW_RECV_OWN_MSGS with `receiveOwn`; other sockets on the host always see them (kernel loopback).
  * - errors carry errno; each failure is also diagnosed from /proc and /sys (missing interface, not CAN, down, no AF_CAN,
  *   FD on a classic interface) with the command that fixes it.
- * - drops: the kernel's count for this socket (SO_RXQ_OVFL), the interface's rx_dropped, and anything vgw dropped.
+ * - drops: the kernel's count for this socket (SO_MEMINFO), the interface's rx_dropped, and anything vgw dropped.
  * The `socketcan` npm addon this replaced is kept as a reference in the tests and the receive benchmark; why it was
  * replaced is in docs/socketcan.md.
  */
@@ -21,7 +21,6 @@ import { BusError } from "../../can-db/errors";
 import type { Bus, BusFilter, BusOptions } from "./bus";
 import { CAN_EFF_FLAG, CAN_RTR_FLAG } from "./filter";
 import { loadCanRaw, type CanRaw, type CanRawHandle } from "./can-raw";
-import { FLAG, HEADER } from "../replay/read-ahead-format";
 import { unpackFrames, type PackedBatch } from "../record/packed-frames";
 import { RxQueue } from "./rx-queue";
 import { ErrorCounters } from "./error-frame";
@@ -128,7 +127,7 @@ function toKernelFilters(filters: readonly BusFilter[] | undefined): Uint32Array
 
 export class SocketCanBus implements Bus {
   private readonly queue = new RxQueue();
-  private packedListener: ((batch: PackedBatch) => void) | undefined;
+  private packedListener: ((batch: PackedBatch, errorFrames: number) => void) | undefined;
   private receiving = false;
   private closed = false;
   /** Resolves when the receive thread has delivered its last chunk. */
@@ -155,27 +154,23 @@ export class SocketCanBus implements Bus {
     this.ended = new Promise((resolve) => (this.markEnded = resolve));
   }
 
-  /** Starts the receive thread on first use: a bus that only sends never receives (nor queues) anything. */
-  private startReceiving(): void {
+  /** Starts the receive thread (at open, or on first use for a `transmitOnly` bus). */
+  startReceiving(): void {
     if (this.receiving || this.closed) return;
     this.receiving = true;
     this.raw.receive(this.handle, this.filters, CAN_ERR_MASK, this.onChunk, this.onEnd);
   }
 
   /**
-   * The receive hot path: one call per chunk of frames (one per wake-up on a quiet bus, up to 64 KB on a busy one).
-   * Error frames are counted here, then the chunk goes to `listenPacked`'s consumer as it is, or becomes Frame objects.
+   * The receive hot path: one call per chunk of frames (one per wake-up on a quiet bus, up to 64 KB on a busy one),
+   * with no work per frame unless the chunk holds error frames (the native side counts them): those are counted by
+   * class here; then the chunk goes to `listenPacked`'s consumer as it is, or becomes Frame objects.
    */
-  private readonly onChunk = (chunk: ArrayBuffer, count: number): void => {
+  private readonly onChunk = (chunk: ArrayBuffer, count: number, errorFrames: number): void => {
     this.rx += count;
     const batch: PackedBatch = { buffer: chunk, bytes: chunk.byteLength, count, buses: this.buses };
-    const bytes = new Uint8Array(chunk);
-    let anyError = false;
-    for (let o = 0; o < batch.bytes; o += HEADER + bytes[o + 13]) {
-      if (bytes[o + 12] & FLAG.err) anyError = true;
-    }
-    if (anyError) for (const f of unpackFrames(batch)) if (f.err) this.errors.add(f);
-    if (this.packedListener) this.packedListener(batch);
+    if (errorFrames > 0) for (const f of unpackFrames(batch)) if (f.err) this.errors.add(f);
+    if (this.packedListener) this.packedListener(batch, errorFrames);
     else for (const f of unpackFrames(batch)) this.queue.push(f);
   };
 
@@ -190,7 +185,7 @@ export class SocketCanBus implements Bus {
    * callback, instead of building Frame objects: `vgw record` passes them to its writer thread untouched. Iteration
    * and `batches()` then end when the bus closes. The listener must not throw (it runs inside the native callback).
    */
-  listenPacked(listener: (batch: PackedBatch) => void): void {
+  listenPacked(listener: (batch: PackedBatch, errorFrames: number) => void): void {
     this.packedListener = listener;
     this.startReceiving();
   }
@@ -289,5 +284,7 @@ export async function openSocketCanBus(spec: string, options: BusOptions): Promi
   } catch (e) {
     throw openError(iface, e as NodeJS.ErrnoException);
   }
-  return new SocketCanBus(iface, raw, handle, toKernelFilters(options.filters));
+  const bus = new SocketCanBus(iface, raw, handle, toKernelFilters(options.filters));
+  if (!options.transmitOnly) bus.startReceiving();
+  return bus;
 }

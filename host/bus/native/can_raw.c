@@ -10,14 +10,16 @@
  *   - packs each frame straight into the record layout of host/replay/read-ahead-format.ts (f64 t, u32 id, u8 flags,
  *     u8 length, u8 remote dlc, u8 bus index, data), the same bytes `vgw record` hands to its writer thread, and
  *     delivers one ArrayBuffer per chunk to JS through a thread-safe function;
- *   - reads SO_TIMESTAMP (microseconds, as candump) and SO_RXQ_OVFL (frames the kernel dropped for this socket);
+ *   - reads SO_TIMESTAMP (microseconds, as candump), and SO_MEMINFO's drop count (frames the kernel dropped for this
+ *     socket because its buffer was full);
+ *   - names its thread `vgw-can-rx` (vgw record runs every other thread at a lower priority);
  *   - returns errno from send() so the caller can say what went wrong.
  * Nothing is dropped silently: chunks waiting for JS are bounded (MAX_PENDING_BYTES); frames beyond are counted in
  * `userDropped`.
  *
  * JS API (wrapped by host/bus/socketcan.ts, the only user):
  *   open(ifname, receiveOwn) -> handle            throws an Error with .errno and .syscall
- *   receive(handle, filters: Uint32Array [id, mask, ...], errMask, onChunk(ab, count), onEnd(errno))
+ *   receive(handle, filters: Uint32Array [id, mask, ...], errMask, onChunk(ab, count, errorFrames), onEnd(errno))
  *   send(handle, canId, fdFlags (-1 = classic), data: Uint8Array, rtrDlc) -> 0 or errno
  *   counters(handle) -> [kernelDropped, userDropped]
  *   close(handle)                                  onEnd follows once every received chunk was delivered
@@ -42,8 +44,11 @@
 #include <linux/can/raw.h>
 #include <node_api.h>
 
-#ifndef SO_RXQ_OVFL
-#define SO_RXQ_OVFL 40
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+#ifndef SK_MEMINFO_DROPS
+#define SK_MEMINFO_DROPS 8
 #endif
 
 /* The packed record (host/replay/read-ahead-format.ts). */
@@ -65,6 +70,7 @@ typedef struct {
   uint8_t *bytes; /* NULL for the end item */
   size_t used;
   uint32_t count;
+  uint32_t errors; /* error frames among them */
   int end_errno; /* end item: 0 = closed, else the error that ended receiving */
 } item_t;
 
@@ -78,7 +84,6 @@ typedef struct {
   napi_ref on_end;
   napi_ref self; /* the handle, kept alive while the receive thread may still deliver (items point at this struct) */
   atomic_size_t pending_bytes;
-  atomic_uint_fast64_t kernel_dropped;
   atomic_uint_fast64_t user_dropped;
 } sock_t;
 
@@ -140,6 +145,7 @@ static void pack(item_t *it, const struct canfd_frame *cf, ssize_t nbytes, const
   uint8_t flags = 0, len = 0, dlc = 0;
   if (id & CAN_ERR_FLAG) {
     flags = F_ERR;
+    it->errors++;
     id &= CAN_ERR_MASK;
     len = cf->len > CAN_MAX_DLEN ? CAN_MAX_DLEN : cf->len;
   } else {
@@ -173,7 +179,7 @@ static void pack(item_t *it, const struct canfd_frame *cf, ssize_t nbytes, const
 static void *receive_loop(void *arg) {
   sock_t *s = arg;
   struct canfd_frame frames[RX_BATCH];
-  char control[RX_BATCH][CMSG_SPACE(sizeof(struct timeval)) + CMSG_SPACE(sizeof(uint32_t))];
+  char control[RX_BATCH][CMSG_SPACE(sizeof(struct timeval))];
   struct iovec iov[RX_BATCH];
   struct mmsghdr msgs[RX_BATCH];
   for (int i = 0; i < RX_BATCH; i++) {
@@ -189,7 +195,8 @@ static void *receive_loop(void *arg) {
       end_errno = errno;
       break;
     }
-    if (p[1].revents) break;
+    /* On close: one last drain, so frames the kernel took before close() are delivered, not discarded. */
+    int stopping = p[1].revents != 0;
     /* Drain what the kernel holds, then hand it over: one chunk per wake-up on a quiet bus, full chunks on a busy one. */
     for (;;) {
       memset(msgs, 0, sizeof msgs);
@@ -211,13 +218,7 @@ static void *receive_loop(void *arg) {
         if (nbytes != CAN_MTU && nbytes != CANFD_MTU) continue; /* CAN XL is not enabled; nothing else can arrive */
         const struct timeval *tv = NULL;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
-          if (c->cmsg_level != SOL_SOCKET) continue;
-          if (c->cmsg_type == SO_TIMESTAMP) tv = (const struct timeval *)CMSG_DATA(c);
-          else if (c->cmsg_type == SO_RXQ_OVFL) {
-            uint32_t dropped;
-            memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
-            atomic_store(&s->kernel_dropped, dropped);
-          }
+          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMP) tv = (const struct timeval *)CMSG_DATA(c);
         }
         if (atomic_load(&s->pending_bytes) > MAX_PENDING_BYTES) {
           atomic_fetch_add(&s->user_dropped, 1);
@@ -243,6 +244,7 @@ static void *receive_loop(void *arg) {
       chunk = NULL;
       if (r < 0) goto done;
     }
+    if (stopping) break;
   }
 done:
   if (chunk) {
@@ -270,12 +272,13 @@ static void deliver(napi_env env, napi_value on_chunk, void *context, void *data
   napi_get_undefined(env, &undefined);
   if (it->bytes) {
     atomic_fetch_sub(&s->pending_bytes, it->used);
-    napi_value args[2];
+    napi_value args[3];
     void *dst;
     if (napi_create_arraybuffer(env, it->used, &dst, &args[0]) == napi_ok) {
       memcpy(dst, it->bytes, it->used);
       napi_create_uint32(env, it->count, &args[1]);
-      napi_call_function(env, undefined, on_chunk, 2, args, NULL);
+      napi_create_uint32(env, it->errors, &args[2]);
+      napi_call_function(env, undefined, on_chunk, 3, args, NULL);
     } else
       atomic_fetch_add(&s->user_dropped, it->count);
     free(it->bytes);
@@ -344,8 +347,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (setsockopt(fd, SOL_CAN_RAW, CAN_RAW_FILTER, NULL, 0) < 0 ||
       setsockopt(fd, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &one, sizeof one) < 0 ||
       setsockopt(fd, SOL_CAN_RAW, CAN_RAW_RECV_OWN_MSGS, &own, sizeof own) < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof one) < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) < 0) {
+      setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof one) < 0) {
     int e = errno;
     close(fd);
     return throw_errno(env, "setsockopt", e);
@@ -421,6 +423,8 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
     napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
     return throw_errno(env, "pthread_create", e);
   }
+  /* Named so it can be told apart in top -H, and by vgw record, which lowers the priority of every other thread. */
+  pthread_setname_np(s->thread, "vgw-can-rx");
   s->receiving = 1;
   return NULL;
 }
@@ -471,7 +475,12 @@ static napi_value js_counters(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   napi_value out, k, u;
   napi_create_array_with_length(env, 2, &out);
-  napi_create_double(env, (double)atomic_load(&s->kernel_dropped), &k);
+  /* The kernel's count of frames it dropped for this socket (sk_drops), current also after the last frame received;
+     SO_RXQ_OVFL would only report drops that a later received frame carries. */
+  uint32_t meminfo[SK_MEMINFO_DROPS + 1] = {0};
+  socklen_t len = sizeof meminfo;
+  if (s->fd >= 0) getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, meminfo, &len);
+  napi_create_double(env, (double)meminfo[SK_MEMINFO_DROPS], &k);
   napi_create_double(env, (double)atomic_load(&s->user_dropped), &u);
   napi_set_element(env, out, 0, k);
   napi_set_element(env, out, 1, u);

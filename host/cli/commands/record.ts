@@ -10,6 +10,7 @@ import { UsageError } from "../../../can-db/errors";
 import { log } from "../../log";
 import { TraceWriterThread } from "../../record/pipeline";
 import { headOfBatch, type PackedBatch } from "../../record/packed-frames";
+import { favourReceiveThreads } from "../../record/thread-priority";
 import type { FileSummary } from "../../record/rotating-writer";
 import type { Frame } from "../../../can-db/frame";
 import type { Bus } from "../../bus";
@@ -95,12 +96,16 @@ export async function record(opts: RecordOptions): Promise<void> {
     }
   };
   // A SocketCAN bus delivers packed chunks from its receive thread; they go to the writer thread as they are.
-  const takePacked = (chunk: PackedBatch) => {
+  const takePacked = (chunk: PackedBatch, errorFrames: number) => {
     if (stopped) return;
-    const { batch, errors: errorFrames } = headOfBatch(chunk, opts.count === undefined ? chunk.count : opts.count - frames);
-    frames += batch.count;
+    if (opts.count !== undefined && frames + chunk.count > opts.count) {
+      const head = headOfBatch(chunk, opts.count - frames);
+      chunk = head.batch;
+      errorFrames = head.errors;
+    }
+    frames += chunk.count;
     errors += errorFrames;
-    out.addPacked(batch);
+    out.addPacked(chunk);
     if (opts.count !== undefined && frames >= opts.count) {
       stopped = true;
       stop();
@@ -113,9 +118,12 @@ export async function record(opts: RecordOptions): Promise<void> {
   };
   // No clock read per frame (a clock read is a slow emulated device access in a VM): a timer hands over a quiet bus's frames.
   const ticker = setInterval(() => out.flush(), FLUSH_MS);
+  const receiving = opts.count !== 0 ? buses.map(pump) : [];
+  // The receive threads started in pump(): from here on they run ahead of every other thread of the process.
+  if (buses.some((b) => b instanceof SocketCanBus)) log.debug(`record: ${favourReceiveThreads()} threads lowered below the receive threads`);
   let files: FileSummary[] = [];
   try {
-    if (opts.count !== 0) await Promise.all(buses.map(pump));
+    await Promise.all(receiving);
   } finally {
     clearInterval(ticker);
     dispose();

@@ -63,7 +63,7 @@ export async function replay(file: string, opts: ReplayCliOptions): Promise<Repl
   // Open the trace first: a missing file or unknown extension is reported before any bus is touched.
   openTraceReader(file);
   const specs = [...new Set([...defaultTarget, ...map.values()])];
-  const buses = await openBuses(specs);
+  const buses = await openBuses(specs, { transmitOnly: true });
   const bySpec = new Map<string, Bus>(specs.map((s, i) => [s, buses[i]]));
   const defaults = defaultTarget.map((s) => bySpec.get(s) as Bus);
   const routes = new Map<string, Bus[]>([...map].map(([src, dst]) => [src, [bySpec.get(dst) as Bus]]));

@@ -34,7 +34,7 @@ export async function buildFrames(args: string[], dbc?: string): Promise<Frame[]
 export async function send(args: string[], opts: SendOptions): Promise<void> {
   const interfaces = parseInterfaces(opts.interface);
   const frames = await buildFrames(args, opts.dbc);
-  const buses = await openBuses(interfaces);
+  const buses = await openBuses(interfaces, { transmitOnly: true });
   let sent = 0;
   const sendAll = async () => {
     for (const bus of buses) {
