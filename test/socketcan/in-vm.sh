@@ -90,6 +90,14 @@ wait_for "$R/player-rec.err" "listening" 40 && sleep 0.5
 timeout 30 canplayer -I "$R/player-in.log"
 wait $REC; echo "player-rec rc=$?" >>"$R/player-rec.err"
 
+echo "== a flood (cangen without gaps): every frame is either in vgw record's file or in its count of kernel drops"
+timeout 120 vgw record -i vcan0 -o "$R/flood.log" --timeout 100 2>"$R/flood.err" &
+REC=$!
+wait_for "$R/flood.err" "listening" 40 && sleep 0.5
+timeout 60 cangen vcan0 -g 0 -n 20000 -I i -L 8 -D i -p 100
+sleep 2
+kill -INT $REC; wait $REC; echo "flood rc=$?" >>"$R/flood.err"
+
 echo "== vgw stats on a 10 ms cyclic frame"
 timeout 120 vgw stats -i vcan0 -n 100 --timeout 100 --format json >"$R/stats.json" 2>"$R/stats.err" &
 ST=$!
