@@ -24,7 +24,7 @@ export class RxQueue implements AsyncIterable<Frame> {
     }
     this.items.push(frame);
     // A waiting reader is woken once per event-loop turn, not once per frame: a driver delivers frames in bursts
-    // (the socketcan addon up to 100 per callback), and waking the reader for each one cost more than the rest of
+    // (a SocketCAN chunk holds every frame of a wake-up), and waking the reader for each one cost more than the rest of
     // the receive path (measured in the VM: 5.5k frames/s lossless per-frame, more than twice that batched).
     if (this.waiter && !this.wakeScheduled) {
       this.wakeScheduled = true;

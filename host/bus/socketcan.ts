@@ -15,6 +15,7 @@
  * replaced is in docs/socketcan.md.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { constants } from "node:os";
 import type { Frame } from "../../can-db/frame";
 import { CAN_EFF_MASK, CAN_ERR_FLAG, isValidFdLength } from "../../can-db/frame";
 import { BusError } from "../../can-db/errors";
@@ -84,12 +85,7 @@ const CANFD_BRS = 0x01;
 const CANFD_ESI = 0x02;
 /** Every error class (can-utils' CAN_ERR_MASK): error frames are received and counted whatever the id filters say. */
 const CAN_ERR_MASK = 0x1fffffff;
-const EAFNOSUPPORT = 97;
-const EPERM = 1;
-const EACCES = 13;
-const ENETDOWN = 100;
-const ENOBUFS = 105;
-const EAGAIN = 11;
+const { EAFNOSUPPORT, EPERM, EACCES, ENETDOWN, ENOBUFS, EAGAIN } = constants.errno;
 
 /** Why a socket could not be opened on an interface that /sys says exists and is up. */
 function openError(iface: string, e: NodeJS.ErrnoException & { syscall?: string }): BusError {

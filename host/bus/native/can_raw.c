@@ -106,6 +106,16 @@ static napi_value throw_errno(napi_env env, const char *syscall, int err) {
   return NULL;
 }
 
+static sock_t *get_sock(napi_env env, napi_value v);
+
+/* Opens a JS call whose first argument is a socket handle: declares argv[n] and s; returns on a bad call. */
+#define SOCKET_CALL(n)                                                                                                 \
+  size_t argc = (n);                                                                                                   \
+  napi_value argv[(n)];                                                                                                \
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));                                                         \
+  sock_t *s = get_sock(env, argv[0]);                                                                                  \
+  if (!s) return NULL
+
 static sock_t *get_sock(napi_env env, napi_value v) {
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
@@ -388,11 +398,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_receive(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
-  if (!s) return NULL;
+  SOCKET_CALL(5);
   if (s->receiving || s->fd < 0) {
     napi_throw_error(env, NULL, "the socket is already receiving or closed");
     return NULL;
@@ -430,11 +436,7 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
-  if (!s) return NULL;
+  SOCKET_CALL(5);
   uint32_t can_id = 0, rtr_dlc = 0;
   int32_t fd_flags = -1;
   napi_get_value_uint32(env, argv[1], &can_id);
@@ -468,11 +470,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_counters(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
-  if (!s) return NULL;
+  SOCKET_CALL(1);
   napi_value out, k, u;
   napi_create_array_with_length(env, 2, &out);
   /* The kernel's count of frames it dropped for this socket (sk_drops), current also after the last frame received;
@@ -488,11 +486,7 @@ static napi_value js_counters(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  sock_t *s = get_sock(env, argv[0]);
-  if (!s) return NULL;
+  SOCKET_CALL(1);
   stop_and_close(s);
   return NULL;
 }
