@@ -8,6 +8,8 @@ import { strict as assert } from "node:assert";
 import { parseFrame, sameFrame, formatFrame, type Frame } from "../../can-db/frame";
 import { BusError } from "../../can-db/errors";
 import { openBus, type Bus } from "../../host/bus";
+import { execFileSync } from "node:child_process";
+import { log } from "../../host/log";
 
 const results: Record<string, { ok: boolean; detail: string }> = {};
 
@@ -204,6 +206,34 @@ async function main(out: string): Promise<void> {
   await check("clear error: FD frame on a classic interface", () =>
     expectBusError("vcan0", parseFrame("123##1" + "00".repeat(12)), /not in CAN FD mode/, /mtu 72/),
   );
+
+  await check("an interface removed while receiving: the bus ends with the kernel's reason, the frames before it kept", async () => {
+    execFileSync("sh", ["-c", "ip link add dev vcan3 type vcan && ip link set vcan3 up"]);
+    const bus = await openBus("vcan3");
+    const tx = await openBus("vcan3", { transmitOnly: true });
+    const warnings: string[] = [];
+    const sink = log.sink;
+    log.sink = (line) => warnings.push(line);
+    try {
+      const got: Frame[] = [];
+      const reading = (async () => {
+        for await (const f of bus) got.push(f);
+      })();
+      await tx.send(parseFrame("123#01"));
+      await tx.send(parseFrame("124#02"));
+      await new Promise((r) => setTimeout(r, 300));
+      await tx.close();
+      execFileSync("ip", ["link", "del", "vcan3"]);
+      // The iteration must end by itself (candump exits the same way), not hang until the 20 s limit.
+      await reading;
+      await bus.close();
+      assert.equal(texts(got), "123#01 124#02");
+      assert.match(warnings.join("\n"), /vcan3: receiving stopped: (No such device|Network is down)/);
+      return warnings.join("; ");
+    } finally {
+      log.sink = sink;
+    }
+  });
 
   await check("a frame sent equals the frame received (round trip of every kind through the kernel)", async () => {
     const a = await openBus("vcan1");
