@@ -106,16 +106,6 @@ static napi_value throw_errno(napi_env env, const char *syscall, int err) {
   return NULL;
 }
 
-static sock_t *get_sock(napi_env env, napi_value v);
-
-/* Opens a JS call whose first argument is a socket handle: declares argv[n] and s; returns on a bad call. */
-#define SOCKET_CALL(n)                                                                                                 \
-  size_t argc = (n);                                                                                                   \
-  napi_value argv[(n)];                                                                                                \
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));                                                         \
-  sock_t *s = get_sock(env, argv[0]);                                                                                  \
-  if (!s) return NULL
-
 static sock_t *get_sock(napi_env env, napi_value v) {
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
@@ -124,6 +114,14 @@ static sock_t *get_sock(napi_env env, napi_value v) {
   }
   return (sock_t *)p;
 }
+
+/* Opens a JS call whose first argument is a socket handle: declares argv[n] and s; returns on a bad call. */
+#define SOCKET_CALL(n)                                                                                                 \
+  size_t argc = (n);                                                                                                   \
+  napi_value argv[(n)];                                                                                                \
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));                                                         \
+  sock_t *s = get_sock(env, argv[0]);                                                                                  \
+  if (!s) return NULL
 
 /* ---- receive thread ---- */
 
@@ -225,7 +223,10 @@ static void *receive_loop(void *arg) {
       }
       for (int i = 0; i < n; i++) {
         ssize_t nbytes = msgs[i].msg_len;
-        if (nbytes != CAN_MTU && nbytes != CANFD_MTU) continue; /* CAN XL is not enabled; nothing else can arrive */
+        if (nbytes != CAN_MTU && nbytes != CANFD_MTU) { /* CAN XL is not enabled: cannot happen, but never unseen */
+          atomic_fetch_add(&s->user_dropped, 1);
+          continue;
+        }
         const struct timeval *tv = NULL;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
           if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMP) tv = (const struct timeval *)CMSG_DATA(c);
