@@ -1,7 +1,7 @@
 /**
- * The ceiling of any Node program that receives through the `socketcan` addon: the addon alone, opened as vgw opens
- * it (kernel timestamps on), with a listener that only counts. Run by bench/socketcan-rx-vm.sh beside candump and
- * `vgw record`. (Outside host/bus/socketcan.ts only here, on purpose: this measures the addon without vgw.)
+ * The ceiling of any Node program that receives through the `socketcan` addon (node-can, which vgw's SocketCAN bus used
+ * before its own raw socket, host/bus/native): the addon alone, kernel timestamps on, with a listener that only counts.
+ * Run by bench/socketcan-rx-vm.sh beside candump and `vgw record` when TOOLS includes `addon`.
  *   node dist/bench/socketcan-rx-addon.js IFACE N     stops after N frames or on SIGINT
  * Prints `listening` when open, then `addon: <frames> frames, first <t> last <t>` (kernel timestamps, seconds).
  */
@@ -14,7 +14,7 @@ interface Channel {
   start(): void;
   stop(): void;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- the addon's typings do not resolve (see host/bus/socketcan.ts)
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the addon's typings reference a module that does not resolve
 const addon = require("socketcan") as { createRawChannelWithOptions(name: string, o: object): Channel };
 
 const [iface, countText] = process.argv.slice(2);

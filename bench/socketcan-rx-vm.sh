@@ -8,7 +8,7 @@
 # dropped for its socket (SO_MEMINFO) plus those it dropped itself, to check against sent - received (- for the others).
 set -u
 cd "$VGW" || exit 1
-N=${N:-4000}
+N=${N:-8000}
 REPS=${REPS:-2}
 # RMEM: the kernel's default socket receive buffer in bytes, for every socket opened after (the addon cannot set
 # SO_RCVBUF itself; candump could, with -r).

@@ -5,10 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx tsc -p .
-all=(decode traces replay gateway hil policy)
+all=(decode traces replay gateway hil policy socketcan-rx)
 want=("${@:-${all[@]}}")
 for name in "${want[@]}"; do
-  if [ -f "dist/bench/$name.js" ]; then
+  if [ -f "bench/$name.sh" ]; then
+    # Shell benchmarks run in the SocketCAN VM (socketcan-rx: vgw record beside candump -l).
+    echo "=== bench/$name ===" >&2
+    bash "bench/$name.sh"
+  elif [ -f "dist/bench/$name.js" ]; then
     echo "=== bench/$name ===" >&2
     node "dist/bench/$name.js"
   else
