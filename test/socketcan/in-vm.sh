@@ -95,6 +95,10 @@ timeout 120 vgw record -i vcan0 -o "$R/flood.log" --timeout 100 2>"$R/flood.err"
 REC=$!
 wait_for "$R/flood.err" "listening" 40 && sleep 0.5
 timeout 60 cangen vcan0 -g 0 -n 20000 -I i -L 8 -D i -p 100
+# Every thread of the recording with its nice value (the field after the command name's closing parenthesis + 16).
+for t in /proc/$(pgrep -f "node .*flood.log" | head -1)/task/*; do
+  echo "$(cat "$t/comm") $(sed 's/.*) //' "$t/stat" | cut -d' ' -f17)"
+done >"$R/flood-threads.txt"
 sleep 2
 kill -INT $REC; wait $REC; echo "flood rc=$?" >>"$R/flood.err"
 

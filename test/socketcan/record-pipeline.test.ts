@@ -94,6 +94,27 @@ describe("vgw record pipeline (receive thread -> writer thread)", () => {
     got.forEach((g, i) => assert.ok(sameFrame(g, frames[i]) && g.bus === frames[i].bus, `#${i}: ${formatFrame(g)} vs ${formatFrame(frames[i])}`));
   });
 
+  it("favourReceiveThreads lowers every thread of the process but those named vgw-can-rx (Linux per-thread nice)", () => {
+    // In a child process: the test runner's own threads keep their priority.
+    const script = `
+      const { Worker } = require("node:worker_threads");
+      const { readdirSync, readFileSync } = require("node:fs");
+      const { getPriority } = require("node:os");
+      const { favourReceiveThreads } = require(${JSON.stringify(path.join(ROOT, "dist/host/record/thread-priority.js"))});
+      const w = new Worker("setInterval(() => {}, 1000)", { eval: true });
+      w.on("online", () => {
+        const lowered = favourReceiveThreads();
+        const nice = readdirSync("/proc/self/task").map((t) => [readFileSync("/proc/self/task/" + t + "/comm", "utf8").trim(), getPriority(Number(t))]);
+        console.log(JSON.stringify({ lowered, nice }));
+        process.exit(0);
+      });`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 20000 });
+    assert.equal(r.status, 0, r.stderr);
+    const { lowered, nice } = JSON.parse(r.stdout) as { lowered: number; nice: Array<[string, number]> };
+    assert.ok(lowered >= 2, `lowered ${lowered}`);
+    assert.ok(nice.length >= 2 && nice.every(([, n]) => n >= 5), JSON.stringify(nice));
+  });
+
   for (const ext of [".log", ".jsonl.gz"]) {
     it(`writes every frame kind the bus delivered, in order, with its time (${ext})`, async () => {
       const out = path.join(dir, `kinds${ext}`);

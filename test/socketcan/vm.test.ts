@@ -196,6 +196,10 @@ describe("SocketCAN on a real kernel (vcan0, vcan1 FD; can-utils cross-checks)",
     assert.equal(got.length, written);
     assert.equal(received, written);
     assert.equal(written + byVgw + byKernel, 20000, err);
+    // The receive thread kept the normal priority; every other thread of the process runs lower (thread-priority.ts).
+    const threads = read("flood-threads.txt").trim().split("\n").map((l) => { const i = l.lastIndexOf(" "); return [l.slice(0, i), Number(l.slice(i + 1))] as const; });
+    assert.deepEqual(threads.filter(([name]) => name === "vgw-can-rx").map(([, nice]) => nice), [0], read("flood-threads.txt"));
+    assert.ok(threads.length > 3 && threads.every(([name, nice]) => name === "vgw-can-rx" || nice >= 5), read("flood-threads.txt"));
     // cangen -I i: ids count up from 0 (mod 0x800), so the file holds a subsequence of the sequence, in order.
     let expected = 0;
     for (const f of got) {

@@ -3,7 +3,8 @@
  * (host/trace registry: .log .asc .blf .trc .jsonl, .gz of any). Optional rotation by size or time starts a new
  * numbered file (`drive-000.log`, `drive-001.log` ...). On Ctrl-C / SIGTERM (or -n / --timeout) the file is closed
  * properly and a summary goes to stderr: frames per file, error frames, and every drop that was counted.
- * Receiving runs here; encoding and writing run on a writer thread (host/record/pipeline.ts).
+ * On SocketCAN, frames are received on the bus's native thread and arrive here packed; encoding and writing run on a
+ * writer thread (host/record/pipeline.ts); every other thread runs below the receive threads (thread-priority.ts).
  */
 import type { Command } from "commander";
 import { UsageError } from "../../../can-db/errors";
