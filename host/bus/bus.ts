@@ -34,6 +34,11 @@ export interface BusOptions {
    * SocketCAN bus opens no receive path until someone iterates it, and nothing piles up unread.
    */
   transmitOnly?: boolean;
+  /**
+   * SocketCAN: the kernel socket buffer to ask for, in bytes (candump -r). A bigger one absorbs longer bursts; the
+   * kernel caps it at net.core.rmem_max unless the process may override that (CAP_NET_ADMIN).
+   */
+  receiveBuffer?: number;
 }
 
 /** Accept when (frame.id & mask) === (id & mask); `invert` accepts everything else; `ext` restricts to 29-bit frames. */

@@ -11,8 +11,13 @@ import { FLAG, HEADER } from "../replay/read-ahead-format";
 export type CanRawHandle = { readonly __canRawHandle: unique symbol };
 
 export interface CanRaw {
-  /** Opens and binds a raw socket that receives nothing until `receive`; throws an Error with `errno`, `syscall`. */
-  open(iface: string, receiveOwn: boolean): CanRawHandle;
+  /**
+   * Opens and binds a raw socket that receives nothing until `receive`; a `receiveBuffer` above 0 asks for that socket
+   * buffer size (as candump -r). Throws an Error with `errno`, `syscall`.
+   */
+  open(iface: string, receiveOwn: boolean, receiveBuffer: number): CanRawHandle;
+  /** The socket's receive buffer in bytes, as set (the kernel caps a request at net.core.rmem_max unless privileged). */
+  receiveBuffer(h: CanRawHandle): number;
   /**
    * Sets the kernel filters (`[id, mask, ...]` in the kernel's form; empty = everything) and the error-frame mask, and
    * starts the receive thread. `onChunk` gets packed records (bus index 0); `onEnd` comes once, after the last chunk,

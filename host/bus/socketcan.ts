@@ -229,6 +229,11 @@ export class SocketCanBus implements Bus {
     return this.raw.send(this.handle, id, fdFlags, frame.rtr ? EMPTY : frame.data, frame.rtr ? (frame.dlc ?? 0) : 0);
   }
 
+  /** The kernel socket buffer in bytes (BusOptions.receiveBuffer asks for a size). */
+  get receiveBufferBytes(): number {
+    return this.closed ? 0 : this.raw.receiveBuffer(this.handle);
+  }
+
   counters(): Record<string, number> {
     const rxDropped = Number(sysfs(this.name, "statistics/rx_dropped") ?? this.rxDroppedAtOpen) - this.rxDroppedAtOpen;
     const [socketDropped, receiverDropped] = this.closed ? this.countersAtClose : this.raw.counters(this.handle);
@@ -276,9 +281,18 @@ export async function openSocketCanBus(spec: string, options: BusOptions): Promi
   const raw = loadCanRaw();
   let handle: CanRawHandle;
   try {
-    handle = raw.open(iface, options.receiveOwn ?? false);
+    handle = raw.open(iface, options.receiveOwn ?? false, options.receiveBuffer ?? 0);
   } catch (e) {
     throw openError(iface, e as NodeJS.ErrnoException);
+  }
+  if (options.receiveBuffer) {
+    const got = raw.receiveBuffer(handle);
+    if (got < options.receiveBuffer) {
+      log.warn(
+        `warning: ${iface}: socket receive buffer ${got} bytes, not the ${options.receiveBuffer} asked for: net.core.rmem_max caps it ` +
+          `(raise it with: sudo sysctl -w net.core.rmem_max=${options.receiveBuffer}, or run with CAP_NET_ADMIN)`,
+      );
+    } else log.debug(`${iface}: socket receive buffer ${got} bytes`);
   }
   const bus = new SocketCanBus(iface, raw, handle, toKernelFilters(options.filters));
   if (!options.transmitOnly) bus.startReceiving();

@@ -11,7 +11,8 @@ import { makeFrame, parseFrame, sameFrame, type Frame } from "../../can-db/frame
 import { openBus } from "../../host/bus";
 import { openTraceWriter, readAllFrames } from "../../host/trace";
 import { CandumpText } from "../../host/cli/commands/dump";
-import { parseDuration, parseSize, record, rotatedName } from "../../host/cli/commands/record";
+import { parseDuration, record, rotatedName } from "../../host/cli/commands/record";
+import { parseSize } from "../../host/cli/commands/can-options";
 import { parseMap, replay } from "../../host/cli/commands/replay";
 import { BusStats, frameBits } from "../../host/cli/commands/bus-stats";
 import { applyKey, initialView, renderScreen } from "../../host/cli/commands/monitor-view";

@@ -102,6 +102,14 @@ done >"$R/flood-threads.txt"
 sleep 2
 kill -INT $REC; wait $REC; echo "flood rc=$?" >>"$R/flood.err"
 
+echo "== the same flood with --rcvbuf 8M: the bigger socket buffer takes what the default one dropped"
+timeout 120 vgw record -i vcan0 -o "$R/flood-big.log" --rcvbuf 8M --timeout 100 2>"$R/flood-big.err" &
+REC=$!
+wait_for "$R/flood-big.err" "listening" 40 && sleep 0.5
+timeout 60 cangen vcan0 -g 0 -n 20000 -I i -L 8 -D i -p 100
+sleep 2
+kill -INT $REC; wait $REC; echo "flood-big rc=$?" >>"$R/flood-big.err"
+
 echo "== vgw stats on a 10 ms cyclic frame"
 timeout 120 vgw stats -i vcan0 -n 100 --timeout 100 --format json >"$R/stats.json" 2>"$R/stats.err" &
 ST=$!

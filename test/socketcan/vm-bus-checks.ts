@@ -3,11 +3,12 @@
  *   node dist/test/socketcan/vm-bus-checks.js RESULTS.json
  * Each check records pass/fail with what was seen; vm.test.ts turns every entry into one mocha test on the host.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { strict as assert } from "node:assert";
 import { parseFrame, sameFrame, formatFrame, type Frame } from "../../can-db/frame";
 import { BusError } from "../../can-db/errors";
 import { openBus, type Bus } from "../../host/bus";
+import type { SocketCanBus } from "../../host/bus/socketcan";
 import { execFileSync } from "node:child_process";
 import { log } from "../../host/log";
 
@@ -206,6 +207,18 @@ async function main(out: string): Promise<void> {
   await check("clear error: FD frame on a classic interface", () =>
     expectBusError("vcan0", parseFrame("123##1" + "00".repeat(12)), /not in CAN FD mode/, /mtu 72/),
   );
+
+  await check("a bigger socket receive buffer on request (candump -r), beyond net.core.rmem_max when privileged", async () => {
+    const plain = await openBus("vcan0");
+    const big = await openBus("vcan0", { receiveBuffer: 8 << 20 });
+    const sizes = [plain, big].map((b) => (b as SocketCanBus).receiveBufferBytes);
+    await plain.close();
+    await big.close();
+    const rmemMax = Number(readFileSync("/proc/sys/net/core/rmem_max", "utf8"));
+    assert.ok(rmemMax < 8 << 20, `rmem_max ${rmemMax}: the check needs a cap below 8 MB`);
+    assert.ok(sizes[1] >= 8 << 20 && sizes[0] < sizes[1], `default ${sizes[0]}, asked 8 MB: got ${sizes[1]}`);
+    return `default ${sizes[0]} bytes; asked for 8 MB: ${sizes[1]} (rmem_max ${rmemMax}; the VM runs as root)`;
+  });
 
   await check("an interface removed while receiving: the bus ends with the kernel's reason, the frames before it kept", async () => {
     execFileSync("sh", ["-c", "ip link add dev vcan3 type vcan && ip link set vcan3 up"]);

@@ -18,7 +18,8 @@
  * `userDropped`.
  *
  * JS API (wrapped by host/bus/socketcan.ts, the only user):
- *   open(ifname, receiveOwn) -> handle            throws an Error with .errno and .syscall
+ *   open(ifname, receiveOwn, rcvbuf) -> handle    throws an Error with .errno and .syscall; rcvbuf 0 = the default
+ *   receiveBuffer(handle) -> bytes                 the socket's receive buffer as set (as asked for, not doubled)
  *   receive(handle, filters: Uint32Array [id, mask, ...], errMask, onChunk(ab, count, errorFrames), onEnd(errno))
  *   send(handle, canId, fdFlags (-1 = classic), data: Uint8Array, rtrDlc) -> 0 or errno
  *   counters(handle) -> [kernelDropped, userDropped]
@@ -340,8 +341,8 @@ static void sock_finalize(napi_env env, void *data, void *hint) {
 }
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char name[IFNAMSIZ];
   size_t len;
@@ -362,6 +363,19 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     int e = errno;
     close(fd);
     return throw_errno(env, "setsockopt", e);
+  }
+  /* A bigger socket buffer on request, as candump -r: SO_RCVBUFFORCE where permitted (CAP_NET_ADMIN), else SO_RCVBUF,
+     which the kernel caps at net.core.rmem_max (the caller compares with receiveBuffer() and says so). */
+  uint32_t rcvbuf = 0;
+  napi_get_value_uint32(env, argv[2], &rcvbuf);
+  if (rcvbuf > 0) {
+    int size = rcvbuf > INT32_MAX / 2 ? INT32_MAX / 2 : (int)rcvbuf;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) < 0) {
+      int e = errno;
+      close(fd);
+      return throw_errno(env, "setsockopt(SO_RCVBUF)", e);
+    }
   }
   unsigned index = if_nametoindex(name);
   if (index == 0) {
@@ -486,6 +500,17 @@ static napi_value js_counters(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value js_receive_buffer(napi_env env, napi_callback_info info) {
+  SOCKET_CALL(1);
+  int size = 0;
+  socklen_t len = sizeof size;
+  if (s->fd >= 0) getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, &len);
+  napi_value out;
+  /* The kernel reports twice what was set (the other half is its bookkeeping, socket(7)): the size as asked for. */
+  napi_create_int32(env, size / 2, &out);
+  return out;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   SOCKET_CALL(1);
   stop_and_close(s);
@@ -514,6 +539,7 @@ NAPI_MODULE_INIT() {
       {"receive", NULL, js_receive, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
       {"counters", NULL, js_counters, NULL, NULL, NULL, napi_default, NULL},
+      {"receiveBuffer", NULL, js_receive_buffer, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"strerror", NULL, js_strerror, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -22,6 +22,19 @@ export function filtersOption(text: string | undefined): BusOptions["filters"] {
   return text ? parseFilters(text) : undefined;
 }
 
+/** `10M` -> 10485760; plain numbers are bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)[bB]?$/.exec(text.trim());
+  if (!m) throw new UsageError(`bad size '${text}': use bytes or a suffix k, M, G (e.g. 10M)`);
+  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
+  const n = Math.floor(Number(m[1]) * scale);
+  if (n <= 0) throw new UsageError(`size must be positive, got '${text}'`);
+  return n;
+}
+
+/** The help text of `--rcvbuf` (dump, record, monitor, stats), candump's -r. */
+export const RECEIVE_BUFFER_HELP = "kernel socket buffer to ask for (candump -r), e.g. 4M: absorbs longer bursts; capped by net.core.rmem_max unless root";
+
 /** Opens every bus or none: when one fails, the ones already open are closed before the error propagates. */
 export async function openBuses(specs: string[], options: BusOptions = {}): Promise<Bus[]> {
   const buses: Bus[] = [];

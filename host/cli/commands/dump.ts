@@ -18,6 +18,8 @@ import {
   parseInterfaces,
   positiveNumber,
   closeOnAbort,
+  parseSize,
+  RECEIVE_BUFFER_HELP,
 } from "./can-options";
 import { loadDecoder, type FrameDecoder } from "./dbc-annotate";
 import { writeStdout } from "./stdout";
@@ -25,6 +27,7 @@ import { writeStdout } from "./stdout";
 interface DumpOptions {
   interface: string;
   filter?: string;
+  rcvbuf?: number;
   format: string;
   dbc?: string;
   count?: number;
@@ -103,7 +106,7 @@ export async function dump(opts: DumpOptions): Promise<void> {
   const stampMode = (opts.timestamp ?? "none") as "none" | "a" | "d" | "z";
   if (!["none", "a", "d", "z"].includes(stampMode)) throw new UsageError(`-t must be a, d or z, got '${opts.timestamp}'`);
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
-  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
+  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
   // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
   log.debug(`dump: listening on ${interfaces.join(",")}`);
   const text = new CandumpText(interfaces, stampMode);
@@ -146,7 +149,7 @@ export async function dump(opts: DumpOptions): Promise<void> {
     const kernel = counters.reduce((n, b) => n + (b.c.interfaceRxDropped ?? 0), 0);
     const parts = [`${frames} frames`, `${errors} error frames`];
     if (dropped > 0) parts.push(`${dropped} dropped (reader fell behind)`);
-    if (socket > 0) parts.push(`${socket} dropped by the kernel (socket buffer full)`);
+    if (socket > 0) parts.push(`${socket} dropped by the kernel (socket buffer full; --rcvbuf 4M absorbs longer bursts)`);
     if (kernel > 0) parts.push(`${kernel} dropped by the interface`);
     log.info(`dump: ${parts.join(", ")}`);
   }
@@ -158,6 +161,7 @@ export function registerDump(program: Command): void {
     .description("print CAN frames from one or more interfaces as they arrive (candump's columns; signals with --dbc)")
     .requiredOption("-i, --interface <list>", "interfaces, comma-separated: can0, vcan0, virtual:name")
     .option("--filter <list>", "kernel acceptance filters as candump writes them: 123:7FF, 12345678:9FFFFFFF, 123~7FF (inverted)")
+    .option("--rcvbuf <size>", RECEIVE_BUFFER_HELP, parseSize)
     .option("--format <format>", "text (candump columns) or jsonl", "text")
     .option("--dbc <file>", "decode frames with this DBC and print the signals beside each frame")
     .option("-t, --timestamp <mode>", "prefix a timestamp as candump -t does: a absolute, d delta, z from zero")

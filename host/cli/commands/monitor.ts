@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import { UsageError } from "../../../can-db/errors";
 import { log } from "../../log";
 import { BusStats } from "./bus-stats";
-import { filtersOption, mergeBuses, openBuses, parseInterfaces, positiveNumber } from "./can-options";
+import { filtersOption, mergeBuses, openBuses, parseInterfaces, parseSize, positiveNumber, RECEIVE_BUFFER_HELP } from "./can-options";
 import { loadDecoder } from "./dbc-annotate";
 import { applyKey, initialView, renderScreen } from "./monitor-view";
 
@@ -16,6 +16,7 @@ interface MonitorOptions {
   interface: string;
   dbc?: string;
   filter?: string;
+  rcvbuf?: number;
   bitrate: number;
   refresh: number;
 }
@@ -24,7 +25,7 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   if (!process.stdout.isTTY) throw new UsageError("monitor needs a terminal; use `vgw dump` or `vgw stats` in pipes and scripts");
   const interfaces = parseInterfaces(opts.interface);
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
-  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
+  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
   let stats = new BusStats(opts.bitrate);
   const view = initialView();
   // Loaded here, not at start-up: every other vgw command would pay for its ~60 modules.
@@ -98,6 +99,7 @@ export function registerMonitor(program: Command): void {
     .requiredOption("-i, --interface <list>", "interfaces, comma-separated: can0, vcan0, virtual:name")
     .option("--dbc <file>", "decode messages and show their signals")
     .option("--filter <list>", "kernel acceptance filters (candump syntax: 123:7FF,200~700)")
+    .option("--rcvbuf <size>", RECEIVE_BUFFER_HELP, parseSize)
     .option("--bitrate <bps>", "nominal bitrate, for the bus load shown in the header", positiveNumber("--bitrate"), 500000)
     .option("--refresh <hz>", "screen updates per second", positiveNumber("--refresh"), 10)
     .addHelpText(

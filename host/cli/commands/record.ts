@@ -25,12 +25,15 @@ import {
   parseInterfaces,
   positiveNumber,
   closeOnAbort,
+  parseSize,
+  RECEIVE_BUFFER_HELP,
 } from "./can-options";
 
 interface RecordOptions {
   interface: string;
   output: string;
   filter?: string;
+  rcvbuf?: number;
   rotateSize?: number;
   rotateTime?: number;
   count?: number;
@@ -38,16 +41,6 @@ interface RecordOptions {
 }
 
 export { rotatedName } from "../../record/rotating-writer";
-
-/** `10M` -> 10485760; plain numbers are bytes. */
-export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)[bB]?$/.exec(text.trim());
-  if (!m) throw new UsageError(`bad size '${text}': use bytes or a suffix k, M, G (e.g. 10M)`);
-  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
-  const n = Math.floor(Number(m[1]) * scale);
-  if (n <= 0) throw new UsageError(`size must be positive, got '${text}'`);
-  return n;
-}
 
 /** `60`, `90s`, `5m`, `1h` -> seconds. */
 export function parseDuration(text: string): number {
@@ -68,7 +61,7 @@ export async function record(opts: RecordOptions): Promise<void> {
   const out = await TraceWriterThread.start({ output: opts.output, rotateSize: opts.rotateSize, rotateTime: opts.rotateTime });
   let buses;
   try {
-    buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
+    buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
   } catch (e) {
     await out.close();
     throw e;
@@ -151,6 +144,9 @@ export async function record(opts: RecordOptions): Promise<void> {
         `dropped: ${queueDropped + out.dropped} by vgw (reader behind: ${queueDropped}, writer behind: ${out.dropped}), ` +
         `${socketDropped} by the kernel (socket buffer full), ${kernelDropped} by the interface (rx_dropped), ${formatDropped} not representable in the format`,
     );
+    if (socketDropped > 0) {
+      log.info(`record: hint: the kernel dropped frames its socket buffer had no room for; a bigger one absorbs longer bursts: --rcvbuf 4M`);
+    }
     // eslint-disable-next-line no-unsafe-finally -- the writer's failure is the command's error, after the summary
     if (failure) throw failure;
   }
@@ -163,6 +159,7 @@ export function registerRecord(program: Command): void {
     .requiredOption("-i, --interface <list>", "interfaces, comma-separated: can0, vcan0, virtual:name")
     .requiredOption("-o, --output <file>", "trace file: .log (candump -l), .asc, .blf, .trc, .jsonl, optionally .gz; - for stdout")
     .option("--filter <list>", "kernel acceptance filters as candump writes them: 123:7FF,200~700")
+    .option("--rcvbuf <size>", RECEIVE_BUFFER_HELP, parseSize)
     .option("--rotate-size <size>", "start a new numbered file when this size is reached (e.g. 10M)", parseSize)
     .option("--rotate-time <duration>", "start a new numbered file after this long (e.g. 90s, 5m, 1h)", parseDuration)
     .option("-n, --count <n>", "stop after n frames", nonNegativeInteger("--count"))

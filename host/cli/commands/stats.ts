@@ -16,6 +16,8 @@ import {
   parseInterfaces,
   positiveNumber,
   closeOnAbort,
+  parseSize,
+  RECEIVE_BUFFER_HELP,
 } from "./can-options";
 import { writeStdout } from "./stdout";
 
@@ -24,6 +26,7 @@ interface StatsOptions {
   bitrate: number;
   dbitrate?: number;
   filter?: string;
+  rcvbuf?: number;
   interval?: number;
   timeout?: number;
   count?: number;
@@ -75,7 +78,7 @@ export function statsTable(stats: BusStats, seconds: number): string {
 export async function stats(opts: StatsOptions): Promise<void> {
   if (opts.format !== "text" && opts.format !== "json") throw new UsageError(`--format must be text or json, got '${opts.format}'`);
   const interfaces = parseInterfaces(opts.interface);
-  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter) });
+  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
   // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
   log.debug(`stats: listening on ${interfaces.join(",")}`);
   const stats = new BusStats(opts.bitrate, opts.dbitrate);
@@ -115,6 +118,7 @@ export function registerStats(program: Command): void {
     .option("--bitrate <bps>", "nominal bitrate, for the bus load", positiveNumber("--bitrate"), 500000)
     .option("--dbitrate <bps>", "CAN FD data bitrate, for the load of FD frames", positiveNumber("--dbitrate"))
     .option("--filter <list>", "kernel acceptance filters (candump syntax: 123:7FF,200~700)")
+    .option("--rcvbuf <size>", RECEIVE_BUFFER_HELP, parseSize)
     .option("--interval <s>", "also print the statistics every s seconds", positiveNumber("--interval"))
     .option("--timeout <s>", "stop after this many seconds", positiveNumber("--timeout"))
     .option("-n, --count <n>", "stop after n frames", nonNegativeInteger("--count"))
