@@ -48,6 +48,14 @@ describe("SocketCAN on a real kernel (vcan0, vcan1 FD; can-utils cross-checks)",
   let replayIn: Frame[] = [];
   let playerIn: Frame[] = [];
   const read = (f: string) => readFileSync(path.join(R, f), "utf8");
+  /** The counts in a `vgw record` summary (stderr file `name`). */
+  const recordSummary = (name: string) => {
+    const err = read(name);
+    const m = /record: (\d+) frames received, (\d+) written .*dropped: (\d+) by vgw .*, (\d+) by the kernel \(socket buffer full\)/.exec(err);
+    assert.ok(m, err);
+    const [received, written, byVgw, byKernel] = m.slice(1).map(Number);
+    return { received, written, byVgw, byKernel, err };
+  };
 
   before(async function () {
     R = mkdtempSync(path.join(tmpdir(), "vgw-socketcan-"));
@@ -188,17 +196,20 @@ describe("SocketCAN on a real kernel (vcan0, vcan1 FD; can-utils cross-checks)",
   });
 
   it("a flood of 20,000 frames: each one is in vgw record's file or in its count of kernel drops, none lost unseen", async () => {
-    const err = read("flood.err");
+    const { received, written, byVgw, byKernel, err } = recordSummary("flood.err");
     assert.match(err, /flood rc=0/);
-    const m = /record: (\d+) frames received, (\d+) written .*dropped: (\d+) by vgw .*, (\d+) by the kernel \(socket buffer full\)/.exec(err);
-    assert.ok(m, err);
-    const [received, written, byVgw, byKernel] = m.slice(1).map(Number);
     const got = await readAllFrames(path.join(R, "flood.log"), { strict: true });
     assert.equal(got.length, written);
     assert.equal(received, written);
     assert.equal(written + byVgw + byKernel, 20000, err);
     // The receive thread kept the normal priority; every other thread of the process runs lower (thread-priority.ts).
-    const threads = read("flood-threads.txt").trim().split("\n").map((l) => { const i = l.lastIndexOf(" "); return [l.slice(0, i), Number(l.slice(i + 1))] as const; });
+    const threads = read("flood-threads.txt")
+      .trim()
+      .split("\n")
+      .map((line) => {
+        const space = line.lastIndexOf(" ");
+        return [line.slice(0, space), Number(line.slice(space + 1))] as const;
+      });
     assert.deepEqual(threads.filter(([name]) => name === "vgw-can-rx").map(([, nice]) => nice), [0], read("flood-threads.txt"));
     assert.ok(threads.length > 3 && threads.every(([name, nice]) => name === "vgw-can-rx" || nice >= 5), read("flood-threads.txt"));
     // cangen -I i: ids count up from 0 (mod 0x800), so the file holds a subsequence of the sequence, in order.
@@ -211,19 +222,16 @@ describe("SocketCAN on a real kernel (vcan0, vcan1 FD; can-utils cross-checks)",
   });
 
   it("the same flood with --rcvbuf 8M: fewer kernel drops than with the default buffer, every frame accounted for", async () => {
-    const counts = (name: string) => {
-      const err = read(name);
-      const m = /record: (\d+) frames received, (\d+) written .*dropped: (\d+) by vgw .*, (\d+) by the kernel \(socket buffer full\)/.exec(err);
-      assert.ok(m, err);
-      return { written: Number(m[2]), byVgw: Number(m[3]), byKernel: Number(m[4]), err };
-    };
-    const plain = counts("flood.err");
-    const big = counts("flood-big.err");
+    const plain = recordSummary("flood.err");
+    const big = recordSummary("flood-big.err");
     assert.match(big.err, /flood-big rc=0/);
     assert.equal(big.written + big.byVgw + big.byKernel, 20000, big.err);
     // 8 MB holds about 40 times the default 212,992 bytes (about 10,000 more frames): the difference is structural.
-    assert.ok(big.byKernel < plain.byKernel, `kernel drops: ${big.byKernel} with 8 MB, ${plain.byKernel} with the default`);
-    if (plain.byKernel > 0) assert.match(plain.err, /hint: .*--rcvbuf/);
+    // (A kernel on fast hardware may drop nothing with either; then both are 0.)
+    if (plain.byKernel > 0) {
+      assert.ok(big.byKernel < plain.byKernel, `kernel drops: ${big.byKernel} with 8 MB, ${plain.byKernel} with the default`);
+      assert.match(plain.err, /hint: .*--rcvbuf/);
+    } else assert.equal(big.byKernel, 0);
   });
 
   it("canplayer -> vgw record: the same frames", async () => {
