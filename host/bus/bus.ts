@@ -1,6 +1,6 @@
 /**
  * Bus: the one abstraction every CAN source and sink in vgw implements (python-can's BusABC model).
- * Implementations: SocketCAN (`can0`, `vcan0`; the only module importing `socketcan`), virtual (`virtual:name`,
+ * Implementations: SocketCAN (`can0`, `vcan0`; over vgw's raw CAN socket, host/bus/native), virtual (`virtual:name`,
  * in-process), simulated gateway (`sim`: the CanBus service hosted for the firmware in the DeviceScript simulator),
  * MQTT (`mqtt://host/device`: a remote gateway seen through the broker). `openBus(spec)` picks one by the spec string.
  */
