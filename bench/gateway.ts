@@ -21,7 +21,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { connect, createServer, type AddressInfo } from "node:net";
+import { canConnect, freePort } from "../host/tcp";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -132,17 +132,6 @@ interface BenchBroker {
   close(): Promise<void>;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const s = connect(port, "127.0.0.1");
-    s.once("connect", () => {
-      s.destroy();
-      done(true);
-    });
-    s.once("error", () => done(false));
-  });
-}
-
 /**
  * mosquitto with `set_tcp_nodelay true` (mosquitto >= 2.0). With Nagle's algorithm on the broker's socket a PUBACK
  * waits until the gateway acknowledges the previous one, and the gateway's stack delays that acknowledgement until
@@ -151,10 +140,7 @@ function canConnect(port: number): Promise<boolean> {
  */
 async function openMosquittoNoDelay(): Promise<BenchBroker> {
   const dir = mkdtempSync(join(tmpdir(), "vgw-bench-mosquitto-"));
-  const probe = createServer();
-  await new Promise<void>((done) => probe.listen(0, "127.0.0.1", done));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((done) => probe.close(() => done()));
+  const port = await freePort();
   writeFileSync(join(dir, "mosquitto.conf"), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n`);
   const child = startChild("mosquitto", ["-c", join(dir, "mosquitto.conf")], { name: "mosquitto" });
   const close = async (): Promise<void> => {

@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { Aedes } from "aedes";
 import { VgwError } from "../can-db/errors";
 import { log } from "../host/log";
+import { canConnect, freePort } from "../host/tcp";
 
 export interface HilBroker {
   readonly kind: "aedes" | "mosquitto" | "url";
@@ -31,18 +32,6 @@ export async function openBroker(spec: { kind: "aedes" | "mosquitto" | "url"; ur
   if (spec.kind === "aedes") return AedesBroker.open();
   if (spec.kind === "mosquitto") return MosquittoBroker.open();
   return externalBroker(spec.url!);
-}
-
-/** A free TCP port on 127.0.0.1, for brokers that must come back on the port they had. */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => resolve());
-  });
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 class AedesBroker implements HilBroker {
@@ -162,7 +151,7 @@ class MosquittoBroker implements HilBroker {
     // Ready when the port accepts connections; bounded, and a crashed broker fails with what it printed.
     const deadline = Date.now() + 5000;
     for (;;) {
-      if (await Promise.race([canConnect(this.host, this.port), spawnError])) return;
+      if (await Promise.race([canConnect(this.port, this.host), spawnError])) return;
       if (!this.child) throw new VgwError(`mosquitto exited at start: ${this.stderr.trim()}`);
       if (Date.now() > deadline) {
         await this.halt();
@@ -192,17 +181,6 @@ class MosquittoBroker implements HilBroker {
     await this.halt();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, host);
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
 }
 
 function externalBroker(url: string): HilBroker {

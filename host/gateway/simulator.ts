@@ -12,7 +12,8 @@
  * bus ourselves removes the start-order race and lets each run choose its settings.
  */
 import { readFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
+import { canConnect } from "../tcp";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { BusError } from "../../can-db/errors";
@@ -151,17 +152,6 @@ async function withTimeout<T>(what: string, ms: number, p: Promise<T>, context: 
 
 async function until(cond: () => boolean, stepMs = 50): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, stepMs));
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolveConn) => {
-    const s = connect(port, "127.0.0.1");
-    s.once("connect", () => {
-      s.destroy();
-      resolveConn(true);
-    });
-    s.once("error", () => resolveConn(false));
-  });
 }
 
 /** Takes the devtools lock, then waits (bounded) for the ports in case a run that ignores the lock holds them. */
