@@ -132,6 +132,8 @@ export class SocketCanBus implements Bus {
   private readonly buses: string[];
   private readonly fdCapable: boolean;
   private readonly rxDroppedAtOpen: number;
+  /** The native counters, read just before the socket is closed (they cannot be read after). */
+  private countersAtClose: [number, number] = [0, 0];
   readonly errors = new ErrorCounters();
   rx = 0;
   tx = 0;
@@ -165,9 +167,14 @@ export class SocketCanBus implements Bus {
   private readonly onChunk = (chunk: ArrayBuffer, count: number, errorFrames: number): void => {
     this.rx += count;
     const batch: PackedBatch = { buffer: chunk, bytes: chunk.byteLength, count, buses: this.buses };
-    if (errorFrames > 0) for (const f of unpackFrames(batch)) if (f.err) this.errors.add(f);
+    if (this.packedListener && errorFrames === 0) {
+      this.packedListener(batch, 0);
+      return;
+    }
+    const frames = unpackFrames(batch);
+    if (errorFrames > 0) for (const f of frames) if (f.err) this.errors.add(f);
     if (this.packedListener) this.packedListener(batch, errorFrames);
-    else for (const f of unpackFrames(batch)) this.queue.push(f);
+    else for (const f of frames) this.queue.push(f);
   };
 
   private readonly onEnd = (errno: number): void => {
@@ -249,8 +256,6 @@ export class SocketCanBus implements Bus {
       interfaceRxDropped: rxDropped,
     };
   }
-
-  private countersAtClose: [number, number] = [0, 0];
 
   /** Stops receiving and closes the socket; resolves once every frame received before was delivered. */
   async close(): Promise<void> {
