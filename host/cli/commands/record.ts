@@ -78,16 +78,21 @@ export async function record(opts: RecordOptions): Promise<void> {
   let frames = 0;
   let errors = 0;
   let stopped = false;
-  // Every frame of every bus, in arrival order; the receive thread's whole job. Nothing here may throw (see listen()).
+  // -n: once the count is reached, nothing more is taken and the buses are closed.
+  const stopAtCount = () => {
+    if (opts.count !== undefined && frames >= opts.count) {
+      stopped = true;
+      stop();
+    }
+  };
+  // Every frame of every bus, in arrival order; the receiving thread's whole job. Nothing here may throw (it runs in
+  // the buses' receive callbacks).
   const take = (f: Frame) => {
     if (stopped) return;
     frames++;
     if (f.err) errors++;
     out.add(f);
-    if (opts.count !== undefined && frames >= opts.count) {
-      stopped = true;
-      stop();
-    }
+    stopAtCount();
   };
   // A SocketCAN bus delivers packed chunks from its receive thread; they go to the writer thread as they are.
   const takePacked = (chunk: PackedBatch, errorFrames: number) => {
@@ -100,10 +105,7 @@ export async function record(opts: RecordOptions): Promise<void> {
     frames += chunk.count;
     errors += errorFrames;
     out.addPacked(chunk);
-    if (opts.count !== undefined && frames >= opts.count) {
-      stopped = true;
-      stop();
-    }
+    stopAtCount();
   };
   const pump = async (bus: Bus) => {
     // A SocketCAN bus hands its chunks over in its receive callback; its batches then end with the bus.
