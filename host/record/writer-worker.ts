@@ -3,38 +3,20 @@
  * host/trace's writer and writes it, rotating files as configured. Everything here runs one step at a time, in
  * arrival order (one promise chain), so a rotation never interleaves with a write.
  */
-import { readlinkSync } from "node:fs";
-import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { unpackFrames } from "./packed-frames";
 import { RotatingTraceWriter } from "./rotating-writer";
+import { lowerThisThread, WRITER_NICE } from "./thread-priority";
 import type { FromWriter, ToWriter, WriterConfig } from "./writer-protocol";
 
 /** How often a quiet recording checks its time rotation. */
 const ROTATION_CHECK_MS = 50;
-/**
- * The writer thread's nice value. When both threads want the CPU, the receive thread must win: a late receive loses
- * frames in the kernel, a late write only makes the queue between the threads longer (bounded, counted). Linux applies
- * a nice value to one thread when given its thread id.
- */
-const WRITER_NICE = 10;
-
-/** Lowers this thread's scheduling priority (Linux; elsewhere the writer keeps the normal priority). */
-function yieldToReceiver(): void {
-  try {
-    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, WRITER_NICE);
-  } catch {
-    // No /proc/thread-self (not Linux) or not permitted: only the scheduling preference is lost, not data.
-  }
-}
-
 function run(): void {
   const port = parentPort;
   if (!port) return;
   const send = (m: FromWriter) => port.postMessage(m);
   const config = workerData as WriterConfig;
-  yieldToReceiver();
+  lowerThisThread(WRITER_NICE);
   let failed = false;
   const fail = (e: unknown) => {
     if (failed) return;
