@@ -1,6 +1,26 @@
-// Lint runs in `npm test`: the recommended TypeScript rules, without type information (fast on 2 cores).
+// Lint runs in `npm test`: the recommended TypeScript rules, without type information (fast on 2 cores), and the
+// layer rule of docs/architecture.md: a layer imports only from the layers below it.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+
+// Lowest first. Each folder may import from the folders before it in this list, never from the ones after it.
+const LAYERS = ["frame", "can-db", "host", "hil", "cli"];
+
+/** A no-restricted-imports rule for the files of one layer: every import path through a higher layer's folder is an error. */
+function layerRule(layer) {
+  const higher = LAYERS.slice(LAYERS.indexOf(layer) + 1);
+  return {
+    files: [`${layer}/**/*.ts`],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{
+          regex: `(^|/)(${higher.join("|")})(/|$)`,
+          message: `${layer}/ is below ${higher.join(", ")}/ (docs/architecture.md): move the shared code down instead of importing upward.`,
+        }],
+      }],
+    },
+  };
+}
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "firmware/**", "test/fixtures/**", "**/*.js", "**/*.cjs", "**/*.mjs"] },
@@ -10,6 +30,16 @@ export default tseslint.config(
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "no-console": "off",
+    },
+  },
+  ...LAYERS.slice(0, -1).map(layerRule),
+  {
+    // Inside host/: the protocol client talks to any gateway through a broker; it never needs the simulator.
+    files: ["host/gateway/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ regex: "(^|/)(simulator|hil|cli)(/|$)", message: "host/gateway/ (the protocol client) must not depend on the simulator or anything above host/ (docs/architecture.md)." }],
+      }],
     },
   },
 );

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import type { Frame } from "../can-db/frame";
+import type { Frame } from "../frame/frame";
 import { Decoder } from "../can-db/decoder";
 import { decodeDbcBytes, parseDbc } from "../can-db/dbc-parser";
 import { loadDbcFile } from "../can-db/load";

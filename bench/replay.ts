@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { makeFrame, type Frame } from "../can-db/frame";
+import { makeFrame, type Frame } from "../frame/frame";
 import { openBus } from "../host/bus";
 import { VirtualBus } from "../host/bus/virtual";
 import { MonotonicClock } from "../host/replay/clock";

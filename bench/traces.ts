@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import * as path from "node:path";
-import { makeFrame, type Frame } from "../can-db/frame";
+import { makeFrame, type Frame } from "../frame/frame";
 import { openTraceReader, openTraceWriter } from "../host/trace";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -118,7 +118,7 @@ function generateBigLog(file: string, mb: number): number {
 }
 
 function convertMeasured(input: string, output: string): { rssMb: number; seconds: number; summary: string } {
-  const convert = path.join(ROOT, "dist/host/cli/commands/convert.js");
+  const convert = path.join(ROOT, "dist/cli/commands/convert.js");
   const script = `
     const t0 = process.hrtime.bigint();
     require(${JSON.stringify(convert)}).convert(process.argv[1], process.argv[2], {}).then(() =>

@@ -5,7 +5,7 @@
 import { attributeLabel, attributeValue, type Database, type MessageDef, type SignalDef } from "./model";
 import { resolveMultiplexing, type MuxStructure } from "./multiplexing";
 import { occupiedBits, signalLayout } from "./signal-layout";
-import { printable } from "./errors";
+import { printable } from "../frame/errors";
 
 export interface Finding {
   severity: "error" | "warning";

@@ -3,7 +3,7 @@
  * Written by hand because the DBC lexical rules are small and peculiar (a sign is part of a number only when a digit
  * follows, so `@1+ (` and `8-8` both lex the way the grammar needs) and speed matters for 500 KB files.
  */
-import { DbcParseError } from "./errors";
+import { DbcParseError } from "../frame/errors";
 
 export const enum Tok {
   Ident,

@@ -7,7 +7,7 @@
  * Every grammar violation is a DbcParseError naming line, column and the offending text; nothing else escapes.
  * Statements are dispatched from one table keyed by keyword.
  */
-import { DbcParseError } from "./errors";
+import { DbcParseError } from "../frame/errors";
 import { tokenize, Tok, type Token } from "./dbc-lexer";
 import {
   emptyDatabase,

@@ -14,7 +14,7 @@
  * Float signals: `raw` holds the IEEE bit pattern, `phys` the value (times factor plus offset).
  */
 import { endianness } from "node:os";
-import type { Frame } from "./frame";
+import type { Frame } from "../frame/frame";
 import { isJ1939Message, type Database, type MessageDef, type SignalDef, type ValueTable } from "./model";
 import { resolveMultiplexing, type MuxStructure } from "./multiplexing";
 import { readRawBig, signalLayout, type BitRun, type SignalLayout } from "./signal-layout";

@@ -8,8 +8,8 @@
  * signal's [min|max] (when the DBC sets one) or outside what its bits can hold is a CodecError naming signal and range;
  * a multiplexed signal given a value while its switch selects another branch is an error too.
  */
-import { CodecError } from "./errors";
-import { FD_LENGTHS, makeFrame, type Frame } from "./frame";
+import { CodecError } from "../frame/errors";
+import { FD_LENGTHS, makeFrame, type Frame } from "../frame/frame";
 import { attributeLabel, attributeValue, type Database, type MessageDef, type SignalDef } from "./model";
 import { inRanges, resolveMultiplexing } from "./multiplexing";
 import { signalLayout, writeRawBig } from "./signal-layout";

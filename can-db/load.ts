@@ -1,7 +1,7 @@
 /** Reads a DBC file from disk: bytes -> text (UTF-8, else Windows-1252) -> Database. */
 import { readFileSync } from "node:fs";
 import { decodeDbcBytes, parseDbc } from "./dbc-parser";
-import { fileReason, VgwError } from "./errors";
+import { fileReason, VgwError } from "../frame/errors";
 import type { Database } from "./model";
 
 export function loadDbcFile(path: string): Database {

@@ -14,7 +14,7 @@
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from "yaml";
 import { readFileSync } from "node:fs";
-import { VgwError } from "./errors";
+import { VgwError } from "../frame/errors";
 
 /** A policy that cannot be used: where (file:line), which key, and why. */
 export class PolicyError extends VgwError {

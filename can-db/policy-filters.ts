@@ -10,7 +10,7 @@
  * When the exact cover does not fit, `widenFilters` merges filters pairwise, each time choosing the merge that
  * admits the fewest extra IDs the database knows (the ones actually on the bus), then the smallest cube.
  */
-import { VgwError } from "./errors";
+import { VgwError } from "../frame/errors";
 
 export const EXT_BIT = 0x80000000;
 const STD_WIDTH = 11;

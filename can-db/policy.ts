@@ -12,7 +12,7 @@
  */
 import { PolicyError, type PolicySpec, type RateSpec, type SelectorSpec } from "./policy-file";
 import { admits, admitsAny, admittedCount, admittedKeys, EXT_BIT, exactCover, frameKey, isExtKey, widenFilters, type KeyFilter } from "./policy-filters";
-import { VgwError } from "./errors";
+import { VgwError } from "../frame/errors";
 import { attributeValue, type Database, type MessageDef } from "./model";
 import { makeJ1939Id } from "./j1939";
 

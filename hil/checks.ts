@@ -4,7 +4,7 @@
  * frames the gateway should forward, dedup by (boot, seq), matching delivered frames to replayed ones); each
  * expectation kind then has one checker.
  */
-import { formatFrame, sameFrame, type Frame } from "../can-db/frame";
+import { formatFrame, sameFrame, type Frame } from "../frame/frame";
 import type { Expectation, GatewaySettings, Origin, Scenario, IdFilter, CounterExpectation } from "./scenario";
 import type { DeliveredFrame, ReplayedFrame, RunRecord } from "./record";
 

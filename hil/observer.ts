@@ -5,7 +5,7 @@
  * A payload that does not decode is counted with its reason, never fatal. Commands go down the same client.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { VgwError } from "../can-db/errors";
+import { VgwError } from "../frame/errors";
 import { log } from "../host/log";
 import { GatewayReceiver } from "../host/gateway/receiver";
 import { encodeCommand, gatewayTopics, type GatewayCommand, type GatewayTopics } from "../host/gateway/uplink";

@@ -3,7 +3,7 @@
  * gateway transmitted back onto the wire, command results, status messages and the faults injected. The steps
  * runner fills it; the checks and the reports only read it. Times are harness milliseconds (the run's clock).
  */
-import type { Frame } from "../can-db/frame";
+import type { Frame } from "../frame/frame";
 
 export interface ReplayedFrame {
   frame: Frame;

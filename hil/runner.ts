@@ -10,15 +10,15 @@
  * shared replay scheduler (host/replay/scheduler.ts), which also measures the harness's own timing error.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { Frame } from "../can-db/frame";
-import { VgwError } from "../can-db/errors";
+import type { Frame } from "../frame/frame";
+import { VgwError } from "../frame/errors";
 import { loadDbcFile } from "../can-db/load";
 import { Decoder } from "../can-db/decoder";
 import { log } from "../host/log";
 import { openTraceReader } from "../host/trace";
 import { MonotonicClock, type Clock } from "../host/replay/clock";
 import { replayFrames, type FrameSource, type ReplaySummary } from "../host/replay/scheduler";
-import { openBroker, type HilBroker } from "./broker";
+import { openBroker, type HilBroker } from "../host/gateway/broker";
 import { FaultProxy } from "./proxy";
 import { GatewayObserver, waitFor } from "./observer";
 import { openTarget, type GatewayTarget } from "./target";

@@ -22,8 +22,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node, type Pair } from "yaml";
-import { VgwError } from "../can-db/errors";
-import { parseFrame, type Frame } from "../can-db/frame";
+import { VgwError } from "../frame/errors";
+import { parseFrame, type Frame } from "../frame/frame";
 
 /** A scenario file that cannot be run as written: `file:line: key: reason`. */
 export class ScenarioError extends VgwError {

@@ -6,7 +6,7 @@
  * (one step per 16 frames of the ID), as physical signals do, so a downsampled signal can be judged with a tolerance.
  * With `hold: { ID: n }` that ID's data changes only every n of its frames (what send-on-change filters exist for).
  */
-import { makeFrame, type Frame } from "../can-db/frame";
+import { makeFrame, type Frame } from "../frame/frame";
 import type { SyntheticLoad } from "./scenario";
 
 const BATCH = 256;

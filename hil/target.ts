@@ -2,19 +2,19 @@
  * Targets: the gateway under test, seen from the harness as its CAN wire (a Bus: send = frames the gateway receives,
  * iterate = frames it transmits), plus the few things the harness may do to it.
  *
- *   sim    the real firmware bytecode in the DeviceScript VM (host/gateway/gateway.ts), the CanBus service served by
+ *   sim    the real firmware bytecode in the DeviceScript VM (host/simulator/gateway.ts), the CanBus service served by
  *          this process. The harness controls everything: settings, power (stop/start), controller faults.
  *   board  a gateway somewhere else, wired to a CAN interface this machine drives (`--can can0`, through the Bus
  *          registry, i.e. SocketCAN), connected to a broker both can reach. The harness only has the wire and the
  *          broker: settings it cannot deploy must be on the board already; power and controller faults are not
  *          available and a scenario that needs them stops with a clear error.
  */
-import { BusError } from "../can-db/errors";
-import type { Frame } from "../can-db/frame";
+import { BusError } from "../frame/errors";
+import type { Frame } from "../frame/frame";
 import { log } from "../host/log";
 import { openBus, type Bus } from "../host/bus";
-import { CanBusState } from "../host/gateway/canbus-server";
-import type { SimulatedGateway } from "../host/gateway/gateway";
+import { CanBusState } from "../host/simulator/canbus-server";
+import type { SimulatedGateway } from "../host/simulator/gateway";
 import type { CanFault, GatewaySettings } from "./scenario";
 import { matchKey } from "./checks";
 
@@ -102,7 +102,7 @@ class SimTarget implements GatewayTarget {
 
   async start(): Promise<void> {
     // Loaded here: the board target must not pull in jacdac-ts and the DeviceScript tooling.
-    const { startSimulatedGateway } = await import("../host/gateway/gateway");
+    const { startSimulatedGateway } = await import("../host/simulator/gateway");
     this.gw = await startSimulatedGateway({
       broker: this.o.gatewayBroker,
       device: this.o.device,

@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # tsc emits even when it reports type errors; the demo runs on what was emitted.
 npx tsc -p . >/dev/null || echo "demo: tsc reported type errors (run npx tsc -p . to see them); running what was built" >&2
-[ -f dist/host/cli/main.js ] || { echo "demo: dist/host/cli/main.js is missing: the build failed" >&2; exit 1; }
-exec node dist/host/cli/main.js demo "$@"
+[ -f dist/cli/main.js ] || { echo "demo: dist/cli/main.js is missing: the build failed" >&2; exit 1; }
+exec node dist/cli/main.js demo "$@"

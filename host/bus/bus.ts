@@ -4,7 +4,7 @@
  * in-process), simulated gateway (`sim`: the CanBus service hosted for the firmware in the DeviceScript simulator),
  * MQTT (`mqtt://host/device`: a remote gateway seen through the broker). `openBus(spec)` picks one by the spec string.
  */
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 
 export interface Bus extends AsyncIterable<Frame> {
   /** The spec it was opened with, e.g. `vcan0`. */
@@ -56,9 +56,18 @@ export function registerBus(prefix: string, opener: BusOpener): void {
   openers.set(prefix, opener);
 }
 
+/**
+ * A prefix that ends in `:` or `/` (`virtual:`, `mqtt://`) takes every spec that starts with it; a bare word (`sim`)
+ * takes only itself and itself with a query (`sim?broker=...`), so an interface named `simcan0` still goes to SocketCAN.
+ */
+function takes(prefix: string, spec: string): boolean {
+  if (prefix.endsWith(":") || prefix.endsWith("/")) return spec.startsWith(prefix);
+  return spec === prefix || spec.startsWith(prefix + "?");
+}
+
 export async function openBus(spec: string, options: BusOptions = {}): Promise<Bus> {
   for (const [prefix, opener] of openers) {
-    if (prefix !== "" && spec.startsWith(prefix)) return opener(spec, options);
+    if (prefix !== "" && takes(prefix, spec)) return opener(spec, options);
   }
   const fallback = openers.get("");
   if (!fallback) throw new Error(`no bus kind handles '${spec}'`);

@@ -4,7 +4,7 @@
  * record layout the TypeScript side reads (host/replay/read-ahead-format.ts): a mismatch would garble every frame.
  */
 import * as path from "node:path";
-import { BusError } from "../../can-db/errors";
+import { BusError } from "../../frame/errors";
 import { FLAG, HEADER } from "../replay/read-ahead-format";
 
 /** An open socket; opaque to JS. */

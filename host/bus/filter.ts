@@ -9,9 +9,9 @@
  * Several filters (comma-separated) accept a frame when any one accepts it (the kernel's CAN_RAW_FILTER rule).
  * Error frames are not subject to ID filters, as in the kernel (they have their own error mask).
  */
-import type { Frame } from "../../can-db/frame";
-import { UsageError } from "../../can-db/errors";
-import { CAN_EFF_MASK } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
+import { UsageError } from "../../frame/errors";
+import { CAN_EFF_MASK } from "../../frame/frame";
 import type { BusFilter } from "./bus";
 
 const HEX = /^[0-9a-fA-F]{1,8}$/;

@@ -1,6 +1,6 @@
 /**
  * Registers every bus kind with the registry in bus.ts. Import this module (not the implementations) to open buses:
- *   import { openBus } from "../bus";   ->   await openBus("vcan0") / openBus("virtual:test")
+ *   import { openBus } from "./";   ->   await openBus("vcan0") / openBus("virtual:test")
  * A bare interface name goes to SocketCAN.
  *
  * Each kind's module is loaded when a bus of that kind is first opened: the simulated-gateway and MQTT buses pull

@@ -9,8 +9,8 @@
  * uptime, which come from its retained status; send() waits for the first status.
  */
 import type { MqttClient } from "mqtt";
-import type { Frame } from "../../can-db/frame";
-import { BusError } from "../../can-db/errors";
+import type { Frame } from "../../frame/frame";
+import { BusError } from "../../frame/errors";
 import type { Bus, BusOptions } from "./bus";
 import { RxQueue } from "./rx-queue";
 import { connectBroker, parseBrokerUrl } from "../gateway/broker-url";

@@ -2,7 +2,7 @@
  * The receive side of a bus: frames pushed by a driver callback, pulled by `for await`. Bounded, because a consumer
  * that stalls must not grow memory without limit: frames beyond `limit` are dropped and counted in `dropped`.
  */
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 
 export class RxQueue implements AsyncIterable<Frame> {
   private items: Frame[] = [];

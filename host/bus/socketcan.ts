@@ -16,15 +16,15 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
-import type { Frame } from "../../can-db/frame";
-import { CAN_EFF_MASK, CAN_ERR_FLAG, isValidFdLength } from "../../can-db/frame";
-import { BusError } from "../../can-db/errors";
+import type { Frame } from "../../frame/frame";
+import { CAN_EFF_MASK, CAN_ERR_FLAG, isValidFdLength } from "../../frame/frame";
+import { BusError } from "../../frame/errors";
 import type { Bus, BusFilter, BusOptions } from "./bus";
 import { CAN_EFF_FLAG, CAN_RTR_FLAG } from "./filter";
 import { loadCanRaw, type CanRaw, type CanRawHandle } from "./can-raw";
 import { unpackFrames, type PackedBatch } from "../record/packed-frames";
 import { RxQueue } from "./rx-queue";
-import { ErrorCounters } from "./error-frame";
+import { ErrorCounters } from "../../frame/error-frame";
 import { log } from "../log";
 
 const ARPHRD_CAN = 280;

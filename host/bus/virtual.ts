@@ -3,8 +3,8 @@
  * received by all the others (and by the sender itself with `receiveOwn`), timestamped at send time, in send order.
  * Used by tests and the replay benchmark where no kernel is involved (python-can's `virtual` interface, same idea).
  */
-import type { Frame } from "../../can-db/frame";
-import { BusError } from "../../can-db/errors";
+import type { Frame } from "../../frame/frame";
+import { BusError } from "../../frame/errors";
 import type { Bus, BusOptions, BusFilter } from "./bus";
 import { acceptFrame } from "./filter";
 import { RxQueue } from "./rx-queue";

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { IClientOptions, MqttClient } from "mqtt";
-import { BusError } from "../../can-db/errors";
+import { BusError } from "../../frame/errors";
 
 export interface BrokerAddress {
   url: string;

@@ -4,7 +4,7 @@
  * in the simulator; after a `u32 first_frame`, the running number of the report's first frame) and `transmit`
  * commands (firmware -> host).
  */
-import { makeFrame, isValidFdLength, type Frame } from "../../can-db/frame";
+import { makeFrame, isValidFdLength, type Frame } from "../../frame/frame";
 
 export const MAX_PACKET = 236;
 export const RECORD_HEADER = 6;

@@ -7,7 +7,7 @@
  * invented), and sent frames passed over by a later match are "lost". Latency is host time from `sent()` to the
  * arrival of the batch that carried the frame.
  */
-import { sameFrame, type Frame } from "../../can-db/frame";
+import { sameFrame, type Frame } from "../../frame/frame";
 
 interface Pending {
   frame: Frame;

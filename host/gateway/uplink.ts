@@ -6,8 +6,8 @@
  * the caller counts and reports it (a malformed batch is dropped whole, as the protocol asks).
  */
 import { decode, encode } from "cbor-x";
-import { VgwError } from "../../can-db/errors";
-import { makeFrame, type Frame } from "../../can-db/frame";
+import { VgwError } from "../../frame/errors";
+import { makeFrame, type Frame } from "../../frame/frame";
 import { FLAG_BRS, FLAG_ERR, FLAG_ESI, FLAG_EXT, FLAG_FD, FLAG_RTR, writeRecord, recordSize } from "./canbus-records";
 
 export const PROTOCOL_VERSION = 1;

@@ -4,7 +4,7 @@
  * replay read-ahead already uses (host/replay/read-ahead-format.ts): f64 t (NaN = none), u32 id, u8 flags, u8 data
  * length, u8 remote dlc, u8 bus index (255 = none), then the data bytes.
  */
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 import { FLAG, HEADER, NO_BUS } from "../replay/read-ahead-format";
 
 /** One packed batch as it crosses to the writer thread; `buses` is the whole index table so far (a few names). */

@@ -13,8 +13,8 @@
  */
 import { Worker } from "node:worker_threads";
 import * as path from "node:path";
-import type { Frame } from "../../can-db/frame";
-import { fileReason, UsageError, VgwError } from "../../can-db/errors";
+import type { Frame } from "../../frame/frame";
+import { fileReason, UsageError, VgwError } from "../../frame/errors";
 import { FramePacker, type PackedBatch } from "./packed-frames";
 import type { FileSummary } from "./rotating-writer";
 import type { FromWriter, ToWriter, WriterConfig } from "./writer-protocol";

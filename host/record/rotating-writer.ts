@@ -4,7 +4,7 @@
  * Runs on the writer thread of pipeline.ts; callers must not overlap calls (each is awaited before the next).
  */
 import { statSync } from "node:fs";
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 import { openTraceWriter, type TraceWriter } from "../trace";
 
 export interface RotationOptions {

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { openTraceReader } from "../trace";
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 import { FLAG, HEADER, NO_BUS, type WorkerMessage } from "./read-ahead-format";
 
 const MAX_IN_FLIGHT = 8;

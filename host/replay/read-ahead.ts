@@ -6,8 +6,8 @@
  */
 import { Worker } from "node:worker_threads";
 import * as path from "node:path";
-import { makeFrame, type Frame } from "../../can-db/frame";
-import { UsageError, VgwError } from "../../can-db/errors";
+import { makeFrame, type Frame } from "../../frame/frame";
+import { UsageError, VgwError } from "../../frame/errors";
 import { FLAG, HEADER, NO_BUS, type WorkerMessage } from "./read-ahead-format";
 
 const SLICE = 64;

@@ -4,7 +4,7 @@
  * up sleeps, so lateness of one frame never carries over to the next and the end of a one-hour trace lands within
  * the clock's resolution of one hour. Time comes from an injected Clock (a ManualClock in tests).
  */
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 import type { Clock } from "./clock";
 import { LatenessStats } from "./lateness";
 

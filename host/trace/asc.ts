@@ -21,8 +21,8 @@
  * classic and remote when present; a line without it (or with more than 8 bytes) is an FD frame, and a line
  * without flags but with data length 0 and a DLC is a remote frame (python-can's reading).
  */
-import type { Frame } from "../../can-db/frame";
-import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, isValidFdLength, lengthToDlc } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
+import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, isValidFdLength, lengthToDlc } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { decimal, scanDecimal, spacedHex, wholeLines } from "./lines";
 import { channelNumber } from "./channel";

@@ -25,8 +25,8 @@
  * are not CAN frames and are passed over. Errors name the top-level object index and its byte offset.
  */
 import * as zlib from "zlib";
-import type { Frame } from "../../can-db/frame";
-import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, lengthToDlc } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
+import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, lengthToDlc } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { channelNumber } from "./channel";
 

@@ -9,9 +9,9 @@
  *   123#DEADBEEF                                    a bare frame (cansend form, e.g. piped in): no time, no channel
  *
  * The reader parses bytes in place (no string per line) because it is the hot path of `vgw decode` and `convert`;
- * the text grammar itself is the one `can-db/frame.ts` defines, and the writer prints through `formatFrame`.
+ * the text grammar itself is the one `frame/frame.ts` defines, and the writer prints through `formatFrame`.
  */
-import { CAN_EFF_MASK, CAN_ERR_FLAG, CAN_SFF_MASK, formatFrame, type Frame } from "../../can-db/frame";
+import { CAN_EFF_MASK, CAN_ERR_FLAG, CAN_SFF_MASK, formatFrame, type Frame } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { decimal, scanDecimal, wholeLines } from "./lines";
 import { candumpChannel } from "./channel";

@@ -5,7 +5,7 @@
  * A format reader turns a stream of raw byte chunks into batches of frames. It never throws on bad input itself:
  * it hands each bad line/record to `ctx.bad()`, which counts it and either throws (strict mode) or reports and goes on.
  */
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 
 export interface ReadContext {
   /** File name as the user gave it ("<stdin>" for "-"), used in every error message. */

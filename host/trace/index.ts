@@ -14,8 +14,8 @@
  * A frame's `data` may be a view into a buffer its batch shares (no allocation per frame on the hot path): copy it
  * before mutating it or transferring its `buffer`.
  */
-import type { Frame } from "../../can-db/frame";
-import { TraceParseError, UsageError } from "../../can-db/errors";
+import type { Frame } from "../../frame/frame";
+import { TraceParseError, UsageError } from "../../frame/errors";
 import { log } from "../log";
 import { findFormat, listFormats, type ReadContext, type TraceFormat } from "./format";
 import { checkReadable, openSink, readBytes } from "./io";

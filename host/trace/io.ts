@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as zlib from "zlib";
 import { addAbortSignal, pipeline, type Readable, type Writable } from "stream";
-import { fileReason, VgwError } from "../../can-db/errors";
+import { fileReason, VgwError } from "../../frame/errors";
 import { isGzipPath } from "./format";
 
 /**

@@ -8,7 +8,7 @@
  * frame may carry `"dlc"` (requested length). On reading, `id` and `data` (except on a remote frame) are required:
  * flags default to false and `t`/`bus` to absent. Every line is validated as a Frame, so a bad one is reported with its line.
  */
-import { bytesToHex, makeFrame, type Frame } from "../../can-db/frame";
+import { bytesToHex, makeFrame, type Frame } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { framesFromLines } from "./lines";
 

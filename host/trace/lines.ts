@@ -1,4 +1,4 @@
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 import type { ReadContext } from "./format";
 
 /**

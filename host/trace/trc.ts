@@ -15,8 +15,8 @@
  * ("1" when the version has no bus column). Error frames carry no CAN error class here: they become
  * CAN_ERR_BUSERROR with 8 zero bytes, as in ASC and BLF. Status/warning lines are not frames and are passed over.
  */
-import type { Frame } from "../../can-db/frame";
-import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
+import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { framesFromLines, spacedHex } from "./lines";
 import { channelNumber } from "./channel";

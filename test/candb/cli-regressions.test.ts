@@ -9,11 +9,11 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { UsageError } from "../../can-db/errors";
-import { formatFrame } from "../../can-db/frame";
-import { encodeFromArgs } from "../../host/cli/commands/dbc-encode";
-import { convert } from "../../host/cli/commands/convert";
-import { decodeTrace } from "../../host/cli/commands/decode";
+import { UsageError } from "../../frame/errors";
+import { formatFrame } from "../../frame/frame";
+import { encodeFromArgs } from "../../can-db/assignments";
+import { convert } from "../../cli/commands/convert";
+import { decodeTrace } from "../../cli/commands/decode";
 import { openTraceReader, openTraceWriter, readAllFrames } from "../../host/trace";
 import { ROOT, runVgw as vgw } from "./helpers";
 

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { loadDbcFile } from "../../can-db/load";
 import { decodeDbcBytes, parseDbc } from "../../can-db/dbc-parser";
 import { writeDbc } from "../../can-db/dbc-writer";
-import { DbcParseError } from "../../can-db/errors";
+import { DbcParseError } from "../../frame/errors";
 import { attributeLabel, type Database } from "../../can-db/model";
 import { DBC_DIR, dbcFixtures } from "./helpers";
 

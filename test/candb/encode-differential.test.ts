@@ -13,7 +13,7 @@ import { resolve } from "node:path";
 import { loadDbcFile } from "../../can-db/load";
 import { Decoder } from "../../can-db/decoder";
 import { encodeFrame } from "../../can-db/encoder";
-import { bytesToHex, makeFrame, type Frame } from "../../can-db/frame";
+import { bytesToHex, makeFrame, type Frame } from "../../frame/frame";
 import { DBC_DIR, PYTHON, runPython, seededRandom } from "./helpers";
 
 /**

@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { decodeDbcBytes, parseDbc } from "../../can-db/dbc-parser";
 import { writeDbc } from "../../can-db/dbc-writer";
 import { Decoder } from "../../can-db/decoder";
-import { DbcParseError } from "../../can-db/errors";
+import { DbcParseError } from "../../frame/errors";
 import { DBC_DIR, dbcFixtures, seededRandom } from "./helpers";
 
 const CASES = 5000;

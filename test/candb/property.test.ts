@@ -10,7 +10,7 @@ import { parseDbc } from "../../can-db/dbc-parser";
 import { Decoder } from "../../can-db/decoder";
 import { encodeMessage } from "../../can-db/encoder";
 import { signalLayout } from "../../can-db/signal-layout";
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 
 interface SigSpec {
   /** First bit in the signal's own linear order (Intel: LSB-first bit index; Motorola: MSB-first bit index). */

@@ -8,7 +8,7 @@ import { parseDbc } from "../../can-db/dbc-parser";
 import { writeDbc } from "../../can-db/dbc-writer";
 import { Decoder } from "../../can-db/decoder";
 import { encodeFrame } from "../../can-db/encoder";
-import { formatFrame, makeFrame } from "../../can-db/frame";
+import { formatFrame, makeFrame } from "../../frame/frame";
 import type { Database } from "../../can-db/model";
 
 const TEXT = `VERSION "1.0"

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { strict as assert } from "node:assert";
-import { makeFrame, formatFrame, type Frame } from "../../can-db/frame";
+import { makeFrame, formatFrame, type Frame } from "../../frame/frame";
 import { decode } from "cbor-x";
 import { decodeBatch, encodeBatch } from "../../host/gateway/uplink";
 

@@ -4,7 +4,7 @@
  */
 import { strict as assert } from "assert";
 import fc from "fast-check";
-import { makeFrame, parseFrame, sameFrame, type Frame } from "../../can-db/frame";
+import { makeFrame, parseFrame, sameFrame, type Frame } from "../../frame/frame";
 import { MAX_PACKET, REPORT_HEADER, packReports, unpackReport } from "../../host/gateway/canbus-records";
 
 describe("CanBus frames reports", () => {

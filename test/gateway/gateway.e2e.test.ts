@@ -6,8 +6,8 @@
  * are taken the suite fails at once saying so.
  */
 import { strict as assert } from "assert";
-import { makeFrame, formatFrame, FD_LENGTHS, type Frame } from "../../can-db/frame";
-import { openBroker, type HilBroker } from "../../hil/broker";
+import { makeFrame, formatFrame, FD_LENGTHS, type Frame } from "../../frame/frame";
+import { openBroker, type HilBroker } from "../../host/gateway/broker";
 import { openBus } from "../../host/bus";
 import type { Bus } from "../../host/bus";
 import { encodeCommand, type CommandResult } from "../../host/gateway/uplink";
@@ -315,7 +315,7 @@ describe("gateway end to end: the `sim` bus spec (openBus starts and stops the s
       await receiver.detach();
       await client.endAsync();
     }
-    const { assertDevtoolsPortsFree } = await import("../../host/gateway/simulator");
+    const { assertDevtoolsPortsFree } = await import("../../host/simulator/simulator");
     await assertDevtoolsPortsFree();
   });
 });

@@ -6,8 +6,8 @@
  *   - at a rate that overflows the outbox: frames are lost, and the gateway's `drop.outbox` counter says exactly how many.
  */
 import { strict as assert } from "assert";
-import type { Frame } from "../../can-db/frame";
-import { openBroker, type HilBroker } from "../../hil/broker";
+import type { Frame } from "../../frame/frame";
+import { openBroker, type HilBroker } from "../../host/gateway/broker";
 import { openTraceReader } from "../../host/trace";
 import { join } from "node:path";
 import { startGatewayFixture, type GatewayFixture } from "../support/gateway";

@@ -7,8 +7,8 @@
 import { strict as assert } from "assert";
 import { decode, encode } from "cbor-x";
 import type { MqttClient } from "mqtt";
-import { formatFrame, parseFrame } from "../../can-db/frame";
-import { openBroker, type HilBroker } from "../../hil/broker";
+import { formatFrame, parseFrame } from "../../frame/frame";
+import { openBroker, type HilBroker } from "../../host/gateway/broker";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
 import { GatewayReceiver, publishWireBytes } from "../../host/gateway/receiver";
 import { encodeBatch } from "../../host/gateway/uplink";

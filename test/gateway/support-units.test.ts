@@ -4,9 +4,9 @@
  */
 import { strict as assert } from "assert";
 import { execFileSync } from "node:child_process";
-import { parseFrame } from "../../can-db/frame";
+import { parseFrame } from "../../frame/frame";
 import { DeliveryCheck } from "../../host/gateway/delivery";
-import { startChild } from "../../host/gateway/process";
+import { startChild } from "../../host/process";
 import { parseBrokerUrl } from "../../host/gateway/broker-url";
 import { parseMqttBusSpec } from "../../host/bus/mqtt";
 import { waitFor } from "../support/wait";

@@ -7,13 +7,13 @@ import { strict as assert } from "assert";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { encode } from "cbor-x";
-import { parseFrame } from "../../can-db/frame";
+import { parseFrame } from "../../frame/frame";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
 import { encodeBatch } from "../../host/gateway/uplink";
 import { startSecureMosquitto, type SecureMosquitto } from "../support/mosquitto";
 import { sleep } from "../support/wait";
 
-const CLI = join(__dirname, "../../host/cli/main.js");
+const CLI = join(__dirname, "../../cli/main.js");
 const DBC = join(__dirname, "../../../test/fixtures/dbc/motohawk.dbc");
 
 interface Run {

@@ -6,7 +6,7 @@
 import { strict as assert } from "assert";
 import fc from "fast-check";
 import { decode } from "cbor-x";
-import { formatFrame, makeFrame, parseFrame, sameFrame, FD_LENGTHS, type Frame } from "../../can-db/frame";
+import { formatFrame, makeFrame, parseFrame, sameFrame, FD_LENGTHS, type Frame } from "../../frame/frame";
 import { packRecords, unpackRecords, MAX_PACKET } from "../../host/gateway/canbus-records";
 import { decodeBatch, decodeRecords, encodeBatch, encodeCommand, decodeResult, PayloadError } from "../../host/gateway/uplink";
 import { SequenceTracker } from "../../host/gateway/sequence";

@@ -4,7 +4,7 @@
  */
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
-import { parseFrame, type Frame } from "../../can-db/frame";
+import { parseFrame, type Frame } from "../../frame/frame";
 import { checkAll, type SignalDecoder } from "../../hil/checks";
 import { emptyRecord, type RunRecord } from "../../hil/record";
 import { parseScenario } from "../../hil/scenario";

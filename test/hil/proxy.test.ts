@@ -5,7 +5,7 @@
 import * as assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
 import { FaultProxy } from "../../hil/proxy";
-import { openBroker, type HilBroker } from "../../hil/broker";
+import { openBroker, type HilBroker } from "../../host/gateway/broker";
 
 async function connect(url: string, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
   const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 3000, ...opts });

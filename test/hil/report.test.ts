@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
 import { PNG } from "pngjs";
-import { parseFrame } from "../../can-db/frame";
+import { parseFrame } from "../../frame/frame";
 import { checkAll } from "../../hil/checks";
 import { emptyRecord } from "../../hil/record";
 import { parseScenario } from "../../hil/scenario";

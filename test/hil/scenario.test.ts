@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseScenario, loadScenario, ScenarioError } from "../../hil/scenario";
-import { main } from "../../host/cli/main";
+import { main } from "../../cli/main";
 import { log } from "../../host/log";
 
 describe("hil scenario loader", () => {

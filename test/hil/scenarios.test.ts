@@ -13,10 +13,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { loadScenario } from "../../hil/scenario";
 import { runScenario, type RunOutcome } from "../../hil/runner";
-import { openBroker } from "../../hil/broker";
+import { openBroker } from "../../host/gateway/broker";
 import { openBus } from "../../host/bus";
-import { startSimulatedGateway } from "../../host/gateway/gateway";
-import { main } from "../../host/cli/main";
+import { startSimulatedGateway } from "../../host/simulator/gateway";
+import { main } from "../../cli/main";
 
 const ROOT = path.join(__dirname, "../../..");
 const SCENARIOS = path.join(ROOT, "hil/scenarios");

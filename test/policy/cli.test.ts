@@ -4,7 +4,7 @@
  */
 import { strict as assert } from "node:assert";
 import { spawn, spawnSync } from "node:child_process";
-import { openBroker } from "../../hil/broker";
+import { openBroker } from "../../host/gateway/broker";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 

@@ -12,7 +12,7 @@ import { compilePolicy, MAX_FILTERS, MAX_RULES, pgnFilter, type CompiledPolicy }
 import { j1939Pgn, makeJ1939Id } from "../../can-db/j1939";
 import { loadPolicyFile, parsePolicy, PolicyError } from "../../can-db/policy-file";
 import { admitsAny, frameKey, type KeyFilter } from "../../can-db/policy-filters";
-import { VgwError } from "../../can-db/errors";
+import { VgwError } from "../../frame/errors";
 import type { Database } from "../../can-db/model";
 
 const ROOT = resolve(__dirname, "../../..");

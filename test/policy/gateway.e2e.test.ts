@@ -10,14 +10,14 @@
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
-import { makeFrame, type Frame } from "../../can-db/frame";
+import { makeFrame, type Frame } from "../../frame/frame";
 import { loadDbcFile } from "../../can-db/load";
 import { compilePolicy } from "../../can-db/policy";
 import { loadPolicyFile } from "../../can-db/policy-file";
 import { frameKey } from "../../can-db/policy-filters";
-import { openBroker, type HilBroker } from "../../hil/broker";
+import { openBroker, type HilBroker } from "../../host/gateway/broker";
 import type { FrameBatch } from "../../host/gateway/uplink";
-import { settingsEnv } from "../../host/cli/commands/policy";
+import { settingsEnv } from "../../cli/commands/policy";
 import { startGatewayFixture, type GatewayFixture } from "../support/gateway";
 import { sleep, waitFor } from "../support/wait";
 

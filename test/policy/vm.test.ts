@@ -15,7 +15,7 @@ import { compilePolicy, type CompiledPolicy } from "../../can-db/policy";
 import { loadPolicyFile, parsePolicy } from "../../can-db/policy-file";
 import { EXT_BIT } from "../../can-db/policy-filters";
 import { j1939Pgn, j1939Source, makeJ1939Id } from "../../can-db/j1939";
-import { settingsEnv } from "../../host/cli/commands/policy";
+import { settingsEnv } from "../../cli/commands/policy";
 import { runDevsTest } from "../support/devs";
 
 const ROOT = resolve(__dirname, "../../..");

@@ -7,22 +7,27 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { makeFrame, parseFrame, sameFrame, type Frame } from "../../can-db/frame";
+import { makeFrame, parseFrame, sameFrame, type Frame } from "../../frame/frame";
 import { openBus } from "../../host/bus";
 import { openTraceWriter, readAllFrames } from "../../host/trace";
-import { CandumpText } from "../../host/cli/commands/dump";
-import { parseDuration, record, rotatedName } from "../../host/cli/commands/record";
-import { parseSize } from "../../host/cli/commands/can-options";
-import { parseMap, replay } from "../../host/cli/commands/replay";
-import { BusStats, frameBits } from "../../host/cli/commands/bus-stats";
-import { applyKey, initialView, renderScreen } from "../../host/cli/commands/monitor-view";
+import { CandumpText } from "../../frame/candump-text";
+import { parseDuration, rotatedName } from "../../cli/commands/record";
+import { startRecording, stopRecordings } from "../support/recording";
+import { within } from "../support/wait";
+import { parseSize } from "../../cli/options";
+import { parseMap, replay } from "../../cli/commands/replay";
+import { BusStats, frameBits } from "../../host/bus/stats";
+import { applyKey, initialView, renderScreen } from "../../cli/monitor-view";
 import { readAhead } from "../../host/replay/read-ahead";
 import { log } from "../../host/log";
-import { loadDecoder } from "../../host/cli/commands/dbc-annotate";
-import { encodeFromArgs } from "../../host/cli/commands/dbc-encode";
-import { frameJson } from "../../host/cli/commands/dump";
+import { loadDecoder } from "../../can-db/annotate";
+import { encodeFromArgs } from "../../can-db/assignments";
+import { frameJson } from "../../cli/commands/dump";
 
 const on = (bus: string, text: string, t?: number): Frame => ({ ...parseFrame(text), bus, t });
+
+// A test that fails midway still ends its recording, so no writer thread keeps mocha from exiting.
+afterEach(stopRecordings);
 
 describe("candump text columns", () => {
   it("prints what candump vcan0 vcan1 printed for the same frames (captured from can-utils in the VM)", () => {
@@ -200,8 +205,8 @@ describe("replay onto a virtual bus", function () {
     const sink = log.sink;
     log.sink = (l) => lines.push(l);
     try {
-      const done = record({ interface: "virtual:rec", output: out, rotateSize: 2000, count: 600 });
-      await new Promise((r) => setTimeout(r, 50));
+      const { done, listening } = startRecording({ interface: "virtual:rec", output: out, rotateSize: 2000, count: 600 });
+      await within(listening, 60_000, "the recorder to listen");
       // 6 bursts of 100 frames, 150 ms apart: each burst is flushed, and the size check runs after each flush.
       for (let k = 0; k < 6; k++) {
         for (let i = 0; i < 100; i++) await tx.send(makeFrame({ id: 0x100 + k, data: Uint8Array.of(i, k) }));

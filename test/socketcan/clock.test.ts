@@ -4,7 +4,7 @@
  * packets), also when frames are already due.
  */
 import * as assert from "node:assert/strict";
-import { makeFrame, type Frame } from "../../can-db/frame";
+import { makeFrame, type Frame } from "../../frame/frame";
 import { MonotonicClock } from "../../host/replay/clock";
 import { replayFrames } from "../../host/replay/scheduler";
 import { eventLoopGaps } from "../support/wait";

@@ -1,7 +1,7 @@
 /** Error frame decoding in can-utils' words, and counting. */
 import { strict as assert } from "node:assert";
-import { makeFrame } from "../../can-db/frame";
-import { describeErrorFrame, ErrorCounters } from "../../host/bus/error-frame";
+import { makeFrame } from "../../frame/frame";
+import { describeErrorFrame, ErrorCounters } from "../../frame/error-frame";
 
 const err = (id: number, data: number[]) => makeFrame({ id, err: true, data: Uint8Array.from(data) });
 

@@ -1,7 +1,7 @@
 /** candump filter syntax and the kernel's matching rule (the same cases run against the real kernel in vm.test.ts). */
 import { strict as assert } from "node:assert";
-import { makeFrame, parseFrame } from "../../can-db/frame";
-import { UsageError } from "../../can-db/errors";
+import { makeFrame, parseFrame } from "../../frame/frame";
+import { UsageError } from "../../frame/errors";
 import { acceptFrame, parseFilters } from "../../host/bus/filter";
 
 const accepts = (filter: string, frame: string) => acceptFrame(parseFilters(filter), parseFrame(frame));

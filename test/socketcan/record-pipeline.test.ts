@@ -9,11 +9,12 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { formatFrame, makeFrame, sameFrame, type Frame } from "../../can-db/frame";
-import { VgwError } from "../../can-db/errors";
+import { formatFrame, makeFrame, sameFrame, type Frame } from "../../frame/frame";
+import { VgwError } from "../../frame/errors";
 import { openBus } from "../../host/bus";
 import { readAllFrames } from "../../host/trace";
-import { record } from "../../host/cli/commands/record";
+import { startRecording, stopRecordings } from "../support/recording";
+import { within } from "../support/wait";
 import { FramePacker, headOfBatch, unpackFrames } from "../../host/record/packed-frames";
 import { TraceWriterThread } from "../../host/record/pipeline";
 import { log } from "../../host/log";
@@ -33,6 +34,9 @@ function everyKind(n: number): Frame[] {
   ];
   return Array.from({ length: n }, (_, i) => kinds[i % kinds.length](i));
 }
+
+// A test that fails midway still ends its recording, so no writer thread keeps mocha from exiting.
+afterEach(stopRecordings);
 
 describe("vgw record pipeline (receive thread -> writer thread)", () => {
   let dir = "";
@@ -129,8 +133,8 @@ describe("vgw record pipeline (receive thread -> writer thread)", () => {
       const sink = log.sink;
       log.sink = (l) => lines.push(l);
       try {
-        const done = record({ interface: "virtual:kinds", output: out, count: sent.length });
-        await new Promise((r) => setTimeout(r, 100));
+        const { done, listening } = startRecording({ interface: "virtual:kinds", output: out, count: sent.length });
+        await within(listening, 60_000, "the recorder to listen");
         // In bursts, so several batches cross to the writer thread, some of them partial (handed over by the timer).
         for (let i = 0; i < sent.length; i++) {
           await tx.send(sent[i]);
@@ -160,8 +164,8 @@ describe("vgw record pipeline (receive thread -> writer thread)", () => {
     const sink = log.sink;
     log.sink = () => undefined;
     try {
-      const done = record({ interface: "virtual:timed", output: out, rotateTime: 0.25, timeout: 1.6 });
-      await new Promise((r) => setTimeout(r, 100));
+      const { done, listening } = startRecording({ interface: "virtual:timed", output: out, rotateTime: 0.25, timeout: 1.6 });
+      await within(listening, 60_000, "the recorder to listen");
       // Four bursts 100 ms apart, then silence: the files after the last burst come from the timer alone.
       for (let k = 0; k < 4; k++) {
         for (let i = 0; i < 50; i++) await tx.send(makeFrame({ id: 0x400 + k, data: Uint8Array.of(k, i) }));
@@ -190,8 +194,10 @@ describe("vgw record pipeline (receive thread -> writer thread)", () => {
     log.sink = (l) => lines.push(l);
     let failure: unknown;
     try {
-      const done = record({ interface: "virtual:full", output: out, timeout: 20 }).catch((e: unknown) => (failure = e));
-      await new Promise((r) => setTimeout(r, 100));
+      const recording = startRecording({ interface: "virtual:full", output: out, timeout: 20 });
+      const done = recording.done.catch((e: unknown) => (failure = e));
+      const listening = recording.listening.catch(() => undefined);
+      await within(listening, 60_000, "the recorder to listen");
       // Enough frames for the file stream to write (and fail) while the recording still runs: it stops early.
       const started = Date.now();
       for (let k = 0; k < 40 && failure === undefined; k++) {
@@ -212,13 +218,15 @@ describe("vgw record pipeline (receive thread -> writer thread)", () => {
   it("-o - whose reader goes away (| head): the recording stops, says so, and the process does not crash", async () => {
     // A child process, because the writer thread's stdout is this process's stdout.
     const script = `
-      const { record } = require(${JSON.stringify(path.join(ROOT, "dist/host/cli/commands/record"))});
+      const { record } = require(${JSON.stringify(path.join(ROOT, "dist/cli/commands/record"))});
       const { openBus } = require(${JSON.stringify(path.join(ROOT, "dist/host/bus"))});
-      const { makeFrame } = require(${JSON.stringify(path.join(ROOT, "dist/can-db/frame"))});
+      const { makeFrame } = require(${JSON.stringify(path.join(ROOT, "dist/frame/frame"))});
       (async () => {
         const tx = await openBus("virtual:head");
-        const done = record({ interface: "virtual:head", output: "-", timeout: 30 });
-        await new Promise((r) => setTimeout(r, 100));
+        let onListening;
+        const listening = new Promise((r) => (onListening = r));
+        const done = record({ interface: "virtual:head", output: "-", timeout: 30, onListening });
+        await listening;
         let ended = false;
         done.finally(() => (ended = true));
         while (!ended) {

@@ -4,7 +4,7 @@
  */
 import { strict as assert } from "node:assert";
 import { cpus, loadavg } from "node:os";
-import { makeFrame, type Frame } from "../../can-db/frame";
+import { makeFrame, type Frame } from "../../frame/frame";
 import { ManualClock, MonotonicClock } from "../../host/replay/clock";
 import { replayFrames, type FrameSource } from "../../host/replay/scheduler";
 import { LatenessStats } from "../../host/replay/lateness";

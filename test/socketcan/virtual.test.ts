@@ -1,6 +1,6 @@
 /** The in-process `virtual:` bus: delivery to peers, own frames, filters, close. */
 import { strict as assert } from "node:assert";
-import { parseFrame, sameFrame, type Frame } from "../../can-db/frame";
+import { parseFrame, sameFrame, type Frame } from "../../frame/frame";
 import { openBus } from "../../host/bus";
 
 async function take(bus: AsyncIterable<Frame>, n: number): Promise<Frame[]> {
@@ -55,5 +55,24 @@ describe("virtual bus", () => {
     await a.close();
     assert.deepEqual(await pending, []);
     await assert.rejects(a.send(parseFrame("123#")), /closed/);
+  });
+});
+
+describe("bus registry", () => {
+  it("a word prefix takes only itself: `simcan0` is a SocketCAN interface, not the simulated gateway", async () => {
+    const { registerBus } = await import("../../host/bus/bus");
+    const opened: string[] = [];
+    registerBus("regtest", async (spec) => {
+      opened.push(spec);
+      return openBus("virtual:regtest");
+    });
+    const exact = await openBus("regtest");
+    const query = await openBus("regtest?x=1");
+    await Promise.all([exact.close(), query.close()]);
+    assert.deepEqual(opened, ["regtest", "regtest?x=1"]);
+    // Anything longer goes past the word prefix to SocketCAN (which, without the interface, says so).
+    await assert.rejects(openBus("regtestcan0"), (e: Error) => !/regtest\?/.test(e.message) && /regtestcan0/.test(e.message));
+    await assert.rejects(openBus("simcan0"), (e: Error) => !/sim bus spec/.test(e.message) && /simcan0/.test(e.message));
+    assert.deepEqual(opened, ["regtest", "regtest?x=1"]);
   });
 });

@@ -5,8 +5,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { strict as assert } from "node:assert";
-import { parseFrame, sameFrame, formatFrame, type Frame } from "../../can-db/frame";
-import { BusError } from "../../can-db/errors";
+import { parseFrame, sameFrame, formatFrame, type Frame } from "../../frame/frame";
+import { BusError } from "../../frame/errors";
 import { openBus, type Bus } from "../../host/bus";
 import type { SocketCanBus } from "../../host/bus/socketcan";
 import { execFileSync } from "node:child_process";

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { formatFrame, makeFrame, sameFrame, type Frame } from "../../can-db/frame";
+import { formatFrame, makeFrame, sameFrame, type Frame } from "../../frame/frame";
 import { readAllFrames, openTraceWriter } from "../../host/trace";
 
 const ROOT = path.resolve(__dirname, "../../..");

@@ -5,9 +5,9 @@
  */
 import type { MqttClient } from "mqtt";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
-import { firmwareBuildOnce, startSimulatedGateway, type SimulatedGateway } from "../../host/gateway/gateway";
+import { firmwareBuildOnce, startSimulatedGateway, type SimulatedGateway } from "../../host/simulator/gateway";
 import { GatewayReceiver } from "../../host/gateway/receiver";
-import { GatewaySession } from "../../host/gateway/session";
+import { GatewaySession } from "../../host/simulator/session";
 import { encodeCommand, gatewayTopics, type CommandResult, type GatewayCommand, type GatewayStatus } from "../../host/gateway/uplink";
 import { log } from "../../host/log";
 import { within } from "./wait";

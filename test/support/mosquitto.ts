@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { canConnect, freePort } from "../../host/tcp";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startChild, type Child } from "../../host/gateway/process";
+import { startChild, type Child } from "../../host/process";
 import { waitFor } from "./wait";
 
 export interface SecureMosquitto {

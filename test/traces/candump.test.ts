@@ -2,8 +2,8 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { formatFrame } from "../../can-db/frame";
-import { TraceParseError } from "../../can-db/errors";
+import { formatFrame } from "../../frame/frame";
+import { TraceParseError } from "../../frame/errors";
 import { openTraceReader, openTraceWriter, readAllFrames } from "../../host/trace";
 import { fixture, tmpDir } from "./helpers";
 

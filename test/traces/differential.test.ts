@@ -6,7 +6,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import type { Frame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
 import { findFormat, openTraceReader, openTraceWriter } from "../../host/trace";
 import { KNOWN, RULES, type KnownDifference } from "./known-differences";
 import { FIELDS, ours, pythonCanRead, pythonCanWrite, type Comparable, type PyMsg, type PyResult } from "./reference";

@@ -7,12 +7,12 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
-import { validateFrame, type Frame } from "../../can-db/frame";
-import { TraceParseError } from "../../can-db/errors";
+import { validateFrame, type Frame } from "../../frame/frame";
+import { TraceParseError } from "../../frame/errors";
 import { findFormat, type TraceFormat } from "../../host/trace";
 import { AscParser, fastLine } from "../../host/trace/asc";
 import { parseCandumpLines } from "../../host/trace/candump";
-import { parseFrame } from "../../can-db/frame";
+import { parseFrame } from "../../frame/frame";
 import { FIXTURES, prng } from "./helpers";
 
 const GOLDEN = path.join(FIXTURES, "golden");

@@ -12,7 +12,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
-import { convert } from "../../host/cli/commands/convert";
+import { convert } from "../../cli/commands/convert";
 import { log } from "../../host/log";
 import { FIXTURES, fixture, sampleFrames, tmpDir } from "./helpers";
 

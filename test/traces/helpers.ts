@@ -1,8 +1,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { Frame } from "../../can-db/frame";
-import { FD_LENGTHS, makeFrame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
+import { FD_LENGTHS, makeFrame } from "../../frame/frame";
 
 /** Trace fixtures live in the source tree (test/fixtures/traces); tests run from dist/test/traces. */
 export const FIXTURES = path.resolve(__dirname, "../../../test/fixtures/traces");

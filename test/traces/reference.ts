@@ -6,8 +6,8 @@
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
 import * as path from "path";
-import type { Frame } from "../../can-db/frame";
-import { bytesToHex } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
+import { bytesToHex } from "../../frame/frame";
 
 export const PYTHON = "/usr/bin/python3";
 const SCRIPTS = path.resolve(__dirname, "../../../test/traces");

@@ -5,8 +5,8 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import type { Frame } from "../../can-db/frame";
-import { bytesToHex, formatFrame } from "../../can-db/frame";
+import type { Frame } from "../../frame/frame";
+import { bytesToHex, formatFrame } from "../../frame/frame";
 import { openTraceReader, openTraceWriter, readAllFrames } from "../../host/trace";
 import { candumpChannel } from "../../host/trace/channel";
 import { canUtils } from "./reference";

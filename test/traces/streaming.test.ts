@@ -11,7 +11,7 @@ import { tmpDir } from "./helpers";
 
 const FRAMES = 1_000_000;
 const BUDGET_MB = 200;
-const CONVERT = path.resolve(__dirname, "../../host/cli/commands/convert.js");
+const CONVERT = path.resolve(__dirname, "../../cli/commands/convert.js");
 
 /** Writes `n` candump lines quickly (no frame objects), 64 KB at a time. */
 function generateLog(file: string, n: number): void {

@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
-import { formatFrame, makeFrame, parseFrame, sameFrame } from "../../can-db/frame";
-import { FrameError } from "../../can-db/errors";
+import { formatFrame, makeFrame, parseFrame, sameFrame } from "../../frame/frame";
+import { FrameError } from "../../frame/errors";
 
 describe("Frame text (can-utils form)", () => {
   const roundTrips = ["123#DEADBEEF", "12345678#00", "123#", "123#R", "123#R3", "1FFFFFFF#R", "123##1DEADBEEF", "123##3", "20000080#0000000000000000",

@@ -1,0 +1,118 @@
+/**
+ * `vgw dump`: prints frames from one or more CAN interfaces as they arrive, in candump's columns by default
+ * (`  can0  123   [4]  DE AD BE EF`), or one JSON object per line. Error frames are always shown, decoded into
+ * can-utils' error classes. Ends on Ctrl-C, after `-n` frames or `--timeout` seconds, with a summary on stderr.
+ */
+import type { Command } from "commander";
+import type { Frame } from "../../frame/frame";
+import { bytesToHex } from "../../frame/frame";
+import { UsageError } from "../../frame/errors";
+import { describeErrorFrame } from "../../frame/error-frame";
+import { CandumpText } from "../../frame/candump-text";
+import { log } from "../../host/log";
+import { filtersOption, interruptSignal, nonNegativeInteger, parseInterfaces, positiveNumber, parseSize, RECEIVE_BUFFER_HELP } from "../options";
+import { mergeBuses, openBuses, closeOnAbort } from "../../host/bus/merge";
+import { loadDecoder, type FrameDecoder } from "../../can-db/annotate";
+import { writeStdout } from "../stdout";
+
+interface DumpOptions {
+  interface: string;
+  filter?: string;
+  rcvbuf?: number;
+  format: string;
+  dbc?: string;
+  count?: number;
+  timeout?: number;
+  timestamp?: string;
+}
+
+/** One JSON object per frame; decoded signals under the same keys `vgw decode --format jsonl` uses. */
+export function frameJson(f: Frame, decoder?: FrameDecoder): string {
+  const o: Record<string, unknown> = { t: f.t, bus: f.bus, id: f.id, ext: f.ext };
+  if (f.rtr) Object.assign(o, { rtr: true, dlc: f.dlc ?? 0 });
+  if (f.fd) Object.assign(o, { fd: true, brs: f.brs, esi: f.esi });
+  if (f.err) Object.assign(o, { err: true, error: describeErrorFrame(f) });
+  o.data = bytesToHex(f.data);
+  if (decoder && !f.err) Object.assign(o, decoder.json(f));
+  return JSON.stringify(o);
+}
+
+export async function dump(opts: DumpOptions): Promise<void> {
+  const interfaces = parseInterfaces(opts.interface);
+  if (opts.format !== "text" && opts.format !== "jsonl") throw new UsageError(`--format must be text or jsonl, got '${opts.format}'`);
+  const stampMode = (opts.timestamp ?? "none") as "none" | "a" | "d" | "z";
+  if (!["none", "a", "d", "z"].includes(stampMode)) throw new UsageError(`-t must be a, d or z, got '${opts.timestamp}'`);
+  const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
+  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
+  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
+  log.debug(`dump: listening on ${interfaces.join(",")}`);
+  const text = new CandumpText(interfaces, stampMode);
+  const { signal, dispose } = interruptSignal(opts.timeout);
+  closeOnAbort(signal, buses);
+  const merged = mergeBuses(buses);
+  let frames = 0;
+  let errors = 0;
+  // Lines are written in batches for throughput, and a timer writes what is pending every 50 ms: a person is
+  // watching, and no clock is read per frame (slow in a VM).
+  let out: string[] = [];
+  let outputGone = false;
+  const write = async () => {
+    if (out.length === 0) return;
+    const text = out.join("\n") + "\n";
+    out = [];
+    if (!(await writeStdout(text))) outputGone = true;
+  };
+  const ticker = setInterval(() => void write(), 50);
+  try {
+    receive: for await (const batch of merged.batches) {
+      for (const f of batch) {
+        frames++;
+        if (f.err) errors++;
+        if (opts.format === "jsonl") out.push(frameJson(f, decoder));
+        else out.push(decoder && !f.err ? `${text.format(f)}  ${decoder.text(f)}` : text.format(f));
+        if (opts.count !== undefined && frames >= opts.count) break receive;
+      }
+      if (out.length >= 256) await write();
+      if (outputGone) break;
+    }
+    await write();
+  } finally {
+    clearInterval(ticker);
+    dispose();
+    const counters = buses.map((b) => ({ name: b.name, c: b.counters?.() ?? {} }));
+    await Promise.all(buses.map((b) => b.close()));
+    const dropped = counters.reduce((n, b) => n + (b.c.queueDropped ?? 0) + (b.c.dropped ?? 0), merged.dropped());
+    const socket = counters.reduce((n, b) => n + (b.c.socketDropped ?? 0), 0);
+    const kernel = counters.reduce((n, b) => n + (b.c.interfaceRxDropped ?? 0), 0);
+    const parts = [`${frames} frames`, `${errors} error frames`];
+    if (dropped > 0) parts.push(`${dropped} dropped (reader fell behind)`);
+    if (socket > 0) parts.push(`${socket} dropped by the kernel (socket buffer full; --rcvbuf 4M absorbs longer bursts)`);
+    if (kernel > 0) parts.push(`${kernel} dropped by the interface`);
+    log.info(`dump: ${parts.join(", ")}`);
+  }
+}
+
+export function registerDump(program: Command): void {
+  program
+    .command("dump")
+    .description("print CAN frames from one or more interfaces as they arrive (candump's columns; signals with --dbc)")
+    .requiredOption("-i, --interface <list>", "interfaces, comma-separated: can0, vcan0, virtual:name")
+    .option("--filter <list>", "kernel acceptance filters as candump writes them: 123:7FF, 12345678:9FFFFFFF, 123~7FF (inverted)")
+    .option("--rcvbuf <size>", RECEIVE_BUFFER_HELP, parseSize)
+    .option("--format <format>", "text (candump columns) or jsonl", "text")
+    .option("--dbc <file>", "decode frames with this DBC and print the signals beside each frame")
+    .option("-t, --timestamp <mode>", "prefix a timestamp as candump -t does: a absolute, d delta, z from zero")
+    .option("-n, --count <n>", "stop after n frames", nonNegativeInteger("--count"))
+    .option("--timeout <s>", "stop after this many seconds", positiveNumber("--timeout"))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  vgw dump -i can0                              all frames, candump style
+  vgw dump -i can0,can1 --filter 123:7FF,200~700   two interfaces, kernel filters
+  vgw dump -i can0 --dbc car.dbc                 decoded signals beside each frame
+  vgw dump -i vcan0 --format jsonl -n 100        100 frames as JSON lines
+Error frames are always shown, with their can-utils error classes, and counted in the summary on stderr.`,
+    )
+    .action(async (opts: DumpOptions) => dump(opts));
+}

@@ -1,0 +1,176 @@
+/**
+ * `vgw record`: writes frames from one or more interfaces into a trace file, the format chosen by the extension
+ * (host/trace registry: .log .asc .blf .trc .jsonl, .gz of any). Optional rotation by size or time starts a new
+ * numbered file (`drive-000.log`, `drive-001.log` ...). On Ctrl-C / SIGTERM (or -n / --timeout) the file is closed
+ * properly and a summary goes to stderr: frames per file, error frames, and every drop that was counted.
+ * On SocketCAN, frames are received on the bus's native thread and arrive here packed; encoding and writing run on a
+ * writer thread (host/record/pipeline.ts); every other thread runs below the receive threads (thread-priority.ts).
+ */
+import type { Command } from "commander";
+import { UsageError } from "../../frame/errors";
+import { log } from "../../host/log";
+import { TraceWriterThread } from "../../host/record/pipeline";
+import { headOfBatch, type PackedBatch } from "../../host/record/packed-frames";
+import { favourReceiveThreads } from "../../host/record/thread-priority";
+import type { FileSummary } from "../../host/record/rotating-writer";
+import type { Frame } from "../../frame/frame";
+import type { Bus } from "../../host/bus";
+import { SocketCanBus } from "../../host/bus/socketcan";
+import { filtersOption, interruptSignal, nonNegativeInteger, parseInterfaces, positiveNumber, parseSize, RECEIVE_BUFFER_HELP } from "../options";
+import { busBatches, openBuses, closeOnAbort } from "../../host/bus/merge";
+
+interface RecordOptions {
+  interface: string;
+  output: string;
+  filter?: string;
+  rcvbuf?: number;
+  rotateSize?: number;
+  rotateTime?: number;
+  count?: number;
+  timeout?: number;
+  /** Called once every bus is open and receiving: frames sent from then on are recorded (scripts and tests wait on it). */
+  onListening?: () => void;
+  /** Ends the recording like Ctrl-C (the summary is printed, the files are completed). */
+  signal?: AbortSignal;
+}
+
+export { rotatedName } from "../../host/record/rotating-writer";
+
+/** `60`, `90s`, `5m`, `1h` -> seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`bad duration '${text}': use seconds or a suffix s, m, h (e.g. 5m)`);
+  const n = Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? "s") as "s" | "m" | "h"];
+  if (n <= 0) throw new UsageError(`duration must be positive, got '${text}'`);
+  return n;
+}
+
+/** A quiet bus still gets its last frames handed to the writer within this long. */
+const FLUSH_MS = 50;
+
+export async function record(opts: RecordOptions): Promise<void> {
+  const interfaces = parseInterfaces(opts.interface);
+  // The writer thread opens the first file before the buses: a bad extension (usage error) or an unwritable folder is
+  // reported before anything is captured.
+  const out = await TraceWriterThread.start({ output: opts.output, rotateSize: opts.rotateSize, rotateTime: opts.rotateTime });
+  let buses;
+  try {
+    buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
+  } catch (e) {
+    await out.close();
+    throw e;
+  }
+  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
+  log.debug(`record: listening on ${interfaces.join(",")}`);
+  opts.onListening?.();
+  const { signal, dispose } = interruptSignal(opts.timeout, opts.signal);
+  closeOnAbort(signal, buses);
+  const stop = () => void Promise.all(buses.map((b) => b.close()));
+  // A failed writer (disk full) ends the capture like Ctrl-C; close() below then throws its error.
+  out.onFail = stop;
+  // stdout's reader went away (`vgw record -o - | head`): nothing more can be delivered.
+  out.onOutputGone = stop;
+  let frames = 0;
+  let errors = 0;
+  let stopped = false;
+  // -n: once the count is reached, nothing more is taken and the buses are closed.
+  const stopAtCount = () => {
+    if (opts.count !== undefined && frames >= opts.count) {
+      stopped = true;
+      stop();
+    }
+  };
+  // Every frame of every bus, in arrival order; the receiving thread's whole job. Nothing here may throw (it runs in
+  // the buses' receive callbacks).
+  const take = (f: Frame) => {
+    if (stopped) return;
+    frames++;
+    if (f.err) errors++;
+    out.add(f);
+    stopAtCount();
+  };
+  // A SocketCAN bus delivers packed chunks from its receive thread; they go to the writer thread as they are.
+  const takePacked = (chunk: PackedBatch, errorFrames: number) => {
+    if (stopped) return;
+    if (opts.count !== undefined && frames + chunk.count > opts.count) {
+      const head = headOfBatch(chunk, opts.count - frames);
+      chunk = head.batch;
+      errorFrames = head.errors;
+    }
+    frames += chunk.count;
+    errors += errorFrames;
+    out.addPacked(chunk);
+    stopAtCount();
+  };
+  const pump = async (bus: Bus) => {
+    // A SocketCAN bus hands its chunks over in its receive callback; its batches then end with the bus.
+    if (bus instanceof SocketCanBus) bus.listenPacked(takePacked);
+    for await (const batch of busBatches(bus)) for (const f of batch) take(f);
+  };
+  // No clock read per frame (a clock read is a slow emulated device access in a VM): a timer hands over a quiet bus's frames.
+  const ticker = setInterval(() => out.flush(), FLUSH_MS);
+  const receiving = opts.count !== 0 ? buses.map(pump) : [];
+  // The receive threads started in pump(): from here on they run ahead of every other thread of the process.
+  if (buses.some((b) => b instanceof SocketCanBus)) log.debug(`record: ${favourReceiveThreads()} threads lowered below the receive threads`);
+  let files: FileSummary[] = [];
+  try {
+    await Promise.all(receiving);
+  } finally {
+    clearInterval(ticker);
+    dispose();
+    const counters = buses.map((b) => b.counters?.() ?? {});
+    await Promise.all(buses.map((b) => b.close()));
+    let failure: unknown;
+    try {
+      files = await out.close();
+    } catch (e) {
+      failure = e;
+    }
+    const queueDropped = counters.reduce((n, c) => n + (c.queueDropped ?? 0) + (c.dropped ?? 0), 0);
+    const socketDropped = counters.reduce((n, c) => n + (c.socketDropped ?? 0), 0);
+    const kernelDropped = counters.reduce((n, c) => n + (c.interfaceRxDropped ?? 0), 0);
+    const written = files.reduce((n, f) => n + f.frames, 0);
+    const formatDropped = files.reduce((n, f) => n + f.dropped, 0);
+    const where = out.outputGone
+      ? "stdout before its reader closed it (the rest was not written)"
+      : files.length <= 1
+        ? (files[0]?.path ?? opts.output)
+        : `${files.length} files (${files[0].path} .. ${files[files.length - 1].path})`;
+    log.info(
+      `record: ${frames} frames received, ${failure ? "the file was not completed" : `${written} written to ${where}`}; ${errors} error frames; ` +
+        `dropped: ${queueDropped + out.dropped} by vgw (reader behind: ${queueDropped}, writer behind: ${out.dropped}), ` +
+        `${socketDropped} by the kernel (socket buffer full), ${kernelDropped} by the interface (rx_dropped), ${formatDropped} not representable in the format`,
+    );
+    if (socketDropped > 0) {
+      log.info(`record: hint: the kernel dropped frames its socket buffer had no room for; a bigger one absorbs longer bursts: --rcvbuf 4M`);
+    }
+    // eslint-disable-next-line no-unsafe-finally -- the writer's failure is the command's error, after the summary
+    if (failure) throw failure;
+  }
+}
+
+export function registerRecord(program: Command): void {
+  program
+    .command("record")
+    .description("record CAN frames from one or more interfaces into a trace file (format by extension)")
+    .requiredOption("-i, --interface <list>", "interfaces, comma-separated: can0, vcan0, virtual:name")
+    .requiredOption("-o, --output <file>", "trace file: .log (candump -l), .asc, .blf, .trc, .jsonl, optionally .gz; - for stdout")
+    .option("--filter <list>", "kernel acceptance filters as candump writes them: 123:7FF,200~700")
+    .option("--rcvbuf <size>", RECEIVE_BUFFER_HELP, parseSize)
+    .option("--rotate-size <size>", "start a new numbered file when this size is reached (e.g. 10M)", parseSize)
+    .option("--rotate-time <duration>", "start a new numbered file after this long (e.g. 90s, 5m, 1h)", parseDuration)
+    .option("-n, --count <n>", "stop after n frames", nonNegativeInteger("--count"))
+    .option("--timeout <s>", "stop after this many seconds", positiveNumber("--timeout"))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  vgw record -i can0 -o drive.log                      candump -l format until Ctrl-C
+  vgw record -i can0,can1 -o drive.blf                 two interfaces into one Vector BLF
+  vgw record -i can0 -o drive.log.gz --rotate-size 50M drive-000.log.gz, drive-001.log.gz, ...
+  vgw record -i vcan0 -o cap.asc --timeout 10          ten seconds into Vector ASC
+The summary on stderr counts frames, error frames and every drop (by vgw: reader or writer behind; by the interface;
+by the format). Encoding and writing run on a second thread, so receiving is not held up by the file.`,
+    )
+    .action(async (opts: RecordOptions) => record(opts));
+}
