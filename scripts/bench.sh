@@ -3,7 +3,7 @@
 # Pass names to run only some: `npm run bench -- decode traces`. Figures are recorded in docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup-test.sh
 npx tsc -p .
 all=(decode traces replay gateway hil policy socketcan-rx)
 want=("${@:-${all[@]}}")
