@@ -19,10 +19,10 @@ import { openBus } from "../host/bus";
 import type { VirtualBus } from "../host/bus/virtual";
 import { MonotonicClock } from "../host/replay/clock";
 import { openTraceWriter } from "../host/trace";
-import { percentile } from "../hil/checks";
+import { percentile } from "../host/percentile";
 import { emptyRecord } from "../hil/record";
 import { replayTrace, runScenario } from "../hil/runner";
-import { parseScenario, type Step, type TraceRef } from "../hil/scenario";
+import { defaultGateway, parseScenario, type Step, type TraceRef } from "../hil/scenario";
 import { syntheticFrames } from "../hil/synthetic";
 import { openTarget } from "../hil/target";
 
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const seconds = arg("--seconds", 10);
   const rate = arg("--rate", 4000);
   const speed = arg("--speed", 10);
-  const load = { rate, durationMs: seconds * 1000, ids: Array.from({ length: 16 }, (_, i) => 0x100 + i * 0x10), fd: false, hold: new Map<number, number>() };
+  const load = { rate, durationMs: seconds * 1000, keys: Array.from({ length: 16 }, (_, i) => 0x100 + i * 0x10), fd: false, hold: new Map<number, number>() };
   const trace: TraceRef = { name: "load", synthetic: load, origin: { file: "bench", line: 0 } };
   const step: Extract<Step, { kind: "replay" }> = { kind: "replay", trace: "load", speed, origin: { file: "bench", line: 0 } };
   const rows: Row[] = [];
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   {
     const clock = new MonotonicClock();
     const rec = emptyRecord("bench", "board", clock.now() * 1000);
-    const target = await openTarget("board", { gatewayBroker: "", device: "bench", prefix: "vgw", gateway: { filters: [], minInterval: new Map(), onChange: new Set(), allow: [], extra: {} }, can: "virtual:hil-bench" });
+    const target = await openTarget("board", { gatewayBroker: "", device: "bench", prefix: "vgw", gateway: defaultGateway(), can: "virtual:hil-bench" });
     // The far end only counts (python-can's receiver is read after its replay too).
     const wire = (await openBus("virtual:hil-bench")) as VirtualBus;
     const t0 = process.hrtime.bigint();

@@ -8,9 +8,11 @@
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { loadDbcFile } from "../can-db/load";
-import { compilePolicy, MAX_FILTERS } from "../can-db/policy";
+import { compilePolicy } from "../can-db/policy";
+import { MAX_FILTERS } from "../can-db/gateway-settings";
 import { parsePolicy } from "../can-db/policy-file";
-import { admitsAny, exactCover, frameKey, widenFilters } from "../can-db/policy-filters";
+import { admitsAny, exactCover, widenFilters } from "../can-db/policy-filters";
+import { frameKey } from "../can-db/frame-key";
 
 const ROOT = resolve(__dirname, "../..");
 const FILES = ["vw_mqb.dbc", "FORD_CADS_64.dbc", "ThinkCity.dbc", "gm_global_a_lowspeed_1818125.dbc", "vehicle.dbc"];

@@ -217,7 +217,7 @@ export class Decoder {
       if (m.pseudo) continue;
       const entry: Entry = { def: m, compiled: undefined };
       this.entries.set(m, entry);
-      this.byKey.set(frameKey(m.id, m.ext), entry);
+      this.byKey.set(lookupKey(m.id, m.ext), entry);
       if (isJ1939Message(db, m)) {
         const pgn = j1939Pgn(m.id);
         if (!this.byPgn.has(pgn)) this.byPgn.set(pgn, entry);
@@ -231,7 +231,7 @@ export class Decoder {
   }
 
   private entry(id: number, ext: boolean): Entry | undefined {
-    const e = this.byKey.get(frameKey(id, ext));
+    const e = this.byKey.get(lookupKey(id, ext));
     if (e || !ext || this.byPgn.size === 0) return e;
     return this.byPgn.get(j1939Pgn(id));
   }
@@ -284,6 +284,10 @@ interface Entry {
   compiled: CompiledMessage | undefined;
 }
 
-function frameKey(id: number, ext: boolean): number {
+/**
+ * The decoder's map key for (ID, kind). Not the gateway's frame key (frame-key.ts), whose bit 31 makes extended keys
+ * heap numbers in V8: this one stays below 2^30, a small integer, which keeps the per-frame lookup fast.
+ */
+function lookupKey(id: number, ext: boolean): number {
   return id * 2 + (ext ? 1 : 0);
 }

@@ -1,9 +1,10 @@
 /**
  * Accept filters for the gateway: a set of frame keys -> as few `[value, mask]` pairs as the firmware's table holds.
  *
- * A frame key is the firmware's matching key (docs/protocol.md, "Matching keys"): the ID for standard frames, the ID
- * plus bit 31 for extended ones. A filter admits a key when `(key & mask) == (value & mask)`. Every filter made here
- * has bit 31 in its mask, so it admits one kind of frame only; within a kind, a filter is a cube over the ID bits.
+ * A frame key (frame-key.ts) is the firmware's matching key (docs/protocol.md, "Matching keys"): the ID for standard
+ * frames, the ID plus bit 31 for extended ones. A filter admits a key when `(key & mask) == (value & mask)`. Every
+ * filter made here has bit 31 in its mask, so it admits one kind of frame only; within a kind, a filter is a cube over
+ * the ID bits.
  *
  * Exact covers come from two-level logic minimisation (Quine-McCluskey prime implicants, then a minimum set cover
  * by branch and bound). No npm package does this for integer keys with a 16-entry bound, so it is written here.
@@ -11,8 +12,8 @@
  * admits the fewest extra IDs the database knows (the ones actually on the bus), then the smallest cube.
  */
 import { VgwError } from "../frame/errors";
+import { EXT_BIT, isExtKey } from "./frame-key";
 
-export const EXT_BIT = 0x80000000;
 const STD_WIDTH = 11;
 const EXT_WIDTH = 29;
 
@@ -20,14 +21,6 @@ const EXT_WIDTH = 29;
 export interface KeyFilter {
   value: number;
   mask: number;
-}
-
-export function frameKey(id: number, ext: boolean): number {
-  return ext ? (id | EXT_BIT) >>> 0 : id;
-}
-
-export function isExtKey(key: number): boolean {
-  return key >= EXT_BIT;
 }
 
 export function admits(f: KeyFilter, key: number): boolean {

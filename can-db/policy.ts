@@ -11,22 +11,12 @@
  * A policy that would forward nothing is an error: the firmware reads an empty filter list as "accept all".
  */
 import { PolicyError, type PolicySpec, type RateSpec, type SelectorSpec } from "./policy-file";
-import { admits, admitsAny, admittedCount, admittedKeys, EXT_BIT, exactCover, frameKey, isExtKey, widenFilters, type KeyFilter } from "./policy-filters";
+import { admits, admitsAny, admittedCount, admittedKeys, exactCover, widenFilters, type KeyFilter } from "./policy-filters";
+import { EXT_BIT, frameKey, keyText } from "./frame-key";
+import { MAX_FILTERS, MAX_RULES, policySettings, type PolicySettings } from "./gateway-settings";
 import { VgwError } from "../frame/errors";
 import { attributeValue, type Database, type MessageDef } from "./model";
 import { makeJ1939Id } from "./j1939";
-
-/** The firmware's table sizes (firmware/src/filters.ts MAX_FILTERS / MAX_RULES; a test keeps them equal). */
-export const MAX_FILTERS = 16;
-export const MAX_RULES = 32;
-
-/** The setting values the firmware loads, by their setting keys. */
-export interface GatewaySettings {
-  canFilters: number[][];
-  rateRules: number[][];
-  txAllow: number[][];
-  txRate: number;
-}
 
 export interface CompileOptions {
   /** When the exact filters do not fit, widen masks (admitting extra IDs, all reported) instead of failing. */
@@ -83,7 +73,7 @@ export interface PgnGroup {
 }
 
 export interface CompiledPolicy {
-  settings: GatewaySettings;
+  settings: PolicySettings;
   rows: PolicyRow[];
   /** PGN groups, in the order the policy names them; their filters lead the tables they are in. */
   groups: PgnGroup[];
@@ -122,10 +112,6 @@ function globRegExp(glob: string): RegExp {
     } else re += c.replace(/[.+^${}()|\\\]]/g, "\\$&");
   }
   return new RegExp(`^${re}$`);
-}
-
-export function keyText(key: number): string {
-  return isExtKey(key) ? "0x" + ((key - 0x80000000) >>> 0).toString(16).toUpperCase().padStart(8, "0") : "0x" + key.toString(16).toUpperCase().padStart(3, "0");
 }
 
 class Resolver {
@@ -326,10 +312,6 @@ function compileFilters(
   return { filters, widening };
 }
 
-function pairs(filters: readonly KeyFilter[]): number[][] {
-  return filters.map((f) => [f.value, f.mask]);
-}
-
 export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOptions = {}): CompiledPolicy {
   const max = options.maxFilters ?? MAX_FILTERS;
   if (!Number.isInteger(max) || max < 1 || max > MAX_FILTERS) throw new VgwError(`the filter table size must be 1..${MAX_FILTERS}, not ${max}`);
@@ -371,12 +353,12 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
   }
   return {
     warnings,
-    settings: {
-      canFilters: pairs(uplink.filters),
-      rateRules: rules.map((r) => [r.key, r.interval, r.onChange ? 1 : 0]),
-      txAllow: pairs(tx.filters),
+    settings: policySettings({
+      filters: uplink.filters,
+      rules: rules.map((r) => ({ key: r.key, interval: r.interval, onChange: r.onChange })),
+      txAllow: tx.filters,
       txRate: spec.transmit?.rate ?? 0,
-    },
+    }),
     rows,
     groups,
     widenings,

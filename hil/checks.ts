@@ -5,7 +5,11 @@
  * expectation kind then has one checker.
  */
 import { formatFrame, sameFrame, type Frame } from "../frame/frame";
-import type { Expectation, GatewaySettings, Origin, Scenario, IdFilter, CounterExpectation } from "./scenario";
+import { frameKey, keyText } from "../can-db/frame-key";
+import { SettingsModel } from "../can-db/gateway-settings";
+import { admitsAny, type KeyFilter } from "../can-db/policy-filters";
+import { percentile } from "../host/percentile";
+import type { Expectation, Origin, Scenario, CounterExpectation } from "./scenario";
 import type { DeliveredFrame, ReplayedFrame, RunRecord } from "./record";
 
 export interface CheckResult {
@@ -41,46 +45,48 @@ export interface Analysis {
   deliveredOf: Map<number, DeliveredFrame>;
   /** Delivered frames that match no replayed frame, with the reason. */
   unexpected: Array<{ d: DeliveredFrame; why: string }>;
-  /** Keys (see frameKey) the gateway downsamples: a subset of their frames is expected. */
+  /** Streams (see streamKey) the gateway downsamples: a subset of their frames is expected. */
   downsampled: Set<string>;
   latencies: number[];
   /** How late the harness handed frames to the bus (sentAt - dueAt), ms. */
   lateness: number[];
 }
 
-/** The gateway's matching key (docs/protocol.md): the ID, with bit 31 set for extended frames. */
-export function matchKey(f: Frame): number {
-  return f.ext ? (f.id + 0x80000000) >>> 0 : f.id;
+/** The gateway's matching key of a frame (can-db/frame-key.ts): what its filters and rate rules see. */
+function keyOf(f: Frame): number {
+  return frameKey(f.id, f.ext);
 }
 
-/** One stream per (ID, format): the same numeric ID as FD or as remote frame is another stream. */
-function frameKey(f: Frame): string {
-  return `${f.ext ? "x" : "s"}${f.id}${f.fd ? "f" : ""}${f.rtr ? "r" : ""}`;
+/**
+ * One stream per (ID, kind, format), for matching delivered frames to replayed ones in order: the same ID as FD or
+ * as remote frame is another stream, although the gateway's rules (by frame key) treat them alike.
+ */
+function streamKey(f: Frame): string {
+  return `${keyOf(f)}${f.fd ? "f" : ""}${f.rtr ? "r" : ""}`;
 }
 
-export function idText(f: Frame): string {
-  return `0x${f.id.toString(16).toUpperCase().padStart(f.ext ? 8 : 3, "0")}`;
-}
-
-function passesFilter(f: Frame, filters: IdFilter[]): boolean {
-  if (filters.length === 0) return true;
-  return filters.some((flt) => (flt.ext === undefined || flt.ext === f.ext) && (f.id & flt.mask) === (flt.id & flt.mask));
+function idText(f: Frame): string {
+  return keyText(keyOf(f));
 }
 
 /** Whether the gateway, configured as the scenario says, forwards this frame at all. */
-export function gatewayForwards(f: Frame, g: GatewaySettings): boolean {
-  if (f.err) return false;
-  return passesFilter(f, g.filters);
+export function gatewayForwards(f: Frame, model: SettingsModel): boolean {
+  return !f.err && model.accepts(keyOf(f));
 }
 
 /** Minimum-interval downsampling keeps a timing-dependent subset: those IDs are checked as a subsequence. */
-function isDownsampled(f: Frame, g: GatewaySettings): boolean {
-  return (g.minInterval.get(matchKey(f)) ?? 0) > 0;
+function isDownsampled(f: Frame, model: SettingsModel): boolean {
+  return (model.rule(keyOf(f))?.interval ?? 0) > 0;
 }
 
 /** Send-on-change alone is exact: a frame is forwarded exactly when its data differs from the previous one. */
-function isOnChangeOnly(f: Frame, g: GatewaySettings): boolean {
-  return g.onChange.has(matchKey(f)) && !isDownsampled(f, g);
+function isOnChangeOnly(f: Frame, model: SettingsModel): boolean {
+  return (model.rule(keyOf(f))?.onChange ?? false) && !isDownsampled(f, model);
+}
+
+/** A frame inside the scope of a delivery expectation's `ids` (none: every frame). */
+function inIds(f: Frame, ids: readonly KeyFilter[]): boolean {
+  return ids.length === 0 || admitsAny(ids, keyOf(f));
 }
 
 function sameData(a: Uint8Array, b: Uint8Array): boolean {
@@ -93,22 +99,17 @@ export function describeReplayed(r: ReplayedFrame): string {
   return `${idText(r.frame)} replay #${r.index} (${r.trace} t=${r.traceT.toFixed(6)} s)`;
 }
 
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
-}
-
 export function analyse(rec: RunRecord, sc: Scenario): Analysis {
   // Duplicate batches were already dropped by the receiver (host/gateway/receiver.ts); its counts come with the record.
   const unique = rec.delivered;
   const gaps = rec.uplink.gaps;
-  const g = sc.gateway;
-  const lastData = new Map<string, Uint8Array>();
+  const g = new SettingsModel(sc.gateway.settings);
+  // The firmware keeps the last forwarded data per frame key (firmware/src/filters.ts), whatever the frame's format.
+  const lastData = new Map<number, Uint8Array>();
   const forwarded = rec.replayed.filter((r) => {
     if (r.lost || !gatewayForwards(r.frame, g)) return false;
     if (!isOnChangeOnly(r.frame, g)) return true;
-    const k = frameKey(r.frame);
+    const k = keyOf(r.frame);
     const prev = lastData.get(k);
     lastData.set(k, r.frame.data);
     return prev === undefined || !sameData(prev, r.frame.data);
@@ -116,7 +117,7 @@ export function analyse(rec: RunRecord, sc: Scenario): Analysis {
   const byKey = new Map<string, ReplayedFrame[]>();
   const downsampled = new Set<string>();
   for (const r of forwarded) {
-    const k = frameKey(r.frame);
+    const k = streamKey(r.frame);
     if (!byKey.has(k)) byKey.set(k, []);
     byKey.get(k)!.push(r);
     if (isDownsampled(r.frame, g)) downsampled.add(k);
@@ -127,11 +128,11 @@ export function analyse(rec: RunRecord, sc: Scenario): Analysis {
   const unexpected: Analysis["unexpected"] = [];
   const latencies: number[] = [];
   for (const d of unique) {
-    const k = frameKey(d.frame);
+    const k = streamKey(d.frame);
     const list = byKey.get(k);
     if (!list) {
       matchOf.push(undefined);
-      const replayedAtAll = rec.replayed.some((r) => frameKey(r.frame) === k);
+      const replayedAtAll = rec.replayed.some((r) => streamKey(r.frame) === k);
       unexpected.push({ d, why: replayedAtAll ? "the gateway's filters should have dropped it" : "this ID was never replayed" });
       continue;
     }
@@ -178,10 +179,10 @@ function describeDelivered(d: DeliveredFrame): string {
 }
 
 export function checkDelivery(e: Extract<Expectation, { kind: "delivery" }>, rec: RunRecord, sc: Scenario, a: Analysis): CheckResult {
-  const inScope = (f: Frame) => e.ids.length === 0 || passesFilter(f, e.ids);
-  const name = e.ids.length ? `delivery of ${e.ids.map((f) => `0x${f.id.toString(16).toUpperCase()}`).join(", ")}` : "delivery";
+  const inScope = (f: Frame) => inIds(f, e.ids);
+  const name = e.ids.length ? `delivery of ${e.ids.map((f) => keyText(f.value)).join(", ")}` : "delivery";
   const details: string[] = [];
-  const missing = a.forwarded.filter((r) => inScope(r.frame) && !a.downsampled.has(frameKey(r.frame)) && !a.deliveredOf.has(r.index));
+  const missing = a.forwarded.filter((r) => inScope(r.frame) && !a.downsampled.has(streamKey(r.frame)) && !a.deliveredOf.has(r.index));
   const unexpected = a.unexpected.filter((u) => inScope(u.d.frame));
   for (const u of unexpected.slice(0, 10)) details.push(`unexpected ${describeDelivered(u.d)}: ${u.why}`);
   // Group missing frames into runs so an outage reads as one line, not thousands.
@@ -250,12 +251,12 @@ export function checkLatency(e: Extract<Expectation, { kind: "latency" }>, _rec:
   return result(e, name, fails.length === 0, fails.length ? `${fails.join("; ")} (${summary}); slowest: ${details[0] ?? "?"}` : summary, details, metrics);
 }
 
-/** Intervals between consecutive delivered frames of one ID, by the gateway's receive time when the payload has it. */
-export function cycleIntervals(a: Analysis, id: number): Array<{ d: DeliveredFrame; interval: number }> {
+/** Intervals between consecutive delivered frames of one frame key, by the gateway's receive time when the payload has it. */
+export function cycleIntervals(a: Analysis, key: number): Array<{ d: DeliveredFrame; interval: number }> {
   const out: Array<{ d: DeliveredFrame; interval: number }> = [];
   let prev: DeliveredFrame | undefined;
   for (const d of a.unique) {
-    if (d.frame.id !== id) continue;
+    if (keyOf(d.frame) !== key) continue;
     if (prev) out.push({ d, interval: (d.deviceT ?? d.receivedAt) - (prev.deviceT ?? prev.receivedAt) });
     prev = d;
   }
@@ -263,9 +264,9 @@ export function cycleIntervals(a: Analysis, id: number): Array<{ d: DeliveredFra
 }
 
 export function checkCycle(e: Extract<Expectation, { kind: "cycle" }>, _rec: RunRecord, _sc: Scenario, a: Analysis): CheckResult {
-  const idStr = `0x${e.id.toString(16).toUpperCase()}`;
+  const idStr = keyText(e.key);
   const name = `cycle time of ${idStr} = ${e.periodMs} ms ± ${e.toleranceMs} ms${e.maxOutsidePct ? ` (at most ${e.maxOutsidePct}% outside)` : ""}`;
-  const iv = cycleIntervals(a, e.id);
+  const iv = cycleIntervals(a, e.key);
   if (iv.length === 0) return result(e, name, false, `fewer than two frames of ${idStr} arrived: no cycle time to measure`);
   const sorted = iv.map((x) => x.interval).sort((x, y) => x - y);
   const mean = sorted.reduce((s, x) => s + x, 0) / sorted.length;
@@ -283,7 +284,7 @@ export function checkCycle(e: Extract<Expectation, { kind: "cycle" }>, _rec: Run
  * against the DBC decode of every replayed input frame. Exact delivery gives zero error; downsampling is judged by
  * how far the held value strays from the input, within the tolerances.
  */
-export function checkSignals(e: Extract<Expectation, { kind: "signals" }>, rec: RunRecord, _sc: Scenario, a: Analysis, decode: SignalDecoder): CheckResult {
+export function checkSignals(e: Extract<Expectation, { kind: "signals" }>, rec: RunRecord, sc: Scenario, a: Analysis, decode: SignalDecoder): CheckResult {
   const tol = e.tolerance;
   const rel = e.relTolerance;
   const name = `signals${e.messages.length ? ` of ${e.messages.join(", ")}` : ""} within ±${tol}${rel ? ` and ${rel * 100}%` : ""}`;
@@ -293,10 +294,11 @@ export function checkSignals(e: Extract<Expectation, { kind: "signals" }>, rec: 
   const details: string[] = [];
   let failures = 0;
   const messages = new Set<string>();
+  const model = new SettingsModel(sc.gateway.settings);
   for (const r of rec.replayed) {
-    if (r.lost || !gatewayForwards(r.frame, _sc.gateway)) continue;
+    if (r.lost || !gatewayForwards(r.frame, model)) continue;
     const d = a.deliveredOf.get(r.index);
-    const k = frameKey(r.frame);
+    const k = streamKey(r.frame);
     if (d) {
       const dec = decode(d.frame);
       if (dec) held.set(k, dec.signals);

@@ -22,7 +22,7 @@ import { openBroker, type HilBroker } from "../host/gateway/broker";
 import { FaultProxy } from "./proxy";
 import { GatewayObserver, waitFor } from "./observer";
 import { openTarget, type GatewayTarget } from "./target";
-import { checkAll, matchKey, type Analysis, type CheckResult, type SignalDecoder } from "./checks";
+import { checkAll, type Analysis, type CheckResult, type SignalDecoder } from "./checks";
 import { emptyRecord, type RunRecord } from "./record";
 import { syntheticFrameCount, syntheticFrames } from "./synthetic";
 import type { Scenario, Step, TraceRef } from "./scenario";
@@ -193,22 +193,14 @@ async function waitReady(rec: RunRecord, observer: GatewayObserver, now: () => n
 
 /** Sends the scenario's filters and downsampling rules as commands (docs/protocol.md), which works for every target. */
 async function configure(sc: Scenario, observer: GatewayObserver, rec: RunRecord, now: () => number): Promise<void> {
-  const g = sc.gateway;
+  const { canFilters, rateRules } = sc.gateway.settings;
   const commands: Array<{ ref: string; send: () => Promise<void> }> = [];
-  if (g.filters.length) {
-    const acc = g.filters.map((f): [number, number] => {
-      const extBit = f.ext === undefined ? 0 : 0x80000000;
-      return [((f.ext ? 0x80000000 : 0) | f.id) >>> 0, (f.mask | extBit) >>> 0];
-    });
+  if (canFilters.length) {
+    const acc = canFilters as Array<[number, number]>;
     commands.push({ ref: "config:filter", send: () => observer.command({ op: "filter", id: "config:filter", acc }) });
   }
-  const keys = new Set<number>([...g.minInterval.keys(), ...g.onChange]);
-  if (keys.size) {
-    const rules = [...keys].map((id): [number, number, 0 | 1] => [
-      matchKey({ id, ext: id > 0x7ff } as Frame),
-      g.minInterval.get(id) ?? 0,
-      g.onChange.has(id) ? 1 : 0,
-    ]);
+  if (rateRules.length) {
+    const rules = rateRules as Array<[number, number, 0 | 1]>;
     commands.push({ ref: "config:rate", send: () => observer.command({ op: "rate", id: "config:rate", rules }) });
   }
   for (const c of commands) {

@@ -6,7 +6,7 @@
  *   name: lossless delivery
  *   dbc: ../../test/fixtures/dbc/motohawk.dbc        # paths are relative to the scenario file
  *   traces: { drive: ../../test/fixtures/hil/drive.log }
- *   gateway: { filters: [{ id: 0x1F0, mask: 0x7FF }], minInterval: { 0x1F0: 100ms }, allow: [{ id: 0x321 }] }
+ *   gateway: { filters: [{ id: 0x1F0, mask: 0x7FF }], minInterval: { 0x18FEF100x: 100ms }, allow: [{ id: 0x321 }] }
  *   steps:
  *     - replay: drive
  *       speed: 10
@@ -18,12 +18,20 @@
  * The loader walks the YAML syntax tree itself rather than validating a plain object, because every error must name
  * the file, the line and the key at fault, and only the tree still knows where each value came from (yaml's
  * LineCounter turns offsets into lines). Everything it returns is checked; the runner never re-validates.
+ *
+ * CAN IDs are read as the gateway's frame keys (can-db/frame-key.ts): `0x123` is the 11-bit ID, `0x123x` (or
+ * `{ id: 0x123, ext: true }`) the 29-bit one; the kind is always written, never guessed from the ID's size. The
+ * `gateway:` section is compiled into the firmware's own settings (can-db/gateway-settings.ts), which the run deploys
+ * and the checks model.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node, type Pair } from "yaml";
 import { VgwError } from "../frame/errors";
-import { parseFrame, type Frame } from "../frame/frame";
+import { CAN_EFF_MASK, CAN_SFF_MASK, parseFrame, type Frame } from "../frame/frame";
+import { EXT_BIT, frameKey } from "../can-db/frame-key";
+import { MAX_FILTERS, MAX_RULES, policySettings, type PolicySettings, type RateRule } from "../can-db/gateway-settings";
+import type { KeyFilter } from "../can-db/policy-filters";
 
 /** A scenario file that cannot be run as written: `file:line: key: reason`. */
 export class ScenarioError extends VgwError {
@@ -43,33 +51,14 @@ export interface Origin {
   line: number;
 }
 
-/** An acceptance rule: a frame passes when (id & mask) === (filter.id & mask); `ext` limits it to one ID width. */
-export interface IdFilter {
-  id: number;
-  mask: number;
-  ext?: boolean;
-}
-
-/** A transmit the downlink allowlist admits: the ID, optionally at most `rate` frames per second. */
-export interface AllowRule {
-  id: number;
-  ext?: boolean;
-  rate?: number;
-}
-
 /**
- * The gateway behaviour the checks must model: which frames the gateway forwards (filters, downsampling) and
- * which transmits it accepts. Keys the harness does not interpret travel to the firmware unchanged in `extra`.
+ * The scenario's `gateway:` section: accept filters, downsampling and the transmit allowlist compiled into the
+ * firmware's settings (filters and rules are sent as commands, the allowlist deployed; the checks model `settings`).
+ * `txRate` 0 means the scenario gave no rate and the firmware keeps its default. Keys the harness does not
+ * interpret travel to the firmware unchanged in `extra`.
  */
-export interface GatewaySettings {
-  /** Accept list; empty means every frame is forwarded. */
-  filters: IdFilter[];
-  /** Minimum interval between two forwarded frames of one ID, in ms (downsampling). */
-  minInterval: Map<number, number>;
-  /** IDs forwarded only when their data changed (send-on-change). */
-  onChange: Set<number>;
-  /** Downlink allowlist; empty means no transmit is allowed (safe by default). */
-  allow: AllowRule[];
+export interface ScenarioGateway {
+  settings: PolicySettings;
   /** Other firmware settings, passed through as written. */
   extra: Record<string, unknown>;
 }
@@ -82,13 +71,14 @@ export interface TraceRef {
   origin: Origin;
 }
 
-/** A generated bus load: `ids` periodic messages sharing `rate` frames/s for `durationMs`, data changing every frame. */
+/** A generated bus load: `keys` periodic messages sharing `rate` frames/s for `durationMs`, data changing every frame. */
 export interface SyntheticLoad {
   rate: number;
   durationMs: number;
-  ids: number[];
+  /** The frames' IDs, as frame keys. */
+  keys: number[];
   fd: boolean;
-  /** ID -> n: that ID's data changes only every n of its frames (others: every frame). */
+  /** Frame key -> n: that ID's data changes only every n of its frames (others: every frame). */
   hold: Map<number, number>;
 }
 
@@ -105,10 +95,10 @@ export type LinkMode = "pass" | "drop" | "stall" | "slow" | "reset";
 export type CanFault = "overflow" | "report-loss" | "bus-off" | "recover";
 
 export type Expectation =
-  | { kind: "delivery"; ids: IdFilter[]; maxLost: number; origin: Origin }
+  | { kind: "delivery"; ids: KeyFilter[]; maxLost: number; origin: Origin }
   | { kind: "signals"; messages: string[]; tolerance: number; relTolerance: number; origin: Origin }
   | { kind: "latency"; p99Ms?: number; maxMs?: number; origin: Origin }
-  | { kind: "cycle"; id: number; periodMs: number; toleranceMs: number; maxOutsidePct: number; origin: Origin }
+  | { kind: "cycle"; key: number; periodMs: number; toleranceMs: number; maxOutsidePct: number; origin: Origin }
   | { kind: "command"; ref: string; outcome: "transmitted" | "refused"; withinMs: number; reason?: string; origin: Origin }
   | { kind: "status"; counters: Record<string, CounterExpectation>; origin: Origin }
   | { kind: "lastWill"; withinMs: number; origin: Origin };
@@ -123,7 +113,7 @@ export interface Scenario {
   target?: "sim" | "board";
   dbc?: string;
   traces: Map<string, TraceRef>;
-  gateway: GatewaySettings;
+  gateway: ScenarioGateway;
   broker: { kind: "aedes" | "mosquitto" | "url"; url?: string };
   steps: Step[];
   expectations: Expectation[];
@@ -170,7 +160,7 @@ export function parseScenario(text: string, file: string): Scenario {
     name: root.has("name") ? cx.str(root.get("name")!, "name") : path.basename(file, path.extname(file)),
     description: root.has("description") ? cx.str(root.get("description")!, "description") : "",
     traces,
-    gateway: root.has("gateway") ? gatewaySettings(cx, root.get("gateway")!) : defaultGateway(),
+    gateway: root.has("gateway") ? gatewaySection(cx, root.get("gateway")!) : defaultGateway(),
     broker: root.has("broker") ? brokerSpec(cx, root.get("broker")!) : { kind: "aedes" },
     steps: [],
     expectations: [],
@@ -209,7 +199,7 @@ function syntheticLoad(cx: Context, node: Node, key: string): SyntheticLoad {
   const load: SyntheticLoad = {
     rate: cx.positive(m.get("rate") ?? cx.missing(node, at, "rate"), `${at}.rate`),
     durationMs: cx.duration(m.get("duration") ?? cx.missing(node, at, "duration"), `${at}.duration`),
-    ids: m.has("ids") ? cx.items(m.get("ids")!, `${at}.ids`).map((n, i) => cx.canId(n, `${at}.ids[${i}]`)) : [],
+    keys: m.has("ids") ? cx.items(m.get("ids")!, `${at}.ids`).map((n, i) => cx.frameIdEntry(n, `${at}.ids[${i}]`)) : [],
     fd: m.has("fd") ? cx.bool(m.get("fd")!, `${at}.fd`) : false,
     hold: new Map(),
   };
@@ -218,56 +208,68 @@ function syntheticLoad(cx: Context, node: Node, key: string): SyntheticLoad {
       const k = `${at}.hold.${cx.keyText(p)}`;
       const n = cx.count(p.value as Node, k);
       if (n < 1) throw cx.error(p.value as Node, k, "must be at least 1 frame");
-      load.hold.set(cx.canIdKey(p, `${at}.hold`), n);
+      load.hold.set(cx.frameIdKey(p, `${at}.hold`), n);
     }
   }
-  if (load.ids.length === 0) for (let i = 0; i < 16; i++) load.ids.push(0x100 + i * 0x10);
+  if (load.keys.length === 0) for (let i = 0; i < 16; i++) load.keys.push(0x100 + i * 0x10);
   return load;
 }
 
-function defaultGateway(): GatewaySettings {
-  return { filters: [], minInterval: new Map(), onChange: new Set(), allow: [], extra: {} };
+/** A scenario without a `gateway:` section: every frame forwarded, nothing downsampled, no transmit allowed. */
+export function defaultGateway(): ScenarioGateway {
+  return { settings: policySettings({ filters: [], rules: [], txAllow: [], txRate: 0 }), extra: {} };
 }
 
-function gatewaySettings(cx: Context, node: Node): GatewaySettings {
-  const g = defaultGateway();
+/**
+ * Compiles the `gateway:` section into the firmware's settings. Per frame key, minInterval and onChange make one rate
+ * rule; the firmware holds one transmit rate for every ID, so the lowest `rate` of the allowlist is it.
+ */
+function gatewaySection(cx: Context, node: Node): ScenarioGateway {
+  let filters: KeyFilter[] = [];
+  let txAllow: KeyFilter[] = [];
+  const rates: number[] = [];
+  const rules = new Map<number, RateRule>();
+  const rule = (k: number) => rules.get(k) ?? rules.set(k, { key: k, interval: 0, onChange: false }).get(k)!;
+  const extra: Record<string, unknown> = {};
   for (const pair of cx.pairs(node, "gateway")) {
     const k = cx.keyName(pair, "gateway");
     const key = `gateway.${k}`;
     const v = pair.value as Node;
     switch (k) {
       case "filters":
-        g.filters = cx.items(v, key).map((n, i) => idFilter(cx, n, `${key}[${i}]`));
+        filters = cx.items(v, key).map((n, i) => idFilter(cx, n, `${key}[${i}]`));
+        if (filters.length > MAX_FILTERS) throw cx.error(v, key, `${filters.length} filters; the firmware holds ${MAX_FILTERS}`);
         break;
       case "minInterval":
-        for (const p of cx.pairs(v, key)) g.minInterval.set(cx.canIdKey(p, key), cx.duration(p.value as Node, `${key}.${cx.keyText(p)}`));
+        for (const p of cx.pairs(v, key)) rule(cx.frameIdKey(p, key)).interval = cx.duration(p.value as Node, `${key}.${cx.keyText(p)}`);
         break;
       case "onChange":
-        cx.items(v, key).forEach((n, i) => g.onChange.add(cx.canId(n, `${key}[${i}]`)));
+        cx.items(v, key).forEach((n, i) => (rule(cx.frameIdEntry(n, `${key}[${i}]`)).onChange = true));
         break;
       case "allow":
-        g.allow = cx.items(v, key).map((n, i) => {
-          const m = cx.map(n, `${key}[${i}]`, ["id", "ext", "rate"]);
-          const rule: AllowRule = { id: cx.canId(m.get("id") ?? cx.missing(n, `${key}[${i}]`, "id"), `${key}[${i}].id`) };
-          if (m.has("ext")) rule.ext = cx.bool(m.get("ext")!, `${key}[${i}].ext`);
-          if (m.has("rate")) rule.rate = cx.positive(m.get("rate")!, `${key}[${i}].rate`);
-          return rule;
+        txAllow = cx.items(v, key).map((n, i) => {
+          const at = `${key}[${i}]`;
+          const m = cx.map(n, at, ["id", "ext", "rate"]);
+          if (m.has("rate")) rates.push(cx.positive(m.get("rate")!, `${at}.rate`));
+          return { value: cx.frameIdIn(m, n, at), mask: 0xffffffff };
         });
+        if (txAllow.length > MAX_FILTERS) throw cx.error(v, key, `${txAllow.length} allowed IDs; the firmware holds ${MAX_FILTERS}`);
         break;
       default:
-        g.extra[k] = cx.plain(v);
+        extra[k] = cx.plain(v);
     }
   }
-  return g;
+  if (rules.size > MAX_RULES) throw cx.error(node, "gateway", `${rules.size} IDs with minInterval or onChange; the firmware holds ${MAX_RULES} rules`);
+  const txRate = rates.length ? Math.min(...rates) : 0;
+  return { settings: policySettings({ filters, rules: [...rules.values()], txAllow, txRate }), extra };
 }
 
-function idFilter(cx: Context, node: Node, key: string): IdFilter {
-  if (isScalar(node)) return { id: cx.canId(node, key), mask: 0x1fffffff };
+/** A bare ID (an exact match), or `{ id, mask, ext }`; the filter fixes the kind (bit 31 in its mask), as the policy compiler's do. */
+function idFilter(cx: Context, node: Node, key: string): KeyFilter {
+  if (!isMap(node)) return { value: cx.frameId(node, key), mask: (CAN_EFF_MASK | EXT_BIT) >>> 0 };
   const m = cx.map(node, key, ["id", "mask", "ext"]);
-  const f: IdFilter = { id: cx.canId(m.get("id") ?? cx.missing(node, key, "id"), `${key}.id`), mask: 0x1fffffff };
-  if (m.has("mask")) f.mask = cx.canId(m.get("mask")!, `${key}.mask`);
-  if (m.has("ext")) f.ext = cx.bool(m.get("ext")!, `${key}.ext`);
-  return f;
+  const mask = m.has("mask") ? cx.idMask(m.get("mask")!, `${key}.mask`) : CAN_EFF_MASK;
+  return { value: cx.frameIdIn(m, node, key), mask: (mask | EXT_BIT) >>> 0 };
 }
 
 function brokerSpec(cx: Context, node: Node): Scenario["broker"] {
@@ -379,13 +381,13 @@ function parseExpectation(cx: Context, node: Node, key: string, sc: Scenario): E
       return e;
     }
     case "cycle": {
-      const m = cx.map(v, at, ["id", "period", "tolerance", "maxOutside"]);
+      const m = cx.map(v, at, ["id", "ext", "period", "tolerance", "maxOutside"]);
       const pct = m.has("maxOutside") ? cx.nonNegative(m.get("maxOutside")!, `${at}.maxOutside`) : 0;
       if (pct > 100) throw cx.error(m.get("maxOutside")!, `${at}.maxOutside`, `a percentage 0..100, got ${pct}`);
       return {
         kind,
         maxOutsidePct: pct,
-        id: cx.canId(m.get("id") ?? cx.missing(v, at, "id"), `${at}.id`),
+        key: cx.frameIdIn(m, v, at),
         periodMs: cx.duration(m.get("period") ?? cx.missing(v, at, "period"), `${at}.period`),
         toleranceMs: cx.duration(m.get("tolerance") ?? cx.missing(v, at, "tolerance"), `${at}.tolerance`),
         origin,
@@ -497,8 +499,21 @@ class Context {
     return String(pair.key.value);
   }
 
-  canIdKey(pair: Pair, key: string): number {
-    return this.canId(pair.key as Node, `${key}.${this.keyText(pair)}`);
+  /** A mapping key that is a CAN ID (`minInterval: { 0x123x: 100ms }`), as a frame key. */
+  frameIdKey(pair: Pair, key: string): number {
+    return this.frameId(pair.key as Node, `${key}.${this.keyText(pair)}`);
+  }
+
+  /** A list entry naming one frame: a CAN ID, or `{ id, ext }`. */
+  frameIdEntry(node: Node, key: string): number {
+    if (!isMap(node)) return this.frameId(node, key);
+    return this.frameIdIn(this.map(node, key, ["id", "ext"]), node, key);
+  }
+
+  /** The `id` (and optional `ext`) of a mapping, as a frame key. */
+  frameIdIn(m: Map<string, Node>, node: Node, key: string): number {
+    const ext = m.has("ext") ? this.bool(m.get("ext")!, `${key}.ext`) : undefined;
+    return this.frameId(m.get("id") ?? this.missing(node, key, "id"), `${key}.id`, ext);
   }
 
   scalar(node: Node | null | undefined, key: string): unknown {
@@ -542,16 +557,42 @@ class Context {
     return v;
   }
 
-  /** A CAN ID: a YAML integer (0x1F0 or 496) or a hex string ("1F0"). */
-  canId(node: Node, key: string): number {
+  /**
+   * A CAN ID as a frame key: an 11-bit ID as a YAML integer (`0x1F0`, `496`) or hex text (`"1F0"`); a 29-bit ID
+   * with an `x` after its hex digits (`0x18FEF100x`), or any of those forms with `ext: true` beside it (`ext`).
+   */
+  frameId(node: Node, key: string, ext?: boolean): number {
     const v = this.scalar(node, key);
     let id: number | undefined;
+    let written = false;
     if (typeof v === "number") id = v;
-    else if (typeof v === "string" && /^(0x)?[0-9a-f]{1,8}$/i.test(v)) id = parseInt(v.replace(/^0x/i, ""), 16);
-    if (id === undefined || !Number.isInteger(id) || id < 0 || id > 0x1fffffff) {
-      throw this.error(node, key, `expected a CAN ID (0x000..0x1FFFFFFF), got ${JSON.stringify(v)}`);
+    else if (typeof v === "string") {
+      const m = /^(0x)?([0-9a-f]{1,8})(x?)$/i.exec(v.trim());
+      if (m) {
+        id = parseInt(m[2], 16);
+        written = m[3] !== "";
+      }
     }
-    return id;
+    if (id === undefined || !Number.isInteger(id) || id < 0) {
+      throw this.error(node, key, `expected a CAN ID (0x123 for 11 bits, 0x123x for 29 bits), got ${JSON.stringify(v)}`);
+    }
+    if (written && ext === false) throw this.error(node, key, `${JSON.stringify(v)} is written as a 29-bit ID, but ext is false`);
+    const extended = written || ext === true;
+    const hex = `0x${id.toString(16).toUpperCase()}`;
+    if (extended && id > CAN_EFF_MASK) throw this.error(node, key, `${hex} is beyond the 29-bit ID range (0x1FFFFFFF)`);
+    if (!extended && id > CAN_SFF_MASK) {
+      throw this.error(node, key, `${hex} is beyond the 11-bit ID range (0x7FF): write ${hex}x for a 29-bit ID`);
+    }
+    return frameKey(id, extended);
+  }
+
+  /** The ID bits of an accept filter's mask, 0..0x1FFFFFFF. */
+  idMask(node: Node, key: string): number {
+    const v = this.scalar(node, key);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > CAN_EFF_MASK) {
+      throw this.error(node, key, `expected a mask of ID bits (0..0x1FFFFFFF), got ${JSON.stringify(v)}`);
+    }
+    return v;
   }
 
   /** A duration in ms: a number (ms) or text with a unit: `250ms`, `2s`, `1.5min`. */

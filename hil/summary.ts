@@ -2,7 +2,9 @@
  * From a run's outcome to what people read: the report data (headline metrics and plot series, rendered by
  * report.ts) and the concise console summary of `vgw hil run`.
  */
-import { cycleIntervals, percentile, type Analysis } from "./checks";
+import { percentile } from "../host/percentile";
+import { frameKey, keyText } from "../can-db/frame-key";
+import { cycleIntervals, type Analysis } from "./checks";
 import type { RunOutcome } from "./runner";
 import { latencyHistogram, type Plot, type ScenarioReport, type Series } from "./report";
 
@@ -62,16 +64,19 @@ export function scenarioReport(o: RunOutcome, startedAtEpochMs: number): Scenari
 }
 
 function cyclePlots(o: RunOutcome, a: Analysis, sec: (ms: number) => number): Plot[] {
-  const ids: number[] = o.scenario.expectations.flatMap((e) => (e.kind === "cycle" ? [e.id] : []));
-  if (ids.length === 0) {
+  const keys: number[] = o.scenario.expectations.flatMap((e) => (e.kind === "cycle" ? [e.key] : []));
+  if (keys.length === 0) {
     // No cycle expectation: show the busiest IDs, which is what a reader looks for first.
     const counts = new Map<number, number>();
-    for (const d of a.unique) counts.set(d.frame.id, (counts.get(d.frame.id) ?? 0) + 1);
-    ids.push(...[...counts.entries()].sort((x, y) => y[1] - x[1]).slice(0, 2).map(([id]) => id));
+    for (const d of a.unique) {
+      const k = frameKey(d.frame.id, d.frame.ext);
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    keys.push(...[...counts.entries()].sort((x, y) => y[1] - x[1]).slice(0, 2).map(([k]) => k));
   }
-  const series: Series[] = ids.slice(0, MAX_CYCLE_IDS).map((id) => ({
-    name: `0x${id.toString(16).toUpperCase()}`,
-    points: cycleIntervals(a, id).map((x): [number, number] => [sec(x.d.receivedAt), x.interval]),
+  const series: Series[] = keys.slice(0, MAX_CYCLE_IDS).map((k) => ({
+    name: keyText(k),
+    points: cycleIntervals(a, k).map((x): [number, number] => [sec(x.d.receivedAt), x.interval]),
   }));
   return series.length ? [{ title: "cycle time at the broker (gateway receive times)", xLabel: "s into the run", yLabel: "interval ms", series, style: "points" }] : [];
 }

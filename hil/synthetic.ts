@@ -7,6 +7,7 @@
  * With `hold: { ID: n }` that ID's data changes only every n of its frames (what send-on-change filters exist for).
  */
 import { makeFrame, type Frame } from "../frame/frame";
+import { isExtKey, keyId } from "../can-db/frame-key";
 import type { SyntheticLoad } from "./scenario";
 
 const BATCH = 256;
@@ -18,11 +19,12 @@ export function syntheticFrameCount(load: SyntheticLoad): number {
 /** The load as batches of frames with trace times `t` in seconds from 0. */
 export async function* syntheticFrames(load: SyntheticLoad): AsyncGenerator<Frame[]> {
   const total = syntheticFrameCount(load);
-  const n = load.ids.length;
+  const n = load.keys.length;
   let batch: Frame[] = [];
   for (let i = 0; i < total; i++) {
-    const id = load.ids[i % n];
-    const k = Math.floor(Math.floor(i / n) / (load.hold.get(id) ?? 1));
+    const key = load.keys[i % n];
+    const id = keyId(key);
+    const k = Math.floor(Math.floor(i / n) / (load.hold.get(key) ?? 1));
     const len = load.fd ? 64 : 8;
     const data = new Uint8Array(len);
     data[1] = (k >>> 4) & 0xff;
@@ -32,7 +34,7 @@ export async function* syntheticFrames(load: SyntheticLoad): AsyncGenerator<Fram
     data[len - 3] = (k >>> 16) & 0xff;
     data[len - 2] = (k >>> 8) & 0xff;
     data[len - 1] = k & 0xff;
-    batch.push(makeFrame({ id, ext: id > 0x7ff, fd: load.fd, brs: load.fd, data, t: i / load.rate }));
+    batch.push(makeFrame({ id, ext: isExtKey(key), fd: load.fd, brs: load.fd, data, t: i / load.rate }));
     if (batch.length === BATCH) {
       yield batch;
       batch = [];

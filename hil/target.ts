@@ -15,8 +15,7 @@ import { log } from "../host/log";
 import { openBus, type Bus } from "../host/bus";
 import { CanBusState } from "../host/simulator/canbus-server";
 import type { SimulatedGateway } from "../host/simulator/gateway";
-import type { CanFault, GatewaySettings } from "./scenario";
-import { matchKey } from "./checks";
+import type { CanFault, ScenarioGateway } from "./scenario";
 
 export interface GatewayTarget {
   readonly kind: "sim" | "board";
@@ -48,21 +47,24 @@ export interface TargetOptions {
   gatewayBroker: string;
   device: string;
   prefix: string;
-  gateway: GatewaySettings;
+  gateway: ScenarioGateway;
   /** board: the CAN interface (a Bus spec: can0, vcan0, virtual:name). */
   can?: string;
   onFirmwareLine?: (line: string) => void;
 }
 
-/** The firmware settings a scenario's gateway section implies (docs/protocol.md names them). */
-export function firmwareSettings(g: GatewaySettings): Record<string, unknown> {
+/**
+ * The settings the simulated gateway is started with (docs/firmware.md names them): the scenario's other settings,
+ * and its transmit allowlist, which the firmware takes from its settings only. Filters and rate rules travel as
+ * commands instead (runner.ts), the same way for every target.
+ */
+export function firmwareSettings(g: ScenarioGateway): Record<string, unknown> {
   const s: Record<string, unknown> = { ...g.extra };
-  if (g.allow.length) {
+  const { txAllow, txRate } = g.settings;
+  if (txAllow.length) {
     s.canMode ??= "normal";
-    // [value, mask] pairs over the frame key; an exact key match per allowed ID.
-    s.txAllow ??= g.allow.map((a) => [matchKey({ id: a.id, ext: a.ext ?? a.id > 0x7ff } as Frame), 0xffffffff]);
-    const rates = g.allow.map((a) => a.rate).filter((r): r is number => r !== undefined);
-    if (rates.length) s.txRate ??= Math.min(...rates);
+    s.txAllow ??= txAllow;
+    if (txRate > 0) s.txRate ??= txRate;
   }
   return s;
 }

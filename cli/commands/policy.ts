@@ -9,7 +9,9 @@ import type { Command } from "commander";
 import Table from "cli-table3";
 import { loadDbcFile } from "../../can-db/load";
 import { loadPolicyFile, parsePolicy } from "../../can-db/policy-file";
-import { compilePolicy, keyText, MAX_FILTERS, type CompiledPolicy, type GatewaySettings, type PolicyRow, type Widening } from "../../can-db/policy";
+import { compilePolicy, type CompiledPolicy, type PolicyRow, type Widening } from "../../can-db/policy";
+import { MAX_FILTERS, type PolicySettings } from "../../can-db/gateway-settings";
+import { keyText } from "../../can-db/frame-key";
 import { UsageError, VgwError } from "../../frame/errors";
 import { contains } from "../../can-db/policy-filters";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
@@ -33,7 +35,7 @@ const MAX_COMMAND_BYTES = 512;
 /** The firmware's default topic prefix (setting topicPrefix), used when the publish URL names only the device. */
 const DEFAULT_PREFIX = "vgw";
 
-export function settingsEnv(settings: GatewaySettings, header: string): string {
+export function settingsEnv(settings: PolicySettings, header: string): string {
   const lines = [`# ${header}`];
   for (const [key, value] of Object.entries(settings)) lines.push(`${key}=${JSON.stringify(value)}`);
   return lines.join("\n") + "\n";
@@ -99,7 +101,7 @@ export function parsePublishUrl(text: string): { broker: string; prefix: string;
  * Sends the accept filters and the rate rules as commands and waits for both results. The transmit allowlist cannot
  * travel this way: the firmware takes it from its settings only (docs/protocol.md, `tx`), so it is never sent.
  */
-export async function publishPolicy(settings: GatewaySettings, url: string, timeoutMs: number): Promise<CommandResult[]> {
+export async function publishPolicy(settings: PolicySettings, url: string, timeoutMs: number): Promise<CommandResult[]> {
   const target = parsePublishUrl(url);
   const topics = gatewayTopics(target.prefix, target.device);
   const client = await connectBroker(parseBrokerUrl(target.broker), {}, timeoutMs);

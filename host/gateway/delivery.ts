@@ -8,6 +8,7 @@
  * arrival of the batch that carried the frame.
  */
 import { sameFrame, type Frame } from "../../frame/frame";
+import { percentile } from "../percentile";
 
 interface Pending {
   frame: Frame;
@@ -83,8 +84,6 @@ export class DeliveryCheck {
 
   /** Latency percentile in ms (nearest rank), NaN when nothing was delivered. */
   percentile(p: number): number {
-    if (!this.latencies.length) return NaN;
-    const sorted = Float64Array.from(this.latencies).sort();
-    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+    return percentile(Float64Array.from(this.latencies).sort(), p);
   }
 }

@@ -92,6 +92,47 @@ describe("hil checks", () => {
     assert.match(bad.message, /missing.*0x108 replay #2/);
   });
 
+  it("29-bit rules apply to 29-bit frames only, also for an ID <= 0x7FF", () => {
+    // The same numeric ID in both kinds: 0x123 (11-bit) and 0x00000123 (29-bit), plus a J1939-style 29-bit ID.
+    const texts = ["00000123#01", "123#01", "00000123#01", "18FEF100#01", "123#01", "18FEF100#02", "00000123#02", "18FEF100#03"];
+    // Keeps the deliveries of the replayed frames `keep` (run() delivered every one), numbered afresh.
+    const delivered = (rec: RunRecord, keep: number[]) => (rec.delivered = keep.map((i, seq) => ({ ...run(texts).delivered[i], seq })));
+    // Send-on-change on the 29-bit 0x123 only: its repeat (#2) must not arrive, the 11-bit repeat (#4) must.
+    const onChange = scenario("gateway: { onChange: [0x123x] }\nexpect: [{ delivery: {} }]");
+    const rec = run(texts);
+    delivered(rec, [0, 1, 3, 4, 5, 6, 7]);
+    const ok = checkAll(rec, onChange).results[0];
+    assert.equal(ok.pass, true, ok.message);
+    assert.match(ok.message, /7 of 7 forwarded/);
+    delivered(rec, [0, 1, 3, 5, 6, 7]);
+    assert.match(checkAll(rec, onChange).results[0].message, /missing.*0x123 replay #4/);
+    // A minimum interval on a 29-bit ID: its frames are an in-order subsequence, none counted missing.
+    const minInterval = scenario("gateway: { minInterval: { 0x18FEF100x: 100ms, 0x123x: 100ms } }\nexpect: [{ delivery: {} }]");
+    const sparse = run(texts);
+    delivered(sparse, [0, 1, 3, 4]);
+    const r = checkAll(sparse, minInterval).results[0];
+    assert.equal(r.pass, true, r.message);
+    // Accept filters by kind: 0x123x passes the 29-bit frame, not the 11-bit one.
+    const filtered = scenario("gateway: { filters: [0x123x, { id: 0x18FEF100, mask: 0x1FFFFF00, ext: true }] }\nexpect: [{ delivery: {} }, { delivery: { ids: [0x123x] } }]");
+    const all = checkAll(run(texts), filtered).results;
+    assert.equal(all[0].pass, false);
+    assert.match(all[0].message, /unexpected frame.*0x123 123#01.*filters should have dropped it/);
+    const rec2 = run(texts);
+    delivered(rec2, [0, 2, 3, 5, 6, 7]);
+    const [exact, scoped] = checkAll(rec2, filtered).results;
+    assert.equal(exact.pass, true, exact.message);
+    assert.equal(scoped.name, "delivery of 0x00000123");
+    assert.match(scoped.message, /3 of 3 forwarded/);
+  });
+
+  it("cycle time of a 29-bit ID ignores the 11-bit ID of the same number", () => {
+    const texts = Array.from({ length: 10 }, (_, i) => (i % 2 ? "123#01" : `00000123#${i.toString(16).padStart(2, "0")}`));
+    const r = checkAll(run(texts), scenario("expect: [{ cycle: { id: 0x123x, period: 20ms, tolerance: 1ms } }]")).results[0];
+    assert.equal(r.pass, true, r.message);
+    assert.match(r.name, /cycle time of 0x00000123/);
+    assert.match(r.message, /over 4 intervals/);
+  });
+
   it("latency fails naming the slowest frame", () => {
     const rec = run(FRAMES);
     rec.delivered[4].receivedAt += 500;

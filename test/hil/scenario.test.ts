@@ -71,10 +71,19 @@ expect:
     assert.equal(s.traces.get("drive")!.path, path.join(dir, "drive.log"));
     assert.deepEqual(s.traces.get("load")!.synthetic!.rate, 4000);
     assert.equal(s.traces.get("load")!.synthetic!.durationMs, 2000);
-    assert.deepEqual(s.gateway.filters, [{ id: 0x1f0, mask: 0x7ff }, { id: 0x200, mask: 0x1fffffff }]);
-    assert.equal(s.gateway.minInterval.get(0x1f0), 100);
-    assert.ok(s.gateway.onChange.has(0x300));
-    assert.deepEqual(s.gateway.allow, [{ id: 0x321, rate: 10 }]);
+    // compiled into the firmware's settings: [value, mask] over frame keys, bit 31 fixing the kind
+    assert.deepEqual(s.gateway.settings, {
+      canFilters: [
+        [0x1f0, 0x800007ff],
+        [0x200, 0x9fffffff],
+      ],
+      rateRules: [
+        [0x1f0, 100, 0],
+        [0x300, 0, 1],
+      ],
+      txAllow: [[0x321, 0xffffffff]],
+      txRate: 10,
+    });
     assert.deepEqual(s.gateway.extra, { prefix: "vgw/test" });
     assert.deepEqual(
       s.steps.map((x) => x.kind),
@@ -133,7 +142,63 @@ expect:
   });
 
   it("rejects an out-of-range CAN ID in the gateway filters", () => {
-    fails("gateway:\n  filters:\n    - id: 0x40000000\nsteps: []\nexpect: []\n", 3, "gateway.filters[0].id", /CAN ID/);
+    fails("gateway:\n  filters:\n    - id: 0x40000000x\nsteps: []\nexpect: []\n", 3, "gateway.filters[0].id", /0x40000000 is beyond the 29-bit ID range/);
+    fails("gateway:\n  filters:\n    - id: 0x1G0\nsteps: []\nexpect: []\n", 3, "gateway.filters[0].id", /expected a CAN ID \(0x123 for 11 bits, 0x123x for 29 bits\)/);
+  });
+
+  it("reads 29-bit IDs only when written so (0x123x or ext: true), never from the ID's size", () => {
+    const s = parseScenario(
+      [
+        "traces:",
+        "  load: { synthetic: { rate: 100, duration: 1s, ids: [0x123, 0x123x, { id: 0x7FF, ext: true }, 18FEF100x], hold: { 0x123x: 4 } } }",
+        "gateway:",
+        "  filters: [0x123x, { id: 0x18FEF100, mask: 0x1FFFFF00, ext: true }, { id: 0x0F0, mask: 0x0F0 }]",
+        "  minInterval: { 0x123x: 50ms, 0x18FEF1AAx: 100ms }",
+        "  onChange: [0x123, { id: 0x456, ext: true }]",
+        "  allow: [{ id: 0x321x, rate: 5 }, { id: 0x321, ext: true }]",
+        "steps: []",
+        "expect:",
+        "  - delivery: { ids: [0x123x] }",
+        "  - cycle: { id: 0x7FFx, period: 10ms, tolerance: 1ms }",
+        "  - cycle: { id: 0x7FF, ext: true, period: 10ms, tolerance: 1ms }",
+      ].join("\n"),
+      file,
+    );
+    const load = s.traces.get("load")!.synthetic!;
+    assert.deepEqual(load.keys, [0x123, 0x80000123, 0x800007ff, 0x98fef100]);
+    assert.deepEqual([...load.hold], [[0x80000123, 4]]);
+    assert.deepEqual(s.gateway.settings.canFilters, [
+      [0x80000123, 0x9fffffff],
+      [0x98fef100, 0x9fffff00],
+      [0x0f0, 0x800000f0],
+    ]);
+    assert.deepEqual(s.gateway.settings.rateRules, [
+      [0x80000123, 50, 0],
+      [0x98fef1aa, 100, 0],
+      [0x123, 0, 1],
+      [0x80000456, 0, 1],
+    ]);
+    assert.deepEqual(s.gateway.settings.txAllow, [
+      [0x80000321, 0xffffffff],
+      [0x80000321, 0xffffffff],
+    ]);
+    const [delivery, cycle1, cycle2] = s.expectations;
+    assert.ok(delivery.kind === "delivery" && delivery.ids[0].value === 0x80000123);
+    assert.ok(cycle1.kind === "cycle" && cycle1.key === 0x800007ff);
+    assert.ok(cycle2.kind === "cycle" && cycle2.key === 0x800007ff);
+  });
+
+  it("rejects an ID beyond 11 bits written without its kind, and a kind written twice two ways", () => {
+    fails("gateway:\n  onChange: [0x18FEF100]\nsteps: []\nexpect: []\n", 2, "gateway.onChange[0]", /0x18FEF100 is beyond the 11-bit ID range \(0x7FF\): write 0x18FEF100x for a 29-bit ID/);
+    fails("gateway:\n  minInterval: { 0x800: 10ms }\nsteps: []\nexpect: []\n", 2, "gateway.minInterval.2048", /write 0x800x/);
+    fails("gateway:\n  allow: [{ id: 0x321x, ext: false }]\nsteps: []\nexpect: []\n", 2, "gateway.allow[0].id", /written as a 29-bit ID, but ext is false/);
+  });
+
+  it("rejects more filters or rate rules than the firmware holds", () => {
+    const ids = Array.from({ length: 17 }, (_, i) => `0x${(0x100 + i).toString(16)}`).join(", ");
+    fails(`gateway:\n  filters: [${ids}]\nsteps: []\nexpect: []\n`, 2, "gateway.filters", /17 filters; the firmware holds 16/);
+    const rules = Array.from({ length: 33 }, (_, i) => `0x${(0x100 + i).toString(16)}`).join(", ");
+    fails(`gateway:\n  onChange: [${rules}]\nsteps: []\nexpect: []\n`, 2, "gateway", /33 IDs with minInterval or onChange; the firmware holds 32 rules/);
   });
 
   it("rejects a command expectation without its transmit step", () => {

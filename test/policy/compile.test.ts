@@ -8,10 +8,12 @@ import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadDbcFile } from "../../can-db/load";
-import { compilePolicy, MAX_FILTERS, MAX_RULES, pgnFilter, type CompiledPolicy } from "../../can-db/policy";
+import { compilePolicy, pgnFilter, type CompiledPolicy } from "../../can-db/policy";
+import { MAX_FILTERS, MAX_RULES } from "../../can-db/gateway-settings";
 import { j1939Pgn, makeJ1939Id } from "../../can-db/j1939";
 import { loadPolicyFile, parsePolicy, PolicyError } from "../../can-db/policy-file";
-import { admitsAny, frameKey, type KeyFilter } from "../../can-db/policy-filters";
+import { admitsAny, type KeyFilter } from "../../can-db/policy-filters";
+import { frameKey } from "../../can-db/frame-key";
 import { VgwError } from "../../frame/errors";
 import type { Database } from "../../can-db/model";
 

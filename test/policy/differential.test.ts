@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { loadDbcFile } from "../../can-db/load";
 import { compilePolicy, type CompiledPolicy } from "../../can-db/policy";
 import { loadPolicyFile, parsePolicy } from "../../can-db/policy-file";
-import { EXT_BIT } from "../../can-db/policy-filters";
+import { EXT_BIT } from "../../can-db/frame-key";
 import { j1939Pgn, j1939Source, makeJ1939Id } from "../../can-db/j1939";
 import type { Database } from "../../can-db/model";
 import { PYTHON, ROOT, seededRandom } from "../candb/helpers";

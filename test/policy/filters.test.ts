@@ -5,7 +5,8 @@
  */
 import { strict as assert } from "node:assert";
 import fc from "fast-check";
-import { admits, admitsAny, admittedCount, admittedKeys, contains, EXT_BIT, exactFilters, frameKey, widenFilters, type KeyFilter } from "../../can-db/policy-filters";
+import { admits, admitsAny, admittedCount, admittedKeys, contains, exactFilters, widenFilters, type KeyFilter } from "../../can-db/policy-filters";
+import { EXT_BIT, frameKey } from "../../can-db/frame-key";
 
 const ALL_STD = Array.from({ length: 0x800 }, (_, i) => i);
 /** Extended IDs are tested in a window (2^12 IDs) plus its far neighbours: brute force over 2^29 is too slow. */

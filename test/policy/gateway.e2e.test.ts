@@ -14,7 +14,7 @@ import { makeFrame, type Frame } from "../../frame/frame";
 import { loadDbcFile } from "../../can-db/load";
 import { compilePolicy } from "../../can-db/policy";
 import { loadPolicyFile } from "../../can-db/policy-file";
-import { frameKey } from "../../can-db/policy-filters";
+import { frameKey } from "../../can-db/frame-key";
 import { openBroker, type HilBroker } from "../../host/gateway/broker";
 import type { FrameBatch } from "../../host/gateway/uplink";
 import { settingsEnv } from "../../cli/commands/policy";

@@ -1,0 +1,64 @@
+/**
+ * The gateway's matching settings, as the firmware loads them (docs/firmware.md, docs/protocol.md "Matching keys"):
+ * accept filters, downsampling rules and the transmit allowlist, all over frame keys (frame-key.ts), and the transmit
+ * rate. The policy compiler (policy.ts) produces them from a DBC; the HIL harness compiles a scenario's `gateway:`
+ * section into them too; `SettingsModel` answers what the firmware will do with a frame under them, so the HIL checks
+ * model the gateway from the very values it was configured with.
+ */
+import { admitsAny, type KeyFilter } from "./policy-filters";
+
+/** The firmware's table sizes (firmware/src/filters.ts MAX_FILTERS / MAX_RULES; a test keeps them equal). */
+export const MAX_FILTERS = 16;
+export const MAX_RULES = 32;
+
+/** The setting values the firmware loads, by their setting keys. */
+export interface PolicySettings {
+  /** `[value, mask]` accept filters; empty accepts every frame. */
+  canFilters: number[][];
+  /** `[key, minIntervalMs, onChange 0|1]`, one per key. */
+  rateRules: number[][];
+  /** `[value, mask]` filters a transmit must pass; empty allows none (safe by default). */
+  txAllow: number[][];
+  /** Transmitted frames per second, all IDs together. */
+  txRate: number;
+}
+
+/** One downsampling rule: frames of `key` at most every `interval` ms, and/or only when their data changed. */
+export interface RateRule {
+  key: number;
+  interval: number;
+  onChange: boolean;
+}
+
+/** Settings from filters and rules, in the firmware's encoding (the tables' sizes are the caller's to check). */
+export function policySettings(p: { filters: readonly KeyFilter[]; rules: readonly RateRule[]; txAllow: readonly KeyFilter[]; txRate: number }): PolicySettings {
+  const pairs = (filters: readonly KeyFilter[]) => filters.map((f) => [f.value, f.mask]);
+  return {
+    canFilters: pairs(p.filters),
+    rateRules: p.rules.map((r) => [r.key, r.interval, r.onChange ? 1 : 0]),
+    txAllow: pairs(p.txAllow),
+    txRate: p.txRate,
+  };
+}
+
+/** What the firmware's frame selection does with a frame key under given settings (firmware/src/filters.ts). */
+export class SettingsModel {
+  private readonly filters: KeyFilter[];
+  private readonly rules = new Map<number, RateRule>();
+
+  constructor(settings: PolicySettings) {
+    this.filters = settings.canFilters.map(([value, mask]) => ({ value: value >>> 0, mask: mask >>> 0 }));
+    // a later rule for the same key wins, as in the firmware
+    for (const [key, interval, onChange] of settings.rateRules) this.rules.set(key >>> 0, { key: key >>> 0, interval, onChange: onChange !== 0 });
+  }
+
+  /** The accept filters pass the key (no filters: every frame passes). */
+  accepts(key: number): boolean {
+    return this.filters.length === 0 || admitsAny(this.filters, key);
+  }
+
+  /** The key's downsampling rule, if it has one. */
+  rule(key: number): RateRule | undefined {
+    return this.rules.get(key);
+  }
+}
