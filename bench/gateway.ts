@@ -20,18 +20,15 @@
  *      scheduler would; what arrives meanwhile is handled as one burst
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { canConnect, freePort } from "../host/tcp";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { makeFrame, type Frame } from "../frame/frame";
-import { openBroker } from "../host/gateway/broker";
+import { openBroker, type HilBroker } from "../host/gateway/broker";
 import { openTraceReader } from "../host/trace";
 import { connectBroker, parseBrokerUrl } from "../host/gateway/broker-url";
 import { firmwareBuildOnce, startSimulatedGateway, type SimulatedGateway } from "../host/simulator/gateway";
 import { GatewayReceiver, publishWireBytes } from "../host/gateway/receiver";
-import { startChild } from "../host/process";
 import { GatewaySession, requestStatus, type SessionSummary } from "../host/simulator/session";
 import { decodeBatch, encodeBatch } from "../host/gateway/uplink";
 
@@ -41,9 +38,11 @@ const RATES = (process.env.VGW_BENCH_RATES ?? "10000,20000,40000,60000,80000,900
 const PARTS = new Set((process.env.VGW_BENCH_PARTS ?? "1,2,3,4,5").split(",").map(Number));
 /**
  * The broker: "mosquitto" (the default) is a process of its own with TCP_NODELAY on its sockets, as a deployment
- * should run it (docs/firmware.md, "Throughput"); "mosquitto-nagle" is the same broker with its default (Nagle's
- * algorithm on); "aedes" runs inside this process, so its PUBACKs also wait whenever this event loop is busy
- * producing frames. Part 3 run with each shows what the broker's socket options cost the gateway's outbox.
+ * should run it (docs/firmware.md, "Throughput"); "mosquitto-nagle" is the same broker with `set_tcp_nodelay false`
+ * (its default: Nagle's algorithm on). With Nagle a PUBACK waits until the gateway acknowledges the previous one, and
+ * the gateway's stack delays that acknowledgement until it sends again (the next batch): each batch's PUBACK can then
+ * come one batch interval late. "aedes" runs inside this process, so its PUBACKs also wait whenever this event loop is
+ * busy producing frames. Part 3 run with each shows what the broker's socket options cost the gateway's outbox.
  */
 const BROKERS = ["mosquitto", "mosquitto-nagle", "aedes"] as const;
 const BROKER = (process.env.VGW_BENCH_BROKER ?? "mosquitto") as (typeof BROKERS)[number];
@@ -127,41 +126,10 @@ async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number
   return { ...s.summary(), cpu: cpuShare };
 }
 
-interface BenchBroker {
-  readonly url: string;
-  close(): Promise<void>;
-}
-
-/**
- * mosquitto with `set_tcp_nodelay true` (mosquitto >= 2.0). With Nagle's algorithm on the broker's socket a PUBACK
- * waits until the gateway acknowledges the previous one, and the gateway's stack delays that acknowledgement until
- * it sends again (the next batch): each batch's PUBACK then comes one batch interval late (13 ms at 60k frames/s),
- * two batches are always in flight, and the 12 KB outbox has no room left for any hiccup.
- */
-async function openMosquittoNoDelay(): Promise<BenchBroker> {
-  const dir = mkdtempSync(join(tmpdir(), "vgw-bench-mosquitto-"));
-  const port = await freePort();
-  writeFileSync(join(dir, "mosquitto.conf"), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n`);
-  const child = startChild("mosquitto", ["-c", join(dir, "mosquitto.conf")], { name: "mosquitto" });
-  const close = async (): Promise<void> => {
-    await child.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + 5000;
-  while (!(await canConnect(port))) {
-    if (!child.running || Date.now() > deadline) {
-      await close();
-      throw new Error(`mosquitto did not listen on port ${port} within 5 s: ${child.recent.join(" | ")}`);
-    }
-    await sleep(50);
-  }
-  return { url: `mqtt://127.0.0.1:${port}`, close };
-}
-
-async function openBenchBroker(): Promise<BenchBroker> {
+async function openBenchBroker(): Promise<HilBroker> {
   if (!BROKERS.includes(BROKER)) throw new Error(`VGW_BENCH_BROKER: expected one of ${BROKERS.join(", ")}, got '${BROKER}'`);
-  if (BROKER === "mosquitto") return openMosquittoNoDelay();
-  return openBroker({ kind: BROKER === "aedes" ? "aedes" : "mosquitto" });
+  if (BROKER === "aedes") return openBroker({ kind: "aedes" });
+  return openBroker({ kind: "mosquitto", nodelay: BROKER === "mosquitto" });
 }
 
 async function main(): Promise<void> {

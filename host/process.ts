@@ -26,8 +26,11 @@ export interface Child {
   readonly exited: Promise<number | string>;
   /** True until the process exits. */
   readonly running: boolean;
-  /** SIGTERM to the whole group, SIGKILL after `graceMs`; resolves when the leader has exited. Idempotent. */
-  stop(graceMs?: number): Promise<void>;
+  /**
+   * `signal` (default SIGTERM) to the whole group, SIGKILL after `graceMs`; resolves when the leader has exited.
+   * Idempotent. `stop(0, "SIGKILL")` is a crash: the process gets no chance to close anything itself.
+   */
+  stop(graceMs?: number, signal?: NodeJS.Signals): Promise<void>;
 }
 
 const live = new Set<ChildProcess>();
@@ -120,9 +123,9 @@ export function startChild(command: string, args: string[], options: ChildOption
     get running() {
       return running;
     },
-    async stop(graceMs = 2000) {
+    async stop(graceMs = 2000, signal: NodeJS.Signals = "SIGTERM") {
       if (!running) return;
-      killGroup(cp, "SIGTERM");
+      killGroup(cp, signal);
       const timer = setTimeout(() => killGroup(cp, "SIGKILL"), graceMs);
       await exited;
       clearTimeout(timer);

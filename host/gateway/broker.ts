@@ -1,17 +1,19 @@
 /**
- * The broker a HIL run owns, so a scenario can take it away for real: `aedes` (in-process, the embedded default) or
- * `mosquitto` (the Debian broker as a child process). `stop()` closes the listening port and every client connection,
- * as a crashed broker would; `start()` brings a fresh broker back on the SAME port, so the gateway's reconnect logic
- * is what gets it back. An external broker (`mqtt://...`) can be used but not stopped.
+ * Brokers vgw starts itself: `aedes` (in-process, the embedded default) or `mosquitto` (the Debian broker as a child
+ * process, started by `startMosquitto`, the one mosquitto launcher of the HIL harness, the tests and the benchmarks).
+ *
+ * `openBroker` gives the broker a HIL run owns, so a scenario can take it away for real: `stop()` closes the listening
+ * port and every client connection, as a crashed broker would; `start()` brings a fresh broker back on the SAME port,
+ * so the gateway's reconnect logic is what gets it back. An external broker (`mqtt://...`) can be used but not stopped.
  */
 import * as net from "node:net";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawn, type ChildProcess } from "node:child_process";
 import { Aedes } from "aedes";
 import { VgwError } from "../../frame/errors";
 import { log } from "../log";
+import { startChild, type Child } from "../process";
 import { canConnect, freePort } from "../tcp";
 
 export interface HilBroker {
@@ -28,9 +30,16 @@ export interface HilBroker {
   close(): Promise<void>;
 }
 
-export async function openBroker(spec: { kind: "aedes" | "mosquitto" | "url"; url?: string }): Promise<HilBroker> {
+export interface BrokerSpec {
+  kind: "aedes" | "mosquitto" | "url";
+  url?: string;
+  /** mosquitto: TCP_NODELAY on the broker's sockets (default true; see MosquittoOptions). */
+  nodelay?: boolean;
+}
+
+export async function openBroker(spec: BrokerSpec): Promise<HilBroker> {
   if (spec.kind === "aedes") return AedesBroker.open();
-  if (spec.kind === "mosquitto") return MosquittoBroker.open();
+  if (spec.kind === "mosquitto") return MosquittoBroker.open({ nodelay: spec.nodelay });
   return externalBroker(spec.url!);
 }
 
@@ -103,25 +112,15 @@ class MosquittoBroker implements HilBroker {
   readonly kind = "mosquitto" as const;
   readonly host = "127.0.0.1";
   outages = 0;
-  private child: ChildProcess | undefined;
-  private stderr = "";
 
-  private constructor(
-    readonly port: number,
-    private readonly dir: string,
-  ) {}
+  private constructor(private readonly broker: MosquittoProcess) {}
 
-  static async open(): Promise<MosquittoBroker> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vgw-hil-mosquitto-"));
-    const b = new MosquittoBroker(await freePort(), dir);
-    fs.writeFileSync(path.join(dir, "mosquitto.conf"), `listener ${b.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n`);
-    try {
-      await b.start();
-    } catch (e) {
-      await b.close();
-      throw e;
-    }
-    return b;
+  static async open(options: MosquittoOptions): Promise<MosquittoBroker> {
+    return new MosquittoBroker(await startMosquitto(options));
+  }
+
+  get port(): number {
+    return this.broker.port;
   }
 
   get url(): string {
@@ -129,58 +128,124 @@ class MosquittoBroker implements HilBroker {
   }
 
   get running(): boolean {
-    return this.child !== undefined;
+    return this.broker.running;
   }
 
-  async start(): Promise<void> {
-    if (this.child) return;
-    this.stderr = "";
-    const child = spawn("mosquitto", ["-c", path.join(this.dir, "mosquitto.conf")], { stdio: ["ignore", "ignore", "pipe"] });
-    child.stderr!.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-2000)));
-    const spawnError = new Promise<never>((_, reject) =>
-      child.once("error", (e) => reject(new VgwError(`cannot start mosquitto: ${e.message} (install it: apt-get install mosquitto)`, { cause: e }))),
-    );
-    this.child = child;
-    // A harness that exits without closing (process.exit, a crash in a test) must not leave a broker behind.
-    const killOnExit = () => child.kill("SIGKILL");
-    process.once("exit", killOnExit);
-    child.once("exit", () => {
-      process.off("exit", killOnExit);
-      if (this.child === child) this.child = undefined;
-    });
-    // Ready when the port accepts connections; bounded, and a crashed broker fails with what it printed.
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      if (await Promise.race([canConnect(this.port, this.host), spawnError])) return;
-      if (!this.child) throw new VgwError(`mosquitto exited at start: ${this.stderr.trim()}`);
-      if (Date.now() > deadline) {
-        await this.halt();
-        throw new VgwError(`mosquitto did not listen on port ${this.port} within 5 s: ${this.stderr.trim()}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  start(): Promise<void> {
+    return this.broker.start();
   }
 
   async stop(): Promise<void> {
-    if (!this.child) return;
-    await this.halt();
+    if (!this.broker.running) return;
+    await this.broker.kill();
     this.outages++;
   }
 
-  private async halt(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    this.child = undefined;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGKILL");
-    await exited;
-    log.debug(`hil broker: mosquitto on port ${this.port} stopped`);
+  close(): Promise<void> {
+    return this.broker.close();
   }
+}
 
-  async close(): Promise<void> {
-    await this.halt();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+/** How a mosquitto process is set up; it always listens on 127.0.0.1 only, on ports chosen when it starts. */
+export interface MosquittoOptions {
+  /**
+   * TCP_NODELAY on the broker's sockets (mosquitto's `set_tcp_nodelay`, >= 2.0), default true, as a gateway's broker
+   * should run (docs/firmware.md, "Throughput"): with Nagle's algorithm a PUBACK can wait a whole batch interval behind
+   * unacknowledged data. false leaves mosquitto's own default (Nagle on), to measure what that costs.
+   */
+  nodelay?: boolean;
+  /** A password file (mosquitto_passwd); without one, anonymous clients are allowed. */
+  passwordFile?: string;
+  /** Adds a TLS listener (its own port) with these PEM files, beside the plain one. */
+  tls?: { caFile: string; certFile: string; keyFile: string };
+}
+
+/** A mosquitto child process with its configuration in a temp directory. */
+export interface MosquittoProcess {
+  /** The plain TCP listener's port. */
+  readonly port: number;
+  /** The TLS listener's port, when `tls` was given. */
+  readonly tlsPort?: number;
+  readonly running: boolean;
+  /** Kills the broker at once (SIGKILL: its clients' connections die as in a crash). */
+  kill(): Promise<void>;
+  /** Starts it again (after kill) on the same ports; resolves when every listener accepts connections. */
+  start(): Promise<void>;
+  /** Kills it and removes its directory. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** How long mosquitto may take to listen before the start counts as failed. */
+const MOSQUITTO_START_MS = 10_000;
+
+/** Starts mosquitto (Debian package `mosquitto`) and resolves when it listens. */
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<MosquittoProcess> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vgw-mosquitto-"));
+  const port = await freePort();
+  const tlsPort = options.tls ? await freePort() : undefined;
+  const conf = path.join(dir, "mosquitto.conf");
+  const lines = [
+    // one password file and one anonymous setting for both listeners
+    "per_listener_settings false",
+    options.passwordFile ? `password_file ${options.passwordFile}\nallow_anonymous false` : "allow_anonymous true",
+    "persistence false",
+    `set_tcp_nodelay ${options.nodelay ?? true}`,
+    `listener ${port} 127.0.0.1`,
+  ];
+  if (options.tls) {
+    lines.push(`listener ${tlsPort} 127.0.0.1`, `cafile ${options.tls.caFile}`, `certfile ${options.tls.certFile}`, `keyfile ${options.tls.keyFile}`);
   }
+  fs.writeFileSync(conf, lines.join("\n") + "\n");
+  const ports = tlsPort === undefined ? [port] : [port, tlsPort];
+  let child: Child | undefined;
+
+  const kill = async (): Promise<void> => {
+    const c = child;
+    child = undefined;
+    await c?.stop(0, "SIGKILL");
+    if (c) log.debug(`mosquitto on port ${port} killed`);
+  };
+  const start = async (): Promise<void> => {
+    if (child?.running) return;
+    let c: Child;
+    try {
+      c = startChild("mosquitto", ["-c", conf], { name: "mosquitto", keepLines: 20 });
+    } catch (e) {
+      throw new VgwError(`cannot start mosquitto: ${(e as Error).message} (install it: apt-get install mosquitto)`, { cause: e });
+    }
+    child = c;
+    // Ready when every port accepts connections; bounded, and a broker that exits fails with what it printed.
+    const deadline = Date.now() + MOSQUITTO_START_MS;
+    for (;;) {
+      if ((await Promise.all(ports.map((p) => canConnect(p)))).every(Boolean)) return;
+      const failed = !c.running ? "exited at start" : Date.now() > deadline ? `did not listen on ${ports.join(", ")} within ${MOSQUITTO_START_MS / 1000} s` : "";
+      if (failed) {
+        await kill();
+        throw new VgwError(`mosquitto ${failed}: ${c.recent.join(" | ")}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const close = async (): Promise<void> => {
+    await kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await start();
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return {
+    port,
+    tlsPort,
+    get running() {
+      return child?.running ?? false;
+    },
+    kill,
+    start,
+    close,
+  };
 }
 
 function externalBroker(url: string): HilBroker {

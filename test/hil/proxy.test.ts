@@ -147,4 +147,23 @@ describe("hil broker: mosquitto outage and restart", function () {
       await broker.close();
     }
   });
+
+  it("runs with Nagle's algorithm on when asked (nodelay: false) and carries QoS 1 messages", async () => {
+    // mosquitto refuses a configuration it does not understand, so starting at all checks the set_tcp_nodelay line
+    const broker = await openBroker({ kind: "mosquitto", nodelay: false });
+    const c = mqtt.connect(broker.url, { reconnectPeriod: 0, connectTimeout: 2000 });
+    try {
+      const got: string[] = [];
+      c.on("message", (_t, payload) => got.push(payload.toString()));
+      await until("connect", () => c.connected);
+      await c.subscribeAsync("nagle/t", { qos: 1 });
+      for (let i = 0; i < 3; i++) await c.publishAsync("nagle/t", `m${i}`, { qos: 1 });
+      await until("all three messages back", () => got.length === 3);
+      assert.deepEqual(got, ["m0", "m1", "m2"]);
+    } finally {
+      c.end(true);
+      await broker.close();
+    }
+    assert.equal(broker.running, false);
+  });
 });

@@ -1,30 +1,24 @@
 /**
  * A real mosquitto for tests, locked down as a deployment would be: a throwaway CA and server certificate made with
  * `openssl`, a password file made with `mosquitto_passwd`, no anonymous access. Two listeners on ephemeral ports:
- * TLS + password, and plain TCP + password (for clients that cannot do TLS). Everything lives in a temp dir that
- * stop() removes; the broker runs in its own process group and dies with the test process.
+ * TLS + password, and plain TCP + password (for clients that cannot do TLS). The broker is started by the project's
+ * one mosquitto launcher (host/gateway/broker.ts), in its own process group, and dies with the test process; the
+ * credentials live in a temp dir that stop() removes.
  */
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { canConnect, freePort } from "../../host/tcp";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startChild, type Child } from "../../host/process";
-import { waitFor } from "./wait";
+import { startMosquitto, type MosquittoProcess } from "../../host/gateway/broker";
 
 export interface SecureMosquitto {
   /** mqtts://user:pass@127.0.0.1:port?ca=... */
   tlsUrl: string;
   /** mqtt://user:pass@127.0.0.1:port */
   plainUrl: string;
-  tlsPort: number;
-  plainPort: number;
   username: string;
   password: string;
   caFile: string;
-  /** Kills the broker (as a crash would); start() brings it back on the same ports. */
-  kill(): Promise<void>;
-  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -51,57 +45,28 @@ function makeCredentials(dir: string, username: string, password: string): void 
 }
 
 export async function startSecureMosquitto(username = "gateway", password = "s3cret-pw"): Promise<SecureMosquitto> {
-  const dir = mkdtempSync(join(tmpdir(), "vgw-mosquitto-"));
-  makeCredentials(dir, username, password);
-  const tlsPort = await freePort();
-  const plainPort = await freePort();
-  writeFileSync(
-    join(dir, "mosquitto.conf"),
-    [
-      "per_listener_settings false",
-      "allow_anonymous false",
-      `password_file ${join(dir, "passwd")}`,
-      "persistence false",
-      // as docs/firmware.md (Throughput) asks of a gateway's broker
-      "set_tcp_nodelay true",
-      `listener ${tlsPort} 127.0.0.1`,
-      `cafile ${join(dir, "ca.crt")}`,
-      `certfile ${join(dir, "server.crt")}`,
-      `keyfile ${join(dir, "server.key")}`,
-      `listener ${plainPort} 127.0.0.1`,
-      "",
-    ].join("\n"),
-  );
-  let child: Child | undefined;
-  const start = async (): Promise<void> => {
-    if (child?.running) return;
-    const c = startChild("mosquitto", ["-c", join(dir, "mosquitto.conf")], { name: "mosquitto" });
-    child = c;
-    let up = false;
-    await waitFor(() => {
-      void Promise.all([canConnect(tlsPort), canConnect(plainPort)]).then((r) => (up = r[0] && r[1]));
-      if (!c.running) throw new Error(`mosquitto exited at start: ${c.recent.join(" | ")}`);
-      return up;
-    }, 10_000, "mosquitto to listen", 100);
-  };
-  const kill = async (): Promise<void> => {
-    await child?.stop(500);
-  };
-  await start();
+  const dir = mkdtempSync(join(tmpdir(), "vgw-mosquitto-creds-"));
+  let broker: MosquittoProcess;
+  try {
+    makeCredentials(dir, username, password);
+    broker = await startMosquitto({
+      passwordFile: join(dir, "passwd"),
+      tls: { caFile: join(dir, "ca.crt"), certFile: join(dir, "server.crt"), keyFile: join(dir, "server.key") },
+    });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const creds = `${encodeURIComponent(username)}:${encodeURIComponent(password)}`;
   const caFile = join(dir, "ca.crt");
   return {
-    tlsUrl: `mqtts://${creds}@127.0.0.1:${tlsPort}?ca=${encodeURIComponent(caFile)}`,
-    plainUrl: `mqtt://${creds}@127.0.0.1:${plainPort}`,
-    tlsPort,
-    plainPort,
+    tlsUrl: `mqtts://${creds}@127.0.0.1:${broker.tlsPort}?ca=${encodeURIComponent(caFile)}`,
+    plainUrl: `mqtt://${creds}@127.0.0.1:${broker.port}`,
     username,
     password,
     caFile,
-    kill,
-    start,
     async stop() {
-      await kill();
+      await broker.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
