@@ -10,7 +10,7 @@
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { UsageError } from "../../frame/errors";
+import { positiveNumber } from "../options";
 import { formatFrame, type Frame } from "../../frame/frame";
 import { loadDecoder } from "../../can-db/annotate";
 import { openTraceReader } from "../../host/trace";
@@ -31,12 +31,6 @@ interface DemoOptions {
   device: string;
   batchWindow?: string;
   firmwareLog?: boolean;
-}
-
-function positive(text: string, name: string): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got '${text}'`);
-  return n;
 }
 
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : "-");
@@ -62,8 +56,8 @@ export function formatDemoSummary(s: SessionSummary): string {
 }
 
 export async function demo(opts: DemoOptions): Promise<number> {
-  const speed = positive(opts.speed, "--speed");
-  const batchWindow = opts.batchWindow !== undefined ? positive(opts.batchWindow, "--batch-window") : undefined;
+  const speed = positiveNumber("--speed")(opts.speed);
+  const batchWindow = opts.batchWindow !== undefined ? positiveNumber("--batch-window")(opts.batchWindow) : undefined;
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
   const out = (line: string): Promise<boolean> => writeStdout(line + "\n");
 

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import { SingleBar, Presets } from "cli-progress";
 import { UsageError } from "../../frame/errors";
+import { positiveNumber } from "../options";
 import { log } from "../../host/log";
 import { loadScenario, ScenarioError, type Scenario } from "../../hil/scenario";
 import { consoleSummary, scenarioReport } from "../../hil/summary";
@@ -70,8 +71,7 @@ export function registerHil(program: Command): void {
 async function hilRun(files: string[], opts: HilRunOptions): Promise<number> {
   if (opts.target !== undefined && opts.target !== "sim" && opts.target !== "board") throw new UsageError(`--target must be sim or board, got '${opts.target}'`);
   if (opts.target === "board" && !opts.can) throw new UsageError("--target board needs --can IFACE (the interface the gateway is wired to)");
-  const soak = opts.soak === undefined ? 1 : Number(opts.soak);
-  if (!(soak > 0)) throw new UsageError(`--soak must be a positive number, got '${opts.soak}'`);
+  const soak = opts.soak === undefined ? 1 : positiveNumber("--soak")(opts.soak);
   // Validate every file before running any: a typo in the last scenario should not cost the time of the first.
   const scenarios: Scenario[] = [];
   for (const f of files) {

@@ -18,6 +18,7 @@ import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
 import { decodeResult, encodeCommand, gatewayTopics, type CommandResult, type GatewayCommand } from "../../host/gateway/uplink";
 import { log } from "../../host/log";
 import { writeStdout } from "../stdout";
+import { positiveNumber } from "../options";
 
 interface PolicyOptions {
   dbc: string;
@@ -151,8 +152,7 @@ export async function policyCommand(file: string, opts: PolicyOptions): Promise<
   if (!FORMATS.includes(opts.format)) throw new UsageError(`--format must be ${FORMATS.join(" or ")}, not '${opts.format}'`);
   const maxFilters = opts.maxFilters === undefined ? MAX_FILTERS : Number(opts.maxFilters);
   if (!Number.isInteger(maxFilters) || maxFilters < 1 || maxFilters > MAX_FILTERS) throw new UsageError(`--max-filters must be 1..${MAX_FILTERS}`);
-  const timeoutMs = Number(opts.timeout);
-  if (!(timeoutMs > 0)) throw new UsageError("--timeout must be a positive number of ms");
+  const timeoutMs = positiveNumber("--timeout")(opts.timeout);
   const db = loadDbcFile(opts.dbc);
   // "-": the policy from stdin (generated policies, heredocs); errors then name "<stdin>"
   const spec = file === "-" ? parsePolicy(readFileSync(0, "utf8"), "<stdin>") : loadPolicyFile(file);

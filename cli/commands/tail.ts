@@ -7,6 +7,7 @@
  */
 import type { Command } from "commander";
 import { UsageError } from "../../frame/errors";
+import { positiveNumber } from "../options";
 import { formatFrame, type Frame } from "../../frame/frame";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
 import { GatewayReceiver } from "../../host/gateway/receiver";
@@ -44,18 +45,11 @@ function statusText(device: string, s: GatewayStatus): string {
   );
 }
 
-function positiveInt(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got '${text}'`);
-  return n;
-}
-
 export async function tail(opts: TailOptions): Promise<void> {
   if (opts.format !== "text" && opts.format !== "jsonl") throw new UsageError(`--format must be text or jsonl, got '${opts.format}'`);
   const jsonl = opts.format === "jsonl";
-  const maxFrames = positiveInt(opts.count, "--count");
-  const duration = positiveInt(opts.duration, "--duration");
+  const maxFrames = opts.count === undefined ? undefined : positiveNumber("--count")(opts.count);
+  const duration = opts.duration === undefined ? undefined : positiveNumber("--duration")(opts.duration);
   let address;
   try {
     address = parseBrokerUrl(opts.broker);
