@@ -16,6 +16,7 @@ import { MonotonicClock } from "../host/replay/clock";
 import { replayFrames } from "../host/replay/scheduler";
 import { openTraceWriter } from "../host/trace";
 import { readAhead } from "../host/replay/read-ahead";
+import { percentile } from "../host/percentile";
 
 interface Figures {
   frames: number;
@@ -42,8 +43,7 @@ function figures(sentAt: number[], traceT: number[], wall: number): Figures {
   const anchor = Math.min(...offsets.slice(0, 100));
   const late = offsets.map((o) => o - anchor);
   const s = [...late].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
-  return { frames: late.length, p50: q(0.5), p99: q(0.99), max: s[s.length - 1], drift: late[late.length - 1], late1ms: late.filter((x) => x > 0.001).length, wall };
+  return { frames: late.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s[s.length - 1], drift: late[late.length - 1], late1ms: late.filter((x) => x > 0.001).length, wall };
 }
 
 async function main(): Promise<void> {
