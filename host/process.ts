@@ -74,7 +74,11 @@ export function startChild(command: string, args: string[], options: ChildOption
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  if (cp.pid === undefined) throw new Error(`${options.name}: could not start '${command}'`);
+  if (cp.pid === undefined) {
+    // the reason (ENOENT...) follows as an 'error' event; unheard, it would crash the process instead of this throw
+    cp.once("error", () => undefined);
+    throw new Error(`${options.name}: could not start '${command}'`);
+  }
   live.add(cp);
   const keep = options.keepLines ?? 200;
   const recent: string[] = [];
