@@ -10,6 +10,8 @@ import { admitsAny, type KeyFilter } from "./policy-filters";
 /** The firmware's table sizes (firmware/src/filters.ts MAX_FILTERS / MAX_RULES; a test keeps them equal). */
 export const MAX_FILTERS = 16;
 export const MAX_RULES = 32;
+/** The firmware's range for txRate (firmware/src/config.ts). */
+export const MAX_TX_RATE = 1000;
 
 /** The setting values the firmware loads, by their setting keys. */
 export interface PolicySettings {

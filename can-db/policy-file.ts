@@ -15,6 +15,7 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from "yaml";
 import { readFileSync } from "node:fs";
 import { VgwError } from "../frame/errors";
+import { MAX_TX_RATE } from "./gateway-settings";
 
 /** A policy that cannot be used: where (file:line), which key, and why. */
 export class PolicyError extends VgwError {
@@ -63,8 +64,6 @@ export interface PolicySpec {
 
 const MAX_INTERVAL_MS = 3_600_000;
 const MAX_EVERY = 1000;
-/** The firmware's range for txRate (firmware/src/config.ts). */
-const MAX_TX_RATE = 1000;
 
 class Reader {
   constructor(

@@ -30,7 +30,7 @@ import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node, type Pai
 import { VgwError } from "../frame/errors";
 import { CAN_EFF_MASK, CAN_SFF_MASK, parseFrame, type Frame } from "../frame/frame";
 import { EXT_BIT, frameKey } from "../can-db/frame-key";
-import { MAX_FILTERS, MAX_RULES, policySettings, type PolicySettings, type RateRule } from "../can-db/gateway-settings";
+import { MAX_FILTERS, MAX_RULES, MAX_TX_RATE, policySettings, type PolicySettings, type RateRule } from "../can-db/gateway-settings";
 import type { KeyFilter } from "../can-db/policy-filters";
 
 /** A scenario file that cannot be run as written: `file:line: key: reason`. */
@@ -250,7 +250,11 @@ function gatewaySection(cx: Context, node: Node): ScenarioGateway {
         txAllow = cx.items(v, key).map((n, i) => {
           const at = `${key}[${i}]`;
           const m = cx.map(n, at, ["id", "ext", "rate"]);
-          if (m.has("rate")) rates.push(cx.positive(m.get("rate")!, `${at}.rate`));
+          if (m.has("rate")) {
+            const rate = cx.positive(m.get("rate")!, `${at}.rate`);
+            if (rate > MAX_TX_RATE) throw cx.error(m.get("rate")!, `${at}.rate`, `at most ${MAX_TX_RATE} frames/s (the firmware's txRate range), got ${rate}`);
+            rates.push(rate);
+          }
           return { value: cx.frameIdIn(m, n, at), mask: 0xffffffff };
         });
         if (txAllow.length > MAX_FILTERS) throw cx.error(v, key, `${txAllow.length} allowed IDs; the firmware holds ${MAX_FILTERS}`);

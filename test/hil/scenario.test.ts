@@ -194,7 +194,8 @@ expect:
     fails("gateway:\n  allow: [{ id: 0x321x, ext: false }]\nsteps: []\nexpect: []\n", 2, "gateway.allow[0].id", /written as a 29-bit ID, but ext is false/);
   });
 
-  it("rejects more filters or rate rules than the firmware holds", () => {
+  it("rejects more filters or rate rules than the firmware holds, and a transmit rate beyond its range", () => {
+    fails("gateway:\n  allow: [{ id: 0x321, rate: 5000 }]\nsteps: []\nexpect: []\n", 2, "gateway.allow[0].rate", /at most 1000 frames\/s/);
     const ids = Array.from({ length: 17 }, (_, i) => `0x${(0x100 + i).toString(16)}`).join(", ");
     fails(`gateway:\n  filters: [${ids}]\nsteps: []\nexpect: []\n`, 2, "gateway.filters", /17 filters; the firmware holds 16/);
     const rules = Array.from({ length: 33 }, (_, i) => `0x${(0x100 + i).toString(16)}`).join(", ");
