@@ -3,7 +3,6 @@
  * Kept apart from the terminal so it can be checked without one; monitor.ts only draws these lines.
  */
 import { bytesToHex } from "../frame/frame";
-import { describeErrorFrame } from "../frame/error-frame";
 import { BusStats, idText, jitter, meanGap, type IdStats } from "../host/bus/stats";
 import type { FrameDecoder } from "../can-db/annotate";
 
@@ -125,11 +124,6 @@ function clip(line: Line, width: number): Line {
     out.push({ ...seg, text });
   }
   return out;
-}
-
-/** The text of the last error frame, for the status line of a live view. */
-export function lastErrorText(f: Parameters<typeof describeErrorFrame>[0]): string {
-  return describeErrorFrame(f);
 }
 
 /** Applies one key (terminal-kit names: "q", "CTRL_C", "ENTER", "BACKSPACE", "ESCAPE") to the view; "quit" to stop. */

@@ -18,7 +18,6 @@ export const ERROR_CLASSES: ReadonlyArray<[number, string]> = [
   [0x100, "restarted-after-bus-off"],
   [0x200, "error-counter-tx-rx"],
 ];
-export const CAN_ERR_BUSOFF = 0x040;
 
 const CONTROLLER: ReadonlyArray<[number, string]> = [
   [0x01, "rx-overflow"],

@@ -10,7 +10,7 @@ import type { Command } from "commander";
 import { UsageError } from "../../frame/errors";
 import { log } from "../../host/log";
 import { TraceWriterThread } from "../../host/record/pipeline";
-import { headOfBatch, type PackedBatch } from "../../host/record/packed-frames";
+import { headOfBatch, type PackedBatch } from "../../frame/packed";
 import { favourReceiveThreads } from "../../host/record/thread-priority";
 import type { FileSummary } from "../../host/record/rotating-writer";
 import type { Frame } from "../../frame/frame";

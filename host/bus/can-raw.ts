@@ -1,11 +1,11 @@
 /**
  * Loads vgw's native raw CAN socket (host/bus/native/can_raw.c, built by `npm install` / scripts/setup.sh with
  * node-gyp) and types it. Only host/bus/socketcan.ts uses it. Loading also checks that the C side packs frames in the
- * record layout the TypeScript side reads (host/replay/read-ahead-format.ts): a mismatch would garble every frame.
+ * packed record layout the TypeScript side reads (frame/packed.ts): a mismatch would garble every frame.
  */
 import * as path from "node:path";
 import { BusError } from "../../frame/errors";
-import { FLAG, HEADER } from "../replay/read-ahead-format";
+import { FRAME_FLAG, PACKED_HEADER } from "../../frame/packed";
 
 /** An open socket; opaque to JS. */
 export type CanRawHandle = { readonly __canRawHandle: unique symbol };
@@ -33,6 +33,13 @@ export interface CanRaw {
   readonly layout: { header: number; ext: number; rtr: number; fd: number; brs: number; esi: number; err: number };
 }
 
+/** How a module's packed layout differs from frame/packed.ts (`header 16 != 17`), or undefined when it agrees. */
+export function layoutMismatch(layout: CanRaw["layout"]): string | undefined {
+  const want: CanRaw["layout"] = { header: PACKED_HEADER, ...FRAME_FLAG };
+  const diffs = (Object.keys(want) as Array<keyof CanRaw["layout"]>).filter((k) => layout[k] !== want[k]).map((k) => `${k} ${layout[k]} != ${want[k]}`);
+  return diffs.length ? diffs.join(", ") : undefined;
+}
+
 /** Where node-gyp puts the module, from dist/host/bus/ or from host/bus/ (ts-node style runs). */
 const CANDIDATES = [
   path.join(__dirname, "../../../host/bus/native/build/Release/vgw_can_raw.node"),
@@ -48,10 +55,8 @@ export function loadCanRaw(): CanRaw {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native module is loaded with require
       const m = require(file) as CanRaw;
-      const l = m.layout;
-      if (l.header !== HEADER || l.ext !== FLAG.ext || l.rtr !== FLAG.rtr || l.fd !== FLAG.fd || l.brs !== FLAG.brs || l.esi !== FLAG.esi || l.err !== FLAG.err) {
-        throw new Error(`${file} packs frames differently from host/replay/read-ahead-format.ts: rebuild it`);
-      }
+      const why = layoutMismatch(m.layout);
+      if (why) throw new Error(`${file} packs frames differently from frame/packed.ts (${why}): rebuild it`);
       loaded = m;
       return m;
     } catch (e) {

@@ -5,7 +5,7 @@
  * - classic, extended, remote and error frames both ways; CAN FD both ways with BRS and ESI, an FD frame of 8 bytes or
  *   less included (the kernel hands over the frame's size); receive timestamps (SO_TIMESTAMP, microseconds as candump).
  * - receiving runs on the module's own thread, many frames per system call, and arrives here as packed chunks
- *   (host/record/packed-frames.ts layout): `vgw record` forwards them to its writer untouched (`listenPacked`), every
+ *   (frame/packed.ts layout): `vgw record` forwards them to its writer untouched (`listenPacked`), every
  *   other reader gets Frame objects.
  * - own frames: CAN_RAW_RECV_OWN_MSGS with `receiveOwn`; other sockets on the host always see them (kernel loopback).
  * - errors carry errno; each failure is also diagnosed from /proc and /sys (missing interface, not CAN, down, no AF_CAN,
@@ -22,7 +22,7 @@ import { BusError } from "../../frame/errors";
 import type { Bus, BusFilter, BusOptions } from "./bus";
 import { CAN_EFF_FLAG, CAN_RTR_FLAG } from "./filter";
 import { loadCanRaw, type CanRaw, type CanRawHandle } from "./can-raw";
-import { unpackFrames, type PackedBatch } from "../record/packed-frames";
+import { unpackFrames, type PackedBatch } from "../../frame/packed";
 import { RxQueue } from "./rx-queue";
 import { ErrorCounters } from "../../frame/error-frame";
 import { log } from "../log";

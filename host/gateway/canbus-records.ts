@@ -2,35 +2,18 @@
  * The CanBus service's frame record (firmware/services/canbus.md): `u32 id, u8 flags, u8 len, data`, little-endian,
  * records back to back, at most 236 bytes per Jacdac packet. Both directions use it: `frames` reports (host -> firmware
  * in the simulator; after a `u32 first_frame`, the running number of the report's first frame) and `transmit`
- * commands (firmware -> host).
+ * commands (firmware -> host). Its flag byte is the one every vgw frame record uses (FRAME_FLAG, frame/packed.ts).
  */
 import { makeFrame, isValidFdLength, type Frame } from "../../frame/frame";
+import { FRAME_FLAG_RESERVED, flagFields, frameFlags } from "../../frame/packed";
 
 export const MAX_PACKET = 236;
 export const RECORD_HEADER = 6;
 /** A `frames` report starts with `first_frame: u32`; its records follow. */
 export const REPORT_HEADER = 4;
 
-export const FLAG_EXT = 0x01;
-export const FLAG_RTR = 0x02;
-export const FLAG_FD = 0x04;
-export const FLAG_BRS = 0x08;
-export const FLAG_ESI = 0x10;
-export const FLAG_ERR = 0x20;
-
 export function recordSize(f: Frame): number {
   return RECORD_HEADER + (f.rtr ? 0 : f.data.length);
-}
-
-function flagsOf(f: Frame): number {
-  return (
-    (f.ext ? FLAG_EXT : 0) |
-    (f.rtr ? FLAG_RTR : 0) |
-    (f.fd ? FLAG_FD : 0) |
-    (f.brs ? FLAG_BRS : 0) |
-    (f.esi ? FLAG_ESI : 0) |
-    (f.err ? FLAG_ERR : 0)
-  );
 }
 
 /** Writes one record at `off`; returns the offset after it. The caller checks the room. */
@@ -40,7 +23,7 @@ export function writeRecord(buf: Uint8Array, off: number, f: Frame): number {
   buf[off + 1] = (id >>> 8) & 0xff;
   buf[off + 2] = (id >>> 16) & 0xff;
   buf[off + 3] = (id >>> 24) & 0xff;
-  buf[off + 4] = flagsOf(f);
+  buf[off + 4] = frameFlags(f);
   if (f.rtr) {
     buf[off + 5] = f.dlc ?? 0;
     return off + RECORD_HEADER;
@@ -133,10 +116,10 @@ export function unpackRecords(input: Uint8Array): UnpackResult {
     const id = (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)) >>> 0;
     const flags = buf[off + 4];
     const len = buf[off + 5];
-    if (flags & 0xc0) return fail(`reserved flag bits set (0x${flags.toString(16)})`);
+    if (flags & FRAME_FLAG_RESERVED) return fail(`reserved flag bits set (0x${flags.toString(16)})`);
     if (id > 0x1fffffff) return fail(`ID 0x${id.toString(16)} has bits 29..31 set`);
-    const rtr = (flags & FLAG_RTR) !== 0;
-    const fd = (flags & FLAG_FD) !== 0;
+    const fields = flagFields(flags);
+    const { rtr, fd } = fields;
     const dataLen = rtr ? 0 : len;
     if (fd && !isValidFdLength(len)) return fail(`CAN FD length ${len} is not a valid FD length`);
     if (off + RECORD_HEADER + dataLen > buf.length) return fail(`length ${len} runs past the end of the packet`);
@@ -144,12 +127,7 @@ export function unpackRecords(input: Uint8Array): UnpackResult {
       frames.push(
         makeFrame({
           id,
-          ext: (flags & FLAG_EXT) !== 0,
-          rtr,
-          fd,
-          brs: (flags & FLAG_BRS) !== 0,
-          esi: (flags & FLAG_ESI) !== 0,
-          err: (flags & FLAG_ERR) !== 0,
+          ...fields,
           dlc: rtr ? len : undefined,
           data: rtr ? undefined : buf.slice(off + RECORD_HEADER, off + RECORD_HEADER + len),
         }),

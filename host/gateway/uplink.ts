@@ -8,7 +8,8 @@
 import { decode, encode } from "cbor-x";
 import { VgwError } from "../../frame/errors";
 import { makeFrame, type Frame } from "../../frame/frame";
-import { FLAG_BRS, FLAG_ERR, FLAG_ESI, FLAG_EXT, FLAG_FD, FLAG_RTR, writeRecord, recordSize } from "./canbus-records";
+import { writeRecord, recordSize } from "./canbus-records";
+import { FRAME_FLAG, FRAME_FLAG_RESERVED, flagFields, frameFlags } from "../../frame/packed";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -118,16 +119,11 @@ export function decodeRecords(input: Uint8Array, baseTime: number, where = "batc
   };
   const emit = (slot: Slot): void => {
     const flags = slot.flags;
-    const rtr = (flags & FLAG_RTR) !== 0;
+    const rtr = (flags & FRAME_FLAG.rtr) !== 0;
     frames.push(
       makeFrame({
         id: slot.id,
-        ext: (flags & FLAG_EXT) !== 0,
-        rtr,
-        fd: (flags & FLAG_FD) !== 0,
-        brs: (flags & FLAG_BRS) !== 0,
-        esi: (flags & FLAG_ESI) !== 0,
-        err: (flags & FLAG_ERR) !== 0,
+        ...flagFields(flags),
         dlc: rtr ? slot.rlen : undefined,
         data: rtr ? undefined : slot.data,
         t: time / 1000,
@@ -150,7 +146,7 @@ export function decodeRecords(input: Uint8Array, baseTime: number, where = "batc
           const id = varint();
           if (off >= f.length) fail("flags run past the end");
           const flags = f[off++];
-          if (flags & 0xc0) fail(`flags 0x${flags.toString(16)} have bits 6..7 set`);
+          if (flags & FRAME_FLAG_RESERVED) fail(`flags 0x${flags.toString(16)} have bits 6..7 set`);
           slot = { id, flags, data: new Uint8Array(0), rlen: 0 };
           slots.push(slot);
         } else if (x < slots.length) {
@@ -160,9 +156,9 @@ export function decodeRecords(input: Uint8Array, baseTime: number, where = "batc
         }
         if (off >= f.length) fail("length runs past the end");
         const len = f[off++];
-        const max = slot.flags & FLAG_FD ? 64 : 8;
+        const max = slot.flags & FRAME_FLAG.fd ? 64 : 8;
         if (len > max) fail(`length ${len} above ${max}`);
-        if (slot.flags & FLAG_RTR) {
+        if (slot.flags & FRAME_FLAG.rtr) {
           slot.rlen = len;
         } else {
           if (off + len > f.length) fail(`${len} data bytes run past the end`);
@@ -224,7 +220,7 @@ export function encodeBatch(boot: number, seq: number, frames: readonly Frame[])
       varint((t - time) * 4 + 3);
       time = t;
     }
-    const flags = (fr.ext ? FLAG_EXT : 0) | (fr.rtr ? FLAG_RTR : 0) | (fr.fd ? FLAG_FD : 0) | (fr.brs ? FLAG_BRS : 0) | (fr.esi ? FLAG_ESI : 0) | (fr.err ? FLAG_ERR : 0);
+    const flags = frameFlags(fr);
     const key = `${fr.id}:${flags}`;
     const len = fr.rtr ? (fr.dlc ?? 0) : fr.data.length;
     const known = slotOf.get(key);

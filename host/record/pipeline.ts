@@ -1,5 +1,5 @@
 /**
- * The recording pipeline: the receiving thread only hands packed batches (packed-frames.ts) to a writer thread
+ * The recording pipeline: the receiving thread only hands packed batches (frame/packed.ts) to a writer thread
  * (writer-worker.ts), which encodes, writes and rotates the trace files. A SocketCAN bus delivers its frames packed
  * already (`addPacked`); other buses' frames are packed here (`add`). Why a writer thread: encoding a batch on the
  * receiving thread held it up long enough for the buses' buffers to fill.
@@ -15,7 +15,7 @@ import { Worker } from "node:worker_threads";
 import * as path from "node:path";
 import type { Frame } from "../../frame/frame";
 import { fileReason, UsageError, VgwError } from "../../frame/errors";
-import { FramePacker, type PackedBatch } from "./packed-frames";
+import { FramePacker, type PackedBatch } from "../../frame/packed";
 import type { FileSummary } from "./rotating-writer";
 import type { FromWriter, ToWriter, WriterConfig } from "./writer-protocol";
 

@@ -1,5 +1,5 @@
 /** Messages between the receive thread (pipeline.ts) and the writer thread (writer-worker.ts). */
-import type { PackedBatch } from "./packed-frames";
+import type { PackedBatch } from "../../frame/packed";
 import type { FileSummary, RotationOptions } from "./rotating-writer";
 
 /** workerData of the writer thread. */

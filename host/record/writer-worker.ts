@@ -4,7 +4,7 @@
  * arrival order (one promise chain), so a rotation never interleaves with a write.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { unpackFrames } from "./packed-frames";
+import { unpackFrames } from "../../frame/packed";
 import { RotatingTraceWriter } from "./rotating-writer";
 import { lowerThisThread, WRITER_NICE } from "./thread-priority";
 import type { FromWriter, ToWriter, WriterConfig } from "./writer-protocol";

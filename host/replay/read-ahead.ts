@@ -6,11 +6,18 @@
  */
 import { Worker } from "node:worker_threads";
 import * as path from "node:path";
-import { makeFrame, type Frame } from "../../frame/frame";
+import type { Frame } from "../../frame/frame";
 import { UsageError, VgwError } from "../../frame/errors";
-import { FLAG, HEADER, NO_BUS, type WorkerMessage } from "./read-ahead-format";
+import { unpackSlices, type PackedBatch } from "../../frame/packed";
 
 const SLICE = 64;
+
+/** What the read-ahead worker (read-ahead-worker.ts) posts: packed batches (frame/packed.ts layout), bad lines, the end. */
+export type WorkerMessage =
+  | { type: "frames"; batch: PackedBatch }
+  | { type: "bad"; message: string }
+  | { type: "end" }
+  | { type: "fail"; message: string; name: string };
 
 export interface ReadAheadOptions {
   /** Each bad line the reader skipped (message as TraceParseError would print it). */
@@ -33,7 +40,6 @@ export function readAhead(file: string, options: ReadAheadOptions = {}): AsyncIt
         exited = e;
         wake?.();
       });
-      const buses: string[] = [];
       try {
         for (;;) {
           while (inbox.length === 0) {
@@ -49,37 +55,8 @@ export function readAhead(file: string, options: ReadAheadOptions = {}): AsyncIt
             throw new VgwError(`reading ${file}: ${m.message}`);
           }
           if (m.type !== "frames") continue;
-          buses.push(...m.newBuses);
           worker.postMessage("ack");
-          const view = new DataView(m.buffer);
-          const bytes = new Uint8Array(m.buffer);
-          let o = 0;
-          for (let done = 0; done < m.count; ) {
-            const n = Math.min(SLICE, m.count - done);
-            const slice: Frame[] = new Array(n);
-            for (let i = 0; i < n; i++) {
-              const t = view.getFloat64(o, true);
-              const flags = bytes[o + 12];
-              const len = bytes[o + 13];
-              const rtr = (flags & FLAG.rtr) !== 0;
-              slice[i] = makeFrame({
-                id: view.getUint32(o + 8, true),
-                ext: (flags & FLAG.ext) !== 0,
-                rtr,
-                fd: (flags & FLAG.fd) !== 0,
-                brs: (flags & FLAG.brs) !== 0,
-                esi: (flags & FLAG.esi) !== 0,
-                err: (flags & FLAG.err) !== 0,
-                data: bytes.slice(o + HEADER, o + HEADER + len),
-                dlc: rtr ? bytes[o + 14] : undefined,
-                t: Number.isNaN(t) ? undefined : t,
-                bus: bytes[o + 15] === NO_BUS ? undefined : buses[bytes[o + 15]],
-              });
-              o += HEADER + len;
-            }
-            done += n;
-            yield slice;
-          }
+          yield* unpackSlices(m.batch, SLICE);
         }
       } finally {
         await worker.terminate();

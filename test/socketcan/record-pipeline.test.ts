@@ -15,7 +15,7 @@ import { openBus } from "../../host/bus";
 import { readAllFrames } from "../../host/trace";
 import { startRecording, stopRecordings } from "../support/recording";
 import { within } from "../support/wait";
-import { FramePacker, headOfBatch, unpackFrames } from "../../host/record/packed-frames";
+import { FramePacker, headOfBatch, unpackFrames } from "../../frame/packed";
 import { TraceWriterThread } from "../../host/record/pipeline";
 import { log } from "../../host/log";
 

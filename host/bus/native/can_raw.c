@@ -7,7 +7,7 @@
  * has no kernel drop counter. This module:
  *   - receives on its own thread: poll(), then recvmmsg() of up to RX_BATCH frames per call, so a paused JS thread
  *     (GC, a slow consumer) does not leave the kernel's socket buffer to overflow;
- *   - packs each frame straight into the record layout of host/replay/read-ahead-format.ts (f64 t, u32 id, u8 flags,
+ *   - packs each frame straight into the packed record layout of frame/packed.ts (f64 t, u32 id, u8 flags,
  *     u8 length, u8 remote dlc, u8 bus index, data), the same bytes `vgw record` hands to its writer thread, and
  *     delivers one ArrayBuffer per chunk to JS through a thread-safe function;
  *   - reads SO_TIMESTAMP (microseconds, as candump), and SO_MEMINFO's drop count (frames the kernel dropped for this
@@ -52,7 +52,8 @@
 #define SK_MEMINFO_DROPS 8
 #endif
 
-/* The packed record (host/replay/read-ahead-format.ts). */
+/* The packed record, defined and documented in frame/packed.ts (PACKED_HEADER, FRAME_FLAG); host/bus/can-raw.ts
+ * refuses a module whose `layout` export differs from it. */
 #define HEADER 16
 #define F_EXT 1
 #define F_RTR 2
