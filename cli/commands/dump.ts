@@ -11,7 +11,7 @@ import { describeErrorFrame } from "../../frame/error-frame";
 import { CandumpText } from "../../frame/candump-text";
 import { log } from "../../host/log";
 import { filtersOption, interruptSignal, nonNegativeInteger, parseInterfaces, positiveNumber, parseSize, RECEIVE_BUFFER_HELP } from "../options";
-import { mergeBuses, openBuses, closeOnAbort } from "../../host/bus/merge";
+import { Capture, dropsHint, dropsText, totalDropped } from "../../host/bus/capture";
 import { loadDecoder, type FrameDecoder } from "../../can-db/annotate";
 import { writeStdout } from "../stdout";
 
@@ -43,13 +43,10 @@ export async function dump(opts: DumpOptions): Promise<void> {
   const stampMode = (opts.timestamp ?? "none") as "none" | "a" | "d" | "z";
   if (!["none", "a", "d", "z"].includes(stampMode)) throw new UsageError(`-t must be a, d or z, got '${opts.timestamp}'`);
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
-  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
-  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
-  log.debug(`dump: listening on ${interfaces.join(",")}`);
-  const text = new CandumpText(interfaces, stampMode);
+  const capture = await Capture.open(interfaces, { command: "dump", filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
   const { signal, dispose } = interruptSignal(opts.timeout);
-  closeOnAbort(signal, buses);
-  const merged = mergeBuses(buses);
+  capture.stopOn(signal);
+  const text = new CandumpText(interfaces, stampMode);
   let frames = 0;
   let errors = 0;
   // Lines are written in batches for throughput, and a timer writes what is pending every 50 ms: a person is
@@ -64,7 +61,7 @@ export async function dump(opts: DumpOptions): Promise<void> {
   };
   const ticker = setInterval(() => void write(), 50);
   try {
-    receive: for await (const batch of merged.batches) {
+    receive: for await (const batch of capture.batches()) {
       for (const f of batch) {
         frames++;
         if (f.err) errors++;
@@ -79,16 +76,10 @@ export async function dump(opts: DumpOptions): Promise<void> {
   } finally {
     clearInterval(ticker);
     dispose();
-    const counters = buses.map((b) => ({ name: b.name, c: b.counters?.() ?? {} }));
-    await Promise.all(buses.map((b) => b.close()));
-    const dropped = counters.reduce((n, b) => n + (b.c.queueDropped ?? 0) + (b.c.dropped ?? 0), merged.dropped());
-    const socket = counters.reduce((n, b) => n + (b.c.socketDropped ?? 0), 0);
-    const kernel = counters.reduce((n, b) => n + (b.c.interfaceRxDropped ?? 0), 0);
-    const parts = [`${frames} frames`, `${errors} error frames`];
-    if (dropped > 0) parts.push(`${dropped} dropped (reader fell behind)`);
-    if (socket > 0) parts.push(`${socket} dropped by the kernel (socket buffer full; --rcvbuf 4M absorbs longer bursts)`);
-    if (kernel > 0) parts.push(`${kernel} dropped by the interface`);
-    log.info(`dump: ${parts.join(", ")}`);
+    const drops = await capture.close();
+    log.info(`dump: ${frames} frames, ${errors} error frames${totalDropped(drops) > 0 ? `; ${dropsText(drops)}` : ""}`);
+    const hint = dropsHint(drops);
+    if (hint) log.info(`dump: hint: ${hint}`);
   }
 }
 

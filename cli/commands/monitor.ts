@@ -6,10 +6,9 @@
  */
 import type { Command } from "commander";
 import { UsageError } from "../../frame/errors";
-import { log } from "../../host/log";
 import { BusStats } from "../../host/bus/stats";
 import { filtersOption, parseInterfaces, parseSize, positiveNumber, RECEIVE_BUFFER_HELP } from "../options";
-import { mergeBuses, openBuses } from "../../host/bus/merge";
+import { Capture } from "../../host/bus/capture";
 import { loadDecoder } from "../../can-db/annotate";
 import { applyKey, initialView, renderScreen } from "../monitor-view";
 
@@ -26,7 +25,8 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   if (!process.stdout.isTTY) throw new UsageError("monitor needs a terminal; use `vgw dump` or `vgw stats` in pipes and scripts");
   const interfaces = parseInterfaces(opts.interface);
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
-  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
+  // Scripts (and the SocketCAN tests) wait for its "listening" line, then for the screen.
+  const capture = await Capture.open(interfaces, { command: "monitor", filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
   let stats = new BusStats(opts.bitrate);
   const view = initialView();
   // Loaded here, not at start-up: every other vgw command would pay for its ~60 modules.
@@ -72,10 +72,8 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
   process.once("SIGTERM", () => quit());
   const timer = setInterval(() => draw(), 1000 / opts.refresh);
   draw(true);
-  // Scripts (and the SocketCAN tests) wait for this line: the bus is open and the screen is drawn.
-  log.debug(`monitor: listening on ${interfaces.join(",")}`);
   const pump = (async () => {
-    for await (const batch of mergeBuses(buses).batches) {
+    for await (const batch of capture.batches()) {
       for (const f of batch) {
         stats.add(f);
         lastT = f.t ?? lastT;
@@ -86,7 +84,7 @@ export async function monitor(opts: MonitorOptions): Promise<void> {
     await Promise.race([done, pump]);
   } finally {
     clearInterval(timer);
-    await Promise.all(buses.map((b) => b.close()));
+    await capture.close();
     term.hideCursor(false);
     term.grabInput(false);
     term.fullscreen(false);

@@ -14,10 +14,8 @@ import { headOfBatch, type PackedBatch } from "../../frame/packed";
 import { favourReceiveThreads } from "../../host/record/thread-priority";
 import type { FileSummary } from "../../host/record/rotating-writer";
 import type { Frame } from "../../frame/frame";
-import type { Bus } from "../../host/bus";
-import { SocketCanBus } from "../../host/bus/socketcan";
+import { Capture, dropsHint, dropsText, type DropCounts } from "../../host/bus/capture";
 import { filtersOption, interruptSignal, nonNegativeInteger, parseInterfaces, positiveNumber, parseSize, RECEIVE_BUFFER_HELP } from "../options";
-import { busBatches, openBuses, closeOnAbort } from "../../host/bus/merge";
 
 interface RecordOptions {
   interface: string;
@@ -53,19 +51,17 @@ export async function record(opts: RecordOptions): Promise<void> {
   // The writer thread opens the first file before the buses: a bad extension (usage error) or an unwritable folder is
   // reported before anything is captured.
   const out = await TraceWriterThread.start({ output: opts.output, rotateSize: opts.rotateSize, rotateTime: opts.rotateTime });
-  let buses;
+  let capture: Capture;
   try {
-    buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
+    capture = await Capture.open(interfaces, { command: "record", filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
   } catch (e) {
     await out.close();
     throw e;
   }
-  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
-  log.debug(`record: listening on ${interfaces.join(",")}`);
   opts.onListening?.();
   const { signal, dispose } = interruptSignal(opts.timeout, opts.signal);
-  closeOnAbort(signal, buses);
-  const stop = () => void Promise.all(buses.map((b) => b.close()));
+  capture.stopOn(signal);
+  const stop = () => capture.stop();
   // A failed writer (disk full) ends the capture like Ctrl-C; close() below then throws its error.
   out.onFail = stop;
   // stdout's reader went away (`vgw record -o - | head`): nothing more can be delivered.
@@ -89,7 +85,8 @@ export async function record(opts: RecordOptions): Promise<void> {
     out.add(f);
     stopAtCount();
   };
-  // A SocketCAN bus delivers packed chunks from its receive thread; they go to the writer thread as they are.
+  // A bus that receives packed (native SocketCAN) delivers chunks from its receive thread; they go to the writer thread
+  // as they are.
   const takePacked = (chunk: PackedBatch, errorFrames: number) => {
     if (stopped) return;
     if (opts.count !== undefined && frames + chunk.count > opts.count) {
@@ -102,33 +99,25 @@ export async function record(opts: RecordOptions): Promise<void> {
     out.addPacked(chunk);
     stopAtCount();
   };
-  const pump = async (bus: Bus) => {
-    // A SocketCAN bus hands its chunks over in its receive callback; its batches then end with the bus.
-    if (bus instanceof SocketCanBus) bus.listenPacked(takePacked);
-    for await (const batch of busBatches(bus)) for (const f of batch) take(f);
-  };
   // No clock read per frame (a clock read is a slow emulated device access in a VM): a timer hands over a quiet bus's frames.
   const ticker = setInterval(() => out.flush(), FLUSH_MS);
-  const receiving = opts.count !== 0 ? buses.map(pump) : [];
-  // The receive threads started in pump(): from here on they run ahead of every other thread of the process.
-  if (buses.some((b) => b instanceof SocketCanBus)) log.debug(`record: ${favourReceiveThreads()} threads lowered below the receive threads`);
+  const receiving = opts.count !== 0 ? capture.deliver(take, takePacked) : Promise.resolve();
+  // The receive threads started in deliver(): from here on they run ahead of every other thread of the process.
+  if (capture.receivesPacked) log.debug(`record: ${favourReceiveThreads()} threads lowered below the receive threads`);
   let files: FileSummary[] = [];
   try {
-    await Promise.all(receiving);
+    await receiving;
   } finally {
     clearInterval(ticker);
     dispose();
-    const counters = buses.map((b) => b.counters?.() ?? {});
-    await Promise.all(buses.map((b) => b.close()));
+    const busDrops = await capture.close();
     let failure: unknown;
     try {
       files = await out.close();
     } catch (e) {
       failure = e;
     }
-    const queueDropped = counters.reduce((n, c) => n + (c.queueDropped ?? 0) + (c.dropped ?? 0), 0);
-    const socketDropped = counters.reduce((n, c) => n + (c.socketDropped ?? 0), 0);
-    const kernelDropped = counters.reduce((n, c) => n + (c.interfaceRxDropped ?? 0), 0);
+    const drops: DropCounts = { ...busDrops, writer: out.dropped };
     const written = files.reduce((n, f) => n + f.frames, 0);
     const formatDropped = files.reduce((n, f) => n + f.dropped, 0);
     const where = out.outputGone
@@ -138,12 +127,10 @@ export async function record(opts: RecordOptions): Promise<void> {
         : `${files.length} files (${files[0].path} .. ${files[files.length - 1].path})`;
     log.info(
       `record: ${frames} frames received, ${failure ? "the file was not completed" : `${written} written to ${where}`}; ${errors} error frames; ` +
-        `dropped: ${queueDropped + out.dropped} by vgw (reader behind: ${queueDropped}, writer behind: ${out.dropped}), ` +
-        `${socketDropped} by the kernel (socket buffer full), ${kernelDropped} by the interface (rx_dropped), ${formatDropped} not representable in the format`,
+        `${dropsText(drops)}, ${formatDropped} not representable in the format`,
     );
-    if (socketDropped > 0) {
-      log.info(`record: hint: the kernel dropped frames its socket buffer had no room for; a bigger one absorbs longer bursts: --rcvbuf 4M`);
-    }
+    const hint = dropsHint(drops);
+    if (hint) log.info(`record: hint: ${hint}`);
     // eslint-disable-next-line no-unsafe-finally -- the writer's failure is the command's error, after the summary
     if (failure) throw failure;
   }

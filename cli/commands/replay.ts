@@ -113,7 +113,7 @@ export async function replay(file: string, opts: ReplayCliOptions): Promise<Repl
   } finally {
     bar?.stop();
     dispose();
-    const retries = buses.reduce((n, b) => n + (b.counters?.().txRetries ?? 0), 0);
+    const retries = buses.reduce((n, b) => n + (b.counters().txRetries ?? 0), 0);
     await Promise.all(buses.map((b) => b.close()));
     if (retries > 0) log.info(`replay: ${retries} send retries on a full TX queue`);
   }

@@ -64,7 +64,7 @@ export async function send(args: string[], opts: SendOptions): Promise<void> {
       dispose();
     }
   } finally {
-    const retries = buses.reduce((n, b) => n + (b.counters?.().txRetries ?? 0), 0);
+    const retries = buses.reduce((n, b) => n + (b.counters().txRetries ?? 0), 0);
     await Promise.all(buses.map((b) => b.close()));
     if (opts.period !== undefined || retries > 0) log.info(`send: ${sent} frames sent${retries ? `, ${retries} retries on a full TX queue` : ""}`);
   }

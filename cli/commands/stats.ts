@@ -8,7 +8,7 @@ import { UsageError } from "../../frame/errors";
 import { log } from "../../host/log";
 import { BusStats, idText, jitter, meanGap } from "../../host/bus/stats";
 import { filtersOption, interruptSignal, nonNegativeInteger, parseInterfaces, positiveNumber, parseSize, RECEIVE_BUFFER_HELP } from "../options";
-import { mergeBuses, openBuses, closeOnAbort } from "../../host/bus/merge";
+import { Capture, dropsHint, dropsText, totalDropped } from "../../host/bus/capture";
 import { writeStdout } from "../stdout";
 
 interface StatsOptions {
@@ -68,20 +68,18 @@ export function statsTable(stats: BusStats, seconds: number): string {
 export async function stats(opts: StatsOptions): Promise<void> {
   if (opts.format !== "text" && opts.format !== "json") throw new UsageError(`--format must be text or json, got '${opts.format}'`);
   const interfaces = parseInterfaces(opts.interface);
-  const buses = await openBuses(interfaces, { filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
-  // Scripts (and the SocketCAN tests) wait for this line before putting frames on the bus.
-  log.debug(`stats: listening on ${interfaces.join(",")}`);
+  const capture = await Capture.open(interfaces, { command: "stats", filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
+  const { signal, dispose } = interruptSignal(opts.timeout);
+  capture.stopOn(signal);
   const stats = new BusStats(opts.bitrate, opts.dbitrate);
   const started = Date.now();
   const elapsed = () => (Date.now() - started) / 1000;
   const print = () =>
     writeStdout(opts.format === "json" ? JSON.stringify(statsReport(stats, elapsed())) + "\n" : statsTable(stats, elapsed()));
   const ticker = opts.interval ? setInterval(() => void print(), opts.interval * 1000) : undefined;
-  const { signal, dispose } = interruptSignal(opts.timeout);
-  closeOnAbort(signal, buses);
   let n = 0;
   try {
-    receive: for await (const batch of mergeBuses(buses).batches) {
+    receive: for await (const batch of capture.batches()) {
       for (const f of batch) {
         stats.add(f);
         if (opts.count !== undefined && ++n >= opts.count) break receive;
@@ -90,12 +88,10 @@ export async function stats(opts: StatsOptions): Promise<void> {
   } finally {
     if (ticker) clearInterval(ticker);
     dispose();
-    const counters = buses.map((b) => b.counters?.() ?? {});
-    const dropped = counters.reduce((s, c) => s + (c.queueDropped ?? 0), 0);
-    const socketDropped = counters.reduce((s, c) => s + (c.socketDropped ?? 0), 0);
-    await Promise.all(buses.map((b) => b.close()));
-    if (dropped) log.warn(`stats: ${dropped} frames dropped by vgw (reader behind); counts are low by that much`);
-    if (socketDropped) log.warn(`stats: ${socketDropped} frames dropped by the kernel (socket buffer full); counts are low by that much`);
+    const drops = await capture.close();
+    if (totalDropped(drops) > 0) log.warn(`stats: ${dropsText(drops)}; the counts are low by that much`);
+    const hint = dropsHint(drops);
+    if (hint) log.warn(`stats: hint: ${hint}`);
   }
   await print();
 }

@@ -5,6 +5,37 @@
  * MQTT (`mqtt://host/device`: a remote gateway seen through the broker). `openBus(spec)` picks one by the spec string.
  */
 import type { Frame } from "../../frame/frame";
+import type { PackedBatch } from "../../frame/packed";
+
+/**
+ * What a bus counted since it opened, for summaries. Every bus counts frames both ways and the received frames it
+ * dropped itself; the rest only where the bus can know it (SocketCAN: the kernel's and the interface's drops).
+ */
+export interface BusCounters {
+  /** Frames received. */
+  rx: number;
+  /** Frames sent. */
+  tx: number;
+  /** Received frames vgw dropped because the reader fell behind (a bounded receive queue was full). */
+  queueDropped: number;
+  /** Sends retried because the driver's transmit queue was full. */
+  txRetries?: number;
+  /** Sends that failed after their retries. */
+  txFailed?: number;
+  /** Error frames received, and how many of them reported bus-off. */
+  errorFrames?: number;
+  busOff?: number;
+  /** Frames the kernel dropped for this socket: its receive buffer was full (SocketCAN's SO_MEMINFO). */
+  socketDropped?: number;
+  /** Frames the interface dropped (its rx_dropped statistic) since the bus opened. */
+  interfaceRxDropped?: number;
+}
+
+/**
+ * Packed receive: every chunk the driver received, as packed records (frame/packed.ts), with how many of them are
+ * error frames. Runs in the driver's callback, so it must not throw.
+ */
+export type PackedListener = (batch: PackedBatch, errorFrames: number) => void;
 
 export interface Bus extends AsyncIterable<Frame> {
   /** The spec it was opened with, e.g. `vcan0`. */
@@ -18,8 +49,14 @@ export interface Bus extends AsyncIterable<Frame> {
    * readers on the receive hot path. Optional; do not mix with the per-frame iterator on the same bus.
    */
   batches?(): AsyncIterable<Frame[]>;
-  /** What the bus counted so far (frames, retries, drops, error frames), for summaries; names are camelCase. */
-  counters?(): Record<string, number>;
+  /** What the bus counted so far; still readable after close(). */
+  counters(): BusCounters;
+  /**
+   * Optional: hands every chunk received from now on to `listener` packed, as the driver delivered it, instead of as
+   * Frame objects (`vgw record` passes them to its writer thread untouched). Iteration and `batches()` then deliver
+   * nothing and end when the bus closes. Only a bus whose driver receives packed (native SocketCAN) has it.
+   */
+  listenPacked?(listener: PackedListener): void;
 }
 
 export type BusOpener = (spec: string, options: BusOptions) => Promise<Bus>;

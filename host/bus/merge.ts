@@ -1,6 +1,6 @@
 /**
- * Several buses read as one: opening a list of specs all-or-nothing, their frames merged into one stream of bursts in
- * arrival order, and closing them when a signal fires. Used by dump, record, monitor and stats (`-i can0,can1`).
+ * Several buses read as one: opening a list of specs all-or-nothing, and their frames merged into one stream of bursts
+ * in arrival order (`-i can0,can1`). The receiving commands use them through capture.ts.
  */
 import type { Frame } from "../../frame/frame";
 import { openBus, type Bus, type BusOptions } from ".";
@@ -34,9 +34,10 @@ export async function* busBatches(bus: Bus): AsyncGenerator<Frame[]> {
   for await (const f of bus) yield [f];
 }
 
-export function mergeBuses(buses: Bus[]): MergedBuses {
+/** `limit`: frames the merged stream holds for a reader that fell behind; beyond it they are dropped and counted. */
+export function mergeBuses(buses: Bus[], limit?: number): MergedBuses {
   if (buses.length === 1) return { batches: busBatches(buses[0]), dropped: () => 0 };
-  const queue = new RxQueue();
+  const queue = new RxQueue(limit);
   let open = buses.length;
   for (const bus of buses) {
     void (async () => {
@@ -48,15 +49,4 @@ export function mergeBuses(buses: Bus[]): MergedBuses {
     })();
   }
   return { batches: queue.batches(), dropped: () => queue.dropped };
-}
-
-/**
- * Closes the buses when the signal fires. Their receive streams then end after the frames already received, so a
- * `for await` over them finishes normally and nothing that arrived before Ctrl-C is lost. (Racing every read against
- * the signal instead cost a promise per frame on the receive hot path.)
- */
-export function closeOnAbort(signal: AbortSignal, buses: Bus[]): void {
-  const close = () => void Promise.all(buses.map((b) => b.close()));
-  if (signal.aborted) close();
-  else signal.addEventListener("abort", close, { once: true });
 }

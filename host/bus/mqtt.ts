@@ -11,7 +11,7 @@
 import type { MqttClient } from "mqtt";
 import type { Frame } from "../../frame/frame";
 import { BusError } from "../../frame/errors";
-import type { Bus, BusOptions } from "./bus";
+import type { Bus, BusCounters, BusOptions } from "./bus";
 import { RxQueue } from "./rx-queue";
 import { connectBroker, parseBrokerUrl } from "../gateway/broker-url";
 import { GatewayReceiver } from "../gateway/receiver";
@@ -47,6 +47,10 @@ export class MqttBus implements Bus {
   private statusWaiters: Array<() => void> = [];
   private readonly results = new Map<string, (r: CommandResult) => void>();
   private nextId = 1;
+  /** Frames the gateway uplinked, and frames it confirmed sending for us. */
+  private rx = 0;
+  private tx = 0;
+  private txFailed = 0;
 
   private constructor(
     readonly name: string,
@@ -56,6 +60,7 @@ export class MqttBus implements Bus {
     private readonly prefix: string,
   ) {
     receiver.on("batch", (batch) => {
+      this.rx += batch.frames.length;
       for (const f of batch.frames) this.queue.push({ ...f, bus: this.device });
     });
     receiver.on("gap", (_dev, gap) => log.warn(`${name}: batches ${gap.from}..${gap.to} missing (${gap.missing}); their frames are lost`));
@@ -86,9 +91,8 @@ export class MqttBus implements Bus {
     }
   }
 
-  /** Frames dropped because nobody read them in time. */
-  get dropped(): number {
-    return this.queue.dropped;
+  counters(): BusCounters {
+    return { rx: this.rx, tx: this.tx, txFailed: this.txFailed, queueDropped: this.queue.dropped };
   }
 
   private async onlineStatus(): Promise<{ status: GatewayStatus; at: number }> {
@@ -123,8 +127,15 @@ export class MqttBus implements Bus {
     });
     const payload = encodeCommand({ op: "tx", id, boot: status.boot, exp: Math.round(uptime + TX_LIFETIME_MS), frame });
     await this.client.publishAsync(gatewayTopics(this.prefix, this.device).cmd, Buffer.from(payload), { qos: 1 });
-    const r = await result;
-    if (!r.ok) throw new BusError(`${this.name}: the gateway refused the frame: ${r.reason}${r.msg ? ` (${r.msg})` : ""}`);
+    const r = await result.catch((e: unknown) => {
+      this.txFailed++;
+      throw e;
+    });
+    if (!r.ok) {
+      this.txFailed++;
+      throw new BusError(`${this.name}: the gateway refused the frame: ${r.reason}${r.msg ? ` (${r.msg})` : ""}`);
+    }
+    this.tx++;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Frame> {
@@ -137,7 +148,7 @@ export class MqttBus implements Bus {
     this.queue.end();
     await this.receiver.detach();
     await this.client.endAsync();
-    if (this.dropped) log.warn(`${this.name}: ${this.dropped} received frames were dropped: nobody read them`);
+    if (this.queue.dropped) log.warn(`${this.name}: ${this.queue.dropped} received frames were dropped: nobody read them`);
   }
 }
 

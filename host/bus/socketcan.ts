@@ -19,7 +19,7 @@ import { constants } from "node:os";
 import type { Frame } from "../../frame/frame";
 import { CAN_EFF_MASK, CAN_ERR_FLAG, isValidFdLength } from "../../frame/frame";
 import { BusError } from "../../frame/errors";
-import type { Bus, BusFilter, BusOptions } from "./bus";
+import type { Bus, BusCounters, BusFilter, BusOptions, PackedListener } from "./bus";
 import { CAN_EFF_FLAG, CAN_RTR_FLAG } from "./filter";
 import { loadCanRaw, type CanRaw, type CanRawHandle } from "./can-raw";
 import { unpackFrames, type PackedBatch } from "../../frame/packed";
@@ -123,7 +123,7 @@ function toKernelFilters(filters: readonly BusFilter[] | undefined): Uint32Array
 
 export class SocketCanBus implements Bus {
   private readonly queue = new RxQueue();
-  private packedListener: ((batch: PackedBatch, errorFrames: number) => void) | undefined;
+  private packedListener: PackedListener | undefined;
   private receiving = false;
   private closed = false;
   /** Resolves when the receive thread has delivered its last chunk. */
@@ -188,7 +188,7 @@ export class SocketCanBus implements Bus {
    * callback, instead of building Frame objects: `vgw record` passes them to its writer thread untouched. Iteration
    * and `batches()` then end when the bus closes. The listener must not throw (it runs inside the native callback).
    */
-  listenPacked(listener: (batch: PackedBatch, errorFrames: number) => void): void {
+  listenPacked(listener: PackedListener): void {
     this.packedListener = listener;
     this.startReceiving();
   }
@@ -241,7 +241,7 @@ export class SocketCanBus implements Bus {
     return this.closed ? 0 : this.raw.receiveBuffer(this.handle);
   }
 
-  counters(): Record<string, number> {
+  counters(): BusCounters {
     const rxDropped = Number(sysfs(this.name, "statistics/rx_dropped") ?? this.rxDroppedAtOpen) - this.rxDroppedAtOpen;
     const [socketDropped, receiverDropped] = this.closed ? this.countersAtClose : this.raw.counters(this.handle);
     return {

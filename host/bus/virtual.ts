@@ -5,7 +5,7 @@
  */
 import type { Frame } from "../../frame/frame";
 import { BusError } from "../../frame/errors";
-import type { Bus, BusOptions, BusFilter } from "./bus";
+import type { Bus, BusCounters, BusOptions, BusFilter } from "./bus";
 import { acceptFrame } from "./filter";
 import { RxQueue } from "./rx-queue";
 import { wallClockSeconds } from "../replay/clock";
@@ -54,8 +54,8 @@ export class VirtualBus implements Bus {
     this.queue.push(frame);
   }
 
-  counters(): Record<string, number> {
-    return { rx: this.rx, tx: this.tx, dropped: this.queue.dropped };
+  counters(): BusCounters {
+    return { rx: this.rx, tx: this.tx, queueDropped: this.queue.dropped };
   }
 
   async close(): Promise<void> {

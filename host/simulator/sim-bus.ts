@@ -12,7 +12,7 @@
  */
 import type { Frame } from "../../frame/frame";
 import { BusError } from "../../frame/errors";
-import type { Bus } from "../bus/bus";
+import type { Bus, BusCounters } from "../bus/bus";
 import { RxQueue } from "../bus/rx-queue";
 import type { CanBusServer } from "./canbus-server";
 import { log } from "../log";
@@ -27,6 +27,9 @@ export class SimBus implements Bus {
   /** Frames the firmware transmitted, waiting for a reader; bounded, overflow counted. */
   private readonly queue = new RxQueue(QUEUE_BOUND);
   private closed = false;
+  /** Frames the firmware transmitted, and frames handed to it. */
+  private rx = 0;
+  private tx = 0;
 
   constructor(
     readonly server: CanBusServer,
@@ -36,13 +39,13 @@ export class SimBus implements Bus {
     this.name = name;
     server.onTransmit = (frames) => {
       const now = Date.now() / 1000;
+      this.rx += frames.length;
       for (const f of frames) this.queue.push({ ...f, t: now, bus: this.name });
     };
   }
 
-  /** Transmitted frames dropped because nobody read them in time. */
-  get dropped(): number {
-    return this.queue.dropped;
+  counters(): BusCounters {
+    return { rx: this.rx, tx: this.tx, queueDropped: this.queue.dropped };
   }
 
   send(frame: Frame): Promise<void> {
@@ -60,7 +63,10 @@ export class SimBus implements Bus {
           const batch = this.pending;
           this.pending = [];
           this.flushing = undefined;
-          this.server.receive(batch).then(resolve, (e: unknown) => reject(new BusError(`${this.name}: cannot deliver frames: ${String(e)}`, undefined, { cause: e })));
+          this.server.receive(batch).then(() => {
+            this.tx += batch.length;
+            resolve();
+          }, (e: unknown) => reject(new BusError(`${this.name}: cannot deliver frames: ${String(e)}`, undefined, { cause: e })));
         });
       });
     }
@@ -75,7 +81,7 @@ export class SimBus implements Bus {
     if (this.closed) return;
     this.closed = true;
     this.queue.end();
-    if (this.dropped) log.warn(`${this.name}: ${this.dropped} transmitted frames were dropped: nobody read them`);
+    if (this.queue.dropped) log.warn(`${this.name}: ${this.queue.dropped} transmitted frames were dropped: nobody read them`);
     await this.onClose();
   }
 }

@@ -19,8 +19,8 @@ describe("virtual bus", () => {
     for (const f of frames) await a.send(f);
     const got = await take(b, 3);
     assert.ok(got.every((f, i) => sameFrame(f, frames[i]) && f.bus === "v1" && typeof f.t === "number"));
-    assert.deepEqual(a.counters?.(), { rx: 0, tx: 3, dropped: 0 });
-    assert.deepEqual(c.counters?.(), { rx: 0, tx: 0, dropped: 0 });
+    assert.deepEqual(a.counters(), { rx: 0, tx: 3, queueDropped: 0 });
+    assert.deepEqual(c.counters(), { rx: 0, tx: 0, queueDropped: 0 });
     await Promise.all([a.close(), b.close(), c.close()]);
   });
 
