@@ -11,117 +11,35 @@
  * - errors carry errno; each failure is also diagnosed from /proc and /sys (missing interface, not CAN, down, no AF_CAN,
  *   FD on a classic interface) with the command that fixes it.
  * - drops: the kernel's count for this socket (SO_MEMINFO), the interface's rx_dropped, and anything vgw dropped.
- * The `socketcan` npm addon this replaced is kept as a reference in the tests and the receive benchmark; why it was
- * replaced is in docs/socketcan.md.
+ * When vgw's module is not built, the `socketcan` npm package stands in (socketcan-addon.ts; VGW_SOCKETCAN chooses);
+ * why vgw has its own module is in docs/socketcan.md.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { constants } from "node:os";
 import type { Frame } from "../../frame/frame";
-import { CAN_EFF_MASK, CAN_ERR_FLAG, isValidFdLength } from "../../frame/frame";
 import { BusError } from "../../frame/errors";
-import type { Bus, BusCounters, BusFilter, BusOptions, PackedListener } from "./bus";
-import { CAN_EFF_FLAG, CAN_RTR_FLAG } from "./filter";
+import type { Bus, BusCounters, BusOptions, PackedListener } from "./bus";
 import { loadCanRaw, type CanRaw, type CanRawHandle } from "./can-raw";
+import {
+  badInterfaceName,
+  CAN_ERR_MASK,
+  diagnoseInterface,
+  interfaceRxDropped,
+  isFdCapable,
+  kernelCanId,
+  openError,
+  toKernelFilters,
+  transmit,
+  type TxCounts,
+} from "./can-interface";
 import { unpackFrames, type PackedBatch } from "../../frame/packed";
 import { RxQueue } from "./rx-queue";
 import { ErrorCounters } from "../../frame/error-frame";
 import { log } from "../log";
 
-const ARPHRD_CAN = 280;
-const IFF_UP = 0x1;
-const CANFD_MTU = 72;
-/** A full TX queue is retried this many times, waiting 1, 2, 4 ... ms (about 0.5 s in all) before giving up. */
-const TX_RETRIES = 9;
 const EMPTY = new Uint8Array(0);
-
-function sysfs(iface: string, file: string): string | undefined {
-  try {
-    return readFileSync(`/sys/class/net/${iface}/${file}`, "utf8").trim();
-  } catch {
-    return undefined;
-  }
-}
-
-function isVirtual(iface: string): boolean {
-  return iface.startsWith("vcan") || sysfs(iface, "device") === undefined;
-}
-
-function upHint(iface: string): string {
-  return isVirtual(iface) && iface.startsWith("vcan")
-    ? `sudo ip link set ${iface} up`
-    : `sudo ip link set ${iface} up type can bitrate 500000`;
-}
-
-function kernelHasCan(): boolean | undefined {
-  try {
-    return /^CAN_RAW\b/m.test(readFileSync("/proc/net/protocols", "utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-/** Why an interface cannot be used, as a BusError with the command that fixes it; undefined when it looks usable. */
-export function diagnoseInterface(iface: string): BusError | undefined {
-  if (!existsSync(`/sys/class/net/${iface}`)) {
-    if (kernelHasCan() === false) {
-      return new BusError(
-        `no CAN interface '${iface}', and this kernel has no SocketCAN (AF_CAN) loaded`,
-        `sudo modprobe can_raw   (the kernel needs CONFIG_CAN and CONFIG_CAN_RAW; then create or plug the interface)`,
-      );
-    }
-    const hint = iface.startsWith("vcan")
-      ? `sudo modprobe vcan && sudo ip link add dev ${iface} type vcan && sudo ip link set ${iface} up`
-      : `list interfaces with 'ip -br link'; a USB adapter appears as can0 once plugged in`;
-    return new BusError(`no network interface '${iface}'`, hint);
-  }
-  const type = Number(sysfs(iface, "type"));
-  if (type !== ARPHRD_CAN) return new BusError(`'${iface}' is not a CAN interface (link type ${type})`, "list CAN interfaces with 'ip -br link show type can'");
-  const flags = Number(sysfs(iface, "flags"));
-  if (!(flags & IFF_UP)) return new BusError(`CAN interface '${iface}' is down`, upHint(iface));
-  return undefined;
-}
-
 const CANFD_BRS = 0x01;
 const CANFD_ESI = 0x02;
-/** Every error class (can-utils' CAN_ERR_MASK): error frames are received and counted whatever the id filters say. */
-const CAN_ERR_MASK = 0x1fffffff;
-const { EAFNOSUPPORT, EPERM, EACCES, ENETDOWN, ENOBUFS, EAGAIN } = constants.errno;
 
-/** Why a socket could not be opened on an interface that /sys says exists and is up. */
-function openError(iface: string, e: NodeJS.ErrnoException & { syscall?: string }): BusError {
-  const why = diagnoseInterface(iface);
-  if (why) return why;
-  if (e.errno === EAFNOSUPPORT || kernelHasCan() === false) {
-    return new BusError(`cannot open a CAN socket on '${iface}': this kernel has no SocketCAN (AF_CAN)`, "sudo modprobe can_raw", { cause: e });
-  }
-  if (e.errno === EPERM || e.errno === EACCES) {
-    return new BusError(
-      `no permission to open a raw CAN socket on '${iface}' (${e.message})`,
-      "run outside the container/sandbox, or as a user allowed to create AF_CAN sockets",
-      { cause: e },
-    );
-  }
-  return new BusError(`cannot open a raw CAN socket on '${iface}': ${e.message}`, undefined, { cause: e });
-}
-
-/** Kernel filter form: flag bits in id/mask select 11- or 29-bit frames (see filter.ts); CAN_INV_FILTER inverts. */
-function toKernelFilters(filters: readonly BusFilter[] | undefined): Uint32Array {
-  const out = new Uint32Array((filters?.length ?? 0) * 2);
-  filters?.forEach((f, i) => {
-    let id = f.id >>> 0;
-    let mask = f.mask >>> 0;
-    if (f.ext !== undefined) {
-      mask = (mask | CAN_EFF_FLAG) >>> 0;
-      if (f.ext) id = (id | CAN_EFF_FLAG) >>> 0;
-    }
-    if (f.invert) id = (id | CAN_ERR_FLAG) >>> 0; // CAN_INV_FILTER has the same bit as CAN_ERR_FLAG
-    out[2 * i] = id;
-    out[2 * i + 1] = mask;
-  });
-  return out;
-}
-
-export class SocketCanBus implements Bus {
+export class SocketCanBus implements Bus, TxCounts {
   private readonly queue = new RxQueue();
   private packedListener: PackedListener | undefined;
   private receiving = false;
@@ -147,8 +65,8 @@ export class SocketCanBus implements Bus {
     private readonly filters: Uint32Array,
   ) {
     this.buses = [name];
-    this.fdCapable = Number(sysfs(name, "mtu")) === CANFD_MTU;
-    this.rxDroppedAtOpen = Number(sysfs(name, "statistics/rx_dropped") ?? 0);
+    this.fdCapable = isFdCapable(name);
+    this.rxDroppedAtOpen = interfaceRxDropped(name);
     this.ended = new Promise((resolve) => (this.markEnded = resolve));
   }
 
@@ -195,45 +113,13 @@ export class SocketCanBus implements Bus {
 
   async send(frame: Frame): Promise<void> {
     if (this.closed) throw new BusError(`${this.name} is closed`);
-    if (frame.fd && !this.fdCapable) {
-      throw new BusError(
-        `${this.name} is not in CAN FD mode, cannot send the FD frame`,
-        this.name.startsWith("vcan")
-          ? `sudo ip link set ${this.name} mtu 72`
-          : `sudo ip link set ${this.name} down && sudo ip link set ${this.name} up type can bitrate 500000 dbitrate 2000000 fd on`,
-      );
-    }
-    if (frame.fd && !isValidFdLength(frame.data.length)) throw new BusError(`CAN FD length ${frame.data.length} is not valid`);
-    let errno = 0;
-    for (let attempt = 0; ; attempt++) {
-      errno = this.transmit(frame);
-      if (errno === 0) {
-        this.tx++;
-        return;
-      }
-      if ((errno !== ENOBUFS && errno !== EAGAIN) || attempt >= TX_RETRIES) break;
-      // ENOBUFS: the driver's queue is full (a busy or unacknowledged bus). Back off and retry, counting each retry.
-      this.txRetries++;
-      await new Promise((resolve) => setTimeout(resolve, 1 << attempt));
-    }
-    this.txFailed++;
-    if (errno === ENOBUFS || errno === EAGAIN) {
-      throw new BusError(
-        `${this.name}: transmit queue full (ENOBUFS) for 0.5 s; is another node acknowledging frames and is the bitrate right?`,
-        `check 'ip -details -statistics link show ${this.name}'; a longer queue helps bursts: sudo ip link set ${this.name} txqueuelen 1000`,
-      );
-    }
-    throw diagnoseInterface(this.name) ??
-      new BusError(`${this.name}: cannot send ${frame.err ? "the error frame" : "the frame"}: ${this.raw.strerror(errno)}`, errno === ENETDOWN ? upHint(this.name) : undefined);
+    await transmit(this.name, this.fdCapable, frame, this, () => this.write(frame), (errno) => this.raw.strerror(errno));
   }
 
   /** One non-blocking write: 0, or the errno. */
-  private transmit(frame: Frame): number {
-    const id = frame.err
-      ? (frame.id | CAN_ERR_FLAG) >>> 0
-      : ((frame.ext ? (frame.id & CAN_EFF_MASK) | CAN_EFF_FLAG : frame.id) | (frame.rtr ? CAN_RTR_FLAG : 0)) >>> 0;
+  private write(frame: Frame): number {
     const fdFlags = frame.fd ? (frame.brs ? CANFD_BRS : 0) | (frame.esi ? CANFD_ESI : 0) : -1;
-    return this.raw.send(this.handle, id, fdFlags, frame.rtr ? EMPTY : frame.data, frame.rtr ? (frame.dlc ?? 0) : 0);
+    return this.raw.send(this.handle, kernelCanId(frame), fdFlags, frame.rtr ? EMPTY : frame.data, frame.rtr ? (frame.dlc ?? 0) : 0);
   }
 
   /** The kernel socket buffer in bytes (BusOptions.receiveBuffer asks for a size). */
@@ -242,7 +128,7 @@ export class SocketCanBus implements Bus {
   }
 
   counters(): BusCounters {
-    const rxDropped = Number(sysfs(this.name, "statistics/rx_dropped") ?? this.rxDroppedAtOpen) - this.rxDroppedAtOpen;
+    const rxDropped = interfaceRxDropped(this.name, this.rxDroppedAtOpen) - this.rxDroppedAtOpen;
     const [socketDropped, receiverDropped] = this.closed ? this.countersAtClose : this.raw.counters(this.handle);
     return {
       rx: this.rx,
@@ -278,12 +164,43 @@ export class SocketCanBus implements Bus {
   }
 }
 
+/**
+ * Which socket a SocketCAN bus uses, from VGW_SOCKETCAN: `native` only vgw's module (host/bus/native), `addon` only the
+ * `socketcan` package; unset, vgw's module, or the package when the module is not built (said once on stderr).
+ */
+function socketChoice(): "native" | "addon" | "auto" {
+  const v = process.env.VGW_SOCKETCAN;
+  if (v === undefined || v === "") return "auto";
+  if (v === "native" || v === "addon") return v;
+  throw new BusError(`VGW_SOCKETCAN is '${v}'; it must be native (vgw's module) or addon (the socketcan package)`);
+}
+
+let fallbackAnnounced = false;
+
 export async function openSocketCanBus(spec: string, options: BusOptions): Promise<Bus> {
   const iface = spec;
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(iface)) throw new BusError(`'${spec}' is not an interface name`, "e.g. -i can0 or -i vcan0");
-  const why = diagnoseInterface(iface);
+  const why = badInterfaceName(iface) ?? diagnoseInterface(iface);
   if (why) throw why;
-  const raw = loadCanRaw();
+  const choice = socketChoice();
+  let raw: CanRaw;
+  if (choice === "addon") return (await import("./socketcan-addon")).openSocketCanAddonBus(iface, options);
+  try {
+    raw = loadCanRaw();
+  } catch (e) {
+    if (choice === "native") throw e;
+    const addon = await import("./socketcan-addon");
+    if (!addon.addonAvailable()) {
+      throw new BusError(`${(e as Error).message}, and the socketcan package that would stand in is not installed either`, (e as BusError).hint, { cause: e });
+    }
+    if (!fallbackAnnounced) {
+      fallbackAnnounced = true;
+      log.warn(
+        `warning: ${(e as Error).message}; using the socketcan package instead (slower: one system call and one object per frame; ` +
+          `no BRS/ESI and no FD flag on short FD frames when receiving, no kernel drop counts). Build vgw's module: npm run build:native`,
+      );
+    }
+    return addon.openSocketCanAddonBus(iface, options);
+  }
   let handle: CanRawHandle;
   try {
     handle = raw.open(iface, options.receiveOwn ?? false, options.receiveBuffer ?? 0);
