@@ -39,15 +39,20 @@ export function frameFlags(f: Frame): number {
   );
 }
 
-/** The frame fields a flag byte sets. */
-export function flagFields(flags: number): Pick<Frame, "ext" | "rtr" | "fd" | "brs" | "esi" | "err"> {
+/**
+ * The frame a record's id, flag byte and data describe, without makeFrame's validation: a record from outside (the
+ * firmware, the broker) is validated by its reader with validateFrame, one from a packed batch needs none.
+ */
+export function frameOfRecord(id: number, flags: number, data: Uint8Array): Frame {
   return {
+    id,
     ext: (flags & FRAME_FLAG.ext) !== 0,
     rtr: (flags & FRAME_FLAG.rtr) !== 0,
     fd: (flags & FRAME_FLAG.fd) !== 0,
     brs: (flags & FRAME_FLAG.brs) !== 0,
     esi: (flags & FRAME_FLAG.esi) !== 0,
     err: (flags & FRAME_FLAG.err) !== 0,
+    data,
   };
 }
 
@@ -195,16 +200,7 @@ function unpackInto(batch: PackedBatch, offset: number, out: Frame[]): number {
     const flags = bytes[o + 12];
     const len = bytes[o + 13];
     const busIndex = bytes[o + 15];
-    const f: Frame = {
-      id: view.getUint32(o + 8, true),
-      ext: (flags & FRAME_FLAG.ext) !== 0,
-      rtr: (flags & FRAME_FLAG.rtr) !== 0,
-      fd: (flags & FRAME_FLAG.fd) !== 0,
-      brs: (flags & FRAME_FLAG.brs) !== 0,
-      esi: (flags & FRAME_FLAG.esi) !== 0,
-      err: (flags & FRAME_FLAG.err) !== 0,
-      data: bytes.subarray(o + PACKED_HEADER, o + PACKED_HEADER + len),
-    };
+    const f = frameOfRecord(view.getUint32(o + 8, true), flags, bytes.subarray(o + PACKED_HEADER, o + PACKED_HEADER + len));
     if (f.rtr) f.dlc = bytes[o + 14];
     if (!Number.isNaN(t)) f.t = t;
     if (busIndex !== NO_BUS) f.bus = batch.buses[busIndex];

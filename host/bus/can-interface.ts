@@ -1,12 +1,12 @@
 /**
- * What both SocketCAN buses share, whichever socket they use (vgw's own module, socketcan.ts; or the `socketcan`
- * package, socketcan-addon.ts): what /sys and /proc say about an interface and the command that fixes it, the
- * kernel's form of ids and filters, and sending with retries while the driver's transmit queue is full.
+ * A Linux CAN interface as both SocketCAN buses see it, whichever socket they use (vgw's own module, socketcan.ts; or
+ * the `socketcan` package, socketcan-addon.ts): what /sys and /proc say about it and the command that fixes it, and
+ * the kernel's form of ids and filters.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { Frame } from "../../frame/frame";
-import { CAN_EFF_MASK, CAN_ERR_FLAG, isValidFdLength } from "../../frame/frame";
+import { CAN_EFF_MASK, CAN_ERR_FLAG } from "../../frame/frame";
 import { BusError } from "../../frame/errors";
 import type { BusFilter } from "./bus";
 import { CAN_EFF_FLAG, CAN_RTR_FLAG } from "./filter";
@@ -14,11 +14,9 @@ import { CAN_EFF_FLAG, CAN_RTR_FLAG } from "./filter";
 const ARPHRD_CAN = 280;
 const IFF_UP = 0x1;
 const CANFD_MTU = 72;
-/** A full TX queue is retried this many times, waiting 1, 2, 4 ... ms (about 0.5 s in all) before giving up. */
-const TX_RETRIES = 9;
 /** Every error class (can-utils' CAN_ERR_MASK): error frames are received and counted whatever the id filters say. */
 export const CAN_ERR_MASK = 0x1fffffff;
-const { EAFNOSUPPORT, EPERM, EACCES, ENETDOWN, ENOBUFS, EAGAIN } = constants.errno;
+const { EAFNOSUPPORT, EPERM, EACCES } = constants.errno;
 
 export function sysfs(iface: string, file: string): string | undefined {
   try {
@@ -122,51 +120,3 @@ export function kernelCanId(frame: Frame): number {
     ? (frame.id | CAN_ERR_FLAG) >>> 0
     : ((frame.ext ? (frame.id & CAN_EFF_MASK) | CAN_EFF_FLAG : frame.id) | (frame.rtr ? CAN_RTR_FLAG : 0)) >>> 0;
 }
-
-/** What a SocketCAN bus counts on the transmit side. */
-export interface TxCounts {
-  tx: number;
-  txRetries: number;
-  txFailed: number;
-}
-
-/**
- * Sends one frame on `iface`: refuses what the interface cannot carry (FD on a classic interface), then `write`s it
- * (one non-blocking write: 0, or the errno; `strerror` names an errno), retrying with back-off while the driver's
- * queue is full (a busy or unacknowledged bus) and counting each retry and failure in `counts`.
- */
-export async function transmit(iface: string, fdCapable: boolean, frame: Frame, counts: TxCounts, write: () => number, strerror: (errno: number) => string): Promise<void> {
-  if (frame.fd && !fdCapable) {
-    throw new BusError(
-      `${iface} is not in CAN FD mode, cannot send the FD frame`,
-      iface.startsWith("vcan")
-        ? `sudo ip link set ${iface} mtu 72`
-        : `sudo ip link set ${iface} down && sudo ip link set ${iface} up type can bitrate 500000 dbitrate 2000000 fd on`,
-    );
-  }
-  if (frame.fd && !isValidFdLength(frame.data.length)) throw new BusError(`CAN FD length ${frame.data.length} is not valid`);
-  let errno = 0;
-  for (let attempt = 0; ; attempt++) {
-    errno = write();
-    if (errno === 0) {
-      counts.tx++;
-      return;
-    }
-    if ((errno !== ENOBUFS && errno !== EAGAIN) || attempt >= TX_RETRIES) break;
-    counts.txRetries++;
-    await new Promise((resolve) => setTimeout(resolve, 1 << attempt));
-  }
-  counts.txFailed++;
-  const down = diagnoseInterface(iface);
-  if (down) throw down;
-  if (errno === ENOBUFS || errno === EAGAIN) {
-    throw new BusError(
-      `${iface}: transmit queue full (ENOBUFS) for 0.5 s; is another node acknowledging frames and is the bitrate right?`,
-      `check 'ip -details -statistics link show ${iface}'; a longer queue helps bursts: sudo ip link set ${iface} txqueuelen 1000`,
-    );
-  }
-  throw new BusError(`${iface}: cannot send ${frame.err ? "the error frame" : "the frame"}: ${strerror(errno)}`, errno === ENETDOWN ? upHint(iface) : undefined);
-}
-
-/** The errno `transmit` retries on: the write found the driver's queue full. */
-export const QUEUE_FULL = ENOBUFS;

@@ -12,10 +12,9 @@
  */
 import type { Frame } from "../../frame/frame";
 import { BusError } from "../../frame/errors";
-import { ErrorCounters } from "../../frame/error-frame";
-import type { Bus, BusCounters, BusOptions } from "./bus";
-import { RxQueue } from "./rx-queue";
-import { CAN_ERR_MASK, interfaceRxDropped, isFdCapable, kernelCanId, openError, QUEUE_FULL, toKernelFilters, transmit, type TxCounts } from "./can-interface";
+import type { Bus, BusOptions } from "./bus";
+import { CAN_ERR_MASK, kernelCanId, openError, toKernelFilters } from "./can-interface";
+import { QUEUE_FULL, SocketCanBusBase } from "./socketcan-base";
 import { log } from "../log";
 
 /** A received frame as the package hands it over (its native can.cc). */
@@ -64,27 +63,17 @@ export function addonAvailable(): boolean {
   return loadAddon() !== undefined;
 }
 
-export class SocketCanAddonBus implements Bus, TxCounts {
-  private readonly queue = new RxQueue();
+export class SocketCanAddonBus extends SocketCanBusBase {
   /** Whether received frames are kept: not on a `transmitOnly` bus until someone reads it. */
   private keeping = false;
-  private closed = false;
   /** The package's receive thread ended (stop() or the interface went away); stop() must not be called again. */
   private stopped = false;
-  private readonly fdCapable: boolean;
-  private readonly rxDroppedAtOpen: number;
-  readonly errors = new ErrorCounters();
-  rx = 0;
-  tx = 0;
-  txRetries = 0;
-  txFailed = 0;
 
   constructor(
-    readonly name: string,
+    name: string,
     private readonly channel: AddonChannel,
   ) {
-    this.fdCapable = isFdCapable(name);
-    this.rxDroppedAtOpen = interfaceRxDropped(name);
+    super(name);
     channel.addListener("onMessage", this.onMessage);
     // Always started, even on a transmit-only bus: the package closes its socket only when the channel is collected,
     // and a channel that was started and stopped holds nothing that keeps the process alive.
@@ -125,14 +114,13 @@ export class SocketCanAddonBus implements Bus, TxCounts {
     this.queue.push(frame);
   };
 
-  async send(frame: Frame): Promise<void> {
-    if (this.closed) throw new BusError(`${this.name} is closed`);
+  override async send(frame: Frame): Promise<void> {
     if (frame.esi) throw new BusError(`${this.name}: the socketcan package cannot send ESI`, "build vgw's own SocketCAN module: npm run build:native");
-    await transmit(this.name, this.fdCapable, frame, this, () => this.write(frame), () => "the socketcan package does not say why");
+    return super.send(frame);
   }
 
   /** One non-blocking write: 0, or QUEUE_FULL (the package returns -1 without the errno; a full queue is the usual cause). */
-  private write(frame: Frame): number {
+  protected write(frame: Frame): number {
     const data = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.length);
     const written = frame.fd
       ? this.channel.sendFD({ id: kernelCanId(frame), fd_brs: frame.brs, data })
@@ -140,17 +128,8 @@ export class SocketCanAddonBus implements Bus, TxCounts {
     return written >= 0 ? 0 : QUEUE_FULL;
   }
 
-  counters(): BusCounters {
-    return {
-      rx: this.rx,
-      tx: this.tx,
-      txRetries: this.txRetries,
-      txFailed: this.txFailed,
-      errorFrames: this.errors.total,
-      busOff: this.errors.busOff,
-      queueDropped: this.queue.dropped,
-      interfaceRxDropped: interfaceRxDropped(this.name, this.rxDroppedAtOpen) - this.rxDroppedAtOpen,
-    };
+  protected strerror(): string {
+    return "the socketcan package does not say why";
   }
 
   /** Stops receiving and closes the socket; frames received before stay readable. */
@@ -159,16 +138,6 @@ export class SocketCanAddonBus implements Bus, TxCounts {
     this.closed = true;
     if (!this.stopped) this.channel.stop();
     this.queue.end();
-  }
-
-  batches(): AsyncIterable<Frame[]> {
-    this.startReceiving();
-    return this.queue.batches();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Frame> {
-    this.startReceiving();
-    return this.queue[Symbol.asyncIterator]();
   }
 }
 

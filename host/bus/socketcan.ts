@@ -18,55 +18,33 @@ import type { Frame } from "../../frame/frame";
 import { BusError } from "../../frame/errors";
 import type { Bus, BusCounters, BusOptions, PackedListener } from "./bus";
 import { loadCanRaw, type CanRaw, type CanRawHandle } from "./can-raw";
-import {
-  badInterfaceName,
-  CAN_ERR_MASK,
-  diagnoseInterface,
-  interfaceRxDropped,
-  isFdCapable,
-  kernelCanId,
-  openError,
-  toKernelFilters,
-  transmit,
-  type TxCounts,
-} from "./can-interface";
+import { badInterfaceName, CAN_ERR_MASK, diagnoseInterface, kernelCanId, openError, toKernelFilters } from "./can-interface";
+import { SocketCanBusBase } from "./socketcan-base";
 import { unpackFrames, type PackedBatch } from "../../frame/packed";
-import { RxQueue } from "./rx-queue";
-import { ErrorCounters } from "../../frame/error-frame";
 import { log } from "../log";
 
 const EMPTY = new Uint8Array(0);
 const CANFD_BRS = 0x01;
 const CANFD_ESI = 0x02;
 
-export class SocketCanBus implements Bus, TxCounts {
-  private readonly queue = new RxQueue();
+export class SocketCanBus extends SocketCanBusBase {
   private packedListener: PackedListener | undefined;
   private receiving = false;
-  private closed = false;
   /** Resolves when the receive thread has delivered its last chunk. */
   private readonly ended: Promise<void>;
   private markEnded: () => void = () => undefined;
   private readonly buses: string[];
-  private readonly fdCapable: boolean;
-  private readonly rxDroppedAtOpen: number;
   /** The native counters, read just before the socket is closed (they cannot be read after). */
   private countersAtClose: [number, number] = [0, 0];
-  readonly errors = new ErrorCounters();
-  rx = 0;
-  tx = 0;
-  txRetries = 0;
-  txFailed = 0;
 
   constructor(
-    readonly name: string,
+    name: string,
     private readonly raw: CanRaw,
     private readonly handle: CanRawHandle,
     private readonly filters: Uint32Array,
   ) {
+    super(name);
     this.buses = [name];
-    this.fdCapable = isFdCapable(name);
-    this.rxDroppedAtOpen = interfaceRxDropped(name);
     this.ended = new Promise((resolve) => (this.markEnded = resolve));
   }
 
@@ -111,15 +89,13 @@ export class SocketCanBus implements Bus, TxCounts {
     this.startReceiving();
   }
 
-  async send(frame: Frame): Promise<void> {
-    if (this.closed) throw new BusError(`${this.name} is closed`);
-    await transmit(this.name, this.fdCapable, frame, this, () => this.write(frame), (errno) => this.raw.strerror(errno));
-  }
-
-  /** One non-blocking write: 0, or the errno. */
-  private write(frame: Frame): number {
+  protected write(frame: Frame): number {
     const fdFlags = frame.fd ? (frame.brs ? CANFD_BRS : 0) | (frame.esi ? CANFD_ESI : 0) : -1;
     return this.raw.send(this.handle, kernelCanId(frame), fdFlags, frame.rtr ? EMPTY : frame.data, frame.rtr ? (frame.dlc ?? 0) : 0);
+  }
+
+  protected strerror(errno: number): string {
+    return this.raw.strerror(errno);
   }
 
   /** The kernel socket buffer in bytes (BusOptions.receiveBuffer asks for a size). */
@@ -127,20 +103,11 @@ export class SocketCanBus implements Bus, TxCounts {
     return this.closed ? 0 : this.raw.receiveBuffer(this.handle);
   }
 
-  counters(): BusCounters {
-    const rxDropped = interfaceRxDropped(this.name, this.rxDroppedAtOpen) - this.rxDroppedAtOpen;
+  /** Adds the module's counts: the kernel's drops for this socket, and chunks dropped before JS took them. */
+  override counters(): BusCounters {
     const [socketDropped, receiverDropped] = this.closed ? this.countersAtClose : this.raw.counters(this.handle);
-    return {
-      rx: this.rx,
-      tx: this.tx,
-      txRetries: this.txRetries,
-      txFailed: this.txFailed,
-      errorFrames: this.errors.total,
-      busOff: this.errors.busOff,
-      queueDropped: this.queue.dropped + receiverDropped,
-      socketDropped,
-      interfaceRxDropped: rxDropped,
-    };
+    const c = super.counters();
+    return { ...c, queueDropped: c.queueDropped + receiverDropped, socketDropped };
   }
 
   /** Stops receiving and closes the socket; resolves once every frame received before was delivered. */
@@ -151,16 +118,6 @@ export class SocketCanBus implements Bus, TxCounts {
     this.raw.close(this.handle);
     if (this.receiving) await this.ended;
     this.queue.end();
-  }
-
-  batches(): AsyncIterable<Frame[]> {
-    this.startReceiving();
-    return this.queue.batches();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Frame> {
-    this.startReceiving();
-    return this.queue[Symbol.asyncIterator]();
   }
 }
 
@@ -189,14 +146,18 @@ export async function openSocketCanBus(spec: string, options: BusOptions): Promi
   } catch (e) {
     if (choice === "native") throw e;
     const addon = await import("./socketcan-addon");
+    const hint = e instanceof BusError ? e.hint : undefined;
     if (!addon.addonAvailable()) {
-      throw new BusError(`${(e as Error).message}, and the socketcan package that would stand in is not installed either`, (e as BusError).hint, { cause: e });
+      throw new BusError("vgw's SocketCAN module (host/bus/native) is not built or does not load, and the socketcan package that stands in for it is not installed either", hint, {
+        cause: e,
+      });
     }
     if (!fallbackAnnounced) {
       fallbackAnnounced = true;
       log.warn(
-        `warning: ${(e as Error).message}; using the socketcan package instead (slower: one system call and one object per frame; ` +
-          `no BRS/ESI and no FD flag on short FD frames when receiving, no kernel drop counts). Build vgw's module: npm run build:native`,
+        "warning: vgw's SocketCAN module (host/bus/native) is not built or does not load; using the socketcan package instead " +
+          "(slower: one system call and one object per frame; on receive no BRS/ESI and no FD flag on FD frames of 8 bytes or less; no kernel drop count)" +
+          (hint ? `\n  hint: ${hint}` : ""),
       );
     }
     return addon.openSocketCanAddonBus(iface, options);

@@ -4,8 +4,8 @@
  * in the simulator; after a `u32 first_frame`, the running number of the report's first frame) and `transmit`
  * commands (firmware -> host). Its flag byte is the one every vgw frame record uses (FRAME_FLAG, frame/packed.ts).
  */
-import { makeFrame, isValidFdLength, type Frame } from "../../frame/frame";
-import { FRAME_FLAG_RESERVED, flagFields, frameFlags } from "../../frame/packed";
+import { isValidFdLength, validateFrame, type Frame } from "../../frame/frame";
+import { FRAME_FLAG, FRAME_FLAG_RESERVED, frameFlags, frameOfRecord } from "../../frame/packed";
 
 export const MAX_PACKET = 236;
 export const RECORD_HEADER = 6;
@@ -118,20 +118,15 @@ export function unpackRecords(input: Uint8Array): UnpackResult {
     const len = buf[off + 5];
     if (flags & FRAME_FLAG_RESERVED) return fail(`reserved flag bits set (0x${flags.toString(16)})`);
     if (id > 0x1fffffff) return fail(`ID 0x${id.toString(16)} has bits 29..31 set`);
-    const fields = flagFields(flags);
-    const { rtr, fd } = fields;
+    const rtr = (flags & FRAME_FLAG.rtr) !== 0;
     const dataLen = rtr ? 0 : len;
-    if (fd && !isValidFdLength(len)) return fail(`CAN FD length ${len} is not a valid FD length`);
+    if (flags & FRAME_FLAG.fd && !isValidFdLength(len)) return fail(`CAN FD length ${len} is not a valid FD length`);
     if (off + RECORD_HEADER + dataLen > buf.length) return fail(`length ${len} runs past the end of the packet`);
+    const frame = frameOfRecord(id, flags, buf.slice(off + RECORD_HEADER, off + RECORD_HEADER + dataLen));
+    if (rtr) frame.dlc = len;
     try {
-      frames.push(
-        makeFrame({
-          id,
-          ...fields,
-          dlc: rtr ? len : undefined,
-          data: rtr ? undefined : buf.slice(off + RECORD_HEADER, off + RECORD_HEADER + len),
-        }),
-      );
+      validateFrame(frame);
+      frames.push(frame);
     } catch (e) {
       return fail((e as Error).message);
     }

@@ -7,11 +7,12 @@
  */
 import { decode, encode } from "cbor-x";
 import { VgwError } from "../../frame/errors";
-import { makeFrame, type Frame } from "../../frame/frame";
+import { validateFrame, type Frame } from "../../frame/frame";
 import { writeRecord, recordSize } from "./canbus-records";
-import { FRAME_FLAG, FRAME_FLAG_RESERVED, flagFields, frameFlags } from "../../frame/packed";
+import { FRAME_FLAG, FRAME_FLAG_RESERVED, frameFlags, frameOfRecord } from "../../frame/packed";
 
 export const PROTOCOL_VERSION = 1;
+const NO_DATA = new Uint8Array(0);
 
 /** A payload that does not follow docs/protocol.md. */
 export class PayloadError extends VgwError {}
@@ -120,15 +121,11 @@ export function decodeRecords(input: Uint8Array, baseTime: number, where = "batc
   const emit = (slot: Slot): void => {
     const flags = slot.flags;
     const rtr = (flags & FRAME_FLAG.rtr) !== 0;
-    frames.push(
-      makeFrame({
-        id: slot.id,
-        ...flagFields(flags),
-        dlc: rtr ? slot.rlen : undefined,
-        data: rtr ? undefined : slot.data,
-        t: time / 1000,
-      }),
-    );
+    const frame = frameOfRecord(slot.id, flags, rtr ? NO_DATA : slot.data);
+    if (rtr) frame.dlc = slot.rlen;
+    frame.t = time / 1000;
+    validateFrame(frame);
+    frames.push(frame);
   };
   while (off < f.length) {
     const start = off;

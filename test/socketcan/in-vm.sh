@@ -22,6 +22,28 @@ ip link add dev vcan2 type vcan   # left down on purpose: the "interface down" c
 echo "== library checks"
 timeout 120 node dist/test/socketcan/vm-bus-checks.js "$R/bus-checks.json"; echo "bus-checks rc=$?"
 
+echo "== library checks of the bus over the socketcan package (VGW_SOCKETCAN=addon)"
+VGW_SOCKETCAN=addon timeout 120 node dist/test/socketcan/vm-bus-checks.js "$R/bus-checks-addon.json"; echo "bus-checks-addon rc=$?"
+
+echo "== vgw as where its SocketCAN module did not build: dump and send over the socketcan package, said once"
+NO_NATIVE="--require $VGW/dist/test/socketcan/without-native.js"
+NODE_OPTIONS="$NO_NATIVE" timeout 120 vgw dump -i vcan0,vcan1 -n 7 --timeout 100 >"$R/fb-dump.txt" 2>"$R/fb-dump.err" &
+DUMP=$!
+timeout 120 stdbuf -oL candump -n 7 vcan0 vcan1 >"$R/fb-candump.txt" 2>&1 &
+CD=$!
+wait_for "$R/fb-dump.err" "listening" 40 && sleep 0.5
+for f in 123#DEADBEEF 12345678#11 123#R3 7FF# 0AB#01.02.03; do cansend vcan0 $f; done
+cansend vcan1 1234ABCD##1$(printf 'EE%.0s' $(seq 1 64))
+cansend vcan1 321##0$(printf '5A%.0s' $(seq 1 12))
+wait $DUMP; echo "fb-dump rc=$?" >>"$R/fb-dump.err"
+wait $CD
+timeout 180 stdbuf -oL candump -L -n 4 vcan0 vcan1 >"$R/fb-send-candump.txt" 2>&1 &
+CD=$!
+sleep 1.5
+NODE_OPTIONS="$NO_NATIVE" timeout 60 vgw send -i vcan0 123#DEADBEEF 12345678#1122 7FF#R5 2>"$R/fb-send.err"; echo "fb-send rc=$?" >>"$R/fb-send.err"
+NODE_OPTIONS="$NO_NATIVE" timeout 60 vgw send -i vcan1 1ABCDEF0##1$(printf '5A%.0s' $(seq 1 16)) 2>>"$R/fb-send.err"; echo "fb-send rc=$?" >>"$R/fb-send.err"
+wait $CD
+
 echo "== cansend -> vgw dump, beside candump (text must be identical)"
 timeout 120 vgw dump -i vcan0,vcan1 -n 9 --timeout 100 >"$R/dump.txt" 2>"$R/dump.err" &
 DUMP=$!

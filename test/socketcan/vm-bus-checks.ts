@@ -1,6 +1,7 @@
 /**
  * Library-level checks of the SocketCAN bus, run INSIDE the test VM (or natively where the kernel has CAN) by in-vm.sh:
  *   node dist/test/socketcan/vm-bus-checks.js RESULTS.json
+ *   VGW_SOCKETCAN=addon node dist/test/socketcan/vm-bus-checks.js RESULTS.json     the bus over the socketcan package
  * Each check records pass/fail with what was seen; vm.test.ts turns every entry into one mocha test on the host.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -9,6 +10,7 @@ import { parseFrame, sameFrame, formatFrame, type Frame } from "../../frame/fram
 import { BusError } from "../../frame/errors";
 import { openBus, type Bus } from "../../host/bus";
 import type { SocketCanBus } from "../../host/bus/socketcan";
+import { SocketCanAddonBus } from "../../host/bus/socketcan-addon";
 import { execFileSync } from "node:child_process";
 import { log } from "../../host/log";
 
@@ -45,33 +47,108 @@ function collector(bus: Bus): { frames: Frame[]; settle: (n: number) => Promise<
 
 const texts = (fs: Frame[]) => fs.map(formatFrame).join(" ");
 
+/**
+ * Frames (can-utils text) sent by one bus on `iface` and received by another, each opened with the socket VGW_SOCKETCAN
+ * names (`sender`/`receiver`: undefined = the run's own); the received frames are checked for time and interface.
+ */
+async function roundTrip(iface: string, sent: string[], socket: { sender?: string; receiver?: string } = {}): Promise<Frame[]> {
+  const open = async (choice: string | undefined) => {
+    const before = process.env.VGW_SOCKETCAN;
+    if (choice !== undefined) process.env.VGW_SOCKETCAN = choice;
+    try {
+      return await openBus(iface);
+    } finally {
+      if (before === undefined) delete process.env.VGW_SOCKETCAN;
+      else process.env.VGW_SOCKETCAN = before;
+    }
+  };
+  const a = await open(socket.sender);
+  const b = await open(socket.receiver);
+  const rx = collector(b);
+  for (const f of sent.map(parseFrame)) await a.send(f);
+  const got = await rx.settle(sent.length);
+  await a.close();
+  await b.close();
+  const now = Date.now() / 1000;
+  for (const f of got) assert.ok(f.t !== undefined && Math.abs(f.t - now) < 10 && f.bus === iface, `t=${f.t} bus=${f.bus}`);
+  return got;
+}
+
+const CLASSIC = ["123#DEADBEEF", "12345678#1122", "7FF#", "123#R3", "1ABCDEF0#R", "000#0001020304050607"];
+
+/** The checks of the bus over the socketcan package (VGW_SOCKETCAN=addon): everything it can carry, both ways. */
+async function addonChecks(): Promise<void> {
+  await check("fallback: the bus runs over the socketcan package", async () => {
+    const bus = await openBus("vcan0");
+    await bus.close();
+    assert.ok(bus instanceof SocketCanAddonBus, `a ${bus.constructor.name}`);
+  });
+
+  await check("fallback: classic, extended, remote and error frames both ways, with receive timestamps, counted", async () => {
+    const sent = [...CLASSIC, "20000044#0020000000000000"];
+    const got = await roundTrip("vcan0", sent);
+    assert.equal(texts(got), texts(sent.map(parseFrame)));
+    const tx = await openBus("vcan0");
+    const rx = await openBus("vcan0");
+    const c = collector(rx);
+    for (const t of ["20000044#0020000000000000", "555#55"]) await tx.send(parseFrame(t));
+    await c.settle(2);
+    await tx.close();
+    await rx.close();
+    assert.deepEqual(rx.counters(), { rx: 2, tx: 0, txRetries: 0, txFailed: 0, errorFrames: 1, busOff: 1, queueDropped: 0, interfaceRxDropped: 0 });
+    assert.equal(tx.counters().tx, 2);
+    return texts(got);
+  });
+
+  await check("fallback: CAN FD frames over 8 bytes both ways; BRS goes out (vgw's module sees it), comes back without", async () => {
+    const sent = ["123##1" + "A5".repeat(64), "1FFFFFFF##0" + "01".repeat(12)];
+    // Sent over the package, received by vgw's own module: BRS arrives.
+    const out = await roundTrip("vcan1", sent, { receiver: "native" });
+    assert.equal(texts(out), texts(sent.map(parseFrame)));
+    // Sent by vgw's module with BRS and ESI, received over the package: FD by length, flags lost (its limit).
+    const back = await roundTrip("vcan1", ["456##3" + "11".repeat(16), "456#1122"], { sender: "native" });
+    assert.equal(texts(back), `456##0${"11".repeat(16)} 456#1122`);
+    return `${texts(out)} | ${texts(back)}`;
+  });
+
+  await check("fallback: kernel filters: id/mask, EFF restriction, inverted", kernelFilters);
+}
+
+/** Kernel filters, one bus per filter, against frames sent on vcan0. */
+async function kernelFilters(): Promise<void> {
+  const tx = await openBus("vcan0");
+  const a = await openBus("vcan0", { filters: [{ id: 0x123, mask: 0x7ff }] });
+  const b = await openBus("vcan0", { filters: [{ id: 0x123, mask: 0x7ff, ext: false }] });
+  const c = await openBus("vcan0", { filters: [{ id: 0x100, mask: 0x700, invert: true }] });
+  const [ca, cb, cc] = [a, b, c].map(collector);
+  for (const t of ["123#01", "124#02", "00000123#03", "1FF#04", "2FF#05"]) await tx.send(parseFrame(t));
+  await ca.settle(2);
+  await cb.settle(1);
+  await cc.settle(3);
+  await Promise.all([tx, a, b, c].map((x) => x.close()));
+  assert.equal(texts(ca.frames), "123#01 00000123#03");
+  assert.equal(texts(cb.frames), "123#01");
+  // Inverted filters compare the whole can_id (flags included) in the kernel, yet 00000123 & 700 == 100 matches: rejected.
+  assert.equal(texts(cc.frames), "2FF#05");
+}
+
 async function main(out: string): Promise<void> {
+  if (process.env.VGW_SOCKETCAN === "addon") {
+    await addonChecks();
+    writeFileSync(out, JSON.stringify(results, null, 1));
+    return;
+  }
   await check("classic, extended and remote frames both ways, with receive timestamps", async () => {
-    const a = await openBus("vcan0");
-    const b = await openBus("vcan0");
-    const rx = collector(b);
-    const sent = ["123#DEADBEEF", "12345678#1122", "7FF#", "123#R3", "1ABCDEF0#R", "000#0001020304050607"].map(parseFrame);
-    for (const f of sent) await a.send(f);
-    const got = await rx.settle(sent.length);
-    await a.close();
-    await b.close();
-    assert.equal(texts(got), texts(sent));
-    const now = Date.now() / 1000;
-    for (const f of got) assert.ok(f.t !== undefined && Math.abs(f.t - now) < 10 && f.bus === "vcan0", `t=${f.t} bus=${f.bus}`);
+    const got = await roundTrip("vcan0", CLASSIC);
+    assert.equal(texts(got), texts(CLASSIC.map(parseFrame)));
     return texts(got);
   });
 
   await check("CAN FD frames of every length keep FD, BRS and ESI on receive", async () => {
-    const a = await openBus("vcan1");
-    const b = await openBus("vcan1");
-    const rx = collector(b);
     // 8 bytes or less too: only the frame's size in the kernel tells FD from classic there.
-    const sent = ["123##1" + "A5".repeat(64), "1FFFFFFF##0" + "01".repeat(12), "321##10102", "7FF##3", "456##2" + "11".repeat(8), "456#1122"].map(parseFrame);
-    for (const f of sent) await a.send(f);
-    const got = await rx.settle(sent.length);
-    await a.close();
-    await b.close();
-    assert.equal(texts(got), texts(sent));
+    const sent = ["123##1" + "A5".repeat(64), "1FFFFFFF##0" + "01".repeat(12), "321##10102", "7FF##3", "456##2" + "11".repeat(8), "456#1122"];
+    const got = await roundTrip("vcan1", sent);
+    assert.equal(texts(got), texts(sent.map(parseFrame)));
     return texts(got);
   });
 
@@ -147,22 +224,7 @@ async function main(out: string): Promise<void> {
     assert.deepEqual(c1.frames.map((f) => `${f.bus}:${formatFrame(f)}`), ["vcan1:201#11"]);
   });
 
-  await check("kernel filters: id/mask, EFF restriction, inverted", async () => {
-    const tx = await openBus("vcan0");
-    const a = await openBus("vcan0", { filters: [{ id: 0x123, mask: 0x7ff }] });
-    const b = await openBus("vcan0", { filters: [{ id: 0x123, mask: 0x7ff, ext: false }] });
-    const c = await openBus("vcan0", { filters: [{ id: 0x100, mask: 0x700, invert: true }] });
-    const [ca, cb, cc] = [a, b, c].map(collector);
-    for (const t of ["123#01", "124#02", "00000123#03", "1FF#04", "2FF#05"]) await tx.send(parseFrame(t));
-    await ca.settle(2);
-    await cb.settle(1);
-    await cc.settle(3);
-    await Promise.all([tx, a, b, c].map((x) => x.close()));
-    assert.equal(texts(ca.frames), "123#01 00000123#03");
-    assert.equal(texts(cb.frames), "123#01");
-    // Inverted filters compare the whole can_id (flags included) in the kernel, yet 00000123 & 700 == 100 matches: rejected.
-    assert.equal(texts(cc.frames), "2FF#05");
-  });
+  await check("kernel filters: id/mask, EFF restriction, inverted", kernelFilters);
 
   await check("error frames: received with the error flag, decoded and counted (vcan delivers what a socket sends)", async () => {
     const tx = await openBus("vcan0");
