@@ -75,14 +75,14 @@ export class SocketCanAddonBus extends SocketCanBusBase {
   ) {
     super(name);
     channel.addListener("onMessage", this.onMessage);
-    // Always started, even on a transmit-only bus: the package closes its socket only when the channel is collected,
-    // and a channel that was started and stopped holds nothing that keeps the process alive.
     // The package's receive thread stops by itself when the interface goes away (POLLHUP/POLLERR).
     channel.addListener("onStopped", () => {
       this.stopped = true;
       if (!this.closed) log.warn(`warning: ${this.name}: receiving stopped (the interface went away or down)`);
       this.queue.end();
     });
+    // Always started, even on a transmit-only bus: the package closes its socket only when the channel is collected,
+    // and a channel that was started and stopped holds nothing that keeps the process alive.
     channel.start();
   }
 
