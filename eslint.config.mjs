@@ -42,4 +42,17 @@ export default tseslint.config(
       }],
     },
   },
+  {
+    // The `socketcan` package is the SocketCAN fallback (host/bus/socketcan-addon.ts) and a reference in the SocketCAN
+    // suite and the receive benchmark; nothing else opens sockets through it. (no-restricted-syntax, not
+    // no-restricted-imports: that rule is taken by the layers above, and the package is loaded with require.)
+    files: ["**/*.ts"],
+    ignores: ["host/bus/socketcan-addon.ts", "test/socketcan/vm-bus-checks.ts", "bench/socketcan-rx-addon.ts"],
+    rules: {
+      "no-restricted-syntax": ["error",
+        { selector: "ImportDeclaration[source.value='socketcan']", message: "only host/bus/socketcan-addon.ts uses the socketcan package" },
+        { selector: "CallExpression[callee.name='require'][arguments.0.value='socketcan']", message: "only host/bus/socketcan-addon.ts uses the socketcan package" },
+      ],
+    },
+  },
 );
