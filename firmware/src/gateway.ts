@@ -28,7 +28,7 @@ export const CMD_BACKLOG = 4096
  * Hard cap on received bytes waiting to be parsed: past it the session drops the connection (freeing them) and
  * counts it in `drop.flood` (docs/firmware.md, Memory).
  */
-export const RX_CAP = 16384
+export const RX_CAP = 8192
 /** Largest incoming packet accepted: commands are at most 512 B, so anything past this is a flood, not a command. */
 export const MAX_PACKET = 8192
 /** Status, result and last-will maps are written into a buffer of this size. */

@@ -1,0 +1,71 @@
+/**
+ * Preloaded into the simulator's VM process (`node --require`): the firmware's socket receives data in pieces no
+ * larger than the ESP32's TCP receive window, one piece per turn of the event loop, as the board's lwIP stack
+ * delivers it.
+ *
+ * Why: the DeviceScript CLI hands every chunk Node reads (up to 64 KB) to the VM as one buffer, allocated in the
+ * program's 64 KB heap before any firmware code runs. A burst of commands or one large message then exhausts the heap
+ * in the simulator although the board never receives more than a window at a time (lwIP's TCP_WND, 5,744 bytes in the
+ * ESP32 runtime's default configuration), and the firmware's own defence (a hard cap on received bytes waiting,
+ * session.ts) never gets to run. Chunks of at most a window pass through untouched; larger ones are split, the
+ * socket is paused while the pieces are delivered, and `end`/`close` wait for the last piece.
+ */
+// default imports: the module objects themselves, whose functions the CLI's `require("net")` then sees replaced
+import net from "node:net";
+import tls from "node:tls";
+
+/** lwIP's default TCP receive window in the ESP32 runtime (CONFIG_LWIP_TCP_WND_DEFAULT). */
+export const TCP_WINDOW = 5744;
+
+type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
+
+export function paceReceivedData(sock: net.Socket, window = TCP_WINDOW): void {
+  const emit: Emit = sock.emit.bind(sock);
+  const queue: Array<{ event: string | symbol; args: unknown[] }> = [];
+  let draining = false;
+
+  const step = (): void => {
+    const next = queue[0];
+    if (!next) {
+      draining = false;
+      if (!sock.destroyed) sock.resume();
+      return;
+    }
+    if (next.event === "data") {
+      const buf = next.args[0] as Buffer;
+      if (buf.length > window) next.args[0] = buf.subarray(window);
+      else queue.shift();
+      emit("data", buf.subarray(0, window));
+    } else {
+      queue.shift();
+      emit(next.event, ...next.args);
+    }
+    setImmediate(step);
+  };
+
+  sock.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+    const big = event === "data" && (args[0] as Buffer).length > window;
+    if (!draining && !big) return emit(event, ...args);
+    if (draining && event !== "data" && event !== "end" && event !== "close") return emit(event, ...args);
+    queue.push({ event, args });
+    if (!draining) {
+      draining = true;
+      sock.pause();
+      step();
+    }
+    return true;
+  }) as typeof sock.emit;
+}
+
+const createConnection = net.createConnection;
+(net as { createConnection: unknown }).createConnection = function (...args: unknown[]): net.Socket {
+  const sock = (createConnection as (...a: unknown[]) => net.Socket).apply(net, args);
+  paceReceivedData(sock);
+  return sock;
+};
+const tlsConnect = tls.connect;
+(tls as { connect: unknown }).connect = function (...args: unknown[]): tls.TLSSocket {
+  const sock = (tlsConnect as (...a: unknown[]) => tls.TLSSocket).apply(tls, args);
+  paceReceivedData(sock);
+  return sock;
+};
