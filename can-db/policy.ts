@@ -3,7 +3,7 @@
  * (`canFilters`, `rateRules`, `txAllow`, `txRate`; docs/firmware.md, docs/protocol.md "Matching keys").
  *
  *   const compiled = compilePolicy(loadPolicyFile("abs.policy.yaml"), loadDbcFile("abs.dbc"))
- *   compiled.settings   // { canFilters: [[value, mask], ...], rateRules: [[key, ms, onChange], ...], txAllow, txRate }
+ *   compiled.settings   // { canFilters: [[value, mask], ...], rateRules: [[key, ms, onChange], ...], txAllow: [[value, mask(, kinds)], ...], txRate }
  *   compiled.rows       // per message: kept or dropped, interval, on-change, the filter that admits it
  *
  * The flow: select messages (uplink, then exclude) -> resolve each one's downsampling (`every` through the DBC's
@@ -330,6 +330,21 @@ function pairs(filters: readonly KeyFilter[]): number[][] {
   return filters.map((f) => [f.value, f.mask]);
 }
 
+/** Frame kinds of a `txAllow` entry (firmware/src/allowlist.ts): FD and BRS, the record flag bits 0x04 | 0x08. */
+export const TX_KINDS_FD = 0x0c;
+
+/**
+ * The transmit allowlist as the firmware reads it (docs/protocol.md, "Transmit allowlist"): `[value, mask]` admits
+ * classic data frames only, so an entry that admits a CAN FD message of the DBC names the FD kinds:
+ * `[value, mask, 0x0C]`. Every mask already carries bit 31 (policy-filters.ts), which the firmware requires anyway.
+ */
+function allowEntries(filters: readonly KeyFilter[], sent: readonly PolicyRow[]): number[][] {
+  return filters.map((f) => {
+    const fd = sent.some((r) => r.message?.fd && admitsAny([f], r.key));
+    return fd ? [f.value, f.mask, TX_KINDS_FD] : [f.value, f.mask];
+  });
+}
+
 export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOptions = {}): CompiledPolicy {
   const max = options.maxFilters ?? MAX_FILTERS;
   if (!Number.isInteger(max) || max < 1 || max > MAX_FILTERS) throw new VgwError(`the filter table size must be 1..${MAX_FILTERS}, not ${max}`);
@@ -374,7 +389,7 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
     settings: {
       canFilters: pairs(uplink.filters),
       rateRules: rules.map((r) => [r.key, r.interval, r.onChange ? 1 : 0]),
-      txAllow: pairs(tx.filters),
+      txAllow: allowEntries(tx.filters, sent),
       txRate: spec.transmit?.rate ?? 0,
     },
     rows,

@@ -1,6 +1,6 @@
 /**
  * Preloaded into the simulator's VM process (`node --require`): the firmware's socket receives data in pieces no
- * larger than the ESP32's TCP receive window, one piece per turn of the event loop, as the board's lwIP stack
+ * larger than the ESP32's TCP receive window, one piece every 2 ms, as the board's lwIP stack
  * delivers it.
  *
  * Why: the DeviceScript CLI hands every chunk Node reads (up to 64 KB) to the VM as one buffer, allocated in the
@@ -16,6 +16,8 @@ import tls from "node:tls";
 
 /** lwIP's default TCP receive window in the ESP32 runtime (CONFIG_LWIP_TCP_WND_DEFAULT). */
 export const TCP_WINDOW = 5744;
+/** Between two pieces: at most a window per 2 ms (2.8 MB/s) for chunks larger than a window; smaller ones pass at once. */
+const PIECE_GAP_MS = 2;
 
 type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
 
@@ -40,7 +42,9 @@ export function paceReceivedData(sock: net.Socket, window = TCP_WINDOW): void {
       queue.shift();
       emit(next.event, ...next.args);
     }
-    setImmediate(step);
+    // a timer, not setImmediate: the VM runs its fibers from timers, and the firmware must get to read (and to
+    // drop a flooding connection) between two pieces, as it does between two TCP segments on the board
+    setTimeout(step, PIECE_GAP_MS);
   };
 
   sock.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
