@@ -234,7 +234,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     await bus.connect();
 
     // the VM receives socket data a TCP window at a time, as the board does (vm-tcp-window.ts says why)
-    const vmArgs = ["--require", join(__dirname, "vm-tcp-window.js"), cli, "vm", "--stateless"];
+    const vmArgs = ["--require", join(__dirname, "vm-preload.js"), cli, "vm", "--stateless"];
     if (options.deviceId) vmArgs.push("--device-id", options.deviceId);
     vm = startChild(process.execPath, vmArgs, {
       name: "vm",

@@ -1,7 +1,6 @@
 /**
- * Preloaded into the simulator's VM process (`node --require`): the firmware's socket receives data in pieces no
- * larger than the ESP32's TCP receive window, one piece every 2 ms, as the board's lwIP stack
- * delivers it.
+ * The firmware's socket in the simulator receives data in pieces no larger than the ESP32's TCP receive window, one
+ * piece every 2 ms, as the board's lwIP stack delivers it. Installed in the VM process by vm-preload.ts.
  *
  * Why: the DeviceScript CLI hands every chunk Node reads (up to 64 KB) to the VM as one buffer, allocated in the
  * program's 64 KB heap before any firmware code runs. A burst of commands or one large message then exhausts the heap
@@ -10,9 +9,7 @@
  * session.ts) never gets to run. Chunks of at most a window pass through untouched; larger ones are split, the
  * socket is paused while the pieces are delivered, and `end`/`close` wait for the last piece.
  */
-// default imports: the module objects themselves, whose functions the CLI's `require("net")` then sees replaced
-import net from "node:net";
-import tls from "node:tls";
+import type { Socket } from "node:net";
 
 /** lwIP's default TCP receive window in the ESP32 runtime (CONFIG_LWIP_TCP_WND_DEFAULT). */
 export const TCP_WINDOW = 5744;
@@ -21,7 +18,7 @@ const PIECE_GAP_MS = 2;
 
 type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
 
-export function paceReceivedData(sock: net.Socket, window = TCP_WINDOW): void {
+export function paceReceivedData(sock: Socket, window = TCP_WINDOW): void {
   const emit: Emit = sock.emit.bind(sock);
   const queue: Array<{ event: string | symbol; args: unknown[] }> = [];
   let draining = false;
@@ -60,16 +57,3 @@ export function paceReceivedData(sock: net.Socket, window = TCP_WINDOW): void {
     return true;
   }) as typeof sock.emit;
 }
-
-const createConnection = net.createConnection;
-(net as { createConnection: unknown }).createConnection = function (...args: unknown[]): net.Socket {
-  const sock = (createConnection as (...a: unknown[]) => net.Socket).apply(net, args);
-  paceReceivedData(sock);
-  return sock;
-};
-const tlsConnect = tls.connect;
-(tls as { connect: unknown }).connect = function (...args: unknown[]): tls.TLSSocket {
-  const sock = (tlsConnect as (...a: unknown[]) => tls.TLSSocket).apply(tls, args);
-  paceReceivedData(sock);
-  return sock;
-};
