@@ -1,7 +1,7 @@
 /**
  * The gateway firmware (real bytecode in the DeviceScript VM, the host's CanBus server on the devtools bus) against a
  * hostile network: a raw-MQTT server that breaks the protocol in every way docs/firmware.md "Threat model" lists, one
- * violation per connection, and a real broker (aedes) carrying a burst of commands and a 100 KB message. The gateway
+ * violation per connection, and real brokers (aedes, mosquitto, MQTT 3.1.1) carrying a burst of commands and a 100 KB message. The gateway
  * must close each broken connection, reconnect, stay up, and transmit nothing but the one allowed command of the
  * positive control (the CanBus server's transmit counters are checked, not the firmware's word for it).
  *
@@ -221,14 +221,14 @@ describe("gateway against a hostile raw-MQTT broker (firmware in the simulator)"
   });
 });
 
-describe("gateway under a command burst and a 100 KB message through aedes (firmware in the simulator)", function () {
+for (const kind of ["aedes", "mosquitto"] as const) describe(`gateway under a command burst and a 100 KB message through ${kind} (firmware in the simulator)`, function () {
   this.timeout(300_000);
   let broker: HilBroker;
   let fx: GatewayFixture;
 
   before(async () => {
-    broker = await openBroker({ kind: "aedes" });
-    fx = await startGatewayFixture({ broker: broker.url, device: "hb2", settings: { canMode: "normal", insecure: true, txAllow: [[ALLOWED, 0x7ff]] } });
+    broker = await openBroker({ kind });
+    fx = await startGatewayFixture({ broker: broker.url, device: `hb-${kind}`, settings: { canMode: "normal", insecure: true, txAllow: [[ALLOWED, 0x7ff]] } });
   });
   after(async () => {
     await fx?.stop();
@@ -250,6 +250,6 @@ describe("gateway under a command burst and a 100 KB message through aedes (firm
     const s = await fx.status((x) => (x.drop?.flood ?? 0) > (after.drop?.flood ?? 0), 30_000);
     assert.equal(fx.crashed, undefined);
     assert.equal(fx.gw.server.counters.txFrames + fx.gw.server.counters.txFailed, 0, "nothing reached the CAN bus");
-    log.info(`burst: status after it ${JSON.stringify(after.drop)} rc ${after.rc}; after 100 KB ${JSON.stringify(s.drop)} rc ${s.rc}`);
+    log.info(`${kind} burst: status after it ${JSON.stringify(after.drop)} rc ${after.rc}; after 100 KB ${JSON.stringify(s.drop)} rc ${s.rc}`);
   });
 });
