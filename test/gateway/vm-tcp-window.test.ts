@@ -1,11 +1,11 @@
 /**
- * The simulator's TCP window (host/simulator/vm-tcp-window.ts) on a real localhost connection: a large write arrives
- * in pieces of at most a window, whole and in order, with `end`/`close` after the last piece; small chunks pass
+ * The simulator's TCP segment (host/simulator/vm-tcp-window.ts) on a real localhost connection: a large write arrives
+ * in pieces of at most a segment, whole and in order, with `end`/`close` after the last piece; small chunks pass
  * through unchanged.
  */
 import { strict as assert } from "node:assert";
 import { createConnection, createServer, type AddressInfo, type Server } from "node:net";
-import { paceReceivedData, TCP_WINDOW } from "../../host/simulator/vm-tcp-window";
+import { paceReceivedData, TCP_SEGMENT } from "../../host/simulator/vm-tcp-window";
 import { within } from "../support/wait";
 
 async function receive(payload: Buffer): Promise<{ pieces: Buffer[]; dataAfterClose: number }> {
@@ -28,13 +28,13 @@ async function receive(payload: Buffer): Promise<{ pieces: Buffer[]; dataAfterCl
   }
 }
 
-describe("simulator: socket data a TCP window at a time", () => {
-  it("100 KB arrive whole, in order, in pieces of at most a window, before close", async () => {
+describe("simulator: socket data a TCP segment at a time", () => {
+  it("100 KB arrive whole, in order, in pieces of at most a segment, before close", async () => {
     const payload = Buffer.from(Array.from({ length: 100 * 1024 }, (_, i) => (i * 7) & 0xff));
     const { pieces, dataAfterClose } = await receive(payload);
     assert.ok(Buffer.concat(pieces).equals(payload), "the bytes arrive whole and in order");
-    assert.ok(Math.max(...pieces.map((p) => p.length)) <= TCP_WINDOW, "no piece is larger than a window");
-    assert.ok(pieces.length >= Math.ceil(payload.length / TCP_WINDOW));
+    assert.ok(Math.max(...pieces.map((p) => p.length)) <= TCP_SEGMENT, "no piece is larger than a segment");
+    assert.ok(pieces.length >= Math.ceil(payload.length / TCP_SEGMENT));
     assert.equal(dataAfterClose, 0);
   });
 
