@@ -100,7 +100,7 @@ describe("gateway against a hostile raw-MQTT broker (firmware in the simulator)"
   }
 
   /** The first status (from now on) that satisfies `pred`; every QoS 1 PUBLISH of the gateway is acknowledged. */
-  async function status(c: RawConnection, pred: (s: GatewayStatus) => boolean, from = c.packets.length): Promise<GatewayStatus> {
+  async function status(c: RawConnection, pred: (s: GatewayStatus) => boolean, from = c.packets.length, timeoutMs = 15_000): Promise<GatewayStatus> {
     let found: GatewayStatus | undefined;
     await c.next(
       (p: RawPacket) => {
@@ -116,7 +116,7 @@ describe("gateway against a hostile raw-MQTT broker (firmware in the simulator)"
         found = s;
         return true;
       },
-      15_000,
+      timeoutMs,
       "a status",
       from,
     );
@@ -150,20 +150,29 @@ describe("gateway against a hostile raw-MQTT broker (firmware in the simulator)"
     c.close();
   });
 
-  const violations: Array<[string, (c: RawConnection) => void]> = [
-    ["a PUBLISH before CONNACK", (c) => c.write(Buffer.concat([publish(CMD, allowedTx(), 2, 2), connack()]))],
-    ["a PUBLISH with QoS 3", (c) => c.write(Buffer.concat([connack(), publish(CMD, allowedTx(), 6, 3)]))],
-    ["a PUBLISH with QoS 2 (no PUBREC handling)", (c) => c.write(Buffer.concat([connack(), publish(CMD, allowedTx(), 4, 4)]))],
-    ["a zero-length topic", (c) => c.write(Buffer.concat([connack(), publish("", allowedTx(), 2, 5)]))],
-    ["a 5-byte remaining length", (c) => c.write(Buffer.concat([connack(), Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01])]))],
-    ["a remaining length of 268,435,455 and then silence", (c) => c.write(Buffer.concat([connack(), Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f])]))],
-    ["a PUBREC for nothing", (c) => c.write(Buffer.concat([connack(), Buffer.from([0x50, 0x02, 0x00, 0x07])]))],
+  /**
+   * CONNACK, then (once the gateway subscribed, i.e. its connection is up and its reconnect backoff reset) `bytes`:
+   * a violation that arrives with the CONNACK fails the connect itself and the backoff doubles up to 8 s.
+   */
+  const afterConnack = (bytes: () => Buffer) => async (c: RawConnection): Promise<void> => {
+    c.write(connack());
+    await c.next((p) => p.type === SUBSCRIBE, 10_000, "SUBSCRIBE");
+    c.write(bytes());
+  };
+  const violations: Array<[string, (c: RawConnection) => Promise<void>]> = [
+    ["a PUBLISH before CONNACK", async (c) => c.write(Buffer.concat([publish(CMD, allowedTx(), 2, 2), connack()]))],
+    ["a PUBLISH with QoS 3", afterConnack(() => publish(CMD, allowedTx(), 6, 3))],
+    ["a PUBLISH with QoS 2 (no PUBREC handling)", afterConnack(() => publish(CMD, allowedTx(), 4, 4))],
+    ["a zero-length topic", afterConnack(() => publish("", allowedTx(), 2, 5))],
+    ["a 5-byte remaining length", afterConnack(() => Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]))],
+    ["a remaining length of 268,435,455 and then silence", afterConnack(() => Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]))],
+    ["a PUBREC for nothing", afterConnack(() => Buffer.from([0x50, 0x02, 0x00, 0x07]))],
   ];
   for (const [what, send] of violations) {
     it(`closes the connection on ${what}, transmits nothing`, async () => {
       const before = transmitted();
       const c = await connection();
-      send(c);
+      await send(c);
       // well inside the keep-alive (30 s, 45 s to time out): the violation itself closes the connection
       await closedByGateway(c, what);
       assert.equal(transmitted(), before, "nothing reached the CAN bus");
@@ -192,15 +201,21 @@ describe("gateway against a hostile raw-MQTT broker (firmware in the simulator)"
   it("drops the connection on 300 commands of 155 B at once and on a 100 KB PUBLISH; counts them; stays up", async () => {
     const before = transmitted();
     let c = await connection();
-    await handshake(c);
+    const s0 = await handshake(c);
     const burst = Buffer.concat(Array.from({ length: 300 }, (_, i) => publish(CMD, paddedCommand(155, boot, exp(), 1000 + i), 2, (i % 60000) + 100)));
+    const from = c.packets.length;
     c.write(burst);
-    // the gateway either sheds the burst (acknowledged, counted in drop.cmd) or drops the connection past its cap
+    // every command is answered (a refusal: the padding is an unknown field) or shed (acknowledged, counted in
+    // drop.cmd), or the gateway drops the connection past its cap (drop.flood)
+    const results = (): RawPacket[] => c.packets.slice(from).filter((p) => p.type === PUBLISH && readPublish(p).topic.endsWith("/result"));
+    const shedBefore = s0.drop?.cmd ?? 0;
     await within(
-      Promise.race([c.closedP, status(c, (s) => (s.drop?.cmd ?? 0) > 0)]),
-      30_000,
-      "the burst to be shed or the connection dropped",
+      Promise.race([c.closedP, status(c, (s) => results().length + (s.drop?.cmd ?? 0) - shedBefore >= 300, from, 60_000)]),
+      60_000,
+      "the burst to be answered or shed, or the connection dropped",
     );
+    for (const p of results()) assert.equal(decodeResult(readPublish(p).payload).ok, false);
+    log.info(`raw burst: ${results().length} results, connection ${c.closed ? "dropped" : "kept"}`);
     c.close();
     c = await connection();
     await handshake(c);
@@ -212,9 +227,9 @@ describe("gateway against a hostile raw-MQTT broker (firmware in the simulator)"
     assert.ok((s.pv ?? 0) >= violations.length - 1, `pv counts the protocol violations: ${s.pv}`);
     assert.equal(transmitted(), before, "nothing reached the CAN bus");
     // and still answers commands
-    const from = c.packets.length;
+    const control = c.packets.length;
     c.write(publish(CMD, allowedTx(), 2, 11));
-    const r = await result(c, from);
+    const r = await result(c, control);
     assert.deepEqual([r.ok, r.reason], [true, "ok"]);
     assert.equal(gw.server.counters.txFrames, 2, "exactly the two positive controls were transmitted");
     c.close();
