@@ -234,6 +234,9 @@ export class MqttSession {
         let handled = 0
         this.rest = b.length
         this.checkBacklog()
+        // recv returns a queued chunk without suspending, so a stream of chunks with no complete PUBLISH in them
+        // (the pieces of a large packet) never renewed the VM's opcode budget: InfiniteLoop, seen under a burst
+        await ds.sleep(0)
         while (off < b.length) {
             off += this.parser.feed(b, off, b.length - off)
             this.rest = b.length - off
