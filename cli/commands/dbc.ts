@@ -1,12 +1,15 @@
 /**
- * `vgw dbc FILE [--json | --check]`: what a CAN database holds. Plain: a summary (counts, nodes, one line per message
- * with sender and signals, the multiplexer tree of multiplexed messages). --json: the whole database as JSON.
+ * `vgw dbc FILE [--json | --check | --write]`: what a CAN database holds. Plain: a summary (counts, nodes, one line per
+ * message with sender and signals, the multiplexer tree of multiplexed messages). --json: the whole database as JSON.
+ * --write: the database written back as DBC text by can-db's writer (normalised order and number forms; everything
+ * read is kept, so a script can load, change and save a file).
  * --check: validation findings with line numbers (overlaps, ranges, duplicate names, signals beyond the message);
  * exit 1 when there are errors.
  */
 import { Option, type Command } from "commander";
 import { loadDbcFile } from "../../can-db/load";
 import { checkDatabase } from "../../can-db/check";
+import { writeDbc } from "../../can-db/dbc-writer";
 import { attributeValue, type Database, type MessageDef } from "../../can-db/model";
 import { resolveMultiplexing } from "../../can-db/multiplexing";
 import { log } from "../../host/log";
@@ -15,6 +18,7 @@ import { writeStdout } from "../stdout";
 interface DbcOptions {
   json?: boolean;
   check?: boolean;
+  write?: boolean;
 }
 
 function hexId(m: MessageDef): string {
@@ -81,6 +85,11 @@ export async function dbcCommand(file: string, opts: DbcOptions): Promise<void> 
     if (errors > 0) process.exitCode = 1;
     return;
   }
+  if (opts.write) {
+    await writeStdout(writeDbc(db));
+    if (db.warnings.length > 0) log.info(`note: ${db.warnings.length} statement(s) read leniently or dropped are not in the output; 'vgw dbc --check ${file}' lists them`);
+    return;
+  }
   await writeStdout((opts.json ? databaseJson(db) : summarize(db)) + "\n");
   // Statements dropped or read leniently change what decodes; the summary alone would hide them.
   if (db.warnings.length > 0) log.info(`note: ${db.warnings.length} statement(s) read leniently or dropped; 'vgw dbc --check ${file}' lists them`);
@@ -89,17 +98,19 @@ export async function dbcCommand(file: string, opts: DbcOptions): Promise<void> 
 export function registerDbc(program: Command): void {
   program
     .command("dbc")
-    .description("summarise, dump (--json) or validate (--check) a CAN database")
+    .description("summarise, dump (--json), validate (--check) or rewrite (--write) a CAN database")
     .argument("<file>", "the DBC file")
-    .addOption(new Option("--json", "print the whole database as JSON").conflicts("check"))
-    .option("--check", "validate: overlaps, ranges, duplicate names, signals beyond the message; exit 1 on errors")
+    .addOption(new Option("--json", "print the whole database as JSON").conflicts(["check", "write"]))
+    .addOption(new Option("--check", "validate: overlaps, ranges, duplicate names, signals beyond the message; exit 1 on errors").conflicts("write"))
+    .option("--write", "print the database back as DBC text (normalised; what was read is kept)")
     .addHelpText(
       "after",
       `
 Examples:
   vgw dbc vw_mqb.dbc                  messages, senders, signals and multiplexer trees
   vgw dbc --json abs.dbc > abs.json   the whole database, for scripts
-  vgw dbc --check tesla_can.dbc       findings as FILE:LINE: severity: text (exit 1 if any is an error)`,
+  vgw dbc --check tesla_can.dbc       findings as FILE:LINE: severity: text (exit 1 if any is an error)
+  vgw dbc --write car.dbc > tidy.dbc  the same database, normalised by the DBC writer`,
     )
     .action(async (file: string, opts: DbcOptions) => dbcCommand(file, opts));
 }

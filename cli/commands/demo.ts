@@ -12,8 +12,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../../frame/errors";
 import { formatFrame, type Frame } from "../../frame/frame";
-import { Decoder } from "../../can-db/decoder";
-import { loadDbcFile } from "../../can-db/load";
+import { loadDecoder } from "../../can-db/annotate";
 import { openTraceReader } from "../../host/trace";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
 import { GatewayReceiver } from "../../host/gateway/receiver";
@@ -65,7 +64,7 @@ export function formatDemoSummary(s: SessionSummary): string {
 export async function demo(opts: DemoOptions): Promise<number> {
   const speed = positive(opts.speed, "--speed");
   const batchWindow = opts.batchWindow !== undefined ? positive(opts.batchWindow, "--batch-window") : undefined;
-  const decoder = opts.dbc ? new Decoder(loadDbcFile(opts.dbc)) : undefined;
+  const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
   const out = (line: string): Promise<boolean> => writeStdout(line + "\n");
 
   // The broker (aedes) and the simulator (jacdac-ts) load here, not with the module: every other `vgw` command would
@@ -125,8 +124,8 @@ export async function demo(opts: DemoOptions): Promise<number> {
       // The four busiest IDs of the last second, with their latest frame.
       const busiest = [...latest.values()].sort((a, b) => b.count - a.count).slice(0, 4);
       for (const { frame, count } of busiest) {
-        const d = decoder?.decode(frame);
-        const sigs = d?.message ? `  ${d.message} ${Object.entries(d.signals).slice(0, 4).map(([k, v]) => `${k}=${typeof v === "number" ? +v.toPrecision(6) : String(v)}`).join(" ")}` : "";
+        const text = decoder?.text(frame);
+        const sigs = text ? `  ${text}` : "";
         lines.push(`    ${formatFrame(frame).padEnd(28)} ${String(count).padStart(5)}/s${sigs}`);
       }
       latest.clear();

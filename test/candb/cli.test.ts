@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ROOT, runVgw } from "./helpers";
+import { parseDbc } from "../../can-db/dbc-parser";
+import { loadDbcFile } from "../../can-db/load";
 
 const GOLDEN = resolve(ROOT, "test/candb/golden");
 const D = "test/fixtures/dbc";
@@ -115,6 +117,15 @@ describe("vgw decode / encode / dbc (CLI)", function () {
       const db = JSON.parse(r.stdout) as { messages: Array<{ name: string; signals: Array<{ name: string; choices?: Record<string, string> }> }> };
       assert.equal(db.messages[0].name, "ExampleMessage");
       assert.deepEqual(db.messages[0].signals[2].choices, { "0": "Disabled", "1": "Enabled" });
+    });
+    it("--write prints DBC text that parses back to the same database", () => {
+      const r = vgw(["dbc", "--write", `${D}/motohawk.dbc`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^VERSION /);
+      const again = parseDbc(r.stdout, "written");
+      const orig = loadDbcFile(resolve(ROOT, D, "motohawk.dbc"));
+      assert.deepEqual(again.messages.map((m) => [m.name, m.id, m.signals.map((s) => s.name)]), orig.messages.map((m) => [m.name, m.id, m.signals.map((s) => s.name)]));
+      assert.equal(vgw(["dbc", "--write", "--json", `${D}/motohawk.dbc`]).code, 2);
     });
     it("--check: findings with line numbers, exit 1 on errors", () => {
       const bad = vgw(["dbc", "--check", `${D}/vw_pq.dbc`]);

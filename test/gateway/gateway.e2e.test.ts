@@ -103,7 +103,7 @@ describe("gateway end to end: firmware in the simulator, aedes broker", function
     const sentAt = Date.now();
     const ok = await fx.command(cmd(0x123, [0xca, 0xfe]));
     assert.deepEqual([ok.ok, ok.reason], [true, "ok"]);
-    await waitFor(() => transmitted.length > 0, 2000, "the allowed frame on the bus");
+    await waitFor(() => transmitted.length > 0, 20_000, "the allowed frame on the bus");
     const latency = transmitted[0].at - sentAt;
     assert.equal(formatFrame(transmitted[0].frame), "123#CAFE");
     assert.ok(latency <= 50, `command to CAN took ${latency} ms`);
@@ -119,7 +119,7 @@ describe("gateway end to end: firmware in the simulator, aedes broker", function
     try {
       await bus.send(makeFrame({ id: 0x123, data: Uint8Array.from([1]) }));
       await assert.rejects(bus.send(makeFrame({ id: 0x124, data: Uint8Array.from([1]) })), /not-allowed/);
-      await waitFor(() => transmitted.length === 1, 2000, "the frame sent through mqtt://");
+      await waitFor(() => transmitted.length === 1, 20_000, "the frame sent through mqtt://");
       assert.equal(formatFrame(transmitted[0]), "123#01");
     } finally {
       await bus.close();
@@ -201,7 +201,15 @@ describe("gateway end to end: firmware in the simulator, aedes broker", function
     let sentOther = 0;
     // 1.2 s of traffic, a frame of each kind every 10 ms: 0x1xx passes, 0x4xx is filtered, 0x200 is limited to one
     // per 100 ms, 0x300 is forwarded only when its data changes (every 10th frame).
+    // The sends' own timing bounds how many 0x200 frames a 100 ms limiter can forward: on a loaded machine the loop
+    // takes longer than 1.2 s and its gaps grow, so the bounds come from what was measured, not from the plan.
+    const started = Date.now();
+    let last = started;
+    let widestGap = 0;
     for (let i = 0; i < 120; i++) {
+      const now = Date.now();
+      widestGap = Math.max(widestGap, now - last);
+      last = now;
       await fx.gw.bus.sendMany([
         makeFrame({ id: 0x150, data: Uint8Array.from([i]) }),
         makeFrame({ id: 0x450, data: Uint8Array.from([i]) }),
@@ -224,7 +232,11 @@ describe("gateway end to end: firmware in the simulator, aedes broker", function
     assert.deepEqual(of(0x300).map((f) => f.data[0]), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "send-on-change forwards each change once");
     const t200 = of(0x200).map((f) => Math.round((f.t ?? 0) * 1000));
     for (let i = 1; i < t200.length; i++) assert.ok(t200[i] - t200[i - 1] >= 100, `0x200 forwarded ${t200[i] - t200[i - 1]} ms after the previous one`);
-    assert.ok(t200.length >= 8 && t200.length <= 14, `0x200: ${t200.length} forwarded of ${sent200} over ~1.2 s at >= 100 ms`);
+    const spanMs = last - started;
+    const most = Math.floor(spanMs / 100) + 2;
+    // At least one per 100 ms plus the widest gap, halved: the VM may see the host's sends bunched after a stall.
+    const least = Math.max(2, Math.floor(spanMs / (100 + widestGap) / 2));
+    assert.ok(t200.length >= least && t200.length <= most, `0x200: ${t200.length} forwarded of ${sent200} over ${spanMs} ms (widest gap ${widestGap} ms) at >= 100 ms; expected ${least}..${most}`);
     assert.equal(st.ds, sent200 - t200.length + (sent300 - 12), "downsampling drops are counted");
     assert.equal(st.rx, (st.flt ?? 0) + (st.ds ?? 0) + (st.pub ?? 0), "rx = filtered + downsampled + published");
     void sentOther;
@@ -248,7 +260,7 @@ async function startLateReader(url: string, device: string): Promise<{ online: b
   try {
     const got = new Promise<{ online: boolean }>((resolve) => client.on("message", (_t, p) => resolve(decodeStatus(p))));
     await client.subscribeAsync(`vgw/${device}/status`, { qos: 1 });
-    return await within(got, 5000, "the retained status");
+    return await within(got, 20_000, "the retained status");
   } finally {
     await client.endAsync();
   }

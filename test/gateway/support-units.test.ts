@@ -21,7 +21,8 @@ const alive = (pid: number): boolean => {
   }
 };
 
-describe("gateway host support", () => {
+describe("gateway host support", function () {
+  this.timeout(60_000);
   it("delivery check: in order, lost, unexpected, latency", () => {
     const c = new DeliveryCheck();
     c.sent(["100#01", "100#02", "200#AA", "100#03", "300#"].map(f), 1000);
@@ -47,11 +48,11 @@ describe("gateway host support", () => {
   it("stops a child together with the processes it started", async () => {
     // sh starts a grandchild (sleep) and prints its pid; stop() must end both.
     const child = startChild("sh", ["-c", "sleep 60 & echo $!; wait"], { name: "test" });
-    await waitFor(() => child.recent.length > 0, 5000, "the grandchild's pid");
+    await waitFor(() => child.recent.length > 0, 20_000, "the grandchild's pid");
     const grandchild = Number(child.recent[0]);
     assert.ok(alive(grandchild));
     await child.stop(500);
-    await waitFor(() => !alive(grandchild) || isZombie(grandchild), 2000, "the grandchild to die");
+    await waitFor(() => !alive(grandchild) || isZombie(grandchild), 20_000, "the grandchild to die");
     assert.equal(child.running, false);
   });
 

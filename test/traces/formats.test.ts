@@ -2,6 +2,7 @@
  * Format features the fixtures do not cover: ASC relative times, decimal base, localised and US dates; TRC 1.2 and
  * 2.x FD/error lines; BLF damage reports; jsonl validation; the channel rule.
  */
+import { waitFor } from "../support/wait";
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
@@ -190,7 +191,8 @@ describe("trace format details", () => {
         break;
       }
     }
-    await new Promise((r) => setTimeout(r, 50));
+    // Closing is asynchronous: wait for the descriptors to go, with a bound a loaded machine cannot reach.
+    await waitFor(() => fds() <= before + 1, 20_000, "the readers' files to close").catch(() => undefined);
     assert.ok(fds() <= before + 1, `${fds() - before} files left open`);
   });
 });
