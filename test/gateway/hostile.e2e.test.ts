@@ -285,6 +285,6 @@ for (const kind of ["aedes", "mosquitto"] as const) describe(`gateway under a co
     const s = await fx.status((x) => (x.drop?.flood ?? 0) > (settled.drop?.flood ?? 0), 30_000);
     assert.equal(fx.crashed, undefined);
     assert.equal(fx.gw.server.counters.txFrames + fx.gw.server.counters.txFailed, 0, "nothing reached the CAN bus");
-    log.info(`${kind} burst: ${answered.size} answered; status settled it ${JSON.stringify(settled.drop)} rc ${settled.rc}; settled 100 KB ${JSON.stringify(s.drop)} rc ${s.rc}`);
+    log.info(`${kind} burst: ${answered.size} answered; status after it ${JSON.stringify(settled.drop)} rc ${settled.rc}; after 100 KB ${JSON.stringify(s.drop)} rc ${s.rc}`);
   });
 });
