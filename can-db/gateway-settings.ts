@@ -19,10 +19,18 @@ export interface PolicySettings {
   canFilters: number[][];
   /** `[key, minIntervalMs, onChange 0|1]`, one per key. */
   rateRules: number[][];
-  /** `[value, mask]` filters a transmit must pass; empty allows none (safe by default). */
+  /**
+   * `[value, mask]` or `[value, mask, kinds]` filters a transmit must pass; empty allows none (safe by default). Without
+   * `kinds` only classic data frames pass; `kinds` admits RTR 0x02, FD 0x04, BRS 0x08 (firmware/src/allowlist.ts).
+   */
   txAllow: number[][];
   /** Transmitted frames per second, all IDs together. */
   txRate: number;
+}
+
+/** A transmit allowlist filter, with the frame kinds it admits beyond classic data frames. */
+export interface AllowFilter extends KeyFilter {
+  kinds?: number;
 }
 
 /** One downsampling rule: frames of `key` at most every `interval` ms, and/or only when their data changed. */
@@ -33,12 +41,12 @@ export interface RateRule {
 }
 
 /** Settings from filters and rules, in the firmware's encoding (the tables' sizes are the caller's to check). */
-export function policySettings(p: { filters: readonly KeyFilter[]; rules: readonly RateRule[]; txAllow: readonly KeyFilter[]; txRate: number }): PolicySettings {
+export function policySettings(p: { filters: readonly KeyFilter[]; rules: readonly RateRule[]; txAllow: readonly AllowFilter[]; txRate: number }): PolicySettings {
   const pairs = (filters: readonly KeyFilter[]) => filters.map((f) => [f.value, f.mask]);
   return {
     canFilters: pairs(p.filters),
     rateRules: p.rules.map((r) => [r.key, r.interval, r.onChange ? 1 : 0]),
-    txAllow: pairs(p.txAllow),
+    txAllow: p.txAllow.map((f) => (f.kinds ? [f.value, f.mask, f.kinds] : [f.value, f.mask])),
     txRate: p.txRate,
   };
 }

@@ -3,7 +3,7 @@
  * (`canFilters`, `rateRules`, `txAllow`, `txRate`; docs/firmware.md, docs/protocol.md "Matching keys").
  *
  *   const compiled = compilePolicy(loadPolicyFile("abs.policy.yaml"), loadDbcFile("abs.dbc"))
- *   compiled.settings   // { canFilters: [[value, mask], ...], rateRules: [[key, ms, onChange], ...], txAllow, txRate }
+ *   compiled.settings   // { canFilters: [[value, mask], ...], rateRules: [[key, ms, onChange], ...], txAllow: [[value, mask(, kinds)], ...], txRate }
  *   compiled.rows       // per message: kept or dropped, interval, on-change, the filter that admits it
  *
  * The flow: select messages (uplink, then exclude) -> resolve each one's downsampling (`every` through the DBC's
@@ -13,7 +13,7 @@
 import { PolicyError, type PolicySpec, type RateSpec, type SelectorSpec } from "./policy-file";
 import { admits, admitsAny, admittedCount, admittedKeys, exactCover, widenFilters, type KeyFilter } from "./policy-filters";
 import { EXT_BIT, frameKey, keyText } from "./frame-key";
-import { MAX_FILTERS, MAX_RULES, policySettings, type PolicySettings } from "./gateway-settings";
+import { MAX_FILTERS, MAX_RULES, policySettings, type AllowFilter, type PolicySettings } from "./gateway-settings";
 import { VgwError } from "../frame/errors";
 import { attributeValue, type Database, type MessageDef } from "./model";
 import { makeJ1939Id } from "./j1939";
@@ -312,6 +312,21 @@ function compileFilters(
   return { filters, widening };
 }
 
+/** Frame kinds of a `txAllow` entry (firmware/src/allowlist.ts): FD and BRS, the record flag bits 0x04 | 0x08. */
+export const TX_KINDS_FD = 0x0c;
+
+/**
+ * The transmit allowlist as the firmware reads it (docs/protocol.md, "Transmit allowlist"): `[value, mask]` admits
+ * classic data frames only, so an entry that admits a CAN FD message of the DBC names the FD kinds:
+ * `[value, mask, 0x0C]`. Every mask already carries bit 31 (policy-filters.ts), which the firmware requires anyway.
+ */
+function allowEntries(filters: readonly KeyFilter[], sent: readonly PolicyRow[]): AllowFilter[] {
+  return filters.map((f) => {
+    const fd = sent.some((r) => r.message?.fd && admitsAny([f], r.key));
+    return fd ? { ...f, kinds: TX_KINDS_FD } : f;
+  });
+}
+
 export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOptions = {}): CompiledPolicy {
   const max = options.maxFilters ?? MAX_FILTERS;
   if (!Number.isInteger(max) || max < 1 || max > MAX_FILTERS) throw new VgwError(`the filter table size must be 1..${MAX_FILTERS}, not ${max}`);
@@ -356,7 +371,7 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
     settings: policySettings({
       filters: uplink.filters,
       rules: rules.map((r) => ({ key: r.key, interval: r.interval, onChange: r.onChange })),
-      txAllow: tx.filters,
+      txAllow: allowEntries(tx.filters, sent),
       txRate: spec.transmit?.rate ?? 0,
     }),
     rows,

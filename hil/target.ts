@@ -109,7 +109,8 @@ class SimTarget implements GatewayTarget {
       broker: this.o.gatewayBroker,
       device: this.o.device,
       prefix: this.o.prefix,
-      settings: firmwareSettings(this.o.gateway),
+      // the simulator's broker is a local plain-TCP one: transmit over it needs the firmware's explicit `insecure`
+      settings: { insecure: true, ...firmwareSettings(this.o.gateway) },
       onFirmwareLine: this.o.onFirmwareLine,
     });
     const bus = this.gw.bus;

@@ -5,9 +5,26 @@
  */
 import { CborError, CborWriter, decodeCbor } from "./cbor"
 import { MAX_FILTERS, MAX_RULES } from "./filters"
-import { checkRecord, FLAG_ERR, frameKey, lastRecordError } from "./records"
+import { checkRecord, FLAG_ERR, FLAG_FD, frameKey, lastRecordError } from "./records"
 
 export const MAX_COMMAND = 512
+/**
+ * Transmitted command ids remembered per boot, each until its `exp` has passed (after which a replay is refused as
+ * expired anyway). 8 bytes each (a hash of the id and its exp) in one buffer: 1 KB.
+ */
+export const RECENT_IDS = 128
+const TWO32 = 4294967296
+
+/** Uptime as the protocol carries it: ms modulo 2^32 (docs/protocol.md, "Wrap-around"). */
+export function uptime32(ms: number): number {
+    // not `%`: DeviceScript's remainder works on 32-bit integers
+    return ms < TWO32 ? ms : ms - Math.floor(ms / TWO32) * TWO32
+}
+
+/** `a - b` for two uptimes modulo 2^32, as a signed 32-bit distance: wrap-aware "how far a is after b". */
+export function wrapDiff(a: number, b: number): number {
+    return (a - b) | 0
+}
 
 export interface CommandResult {
     id: any
@@ -25,10 +42,14 @@ export interface CommandTarget {
     normalMode(): boolean
     /** A CanBus server is bound. */
     bound(): boolean
-    /** The transmit allowlist admits this frame key. */
-    allowed(key: number): boolean
-    /** Maximum transmitted frames per second. */
+    /** Why the transmit allowlist refuses this frame key and record flags, or "" when it admits them. */
+    allowed(key: number, flags: number): string
+    /** The controller can send CAN FD frames (CanBus `fd_supported`). */
+    fdCapable(): boolean
+    /** Maximum transmitted frames per second (also the burst the token bucket allows). */
     txRate: number
+    /** Largest `exp - now` a tx may carry, ms: a captured command cannot be held back and replayed much later. */
+    txExpMax: number
     transmit(record: Buffer): Promise<void>
     setFilters(pairs: number[][]): void
     setRules(rules: number[][]): void
@@ -75,15 +96,39 @@ function tuples(v: any, width: number, max: number): number[][] {
     return out
 }
 
+/** FNV-1a of an id (uint or text), for the table of recent ids: a collision refuses a command, never admits one. */
+function idHash(id: any): number {
+    const s = typeof id === "string" ? "s" + id : "n" + id
+    let h = 0x811c9dc5
+    for (let i = 0; i < s.length; i++) {
+        h ^= s.charCodeAt(i)
+        h = Math.imul(h, 0x01000193)
+    }
+    return h >>> 0
+}
+
 export class CommandHandler {
-    /** Send times of the last transmitted frames, oldest first, for the per-second rate limit. */
-    private readonly txTimes: number[] = []
+    /**
+     * The rate limit as a token bucket: `txRate` tokens, refilled at `txRate` per second, one per frame. Two numbers
+     * instead of a timestamp per frame sent in the last second (up to 1,000 of them).
+     */
+    private tokens = -1
+    private refilled = 0
+    /** Recent tx ids: u32 hash, u32 exp (uptime32) per entry; an entry with exp in the past is free. */
+    private readonly recent = Buffer.alloc(RECENT_IDS * 8)
+    private recentUsed = 0
     /** Totals by reason code, for the status. */
     readonly counts: Record<string, number> = {}
     /** Frames transmitted on command. */
     transmitted = 0
 
     constructor(private readonly target: CommandTarget) {}
+
+    /** A command refused before decoding (e.g. a retained PUBLISH), counted like every other result. */
+    refuse(r: string, msg: string): CommandResult {
+        this.counts[r] = (this.counts[r] || 0) + 1
+        return result(null, null, false, r, msg)
+    }
 
     /** Decodes, checks and runs one command payload; never throws. */
     async handle(payload: Buffer, truncated: boolean): Promise<CommandResult> {
@@ -112,7 +157,7 @@ export class CommandHandler {
         if (cmd === null || typeof cmd !== "object" || Array.isArray(cmd) || cmd instanceof Buffer)
             return result(null, null, false, "malformed", "not a map")
         let id: any = null
-        if (cmd.id !== undefined) {
+        if (cmd.id !== undefined && cmd.id !== null) {
             if (isU32(cmd.id) || (typeof cmd.id === "string" && cmd.id.length <= 32 && printable(cmd.id))) id = cmd.id
             else return result(null, null, false, "bad-field", "id must be a uint or a printable text of at most 32 chars")
         }
@@ -128,6 +173,8 @@ export class CommandHandler {
         }
         const t = this.target
         if (op === "tx") {
+            // the id is what makes a replay recognisable (a redelivery, a second copy from a compromised client)
+            if (id === null) return result(id, op, false, "bad-field", "id is required for tx")
             if (cmd.boot === undefined) return result(id, op, false, "bad-field", "boot is required")
             if (cmd.exp === undefined) return result(id, op, false, "bad-field", "exp is required")
         }
@@ -137,9 +184,12 @@ export class CommandHandler {
         }
         if (cmd.exp !== undefined) {
             if (!isU32(cmd.exp)) return result(id, op, false, "bad-field", "exp must be a uint")
-            if (t.now() > cmd.exp) return result(id, op, false, "expired", "uptime is past exp")
+            // uptime and exp are modulo 2^32 (49.7 days): compared as a signed 32-bit distance, never as plain numbers
+            const ahead = wrapDiff(cmd.exp, uptime32(t.now()))
+            if (ahead < 0) return result(id, op, false, "expired", "uptime is past exp")
+            if (ahead > t.txExpMax) return result(id, op, false, "exp-too-far", `exp is more than ${t.txExpMax} ms ahead`)
         }
-        if (op === "tx") return await this.transmit(id, cmd.f)
+        if (op === "tx") return await this.transmit(id, cmd.exp, cmd.f)
         if (op === "filter") {
             const pairs = tuples(cmd.acc, 2, MAX_FILTERS)
             if (!pairs) return result(id, op, false, "bad-field", `acc must be at most ${MAX_FILTERS} [value, mask] uint pairs`)
@@ -157,7 +207,40 @@ export class CommandHandler {
         return result(id, op, true, "ok", "")
     }
 
-    private async transmit(id: any, f: any): Promise<CommandResult> {
+    /** The slot of `h` among unexpired recent ids, -1 when absent. */
+    private findRecent(h: number, now32: number): number {
+        const r = this.recent
+        for (let i = 0; i < this.recentUsed; i++) {
+            if (r.getAt(i * 8, "u32") === h && wrapDiff(r.getAt(i * 8 + 4, "u32"), now32) >= 0) return i
+        }
+        return -1
+    }
+
+    /** A free slot (never used, or its exp has passed), -1 when every remembered id is still live. */
+    private freeRecent(now32: number): number {
+        if (this.recentUsed < RECENT_IDS) return this.recentUsed
+        const r = this.recent
+        for (let i = 0; i < RECENT_IDS; i++) if (wrapDiff(r.getAt(i * 8 + 4, "u32"), now32) < 0) return i
+        return -1
+    }
+
+    /** Takes one token from the bucket; false when it is empty. */
+    private takeToken(now32: number, rate: number): boolean {
+        if (this.tokens < 0) {
+            this.tokens = rate
+            this.refilled = now32
+        }
+        const elapsed = wrapDiff(now32, this.refilled)
+        if (elapsed > 0) {
+            this.tokens = Math.min(rate, this.tokens + (elapsed * rate) / 1000)
+            this.refilled = now32
+        }
+        if (this.tokens < 1) return false
+        this.tokens -= 1
+        return true
+    }
+
+    private async transmit(id: any, exp: number, f: any): Promise<CommandResult> {
         const op = "tx"
         const t = this.target
         if (!(f instanceof Buffer)) return result(id, op, false, "bad-field", "f must be bytes (one CanBus frame record)")
@@ -169,12 +252,19 @@ export class CommandHandler {
         if (!t.bound()) return result(id, op, false, "unbound", "no CAN controller")
         if (!t.normalMode()) return result(id, op, false, "listen-only", "the controller is not in normal mode")
         const key = frameKey(f.getAt(0, "u32"), flags)
-        if (!t.allowed(key)) return result(id, op, false, "not-allowed", "the id is not in the transmit allowlist")
-        const now = t.now()
-        const times = this.txTimes
-        while (times.length && now - times[0] >= 1000) times.shift()
-        if (times.length >= t.txRate) return result(id, op, false, "rate-limited", `more than ${t.txRate} frames/s`)
-        times.push(now)
+        const why = t.allowed(key, flags)
+        if (why) return result(id, op, false, "not-allowed", why)
+        if (flags & FLAG_FD && !t.fdCapable()) return result(id, op, false, "no-fd", "the controller cannot send CAN FD frames")
+        const now32 = uptime32(t.now())
+        const h = idHash(id)
+        if (this.findRecent(h, now32) >= 0) return result(id, op, false, "duplicate", "this id was already run in this boot")
+        const slot = this.freeRecent(now32)
+        if (slot < 0) return result(id, op, false, "rate-limited", `${RECENT_IDS} tx commands are still unexpired`)
+        if (!this.takeToken(now32, t.txRate)) return result(id, op, false, "rate-limited", `more than ${t.txRate} frames/s`)
+        // remembered before the transmit: a copy arriving while it runs is a duplicate too
+        if (slot === this.recentUsed) this.recentUsed++
+        this.recent.setAt(slot * 8, "u32", h)
+        this.recent.setAt(slot * 8 + 4, "u32", exp)
         await t.transmit(f)
         this.transmitted++
         return result(id, op, true, "ok", "")

@@ -4,6 +4,7 @@
  * by its default, so a typo never stops the gateway; `mqttPass` is never printed.
  */
 import { readSetting } from "@devicescript/settings"
+import { KIND_FLAGS, MAX_ALLOW } from "./allowlist"
 import { MAX_FILTERS, MAX_RULES } from "./filters"
 
 export interface GatewayConfig {
@@ -25,10 +26,14 @@ export interface GatewayConfig {
     canFilters: number[][]
     /** Downsampling `[key, minIntervalMs, onChange]`. */
     rateRules: number[][]
-    /** Transmit allowlist `[value, mask]`; empty = nothing may be sent. */
+    /** Transmit allowlist `[value, mask]` or `[value, mask, kinds]` (allowlist.ts); empty = nothing may be sent. */
     txAllow: number[][]
     /** Transmitted frames per second, at most. */
     txRate: number
+    /** Largest `exp - uptime` of a tx command, ms. */
+    txExpMax: number
+    /** Allows `canMode: normal` over a broker connection without TLS (commands that move a vehicle, unencrypted). */
+    insecure: boolean
     /** ms after a batch's first frame before it is closed. */
     batchWindow: number
     /** Largest batch payload, bytes. */
@@ -55,6 +60,8 @@ export const DEFAULTS: GatewayConfig = {
     rateRules: [],
     txAllow: [],
     txRate: 10,
+    txExpMax: 30000,
+    insecure: false,
     batchWindow: 100,
     batchBytes: 4096,
     outboxBytes: 12288,
@@ -62,17 +69,27 @@ export const DEFAULTS: GatewayConfig = {
 }
 
 export const KEYS = Object.keys(DEFAULTS)
+/** Settings whose bad value stops the broker connection instead of taking the default (config fails closed). */
+const BROKER_KEYS = ["mqttHost", "mqttPort", "mqttTls", "mqttUser", "mqttPass"]
+/** The largest TLS write is 4095 B (session.ts MAX_WRITE): a batch PUBLISH must stay below it, with its header. */
+export const TLS_BATCH_BYTES = 3840
 
 function isUint(v: any, min: number, max: number) {
     return typeof v === "number" && v === Math.floor(v) && v >= min && v <= max
 }
 
-function isTuples(v: any, width: number, max: number) {
+function isTuples(v: any, width: number, max: number, widthMax = width) {
     if (!Array.isArray(v) || v.length > max) return false
     for (const t of v) {
-        if (!Array.isArray(t) || t.length !== width) return false
+        if (!Array.isArray(t) || t.length < width || t.length > widthMax) return false
         for (const x of t) if (!isUint(x, 0, 0xffffffff)) return false
     }
+    return true
+}
+
+function isAllowlist(v: any) {
+    if (!isTuples(v, 2, MAX_ALLOW, 3)) return false
+    for (const t of v) if (t.length > 2 && t[2] & ~KIND_FLAGS) return false
     return true
 }
 
@@ -94,7 +111,8 @@ export function checkSetting(key: string, v: any): string {
         case "mqttTls":
             return typeof v === "boolean" ? "" : "true or false"
         case "keepAlive":
-            return isUint(v, 0, 65535) ? "" : "seconds 0..65535"
+            // 0 would turn keep-alive off: a dead broker connection would then never be noticed
+            return isUint(v, 5, 65535) ? "" : "seconds 5..65535"
         case "canServer":
             return v === "bus" || v === "mcp2515" ? "" : '"bus" or "mcp2515"'
         case "canBitrate":
@@ -103,8 +121,13 @@ export function checkSetting(key: string, v: any): string {
             // the CanBus Mode enum values (0 listen-only, 1 normal) are accepted too
             return v === "listen" || v === "normal" || v === 0 || v === 1 ? "" : '"listen" or "normal" (or 0, 1)'
         case "canFilters":
-        case "txAllow":
             return isTuples(v, 2, MAX_FILTERS) ? "" : `at most ${MAX_FILTERS} [value, mask] pairs`
+        case "txAllow":
+            return isAllowlist(v) ? "" : `at most ${MAX_ALLOW} [value, mask] or [value, mask, kinds] entries (kinds: RTR 2 | FD 4 | BRS 8)`
+        case "txExpMax":
+            return isUint(v, 100, 600000) ? "" : "ms 100..600000"
+        case "insecure":
+            return typeof v === "boolean" ? "" : "true or false"
         case "rateRules":
             return isTuples(v, 3, MAX_RULES) ? "" : `at most ${MAX_RULES} [key, ms, onChange] triples`
         case "txRate":
@@ -121,10 +144,14 @@ export function checkSetting(key: string, v: any): string {
     return "unknown setting"
 }
 
-/** Checks a set of raw values; missing keys take defaults, bad ones too (with a message each). */
-export function checkConfig(raw: Record<string, any>): { config: GatewayConfig; errors: string[] } {
+/**
+ * Checks a set of raw values; missing keys take defaults, bad ones too (with a message each). A bad broker setting
+ * (host, port, TLS, user, password) is `fatal` instead: a typo must not fall back to plain TCP or to no password.
+ */
+export function checkConfig(raw: Record<string, any>): { config: GatewayConfig; errors: string[]; fatal: string[] } {
     const config: any = {}
     const errors: string[] = []
+    const fatal: string[] = []
     for (const k of KEYS) {
         const v = raw[k]
         const d = (DEFAULTS as any)[k]
@@ -133,7 +160,10 @@ export function checkConfig(raw: Record<string, any>): { config: GatewayConfig; 
             continue
         }
         const why = checkSetting(k, v)
-        if (why) {
+        if (why && BROKER_KEYS.indexOf(k) >= 0) {
+            fatal.push(`setting ${k}: expected ${why}; not connecting to the broker`)
+            config[k] = d
+        } else if (why) {
             errors.push(`setting ${k}: expected ${why}; using the default`)
             config[k] = d
         } else config[k] = v
@@ -141,16 +171,35 @@ export function checkConfig(raw: Record<string, any>): { config: GatewayConfig; 
     const c = config as GatewayConfig
     if ((c.canMode as any) === 0) c.canMode = "listen"
     if ((c.canMode as any) === 1) c.canMode = "normal"
+    if (c.canMode === "normal" && !c.mqttTls && !c.insecure) {
+        errors.push("setting canMode: normal needs mqttTls (or insecure: true); using listen")
+        c.canMode = "listen"
+    }
+    if (c.mqttTls && c.batchBytes > TLS_BATCH_BYTES) {
+        errors.push(`setting batchBytes: at most ${TLS_BATCH_BYTES} with TLS (writes stay below 4096 B); using it`)
+        c.batchBytes = TLS_BATCH_BYTES
+    }
     if (c.outboxBytes < c.batchBytes + 64) {
         errors.push(`setting outboxBytes: must hold one batch (batchBytes + 64); using ${c.batchBytes + 64}`)
         c.outboxBytes = c.batchBytes + 64
     }
-    return { config: c, errors }
+    return { config: c, errors, fatal }
 }
 
 /** Reads every setting from the device's settings store. */
-export async function loadConfig(): Promise<{ config: GatewayConfig; errors: string[] }> {
+export async function loadConfig(): Promise<{ config: GatewayConfig; errors: string[]; fatal: string[] }> {
     const raw: Record<string, any> = {}
     for (const k of KEYS) raw[k] = await readSetting(k, undefined)
-    return checkConfig(raw)
+    // The password under a `$` key: the Jacdac settings service leaves `$` keys out of its listing
+    // (docs/firmware.md, Threat model). The plain key still works, with a warning.
+    const secret = await readSetting(SECRET_PASS, undefined)
+    const r = checkConfig(raw)
+    if (secret !== undefined && secret !== null) {
+        const why = checkSetting("mqttPass", secret)
+        if (why) r.fatal.push(`setting ${SECRET_PASS}: expected ${why}; not connecting to the broker`)
+        else r.config.mqttPass = secret
+    } else if (r.config.mqttPass) r.errors.push(`setting mqttPass: store the password under ${SECRET_PASS}, which the settings service does not list`)
+    return r
 }
+
+export const SECRET_PASS = "$mqttPass"

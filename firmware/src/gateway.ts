@@ -6,7 +6,8 @@
 import * as ds from "@devicescript/core"
 import { BATCH_OVERHEAD, BatchEncoder } from "./batch"
 import { CborWriter } from "./cbor"
-import { CommandHandler, CommandResult, writeResult } from "./commands"
+import { TxAllowlist } from "./allowlist"
+import { CommandHandler, CommandResult, uptime32, writeResult } from "./commands"
 import { GatewayConfig } from "./config"
 import { FrameSelector } from "./filters"
 import { encodePublish, encodeSubscribe, publishHeaderSize, putPublishHeader } from "./mqtt/packets"
@@ -23,6 +24,13 @@ export const RX_BYTES = 1024
  * result): a burst of commands must not hold the heap longer than it takes to parse it.
  */
 export const CMD_BACKLOG = 4096
+/**
+ * Hard cap on received bytes waiting to be parsed: past it the session drops the connection (freeing them) and
+ * counts it in `drop.flood` (docs/firmware.md, Memory).
+ */
+export const RX_CAP = 8192
+/** Largest incoming packet accepted: commands are at most 512 B, so anything past this is a flood, not a command. */
+export const MAX_PACKET = 8192
 /** Status, result and last-will maps are written into a buffer of this size. */
 export const SMALL_PAYLOAD = 512
 
@@ -66,7 +74,13 @@ export class Gateway {
     private statusWanted = false
     /** A register read for the status is under way. */
     private reading = false
-    private readonly allow = new FrameSelector()
+    private readonly allow = new TxAllowlist()
+    /** The controller's `fd_supported` register, read on bind (false until read: FD refused). */
+    fdCapable = false
+    /** The command subscription: "pending" until its SUBACK, then "ok" or "refused" (status `sub`). */
+    subscription = "pending"
+    /** Added to ds.millis() for the uptime: tests inject a clock near the 2^32 wrap with it. */
+    clockOffset = 0
 
     constructor(
         readonly config: GatewayConfig,
@@ -78,7 +92,7 @@ export class Gateway {
         this.outbox = new Outbox(config.outboxBytes)
         this.selector.setFilters(config.canFilters)
         this.selector.setRules(config.rateRules)
-        this.allow.setFilters(config.txAllow)
+        this.allow.set(config.txAllow)
         const p = config.topicPrefix + "/" + config.deviceId + "/"
         this.topicFrames = Buffer.from(p + "frames")
         this.topicStatus = Buffer.from(p + "status")
@@ -87,11 +101,13 @@ export class Gateway {
         const self = this
         this.commands = new CommandHandler({
             bootId: this.bootId,
-            now: () => ds.millis(),
+            now: () => self.uptime(),
             normalMode: () => self.config.canMode === "normal",
             bound: () => self.bound,
-            allowed: (key: number) => self.allow.hasFilters && self.allow.accepts(key),
+            allowed: (key: number, flags: number) => self.allow.refusal(key, flags),
+            fdCapable: () => self.fdCapable,
             txRate: config.txRate,
+            txExpMax: config.txExpMax,
             transmit: async (record: Buffer) => {
                 await self.can.transmit(record)
             },
@@ -174,22 +190,37 @@ export class Gateway {
         if (frames >= 0) this.kick.emit(true)
     }
 
+    /** Uptime in ms, not yet reduced modulo 2^32. */
+    uptime(): number {
+        return ds.millis() + this.clockOffset
+    }
+
     async onConnected() {
         const s = this.session
+        this.subscription = "pending"
         this.outbox.resendAll()
         await s.send(encodeSubscribe(this.allocPid(), this.topicCmd, 1))
         await this.publishStatus(true)
         this.kick.emit(true)
     }
 
-    async onMessage(topic: string, payload: Buffer, _length: number) {
+    async onMessage(topic: string, payload: Buffer, _length: number, retain: boolean) {
         if (topic !== this.topicCmd) return
         if (this.session && this.session.backlog() > CMD_BACKLOG) {
             this.counters.dropCmd++
             return
         }
-        const res = await this.commands.handle(payload === null ? Buffer.alloc(0) : payload, payload === null)
+        // a retained command is delivered again on every subscribe: stored state, never a fresh order
+        const res = retain
+            ? this.commands.refuse("retained", "retained commands are refused")
+            : await this.commands.handle(payload === null ? Buffer.alloc(0) : payload, payload === null)
         await this.publishResult(res)
+    }
+
+    /** SUBACK of the command subscription: a refusal leaves no command channel, which the status must show. */
+    onSubscribed(granted: boolean) {
+        this.subscription = granted ? "ok" : "refused"
+        if (!granted) console.error(`mqtt: the broker refused the subscription to ${this.topicCmd}: no commands can arrive`)
     }
 
     private async publishResult(res: CommandResult) {
@@ -252,7 +283,10 @@ export class Gateway {
     writeStatus(w: CborWriter, online: boolean) {
         const c = this.counters
         const s = this.session
-        w.map(20)
+        // counters and uptime are reported modulo 2^32 (docs/protocol.md, "Wrap-around"): a CBOR uint the host reads
+        // as u32, never a value the writer cannot encode (which silently dropped the whole status)
+        const u32 = uptime32
+        w.map(22)
         w.text("v")
         w.int(1)
         w.text("online")
@@ -264,46 +298,52 @@ export class Gateway {
         w.text("b")
         w.int(this.bootId)
         w.text("up")
-        w.int(ds.millis())
+        w.int(u32(this.uptime()))
         w.text("seq")
-        w.int(this.seq)
+        w.int(u32(this.seq))
         w.text("rx")
-        w.int(c.rx)
+        w.int(u32(c.rx))
         w.text("flt")
-        w.int(c.filtered)
+        w.int(u32(c.filtered))
         w.text("ds")
-        w.int(c.downsampled)
+        w.int(u32(c.downsampled))
         w.text("pub")
-        w.int(c.published)
+        w.int(u32(c.published))
         w.text("ack")
-        w.int(c.acked)
+        w.int(u32(c.acked))
         w.text("bat")
-        w.int(c.batchesAcked)
+        w.int(u32(c.batchesAcked))
         w.text("drop")
-        w.map(5)
+        w.map(6)
         w.text("outbox")
-        w.int(c.dropOutbox)
+        w.int(u32(c.dropOutbox))
         w.text("malformed")
-        w.int(c.malformed)
+        w.int(u32(c.malformed))
         w.text("ctrl")
-        w.int(this.canCounters.length > 2 ? this.canCounters[2] : 0)
+        w.int(u32(this.canCounters.length > 2 ? this.canCounters[2] : 0))
         w.text("cmd")
-        w.int(c.dropCmd)
+        w.int(u32(c.dropCmd))
         w.text("report")
-        w.int(c.dropReport)
+        w.int(u32(c.dropReport))
+        w.text("flood")
+        w.int(s ? s.floods : 0)
         w.text("rc")
         w.int(s && s.connects > 0 ? s.connects - 1 : 0)
         w.text("bus")
         w.text(this.busState)
         w.text("can")
         w.array(this.canCounters.length)
-        for (const v of this.canCounters) w.int(v)
+        for (const v of this.canCounters) w.int(u32(v))
         w.text("ob")
         w.int(this.outbox.bytes)
         w.text("obmax")
         w.int(this.outbox.maxBytes)
         w.text("tx")
-        w.int(this.commands.transmitted)
+        w.int(u32(this.commands.transmitted))
+        w.text("pv")
+        w.int(s ? s.violations : 0)
+        w.text("sub")
+        w.text(this.subscription)
     }
 
     /** The last will: `{v, online: false, dev, b}`, retained. */

@@ -10,7 +10,7 @@
 import * as ds from "@devicescript/core"
 import { makeBootId } from "./bootid"
 import { loadConfig } from "./config"
-import { FRAMES_REPORT, Gateway, RX_BYTES } from "./gateway"
+import { FRAMES_REPORT, Gateway, MAX_PACKET, RX_BYTES, RX_CAP } from "./gateway"
 import { startMcp2515CanBusFromSettings } from "./mcp2515/server"
 import { MqttSession } from "./mqtt/session"
 import { REPORT_HEADER, ReportSequence } from "./reports"
@@ -42,8 +42,9 @@ function routeFrameReports(can: ds.CanBus, gw: Gateway, numbering: ReportSequenc
 }
 
 async function main() {
-    const { config, errors } = await loadConfig()
+    const { config, errors, fatal } = await loadConfig()
     for (const e of errors) console.warn(e)
+    for (const e of fatal) console.error(e)
     let can: ds.CanBus
     if (config.canServer === "mcp2515") {
         // the board's controller: the MCP2515 CanBus server over SPI, pins from the mcp* settings (docs/mcp2515.md)
@@ -75,6 +76,8 @@ async function main() {
         // listen-only unless configured otherwise; enabled last: it is the handshake the server waits for
         await can.mode.write(config.canMode === "normal" ? ds.CanBusMode.Normal : ds.CanBusMode.ListenOnly)
         await can.bitrate.write(config.canBitrate)
+        // FD frames are refused unless the controller says it sends them (the MCP2515 would drop them silently)
+        gw.fdCapable = !!(await can.fdSupported.read())
         await can.enabled.write(true)
     })
 
@@ -93,19 +96,25 @@ async function main() {
             willRetain: true,
             cleanSession: true,
             rxBytes: RX_BYTES,
+            maxPacket: MAX_PACKET,
+            rxCap: RX_CAP,
         },
         {
             connected: async () => await gw.onConnected(),
             puback: (pid: number) => gw.onPuback(pid),
-            message: async (topic: string, payload: Buffer, length: number) => await gw.onMessage(topic, payload, length),
+            message: async (topic: string, payload: Buffer, length: number, retain: boolean) =>
+                await gw.onMessage(topic, payload, length, retain),
+            subscribed: (granted: boolean) => gw.onSubscribed(granted),
         }
     )
     gw.session = session
     const tls = config.mqttTls ? " tls" : ""
     const where = config.topicPrefix + "/" + config.deviceId
     console.log(`vgw ${where}: broker ${config.mqttHost}:${config.mqttPort}${tls}, CAN ${config.canMode} ${config.canBitrate}`)
-    // three fibers: the session (connect/read/keep-alive), the publisher, the status
-    setTimeout(async () => await session.run(), 0)
+    // three fibers: the session (connect/read/keep-alive), the publisher, the status; no session at all when a
+    // broker setting is invalid (fail closed: never plain TCP or no password by default)
+    if (fatal.length) console.error("mqtt: not connecting: invalid broker settings (see above)")
+    else setTimeout(async () => await session.run(), 0)
     setTimeout(async () => await gw.publishLoop(), 0)
     setTimeout(async () => await gw.statusLoop(), 0)
 }

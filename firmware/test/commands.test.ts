@@ -4,7 +4,7 @@ import { CborWriter, decodeCbor } from "../src/cbor"
 import { CommandHandler, CommandResult, CommandTarget, writeResult } from "../src/commands"
 
 const BOOT = 0x5eed1234
-const REASONS = ["ok", "malformed", "too-large", "bad-op", "bad-field", "stale-boot", "expired", "listen-only", "not-allowed", "rate-limited", "unbound", "failed"]
+const REASONS = ["ok", "malformed", "too-large", "bad-op", "bad-field", "stale-boot", "expired", "exp-too-far", "listen-only", "not-allowed", "no-fd", "duplicate", "rate-limited", "unbound", "failed"]
 
 class Target implements CommandTarget {
     bootId = BOOT
@@ -12,6 +12,8 @@ class Target implements CommandTarget {
     normal = true
     isBound = true
     txRate = 2
+    /** The docs' example carries exp 61000 at uptime 1000. */
+    txExpMax = 60000
     sent: string[] = []
     filters: number[][] = null
     rules: number[][] = null
@@ -25,8 +27,11 @@ class Target implements CommandTarget {
     bound() {
         return this.isBound
     }
-    allowed(key: number) {
-        return key === 0x123 || key === 0x98fef100
+    allowed(key: number, _flags: number) {
+        return key === 0x123 || key === 0x98fef100 ? "" : "not in the list"
+    }
+    fdCapable() {
+        return false
     }
     async transmit(record: Buffer) {
         this.sent.push(record.toString("hex"))

@@ -12,7 +12,7 @@ import { encodePuback, encodePublish, MqttParser, parsePublish, PUBLISH } from "
 
 const BOOT = 0x5eed1234
 const RX_BYTES = 1024
-const REASONS = ["malformed", "too-large", "bad-op", "bad-field", "stale-boot", "expired", "listen-only", "not-allowed", "rate-limited", "unbound", "failed"]
+const REASONS = ["malformed", "too-large", "bad-op", "bad-field", "stale-boot", "expired", "exp-too-far", "listen-only", "not-allowed", "no-fd", "duplicate", "rate-limited", "unbound", "failed"]
 
 /** xorshift32: the same stream on every run, so a failure replays. */
 function rng(seed: number) {
@@ -28,6 +28,7 @@ function rng(seed: number) {
 class ListenOnlyTarget implements CommandTarget {
     bootId = BOOT
     txRate = 10
+    txExpMax = 30000
     transmitted = 0
     now() {
         return 1000
@@ -38,7 +39,10 @@ class ListenOnlyTarget implements CommandTarget {
     bound() {
         return true
     }
-    allowed(_key: number) {
+    allowed(_key: number, _flags: number) {
+        return ""
+    }
+    fdCapable() {
         return true
     }
     async transmit(_record: Buffer) {

@@ -272,13 +272,17 @@ export interface GatewayStatus {
   pub?: number;
   ack?: number;
   bat?: number;
-  drop?: { outbox?: number; malformed?: number; ctrl?: number; cmd?: number; report?: number };
+  drop?: { outbox?: number; malformed?: number; ctrl?: number; cmd?: number; report?: number; flood?: number };
   rc?: number;
   bus?: string;
   can?: number[];
   ob?: number;
   obmax?: number;
   tx?: number;
+  /** Connections the gateway closed because the broker broke the MQTT protocol. */
+  pv?: number;
+  /** The command subscription: "pending", "ok" or "refused" (the broker's ACL refused it: no commands arrive). */
+  sub?: string;
   /** Every key as received, for printing. */
   raw: Record<string, unknown>;
 }
@@ -307,6 +311,8 @@ export function decodeStatus(payload: Uint8Array): GatewayStatus {
     ob: num("ob"),
     obmax: num("obmax"),
     tx: num("tx"),
+    pv: num("pv"),
+    sub: typeof map.sub === "string" ? map.sub : undefined,
     raw: map,
   };
 }
@@ -332,7 +338,7 @@ export function decodeResult(payload: Uint8Array): CommandResult {
 }
 
 export type GatewayCommand =
-  | { op: "tx"; id?: number | string; boot: number; exp: number; frame: Frame }
+  | { op: "tx"; id: number | string; boot: number; exp: number; frame: Frame }
   | { op: "filter"; id?: number | string; acc: Array<[number, number]> }
   | { op: "rate"; id?: number | string; rules: Array<[number, number, 0 | 1]> }
   | { op: "status"; id?: number | string };
@@ -346,7 +352,8 @@ export function encodeCommand(cmd: GatewayCommand): Uint8Array {
       const rec = new Uint8Array(recordSize(cmd.frame));
       writeRecord(rec, 0, cmd.frame);
       map.boot = cmd.boot;
-      map.exp = cmd.exp;
+      // uptime and exp are modulo 2^32 on the wire (docs/protocol.md, "Wrap-around")
+      map.exp = cmd.exp % 2 ** 32;
       map.f = Buffer.from(rec);
       break;
     }

@@ -233,7 +233,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     for (const s of options.servers ?? []) jd.addServer(bus, s.name, s.server);
     await bus.connect();
 
-    const vmArgs = [cli, "vm", "--stateless"];
+    // the VM receives socket data a TCP window at a time, as the board does (vm-tcp-window.ts says why)
+    const vmArgs = ["--require", join(__dirname, "vm-preload.js"), cli, "vm", "--stateless"];
     if (options.deviceId) vmArgs.push("--device-id", options.deviceId);
     vm = startChild(process.execPath, vmArgs, {
       name: "vm",

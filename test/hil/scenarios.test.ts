@@ -89,7 +89,7 @@ describe("hil board target through a stand-in (simulated gateway on a virtual CA
 async function standIn(brokerUrl: string): Promise<void> {
   {
     const broker = { url: brokerUrl };
-    const gw = await startSimulatedGateway({ broker: broker.url, device: "standin", settings: { canMode: "normal", txAllow: [[0x321, 0xffffffff]], keepAlive: 5 } });
+    const gw = await startSimulatedGateway({ broker: broker.url, device: "standin", settings: { canMode: "normal", insecure: true, txAllow: [[0x321, 0xffffffff]], keepAlive: 5 } });
     const wire = await openBus("virtual:hil-board-wire");
     // Bridge loops end when either side closes; a send on a closed side ends them quietly (teardown order).
     const toGateway = (async () => {

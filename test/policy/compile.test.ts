@@ -57,6 +57,18 @@ describe("policy: compiler", () => {
     assert.equal(Number(/MAX_RULES = (\d+)/.exec(src)?.[1]), MAX_RULES);
   });
 
+  it("transmit allowlist entries name the FD kinds for CAN FD messages (firmware: classic data frames only otherwise)", () => {
+    const fd = loadDbcFile(resolve(ROOT, "test/fixtures/dbc/fd_test.dbc"));
+    const c = compile("uplink: [ TestMsg_Std ]\ntransmit:\n  rate: 5\n  allow: [ TestMsg_FDStd, TestMsg_Std, TestMsg_FDEx ]", fd);
+    const entries = c.settings.txAllow.map((e) => e.map((x) => x.toString(16)).join(","));
+    // every mask carries bit 31 (the ID kind); FD messages get kinds FD | BRS
+    for (const e of c.settings.txAllow) assert.ok(e[1] & 0x80000000, `mask of ${entries.join(" ")}`);
+    const kindsOf = (key: number) => c.settings.txAllow.find((e) => admitsAny(filters([e]), key))?.[2];
+    assert.equal(kindsOf(frameKey(1, false)), 0x0c);
+    assert.equal(kindsOf(frameKey(0, true)), 0x0c);
+    assert.equal(kindsOf(frameKey(2, false)), undefined);
+  });
+
   it("the bundled example: exact filters, rules from interval, every x GenMsgCycleTime and onChange, transmit", () => {
     const c = compilePolicy(loadPolicyFile(resolve(FIXTURES, "abs.policy.yaml")), abs);
     // BREMSE_30..33 (0x340..0x343), BREMSE_10 (0x140), MM5_10_TX1/TX2 (0x70, 0x80; TX3 excluded), 0x7E8 (not in the DBC)

@@ -25,14 +25,17 @@ export interface GatewayFixture {
   session(): GatewaySession;
   /** Publishes raw bytes on the command topic. */
   publishCommand(payload: Uint8Array): Promise<void>;
-  /** Sends a command and resolves with its result (matched by id). */
-  command(cmd: GatewayCommand, timeoutMs?: number): Promise<CommandResult>;
+  /** Sends a command with a fresh id and resolves with its result (matched by id). */
+  command(cmd: CommandWithoutId, timeoutMs?: number): Promise<CommandResult>;
   /** Asks for a status now and resolves with the first online status that satisfies `pred`. */
   status(pred?: (s: GatewayStatus) => boolean, timeoutMs?: number): Promise<GatewayStatus>;
   stop(): Promise<void>;
 }
 
 let nextId = 1;
+
+/** A command before the fixture gives it its id (every `tx` needs one). */
+type CommandWithoutId = GatewayCommand extends infer C ? (C extends GatewayCommand ? Omit<C, "id"> : never) : never;
 
 export async function startGatewayFixture(options: { broker: string; device: string; settings?: Record<string, unknown> }): Promise<GatewayFixture> {
   const build = await firmwareBuildOnce();
@@ -85,7 +88,7 @@ export async function startGatewayFixture(options: { broker: string; device: str
           };
           receiver.on("result", on);
         });
-        await client.publishAsync(topics.cmd, Buffer.from(encodeCommand({ ...cmd, id })), { qos: 1 });
+        await client.publishAsync(topics.cmd, Buffer.from(encodeCommand({ ...cmd, id } as GatewayCommand)), { qos: 1 });
         try {
           return await within(result, timeoutMs, `the result of command ${id} (${cmd.op})`);
         } catch (e) {

@@ -8,8 +8,13 @@ export const CONNECT = 1
 export const CONNACK = 2
 export const PUBLISH = 3
 export const PUBACK = 4
+export const PUBREC = 5
+export const PUBREL = 6
+export const PUBCOMP = 7
 export const SUBSCRIBE = 8
 export const SUBACK = 9
+export const UNSUBSCRIBE = 10
+export const UNSUBACK = 11
 export const PINGREQ = 12
 export const PINGRESP = 13
 export const DISCONNECT = 14
@@ -207,10 +212,23 @@ export class MqttParser {
     private skip = 0
     /** `buf` holds a complete (or truncated) packet that `next` has not handed out yet. */
     private ready = false
-    /** Set when the stream cannot be parsed (a 5-byte remaining length): the session must be dropped. */
+    /**
+     * Set when the stream cannot be parsed (a 5-byte remaining length) or a packet announces more than `maxPacket`
+     * bytes: the session must be dropped.
+     */
     error = ""
+    /** The error is an oversize packet (not a broken stream). */
+    oversize = false
 
-    constructor(size: number) {
+    /**
+     * `size`: the largest packet held whole; `maxPacket`: the largest packet accepted at all (a larger one is an
+     * error as soon as its remaining length is read, so a broker announcing 268,435,455 bytes and then going silent
+     * does not hold the session until the keep-alive runs out).
+     */
+    constructor(
+        size: number,
+        private readonly maxPacket = 268435455
+    ) {
         // the fixed header (at most 5 bytes) is always held whole
         this.buf = Buffer.alloc(size < 8 ? 8 : size)
     }
@@ -222,6 +240,7 @@ export class MqttParser {
         this.skip = 0
         this.ready = false
         this.error = ""
+        this.oversize = false
     }
 
     /**
@@ -256,6 +275,11 @@ export class MqttParser {
                 }
                 this.rem = rem
                 this.head = this.len
+                if (rem > this.maxPacket) {
+                    this.error = `packet of ${rem} bytes exceeds the maximum of ${this.maxPacket}`
+                    this.oversize = true
+                    continue
+                }
                 if (rem === 0) this.ready = true
                 continue
             }
@@ -309,4 +333,59 @@ export function parsePublish(
         p += 2
     }
     return { topic, qos, packetId, payloadOffset: p }
+}
+
+function hasWildcard(topic: string): boolean {
+    return topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0
+}
+
+/**
+ * Why a packet from the broker breaks MQTT 3.1.1 (or what this client subscribed to), or "" when it does not.
+ * A violation closes the connection (4.8: "the receiver MUST close the Network Connection"): nothing in a packet
+ * that the client cannot interpret is acted upon. `afterConnack`: a CONNACK was already received on this connection.
+ */
+export function violation(p: MqttPacket, afterConnack: boolean): string {
+    const t = p.type
+    if (t === 0 || t === 15) return `reserved packet type ${t}`
+    if (t === CONNECT || t === SUBSCRIBE || t === UNSUBSCRIBE || t === PINGREQ || t === DISCONNECT)
+        return `packet type ${t} is sent by clients only`
+    if (!afterConnack && t !== CONNACK) return `packet type ${t} before CONNACK`
+    const body = p.body
+    if (t === CONNACK) {
+        if (afterConnack) return "a second CONNACK"
+        if (p.flags !== 0 || p.length !== 2) return "malformed CONNACK"
+        return ""
+    }
+    if (t === PUBLISH) {
+        const qos = (p.flags >> 1) & 3
+        if (qos === 3) return "PUBLISH with QoS 3"
+        // our only subscription is QoS 1: a broker never forwards at a higher QoS than granted (3.8.4)
+        if (qos === 2) return "PUBLISH with QoS 2 (subscribed with QoS 1)"
+        if (qos === 0 && p.flags & 0x08) return "DUP set on a QoS 0 PUBLISH"
+        const pub = parsePublish(p.flags, body)
+        if (!pub) return "malformed PUBLISH"
+        if (pub.topic.length === 0) return "PUBLISH with a zero-length topic"
+        if (hasWildcard(pub.topic)) return "wildcard in a PUBLISH topic"
+        if (qos && pub.packetId === 0) return "PUBLISH with packet id 0"
+        return ""
+    }
+    if (t === PUBACK || t === UNSUBACK) {
+        if (p.flags !== 0 || p.length !== 2) return `malformed packet type ${t}`
+        return ""
+    }
+    // this client never sends QoS 2, so the QoS 2 handshake packets have nothing to belong to
+    if (t === PUBREC || t === PUBREL || t === PUBCOMP) return `packet type ${t} without a QoS 2 PUBLISH`
+    if (t === SUBACK) {
+        if (p.flags !== 0 || p.length < 3 || p.truncated) return "malformed SUBACK"
+        for (let i = 2; i < body.length; i++) {
+            const rc = body[i]
+            if (rc !== 0 && rc !== 1 && rc !== 0x80) return `SUBACK return code ${rc}`
+        }
+        return ""
+    }
+    if (t === PINGRESP) {
+        if (p.flags !== 0 || p.length !== 0) return "malformed PINGRESP"
+        return ""
+    }
+    return `unexpected packet type ${t}`
 }

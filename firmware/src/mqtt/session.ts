@@ -18,6 +18,7 @@ import {
     PUBACK,
     PUBLISH,
     SUBACK,
+    violation,
 } from "./packets"
 
 export interface SessionOptions extends ConnectOptions {
@@ -26,14 +27,32 @@ export interface SessionOptions extends ConnectOptions {
     tls: boolean
     /** Receive buffer: the largest packet taken whole (a larger one arrives truncated). */
     rxBytes: number
+    /** Largest packet accepted at all: a larger one ends the connection as soon as its length is read. */
+    maxPacket: number
+    /**
+     * Hard cap on received bytes not yet parsed (the socket's queue plus the rest of the chunk being parsed): past
+     * it the connection is dropped, which frees them (a flood must not exhaust the heap).
+     */
+    rxCap: number
 }
+
+/**
+ * Largest single socket write: the ESP32 runtime's TLS layer asserts on a write of 4096 bytes or more
+ * (MBEDTLS_SSL_OUT_CONTENT_LEN); larger packets are written in pieces below it.
+ */
+export const MAX_WRITE = 4000
 
 export interface SessionHandlers {
     /** After CONNACK: subscribe, publish the status, queue resends. A throw drops the connection. */
     connected(): Promise<void>
     puback(packetId: number): void
-    /** An incoming PUBLISH (already acknowledged when QoS 1). `payload` is null when the packet was truncated. */
-    message(topic: string, payload: Buffer, length: number): Promise<void>
+    /**
+     * An incoming PUBLISH (acknowledged after this returns, when QoS 1). `payload` is null when the packet was
+     * truncated; `retain` is its RETAIN flag (a retained message is stored state, not a fresh command).
+     */
+    message(topic: string, payload: Buffer, length: number, retain: boolean): Promise<void>
+    /** A SUBACK: `granted` false when the broker refused the subscription (return code 0x80). */
+    subscribed(granted: boolean): void
 }
 
 const CONNECT_TIMEOUT = 10000
@@ -49,7 +68,13 @@ export class MqttSession {
     connects = 0
     /** Why the last session ended (no secrets: socket and protocol errors only). */
     lastError = ""
+    /** Connections closed because the broker broke the protocol (violation() in packets.ts). */
+    violations = 0
+    /** Connections dropped because received data passed `rxCap` or a packet passed `maxPacket`. */
+    floods = 0
     private sock: Socket = null
+    /** Bytes of the chunk being parsed that are not parsed yet. */
+    private rest = 0
     private readonly parser: MqttParser
     private lastSend = 0
     private lastRecv = 0
@@ -59,7 +84,7 @@ export class MqttSession {
         private readonly opts: SessionOptions,
         private readonly handlers: SessionHandlers
     ) {
-        this.parser = new MqttParser(opts.rxBytes)
+        this.parser = new MqttParser(opts.rxBytes, opts.maxPacket)
     }
 
     /** Runs forever: connect, serve, and after any failure wait (backoff with jitter) and reconnect. */
@@ -92,10 +117,19 @@ export class MqttSession {
         const s = this.sock
         // private field of Socket (net/src/sockets.ts): the only view of the queue there is
         const q: Buffer[] = s ? (s as any).buffers : null
-        if (!q) return 0
-        let n = 0
+        let n = this.rest
+        if (!q) return n
         for (const b of q) n += b.length
         return n
+    }
+
+    /** Ends the connection when the received backlog is past the hard cap. */
+    private checkBacklog() {
+        const n = this.backlog()
+        if (n > this.opts.rxCap) {
+            this.floods++
+            throw new Error(`${n} received bytes waiting, over the cap of ${this.opts.rxCap}`)
+        }
     }
 
     /** Sends one whole packet; false when there is no session or the socket failed (the session then ends). */
@@ -123,6 +157,15 @@ export class MqttSession {
     }
 
     private async write(s: Socket, pkt: Buffer): Promise<boolean> {
+        if (pkt.length < MAX_WRITE) return await this.writeOnce(s, pkt)
+        for (let off = 0; off < pkt.length; off += MAX_WRITE) {
+            const n = pkt.length - off < MAX_WRITE ? pkt.length - off : MAX_WRITE
+            if (!(await this.writeOnce(s, pkt.slice(off, off + n)))) return false
+        }
+        return true
+    }
+
+    private async writeOnce(s: Socket, pkt: Buffer): Promise<boolean> {
         for (let tries = 0; ; tries++) {
             try {
                 await s.send(pkt)
@@ -145,6 +188,7 @@ export class MqttSession {
     private async open() {
         const o = this.opts
         this.parser.reset()
+        this.rest = 0
         this.connack = -1
         this.sock = await connect({ host: o.host, port: o.port, proto: o.tls ? "tls" : "tcp", timeout: CONNECT_TIMEOUT })
         this.lastRecv = ds.millis()
@@ -160,18 +204,16 @@ export class MqttSession {
         this.connects++
     }
 
-    /** Reads until the connection ends; keeps it alive with PINGREQ. */
+    /** Reads until the connection ends; keeps it alive with PINGREQ (keepAlive is at least 5 s: config.ts). */
     private async serve() {
         const ka = this.opts.keepAlive * 1000
         for (;;) {
-            await this.receive(ka > 0 ? ka / 4 : 1000)
+            await this.receive(ka / 4)
             if (!this.connected) throw new Error(this.lastError || "connection lost")
             const now = ds.millis()
-            if (ka > 0) {
-                // 3.1.2.10: the broker drops us after 1.5 x keep-alive of silence; we give up on it likewise
-                if (now - this.lastRecv > ka * 1.5) throw new Error("keep-alive timeout")
-                if (now - this.lastSend >= ka / 2) await this.send(encodePingreq())
-            }
+            // 3.1.2.10: the broker drops us after 1.5 x keep-alive of silence; we give up on it likewise
+            if (now - this.lastRecv > ka * 1.5) throw new Error("keep-alive timeout")
+            if (now - this.lastSend >= ka / 2) await this.send(encodePingreq())
         }
     }
 
@@ -190,12 +232,29 @@ export class MqttSession {
         // in place (no copy of the chunk, no queue of parsed packets), so memory does not grow with the chunk.
         let off = 0
         let handled = 0
+        this.rest = b.length
+        this.checkBacklog()
+        // recv returns a queued chunk without suspending, so a stream of chunks with no complete PUBLISH in them
+        // (the pieces of a large packet) never renewed the VM's opcode budget: InfiniteLoop, seen under a burst
+        await ds.sleep(0)
         while (off < b.length) {
             off += this.parser.feed(b, off, b.length - off)
-            if (this.parser.error) throw new Error(this.parser.error)
+            this.rest = b.length - off
+            if (this.parser.error) {
+                if (this.parser.oversize) this.floods++
+                else this.violations++
+                throw new Error(this.parser.error)
+            }
             const p = this.parser.next()
             if (!p) continue
+            const why = violation(p, this.connack >= 0)
+            if (why) {
+                this.violations++
+                throw new Error("protocol violation: " + why)
+            }
             await this.dispatch(p)
+            // the queue grows while commands are handled: a flood is caught between packets, not only per chunk
+            if (p.type === PUBLISH) this.checkBacklog()
             // An await that does not suspend (a socket write) does not renew the VM's opcode budget, only a sleep
             // does: after every command (decode, checks, result) and after every few small packets (PUBACKs).
             if (p.type === PUBLISH || ++handled % RX_BATCH === 0) await ds.sleep(0)
@@ -208,23 +267,25 @@ export class MqttSession {
         } else if (p.type === PUBACK) {
             if (p.body.length >= 2) this.handlers.puback((p.body[0] << 8) | p.body[1])
         } else if (p.type === PUBLISH) {
+            // checked by violation(): QoS 0 or 1, a topic, a packet id
             const pub = parsePublish(p.flags, p.body)
-            if (!pub) throw new Error("malformed PUBLISH")
-            // QoS 2 is never requested by our subscription; a broker sending it anyway gets no PUBREC
             const payload = p.truncated ? null : p.body.slice(pub.payloadOffset)
-            await this.handlers.message(pub.topic, payload, p.length - pub.payloadOffset)
+            await this.handlers.message(pub.topic, payload, p.length - pub.payloadOffset, (p.flags & 1) === 1)
             // PUBACK after the command was handled: its result is then the first packet written. The socket runs
             // Nagle's algorithm, so a result written after a PUBACK that the broker had not yet acknowledged waited
             // for the broker's delayed ACK: results came about 44 ms after the transmit (measured), now a few ms.
             // Nothing runs twice for it: the session is clean, so a broker never redelivers after a reconnect.
             if (pub.qos === 1) await this.send(encodePuback(pub.packetId))
-        } else if (p.type === SUBACK || p.type === PINGRESP) {
+        } else if (p.type === SUBACK) {
+            this.handlers.subscribed(p.body[2] !== 0x80)
+        } else if (p.type === PINGRESP) {
             // nothing to do: any packet already refreshed lastRecv
         }
     }
 
     private async drop() {
         this.connected = false
+        this.rest = 0
         const s = this.sock
         this.sock = null
         if (s) {
