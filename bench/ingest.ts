@@ -108,7 +108,7 @@ function runWorkers(n: number, broker: string, store: string, group: string): Ar
   return out;
 }
 
-async function waitRows(pgUrl: string, n: number, device = "gw1", timeoutMs = 600_000): Promise<number> {
+async function waitRows(pgUrl: string, n: number, device = "gw1", timeoutMs = 180_000): Promise<number> {
   const c = new Client({ connectionString: pgUrl });
   await c.connect();
   const t0 = performance.now();

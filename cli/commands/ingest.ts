@@ -21,6 +21,7 @@ interface IngestOptions {
   device?: string[];
   group?: string;
   ackWait?: number;
+  clientId?: string;
   duration?: number;
   progress?: number;
 }
@@ -49,7 +50,7 @@ export async function ingest(opts: IngestOptions): Promise<void> {
   process.once("SIGTERM", stop);
   const timer = opts.duration !== undefined ? setTimeout(stop, opts.duration * 1000) : undefined;
   try {
-    const subscriber = await openSubscriber(opts.broker, { prefix: opts.prefix, devices: opts.device ?? [], group: opts.group, ackWaitMs: opts.ackWait });
+    const subscriber = await openSubscriber(opts.broker, { prefix: opts.prefix, devices: opts.device ?? [], group: opts.group, ackWaitMs: opts.ackWait, clientId: opts.clientId });
     ingester = new Ingester({ store, subscriber, prefix: opts.prefix, decoder, progressMs: opts.progress === undefined ? 2000 : opts.progress * 1000 });
     const c = await ingester.run();
     const seconds = ingester.elapsedMs / 1000;
@@ -79,6 +80,7 @@ export function registerIngest(program: Command): void {
     .option("--device <id...>", "only these gateways (default: every gateway under the prefix)")
     .option("--group <name>", "workers with the same group share the load (MQTT 5 $share group, or the JetStream consumer name)")
     .option("--ack-wait <ms>", "NATS: hand a delivery to another worker when not acknowledged within this time", positiveNumber("--ack-wait"), 30_000)
+    .option("--client-id <id>", "MQTT: client id of this worker's persistent session (default vgw-ingest-HOST-GROUP; give each worker on one host its own)")
     .option("--duration <seconds>", "stop after this many seconds", positiveNumber("--duration"))
     .option("--progress <seconds>", "progress line on stderr every this many seconds (0: none)", Number)
     .addHelpText(

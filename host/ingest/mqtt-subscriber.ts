@@ -9,18 +9,22 @@
  */
 import type { MqttClient } from "mqtt";
 import { connectBroker, parseBrokerUrl } from "../gateway/broker-url";
+import { hostname } from "node:os";
+import { log } from "../log";
 import type { Delivery, Subscriber, SubscriberOptions } from "./subscriber";
 
 export class MqttSubscriber implements Subscriber {
   readonly description: string;
   private client?: MqttClient;
   private closing = false;
+  private readonly clientId: string;
 
   constructor(
     private readonly url: string,
     private readonly options: SubscriberOptions,
   ) {
     const a = parseBrokerUrl(url);
+    this.clientId = options.clientId ?? `vgw-ingest-${hostname()}-${options.group ?? "all"}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64);
     this.description = `MQTT ${a.tls ? "mqtts" : "mqtt"}://${a.host}:${a.port}${options.group ? `, shared subscription group ${options.group}` : ""}`;
   }
 
@@ -32,7 +36,17 @@ export class MqttSubscriber implements Subscriber {
 
   async start(onDelivery: (d: Delivery) => void): Promise<void> {
     const address = parseBrokerUrl(this.url);
-    this.client = await connectBroker(address, { protocolVersion: this.options.group ? 5 : 4 });
+    // A persistent session under a stable client id: what the broker queued for this worker, and what it delivered
+    // but never saw acknowledged, survives a reconnect or a restart of the worker (a clean session would drop it).
+    const v5 = this.options.group !== undefined;
+    this.client = await connectBroker(address, {
+      protocolVersion: v5 ? 5 : 4,
+      clientId: this.clientId,
+      clean: false,
+      ...(v5 ? { properties: { sessionExpiryInterval: 24 * 3600 } } : {}),
+    });
+    this.client.on("offline", () => log.warn(`ingest: lost the broker connection; reconnecting (${this.description})`));
+    this.client.on("reconnect", () => log.debug("ingest: reconnecting"));
     // MQTT.js sends a QoS 1 PUBACK only once handleMessage calls back (its documented backpressure hook, for every
     // protocol version; customHandleAcks works with MQTT 5 only): the callback is the acknowledgement.
     this.client.handleMessage = (packet, callback) => {
