@@ -14,11 +14,16 @@ import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS batches (
   device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL,
-  received_at TIMESTAMPTZ NOT NULL, frames UINTEGER NOT NULL, record_bytes UINTEGER NOT NULL,
+  received_at TIMESTAMPTZ NOT NULL, frames UINTEGER NOT NULL, record_bytes UINTEGER NOT NULL, last_t_ms BIGINT NOT NULL,
   PRIMARY KEY (device, boot, seq));
-CREATE TABLE IF NOT EXISTS frames (
-  time TIMESTAMPTZ NOT NULL, device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL, idx USMALLINT NOT NULL,
+CREATE TABLE IF NOT EXISTS frame_rows (
+  device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL, idx USMALLINT NOT NULL,
   t_ms BIGINT NOT NULL, bus UTINYINT NOT NULL, id UINTEGER NOT NULL, flags UTINYINT NOT NULL, dlc UTINYINT, data BLOB NOT NULL);
+-- A frame's absolute time is its batch's arrival minus its distance from the batch's last frame (rows.ts), computed
+-- here rather than stored: a timestamp per frame would be the largest column of the file.
+CREATE OR REPLACE VIEW frames AS
+  SELECT b.received_at - to_milliseconds(b.last_t_ms - f.t_ms) AS time, f.*
+  FROM frame_rows f JOIN batches b USING (device, boot, seq);
 CREATE TABLE IF NOT EXISTS signals (
   time TIMESTAMPTZ NOT NULL, device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL, idx USMALLINT NOT NULL,
   message VARCHAR NOT NULL, signal VARCHAR NOT NULL, value DOUBLE, label VARCHAR);
@@ -89,9 +94,10 @@ class DuckDbStore implements Store {
       const part = batches.slice(i, i + CHUNK);
       const values: DuckDBValue[] = [];
       const rows = part.map((b, j) => {
-        values.push(b.device, BigInt(b.boot), BigInt(b.seq), msToTs(b.receivedAt), b.batch.frames.length, b.batch.recordBytes);
-        const p = j * 6;
-        return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}, $${p + 6})`;
+        const frames = b.batch.frames;
+        values.push(b.device, BigInt(b.boot), BigInt(b.seq), msToTs(b.receivedAt), frames.length, b.batch.recordBytes, BigInt(frameUptimeMs(frames[frames.length - 1])));
+        const p = j * 7;
+        return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}, $${p + 6}, $${p + 7})`;
       });
       const reader = await this.conn.runAndReadAll(`INSERT INTO batches VALUES ${rows.join(", ")} ON CONFLICT DO NOTHING RETURNING device, boot, seq`, values);
       for (const [device, boot, seq] of reader.getRows()) fresh.add(batchKey(String(device), Number(boot), Number(seq)));
@@ -101,12 +107,11 @@ class DuckDbStore implements Store {
 
   private async appendFrames(batches: BatchRow[]): Promise<void> {
     if (batches.length === 0) return;
-    const a = await this.conn.createAppender("frames");
+    const a = await this.conn.createAppender("frame_rows");
     for (const b of batches) {
       const boot = BigInt(b.boot);
       const seq = BigInt(b.seq);
       b.batch.frames.forEach((f, idx) => {
-        a.appendTimestampTZ(msToTs(frameTimeMs(b, idx)));
         a.appendVarchar(b.device);
         a.appendBigInt(boot);
         a.appendBigInt(seq);
@@ -187,7 +192,7 @@ class DuckDbStore implements Store {
     const one = async (sql: string): Promise<number> => Number((await this.conn.runAndReadAll(sql)).getRows()[0][0] ?? 0);
     return {
       batches: await one("SELECT count(*) FROM batches"),
-      frames: await one("SELECT count(*) FROM frames"),
+      frames: await one("SELECT count(*) FROM frame_rows"),
       signals: await one("SELECT count(*) FROM signals"),
       statuses: await one("SELECT count(*) FROM statuses"),
       rejects: await one("SELECT count(*) FROM rejects"),
