@@ -41,8 +41,8 @@ export interface IngesterOptions {
   progressMs?: number;
 }
 
-/** Reject messages logged one by one before only counting them (a device publishing garbage must not flood the log). */
-const MAX_REPORTED_REJECTS = 20;
+/** Rejects and duplicates logged one by one before only counting them (a device publishing garbage must not flood the log). */
+const MAX_REPORTED = 20;
 
 export class Ingester {
   readonly counts: IngestCounts = { deliveries: 0, batches: 0, frames: 0, signals: 0, duplicates: 0, rejects: 0, statuses: 0, ignored: 0, commits: 0, commitMs: 0 };
@@ -50,6 +50,7 @@ export class Ingester {
   private writing?: Promise<void>;
   private failure?: Error;
   private stopping = false;
+  private reportedDuplicates = 0;
   private finished!: () => void;
   private readonly done = new Promise<void>((resolve) => (this.finished = resolve));
   private readonly started = Date.now();
@@ -140,10 +141,14 @@ export class Ingester {
     }
     c.duplicates += result.duplicates.length;
     c.statuses += unit.statuses.length;
-    for (const b of result.duplicates) log.debug(`ingest: ${b.device}: batch ${b.seq} of boot ${b.boot.toString(16)} already stored (dropped)`);
+    for (const b of result.duplicates) {
+      // A QoS 1 resend is normal after a reconnect; a device replaying old numbers is not: both are worth a line, up to a bound.
+      if (this.reportedDuplicates++ < MAX_REPORTED) log.info(`ingest: ${b.device} on ${this.options.prefix}/${b.device}/frames: batch ${b.seq} of boot ${b.boot.toString(16)} already stored (dropped)`);
+      else if (this.reportedDuplicates === MAX_REPORTED + 1) log.info("ingest: more duplicate batches; only counting them from here");
+    }
     for (const r of unit.rejects) {
-      if (c.rejects < MAX_REPORTED_REJECTS) log.warn(`ingest: ${r.device ?? "?"} on ${r.topic}: payload rejected: ${r.reason}`);
-      else if (c.rejects === MAX_REPORTED_REJECTS) log.warn("ingest: more rejected payloads; only counting them from here (see the rejects table)");
+      if (c.rejects < MAX_REPORTED) log.warn(`ingest: ${r.device ?? "?"} on ${r.topic}: payload rejected: ${r.reason}`);
+      else if (c.rejects === MAX_REPORTED) log.warn("ingest: more rejected payloads; only counting them from here (see the rejects table)");
       c.rejects++;
     }
   }
