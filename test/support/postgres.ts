@@ -68,6 +68,12 @@ export async function startPostgres(): Promise<TestPostgres> {
         return `postgres://postgres@127.0.0.1:${port}/${name}`;
       },
       async stop() {
+        // A fast shutdown that waits for the server (runuser, the group leader, exits before postgres does).
+        try {
+          run(`${BIN}/pg_ctl`, ["-D", join(dir, "data"), "-m", "fast", "-w", "-t", "30", "stop"]);
+        } catch {
+          // already down, or it will be killed with its group below
+        }
         await started.stop(5000);
         rmSync(dir, { recursive: true, force: true });
       },
