@@ -21,6 +21,8 @@ import { registerTail } from "./commands/tail";
 import { registerDemo } from "./commands/demo";
 import { registerHil } from "./commands/hil";
 import { registerPolicy } from "./commands/policy";
+import { registerIngest } from "./commands/ingest";
+import { registerExport } from "./commands/export";
 
 // One line per subcommand, in the order `vgw --help` lists them.
 const COMMANDS: Array<(program: Command) => void> = [
@@ -38,6 +40,8 @@ const COMMANDS: Array<(program: Command) => void> = [
   registerDemo,
   registerHil,
   registerPolicy,
+  registerIngest,
+  registerExport,
 ];
 
 export function buildProgram(): Command {

@@ -1,0 +1,224 @@
+/**
+ * The embedded store: one DuckDB file (open it with the `duckdb` CLI, Python's duckdb, or any tool that reads DuckDB).
+ * Chosen over SQLite for its size: columnar storage with per-column compression keeps a frame in about 6 bytes on the
+ * bundled candump trace, where a SQLite row takes about 37 (README, Dependencies; docs/performance.md has the figures).
+ *
+ * One process owns the file at a time (DuckDB locks it), so exactly-once needs no cross-process care here: each
+ * commit is one transaction that inserts the batch keys with ON CONFLICT DO NOTHING and appends the frames of the
+ * new keys only. Many workers need the PostgreSQL store.
+ */
+import { DuckDBInstance, timestampTZValue, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
+import { frameFlags, frameTimeMs, frameUptimeMs, type BatchRow } from "./rows";
+import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type Store, type StoreCounts, type StoredFrame, type WriteUnit } from "./store";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS batches (
+  device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL,
+  received_at TIMESTAMPTZ NOT NULL, frames UINTEGER NOT NULL, record_bytes UINTEGER NOT NULL, last_t_ms BIGINT NOT NULL,
+  PRIMARY KEY (device, boot, seq));
+CREATE TABLE IF NOT EXISTS frame_rows (
+  device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL, idx USMALLINT NOT NULL,
+  t_ms BIGINT NOT NULL, bus UTINYINT NOT NULL, id UINTEGER NOT NULL, flags UTINYINT NOT NULL, dlc UTINYINT, data BLOB NOT NULL);
+-- A frame's absolute time is its batch's arrival minus its distance from the batch's last frame (rows.ts), computed
+-- here rather than stored: a timestamp per frame would be the largest column of the file.
+CREATE OR REPLACE VIEW frames AS
+  SELECT b.received_at - to_milliseconds(b.last_t_ms - f.t_ms) AS time, f.*
+  FROM frame_rows f JOIN batches b USING (device, boot, seq);
+CREATE TABLE IF NOT EXISTS signals (
+  time TIMESTAMPTZ NOT NULL, device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL, idx USMALLINT NOT NULL,
+  message VARCHAR NOT NULL, signal VARCHAR NOT NULL, value DOUBLE, label VARCHAR);
+CREATE TABLE IF NOT EXISTS statuses (
+  device VARCHAR NOT NULL, boot BIGINT, up BIGINT NOT NULL, received_at TIMESTAMPTZ NOT NULL, online BOOLEAN NOT NULL, fields VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS rejects (
+  received_at TIMESTAMPTZ NOT NULL, device VARCHAR, topic VARCHAR NOT NULL, reason VARCHAR NOT NULL, bytes UINTEGER NOT NULL);
+CREATE OR REPLACE VIEW gaps AS ${GAPS_VIEW_SELECT};
+`;
+
+const msToTs = (ms: number) => timestampTZValue(BigInt(Math.round(ms)) * 1000n);
+
+class DuckDbStore implements Store {
+  readonly description: string;
+
+  constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+    path: string,
+  ) {
+    this.description = `DuckDB file ${path}`;
+  }
+
+  async commit(unit: WriteUnit): Promise<CommitResult> {
+    const result: CommitResult = { stored: [], duplicates: [] };
+    if (unit.batches.length + unit.statuses.length + unit.rejects.length === 0) return result;
+    await this.conn.run("BEGIN TRANSACTION");
+    try {
+      const fresh = await this.insertBatchKeys(unit.batches);
+      for (const b of unit.batches) (fresh.has(batchKey(b.device, b.boot, b.seq)) ? result.stored : result.duplicates).push(b);
+      // A batch delivered twice within one unit is new once.
+      const seen = new Set<string>();
+      result.stored = result.stored.filter((b) => {
+        const k = batchKey(b.device, b.boot, b.seq);
+        if (seen.has(k)) {
+          result.duplicates.push(b);
+          return false;
+        }
+        seen.add(k);
+        return true;
+      });
+      await this.appendFrames(result.stored);
+      await this.appendSignals(result.stored);
+      for (const s of unit.statuses) {
+        // A status is kept once per (device, boot, uptime): a retained copy seen again adds nothing.
+        await this.conn.run(
+          `INSERT INTO statuses SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS
+             (SELECT 1 FROM statuses WHERE device = $1 AND boot IS NOT DISTINCT FROM $2 AND up = $3 AND online = $5)`,
+          [s.device, s.boot === null ? null : BigInt(s.boot), BigInt(s.up), msToTs(s.receivedAt), s.online, s.fields],
+        );
+      }
+      for (const r of unit.rejects) {
+        await this.conn.run("INSERT INTO rejects VALUES ($1, $2, $3, $4, $5)", [msToTs(r.receivedAt), r.device, r.topic, r.reason, r.bytes]);
+      }
+      await this.conn.run("COMMIT");
+    } catch (e) {
+      await this.conn.run("ROLLBACK").catch(() => undefined);
+      throw e;
+    }
+    return result;
+  }
+
+  /** Inserts the keys; returns those that were new (ON CONFLICT DO NOTHING RETURNING names only the inserted rows). */
+  private async insertBatchKeys(batches: BatchRow[]): Promise<Set<string>> {
+    const fresh = new Set<string>();
+    const CHUNK = 500;
+    for (let i = 0; i < batches.length; i += CHUNK) {
+      const part = batches.slice(i, i + CHUNK);
+      const values: DuckDBValue[] = [];
+      const rows = part.map((b, j) => {
+        const frames = b.batch.frames;
+        values.push(b.device, BigInt(b.boot), BigInt(b.seq), msToTs(b.receivedAt), frames.length, b.batch.recordBytes, BigInt(frameUptimeMs(frames[frames.length - 1])));
+        const p = j * 7;
+        return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}, $${p + 6}, $${p + 7})`;
+      });
+      const reader = await this.conn.runAndReadAll(`INSERT INTO batches VALUES ${rows.join(", ")} ON CONFLICT DO NOTHING RETURNING device, boot, seq`, values);
+      for (const [device, boot, seq] of reader.getRows()) fresh.add(batchKey(String(device), Number(boot), Number(seq)));
+    }
+    return fresh;
+  }
+
+  private async appendFrames(batches: BatchRow[]): Promise<void> {
+    if (batches.length === 0) return;
+    const a = await this.conn.createAppender("frame_rows");
+    for (const b of batches) {
+      const boot = BigInt(b.boot);
+      const seq = BigInt(b.seq);
+      b.batch.frames.forEach((f, idx) => {
+        a.appendVarchar(b.device);
+        a.appendBigInt(boot);
+        a.appendBigInt(seq);
+        a.appendUSmallInt(idx);
+        a.appendBigInt(BigInt(frameUptimeMs(f)));
+        a.appendUTinyInt(0);
+        a.appendUInteger(f.id);
+        a.appendUTinyInt(frameFlags(f));
+        if (f.rtr) a.appendUTinyInt(f.dlc ?? 0);
+        else a.appendNull();
+        a.appendBlob(f.data);
+        a.endRow();
+      });
+    }
+    a.flushSync();
+    a.closeSync();
+  }
+
+  private async appendSignals(batches: BatchRow[]): Promise<void> {
+    if (!batches.some((b) => b.signals.length > 0)) return;
+    const a = await this.conn.createAppender("signals");
+    for (const b of batches) {
+      for (const s of b.signals) {
+        a.appendTimestampTZ(msToTs(frameTimeMs(b, s.idx)));
+        a.appendVarchar(b.device);
+        a.appendBigInt(BigInt(b.boot));
+        a.appendBigInt(BigInt(b.seq));
+        a.appendUSmallInt(s.idx);
+        a.appendVarchar(s.message);
+        a.appendVarchar(s.signal);
+        if (s.value === null) a.appendNull();
+        else a.appendDouble(s.value);
+        if (s.label === null) a.appendNull();
+        else a.appendVarchar(s.label);
+        a.endRow();
+      }
+    }
+    a.flushSync();
+    a.closeSync();
+  }
+
+  async *readFrames(q: ExportQuery): AsyncIterable<StoredFrame[]> {
+    const range = "($2::BIGINT IS NULL OR epoch_ms(time) >= $2) AND ($3::BIGINT IS NULL OR epoch_ms(time) < $3)";
+    const args = [q.device, q.fromMs === undefined ? null : BigInt(q.fromMs), q.toMs === undefined ? null : BigInt(q.toMs)];
+    // Boots in the order they were first seen (boot ids are random), then each boot in (seq, idx) order, page by page.
+    const boots = await this.conn.runAndReadAll(`SELECT boot FROM frames WHERE device = $1 AND ${range} GROUP BY boot ORDER BY min(time)`, args);
+    const PAGE = 50_000;
+    for (const [boot] of boots.getRows()) {
+      let after: [bigint, number] = [-1n, -1];
+      for (;;) {
+        const reader = await this.conn.runAndReadAll(
+          `SELECT seq, idx, t_ms, epoch_ms(time), id, flags, dlc, data FROM frames
+           WHERE device = $1 AND ${range} AND boot = $4 AND (seq > $5 OR (seq = $5 AND idx > $6))
+           ORDER BY seq, idx LIMIT ${PAGE}`,
+          [...args, boot, after[0], after[1]],
+        );
+        const rows = reader.getRows();
+        if (rows.length === 0) break;
+        yield rows.map(([seq, idx, tMs, timeMs, id, flags, dlc, data]) => ({
+          boot: Number(boot),
+          seq: Number(seq),
+          idx: Number(idx),
+          tMs: Number(tMs),
+          timeMs: Number(timeMs),
+          id: Number(id),
+          flags: Number(flags),
+          dlc: dlc === null ? null : Number(dlc),
+          data: (data as { bytes: Uint8Array }).bytes,
+        }));
+        const last = rows[rows.length - 1];
+        after = [BigInt(last[0] as bigint), Number(last[1])];
+        if (rows.length < PAGE) break;
+      }
+    }
+  }
+
+  async counts(): Promise<StoreCounts> {
+    const one = async (sql: string): Promise<number> => Number((await this.conn.runAndReadAll(sql)).getRows()[0][0] ?? 0);
+    return {
+      batches: await one("SELECT count(*) FROM batches"),
+      frames: await one("SELECT count(*) FROM frame_rows"),
+      signals: await one("SELECT count(*) FROM signals"),
+      statuses: await one("SELECT count(*) FROM statuses"),
+      rejects: await one("SELECT count(*) FROM rejects"),
+      missing: await one("SELECT coalesce(sum(missing), 0) FROM gaps"),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.conn.run("CHECKPOINT").catch(() => undefined);
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+function batchKey(device: string, boot: number, seq: number): string {
+  return `${device}\u0000${boot}\u0000${seq}`;
+}
+
+export async function openDuckDbStore(path: string): Promise<Store> {
+  let instance: DuckDBInstance;
+  try {
+    instance = await DuckDBInstance.create(path);
+  } catch (e) {
+    throw new StoreError(`cannot open the store ${path}: ${(e as Error).message} (a DuckDB file is open in one process at a time; for several workers use postgres://)`, { cause: e });
+  }
+  const conn = await instance.connect();
+  await conn.run(SCHEMA);
+  return new DuckDbStore(instance, conn, path);
+}
