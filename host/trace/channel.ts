@@ -45,3 +45,18 @@ export class ChannelText {
     return bytes;
   }
 }
+
+/** `channelNumber`, remembered per channel name (the binary writers' hot path). */
+export class ChannelNumbers {
+  private readonly known = new Map<string | undefined, number>();
+  get(bus: string | undefined): number {
+    let n = this.known.get(bus);
+    if (n === undefined) {
+      // Bounded: a file with a new channel name on every line must not grow this without end.
+      if (this.known.size >= 1024) this.known.clear();
+      n = channelNumber(bus);
+      this.known.set(bus, n);
+    }
+    return n;
+  }
+}
