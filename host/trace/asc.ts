@@ -22,14 +22,13 @@
  * without flags but with data length 0 and a DLC is a remote frame (python-can's reading).
  */
 import type { Frame } from "../../frame/frame";
+import { busErrorFrame } from "../../frame/error-frame";
 import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, isValidFdLength, lengthToDlc } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { decimal, scanDecimal, wholeLines } from "./lines";
 import { NEWLINE, SPACE, TextBuffer } from "../../frame/text-buffer";
 import { channelNumber, ChannelText } from "./channel";
 
-const CAN_ERR_BUSERROR = 0x80;
-const ERROR_DATA = new Uint8Array(8);
 const FLAG_RTR = 0x10;
 const FLAG_EDL = 0x1000;
 const FLAG_BRS = 0x2000;
@@ -102,7 +101,7 @@ export class AscParser {
     if (kind === "CANFD") return this.fdLine(tok, t, lineNo, line);
     if (kind === undefined || !/^\d+$/.test(kind)) return undefined; // CAN 1 Status:, SV:, LIN, ... not frames
     const bus = String(Number(kind)); // "01" is channel 1
-    if (tok[2] === "ErrorFrame") return errorFrame(t, bus);
+    if (tok[2] === "ErrorFrame") return busErrorFrame(t, bus);
     if (tok.length < 5 || (tok[3] !== "Rx" && tok[3] !== "Tx")) return undefined; // Statistic:, J1939TP, ...
     const id = this.id(tok[2]);
     if (id === undefined) return this.bad(lineNo, `bad CAN ID '${tok[2]}'`, line);
@@ -129,7 +128,7 @@ export class AscParser {
   private fdLine(tok: string[], t: number, lineNo: number, line: string): Frame | undefined {
     if (!/^\d+$/.test(tok[2] ?? "")) return this.bad(lineNo, `bad CANFD channel '${tok[2]}'`, line);
     const channel = String(Number(tok[2]));
-    if (tok[4] === "ErrorFrame") return errorFrame(t, channel);
+    if (tok[4] === "ErrorFrame") return busErrorFrame(t, channel);
     const id = this.id(tok[4] ?? "");
     if (id === undefined) return this.bad(lineNo, `bad CAN ID '${tok[4]}'`, line);
     // An optional symbolic name sits between the ID and the BRS/ESI digits.
@@ -231,9 +230,6 @@ function cut(line: string): string {
   return line.length > 120 ? line.slice(0, 120) + "..." : line;
 }
 
-function errorFrame(t: number, bus: string): Frame {
-  return { id: CAN_ERR_BUSERROR, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: ERROR_DATA.slice(), t, bus };
-}
 
 const HEXVAL = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEXVAL[48 + i] = i;

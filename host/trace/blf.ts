@@ -26,6 +26,7 @@
  */
 import * as zlib from "zlib";
 import type { Frame } from "../../frame/frame";
+import { busErrorFrame } from "../../frame/error-frame";
 import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, lengthToDlc } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { ChannelNumbers } from "./channel";
@@ -42,7 +43,6 @@ const CAN_FD_MESSAGE = 100;
 const CAN_FD_MESSAGE_64 = 101;
 const CAN_MSG_EXT = 0x80000000;
 const REMOTE_FLAG = 0x80;
-const CAN_ERR_BUSERROR = 0x80;
 /** A container larger than this is not a real file's: refuse it rather than allocate it (vector_blf writes 128 KB). */
 const MAX_CONTAINER = 64 << 20;
 const EMPTY = new Uint8Array(0);
@@ -219,7 +219,7 @@ class BlfParser {
     }
     if (type === CAN_ERROR_EXT) {
       if (p + 2 > end) return this.short(type, size, 2);
-      return errorFrame(t, channelName(u16(b, p)));
+      return busErrorFrame(t, channelName(u16(b, p)));
     }
     if (type === CAN_FD_MESSAGE) {
       if (p + 20 > end) return this.short(type, size, 20);
@@ -309,9 +309,6 @@ function channelName(n: number): string {
   return n < 256 ? CHANNELS[n] : String(n);
 }
 
-function errorFrame(t: number, bus: string): Frame {
-  return { id: CAN_ERR_BUSERROR, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: new Uint8Array(8), t, bus };
-}
 
 async function* readBlf(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
   const input = new ByteStream(chunks[Symbol.asyncIterator]());
