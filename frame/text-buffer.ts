@@ -22,6 +22,8 @@ const HEX_LOWER = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 const HEX_HI = Uint8Array.from({ length: 256 }, (_, b) => HEX_UPPER[b >> 4]);
 const HEX_LO = Uint8Array.from({ length: 256 }, (_, b) => HEX_UPPER[b & 15]);
 
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+
 /** A fresh slab is this large; take() hands out views into it until less than MIN_FREE is left. */
 const SLAB = 1 << 20;
 const MIN_FREE = 64 << 10;
@@ -137,6 +139,57 @@ export class TextBuffer {
       b[--p] = 48 + (n - q * 10);
       n = q;
     } while (n > 0);
+  }
+
+  /** An integer below 1e15 in magnitude as String(n) writes it (-0 as "0"); anything else through String(). */
+  integer(n: number): void {
+    if (n < 0 && n > -1e15) {
+      this.byte(0x2d);
+      this.decimal(-n);
+    } else if (n < 1e15) this.decimal(n);
+    else this.text(String(n));
+  }
+
+  /**
+   * String(v) for a value on the decimal grid of `places` places (a DBC signal's factor and offset put most values
+   * there): when v is exactly the double nearest to N / 10^places with N below 10^15, that decimal has at most 15
+   * significant digits, and no other decimal of that length maps to v, so it is the shortest form String(v) prints.
+   * Returns false (nothing written) when that does not hold; the caller then prints String(v).
+   */
+  gridDecimal(v: number, places: number): boolean {
+    if (places <= 0 || places > 9) return false;
+    const scale = POW10[places];
+    const n = Math.round(v * scale);
+    if (!(n > -1e15 && n < 1e15) || n / scale !== v || n === 0) return false;
+    let a = n < 0 ? -n : n;
+    // String(v) switches to exponent form below 1e-6.
+    if (a < scale / 1e6) return false;
+    let k = places;
+    while (k > 0 && a % 10 === 0) {
+      a /= 10;
+      k--;
+    }
+    if (n < 0) this.byte(0x2d);
+    if (k === 0) {
+      this.decimal(a);
+      return true;
+    }
+    const p10 = POW10[k];
+    const whole = Math.floor(a / p10);
+    const frac = a - whole * p10;
+    this.decimal(whole);
+    this.room(k + 1);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = 0x2e;
+    let f = frac;
+    for (let i = k; i >= 1; i--) {
+      const q = Math.floor(f / 10);
+      b[p + i] = 48 + (f - q * 10);
+      f = q;
+    }
+    this.pos = p + k + 1;
+    return true;
   }
 
   /**
