@@ -96,7 +96,7 @@ export class SignalPrinter {
       const v = signals[name];
       out.bytes(f.textKey);
       if (typeof v === "number" && Number.isInteger(v) && v > -1e15 && v < 1e15) out.integer(v);
-      else if (typeof v !== "number" || !out.gridDecimal(v, f.places)) out.text(signalValueText(v));
+      else if (typeof v !== "number" || !out.gridDecimal(v, f.places, 1e15)) out.text(signalValueText(v));
       if (typeof v !== "string") out.bytes(f.unit);
     }
     if (d.error) out.text(` ! ${d.error}`);

@@ -22,6 +22,8 @@ const HEX_LOWER = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 const HEX_HI = Uint8Array.from({ length: 256 }, (_, b) => HEX_UPPER[b >> 4]);
 const HEX_LO = Uint8Array.from({ length: 256 }, (_, b) => HEX_UPPER[b & 15]);
 
+/** |N| below this keeps the double spacing under half a grid step (see gridDecimal). */
+const GRID_LIMIT = 2 ** 50;
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
 
 /** A fresh slab is this large; take() hands out views into it until less than MIN_FREE is left. */
@@ -152,15 +154,16 @@ export class TextBuffer {
 
   /**
    * String(v) for a value on the decimal grid of `places` places (a DBC signal's factor and offset put most values
-   * there): when v is exactly the double nearest to N / 10^places with N below 10^15, that decimal has at most 15
-   * significant digits, and no other decimal of that length maps to v, so it is the shortest form String(v) prints.
+   * there; a candump time has 6): when v is exactly the double nearest to N / 10^places and |N| < 2^50, the doubles
+   * around v are closer together than half the grid's step, so no other decimal with as few digits maps to v, and that
+   * decimal is the shortest form String(v) prints. `limit` (below 2^50) caps |N|: 1e15 keeps to 15 significant digits.
    * Returns false (nothing written) when that does not hold; the caller then prints String(v).
    */
-  gridDecimal(v: number, places: number): boolean {
+  gridDecimal(v: number, places: number, limit = GRID_LIMIT): boolean {
     if (places <= 0 || places > 9) return false;
     const scale = POW10[places];
     const n = Math.round(v * scale);
-    if (!(n > -1e15 && n < 1e15) || n / scale !== v || n === 0) return false;
+    if (!(n > -limit && n < limit && n > -GRID_LIMIT && n < GRID_LIMIT) || n / scale !== v || n === 0) return false;
     let a = n < 0 ? -n : n;
     // String(v) switches to exponent form below 1e-6.
     if (a < scale / 1e6) return false;

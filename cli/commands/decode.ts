@@ -61,7 +61,7 @@ export class DecodedLines {
       out.text(`"t":`);
       // JSON has no NaN or Infinity: those become strings.
       if (Number.isInteger(f.t)) out.integer(f.t);
-      else out.text(Number.isFinite(f.t) ? String(f.t) : `"${f.t}"`);
+      else if (!out.gridDecimal(f.t, 6)) out.text(Number.isFinite(f.t) ? String(f.t) : `"${f.t}"`);
       out.byte(0x2c);
     }
     if (f.bus !== undefined) out.bytes(this.busJson.get(f.bus));

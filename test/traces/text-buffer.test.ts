@@ -56,6 +56,13 @@ describe("TextBuffer: text written as bytes", () => {
       assert.equal(text, String(v), `${v} at ${places} places`);
     }
     assert.ok(used > 10000, `the grid form was taken ${used} times`);
+    // candump times: 6 places, 16 significant digits
+    for (let i = 0; i < 50000; i++) {
+      const t = Math.round((1e9 + rnd() * 2e9) * 1e6) / 1e6 + (i % 7 === 0 ? 1e-7 : 0);
+      assert.equal(printed((o) => o.gridDecimal(t, 6) || o.text(String(t))), String(t), String(t));
+    }
+    // 15 digits at most when asked (the text form rounds to 15)
+    assert.equal(printed((o) => o.gridDecimal(1700000000.123456, 6, 1e15)), "");
   });
 
   it("text writes UTF-8, as a stream writes a string", () => {
