@@ -1,14 +1,16 @@
 /**
  * Decode benchmark (`node dist/bench/decode.js`): 1M random frames drawn from vw_mqb.dbc's messages, decoded by
  * vgw (the allocation-free fast path and the object API) and by python3-canmatrix in the same run on the same frames;
- * then DBC load (parse) time of the big fixtures beside canmatrix's. Prints figures and ratios (goal: >= 40x canmatrix).
- * Environment: VGW_BENCH_FRAMES (default 1000000).
+ * then `vgw decode --format jsonl|text` end to end on the same frames as a candump log (whole process, output to a file,
+ * bench/timed.py: wall and CPU time, best of 3; goal >= 1M frames/s); then DBC load (parse) time of the big fixtures
+ * beside canmatrix's. Prints figures and ratios (goal: >= 40x canmatrix).
+ * Environment: VGW_BENCH_FRAMES (default 1000000), VGW_BENCH_ONLY=command (only the end-to-end part).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import type { Frame } from "../frame/frame";
+import { formatFrame, type Frame } from "../frame/frame";
 import { Decoder } from "../can-db/decoder";
 import { decodeDbcBytes, parseDbc } from "../can-db/dbc-parser";
 import { loadDbcFile } from "../can-db/load";
@@ -27,6 +29,33 @@ function python(args: string[]): Record<string, unknown> {
 
 function rate(n: number, seconds: number): string {
   return `${Math.round(n / seconds).toLocaleString("en-US").padStart(12)} frames/s`;
+}
+
+/** `vgw decode` as a user runs it: a fresh process, the trace file in, every line out to a file. */
+function commandEndToEnd(trace: string): void {
+  const vgw = resolve(ROOT, "bin/vgw");
+  process.stdout.write(`vgw decode end to end (whole process, ${N.toLocaleString("en-US")} frames from a candump log, output to a file), best of 3:\n`);
+  for (const format of ["jsonl", "text"]) {
+    let wall = Infinity;
+    let cpu = Infinity;
+    for (let r = 0; r < 3; r++) {
+      const out = `${trace}.${format}`;
+      const run = spawnSync("/usr/bin/python3", [resolve(ROOT, "bench/timed.py"), "-o", out, process.execPath, vgw, "decode", "--dbc", DBC, "--format", format, trace], {
+        encoding: "utf8",
+        timeout: 600_000,
+      });
+      if (run.status !== 0) throw new Error(`vgw decode failed: ${run.stderr}`);
+      const t = JSON.parse(run.stdout) as { wall: number; cpu: number; status: number };
+      if (t.status !== 0) throw new Error(`vgw decode exited ${t.status}: ${run.stderr}`);
+      wall = Math.min(wall, t.wall);
+      cpu = Math.min(cpu, t.cpu);
+      rmSync(out);
+    }
+    process.stdout.write(
+      `  --format ${format.padEnd(5)}  ${rate(N, wall)} (wall ${wall.toFixed(2)} s)   ${rate(N, cpu)} per CPU second (${cpu.toFixed(2)} s)   goal >= 1,000,000 frames/s: ${N / wall >= 1e6 ? "met" : "NOT met"}\n`,
+    );
+  }
+  process.stdout.write(`  load average: ${loadavg().map((l) => l.toFixed(1)).join(" ")}\n\n`);
 }
 
 function main(): void {
@@ -49,6 +78,11 @@ function main(): void {
     writeFileSync(framesFile, lines.join("\n") + "\n");
     process.stdout.write(`vgw decode benchmark: ${basename(DBC)} (${msgs.length} messages), ${N.toLocaleString("en-US")} random frames\n`);
     process.stdout.write(`machine: ${cpus()[0]?.model ?? "?"} x${cpus().length}, node ${process.version}\n\n`);
+
+    const trace = join(dir, "frames.log");
+    writeFileSync(trace, frames.map((f, k) => `(${(1700000000 + k * 0.000137).toFixed(6)}) can0 ${formatFrame(f)}`).join("\n") + "\n");
+    commandEndToEnd(trace);
+    if (process.env.VGW_BENCH_ONLY === "command") return;
 
     const decoder = new Decoder(db);
     // Fast path: lookup + generated decoder into reusable arrays.

@@ -13,6 +13,8 @@
  * Environment: VGW_BENCH_COPIES (candump.log repeated, default 20 = 259k frames), VGW_BENCH_SIZE_COPIES (for the
  * size figure, default 60 = 778k frames).
  */
+// Frame flags are stored as the one record flag byte (frame/packed.ts, the protocol's too): a row reads like the wire.
+import { frameFlags } from "../frame/packed";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
@@ -23,7 +25,7 @@ import { Client } from "pg";
 import type { Frame } from "../frame/frame";
 import { connectBroker, parseBrokerUrl } from "../host/gateway/broker-url";
 import { decodeBatch, encodeBatch } from "../host/gateway/uplink";
-import { frameFlags, frameUptimeMs, toRow, type BatchRow } from "../host/ingest/rows";
+import { frameUptimeMs, toRow, type BatchRow } from "../host/ingest/rows";
 import { openStore } from "../host/ingest/store";
 import { subjectOf } from "../host/ingest/nats-subscriber";
 import { readAllFrames } from "../host/trace";

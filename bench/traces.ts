@@ -1,15 +1,17 @@
 /**
  * Trace benchmark (`node dist/bench/traces.js`): a generated trace of 1M frames (a vehicle-like mix: mostly 11-bit
  * classic frames, some 29-bit, some CAN FD) written by vgw as .log, .asc and .blf; each file read in full by vgw and by
- * python-can 4.1 in the same run, alternating, best of RUNS for both after one warm-up; then the peak RSS of `vgw convert` on a
- * large candump log (default 1 GB) to BLF. Prints frames/s, ratios and the goals (.log >= 10x, .asc/.blf >= 5x).
+ * python-can 4.1 in the same run, alternating, best of RUNS for both after one warm-up; then end to end, whole processes:
+ * `vgw convert bench.X out.X` beside python-can's LogReader + Logger (bench/pycan_convert.py) on the same file, alternating,
+ * best of CONVERT_RUNS, wall and CPU time (bench/timed.py); then the peak RSS of `vgw convert` on a large candump log
+ * (default 1 GB) to BLF. Prints frames/s, ratios and the goals (read: .log >= 10x, .asc/.blf >= 5x; convert: >= 10x).
  *
- * Environment: VGW_BENCH_FRAMES (default 1000000), VGW_BENCH_RUNS (5), VGW_BENCH_BIG_MB (1024; 0 skips the RSS part),
- * VGW_BENCH_KEEP=1 keeps the generated files.
+ * Environment: VGW_BENCH_FRAMES (default 1000000), VGW_BENCH_RUNS (5), VGW_BENCH_CONVERT_RUNS (3), VGW_BENCH_BIG_MB
+ * (1024; 0 skips the RSS part), VGW_BENCH_ONLY=convert (only the end-to-end part), VGW_BENCH_KEEP=1 keeps the files.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { makeFrame, type Frame } from "../frame/frame";
 import { openTraceReader, openTraceWriter } from "../host/trace";
@@ -18,7 +20,10 @@ const ROOT = path.resolve(__dirname, "../..");
 const N = Number(process.env.VGW_BENCH_FRAMES ?? 1_000_000);
 const RUNS = Number(process.env.VGW_BENCH_RUNS ?? 5);
 const BIG_MB = Number(process.env.VGW_BENCH_BIG_MB ?? 1024);
+const CONVERT_RUNS = Number(process.env.VGW_BENCH_CONVERT_RUNS ?? 3);
+const ONLY_CONVERT = process.env.VGW_BENCH_ONLY === "convert";
 const GOALS: Record<string, number> = { log: 10, asc: 5, blf: 5 };
+const CONVERT_GOAL = 10;
 
 function seeded(seed: number): () => number {
   let a = seed >>> 0;
@@ -88,6 +93,60 @@ function pythonCan(files: string[]): Map<string, { frames: number; fps: number }
   return out;
 }
 
+interface Timed {
+  wall: number;
+  cpu: number;
+}
+
+/** A whole process, timed by bench/timed.py (wall, and user + system CPU from the kernel). */
+function timed(cmd: string[]): Timed {
+  const r = spawnSync("/usr/bin/python3", [path.join(ROOT, "bench/timed.py"), ...cmd], { encoding: "utf8", timeout: 1_800_000 });
+  const o = r.status === 0 ? (JSON.parse(r.stdout) as Timed & { status: number }) : undefined;
+  if (!o || o.status !== 0) throw new Error(`${cmd.join(" ")} failed: ${r.stderr}`);
+  return o;
+}
+
+/**
+ * End to end: `vgw convert` and python-can's LogReader + Logger, each a fresh process converting the same file to its
+ * own format, alternating so both meet the same load; best wall and best CPU time of each side.
+ */
+function convertEndToEnd(dir: string, formats: string[], files: string[]): void {
+  const vgw = path.join(ROOT, "bin/vgw");
+  const py = path.join(ROOT, "bench/pycan_convert.py");
+  process.stdout.write(`\nend to end, whole process: vgw convert IN OUT beside python-can LogReader + Logger, same format in and out, best of ${CONVERT_RUNS}\n`);
+  const rows = [["format", "vgw wall s", "python-can wall s", "ratio wall", "vgw CPU s", "python-can CPU s", "ratio CPU", "goal"]];
+  for (const [i, file] of files.entries()) {
+    const out = path.join(dir, `converted.${formats[i]}`);
+    const best = { vgw: { wall: Infinity, cpu: Infinity }, py: { wall: Infinity, cpu: Infinity } };
+    for (let r = 0; r < CONVERT_RUNS; r++) {
+      for (const [side, cmd] of [["vgw", [process.execPath, vgw, "convert", file, out]], ["py", ["/usr/bin/python3", py, file, out]]] as const) {
+        const t = timed([...cmd]);
+        best[side].wall = Math.min(best[side].wall, t.wall);
+        best[side].cpu = Math.min(best[side].cpu, t.cpu);
+      }
+    }
+    const wall = best.py.wall / best.vgw.wall;
+    const cpu = best.py.cpu / best.vgw.cpu;
+    rows.push([
+      `.${formats[i]}`,
+      best.vgw.wall.toFixed(2),
+      best.py.wall.toFixed(2),
+      `${wall.toFixed(1)}x`,
+      best.vgw.cpu.toFixed(2),
+      best.py.cpu.toFixed(2),
+      `${cpu.toFixed(1)}x`,
+      `>= ${CONVERT_GOAL}x ${wall >= CONVERT_GOAL ? "met" : "NOT met"}`,
+    ]);
+  }
+  printTable(rows);
+  process.stdout.write(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")}\n`);
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) process.stdout.write(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ") + "\n");
+}
+
 function fmt(n: number): string {
   return Math.round(n).toLocaleString("en-US");
 }
@@ -137,6 +196,10 @@ async function main(): Promise<void> {
     const formats = ["log", "asc", "blf"];
     const files = formats.map((f) => path.join(dir, `bench.${f}`));
     for (const file of files) await writeTrace(file, N);
+    if (ONLY_CONVERT) {
+      convertEndToEnd(dir, formats, files);
+      return;
+    }
     for (const file of files) await writeTrace(file.replace("bench.", "warm."), 20000);
 
     // Runs alternate between vgw and python-can, file by file, so that both meet the same bursts of load from
@@ -170,8 +233,8 @@ async function main(): Promise<void> {
         `>= ${goal}x ${ratio >= goal ? "met" : "NOT met"}`,
       ]);
     }
-    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-    for (const r of rows) process.stdout.write(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ") + "\n");
+    printTable(rows);
+    convertEndToEnd(dir, formats, files);
 
     if (BIG_MB > 0) {
       const big = path.join(dir, "big.log");

@@ -10,9 +10,7 @@ import type { Frame } from "../frame/frame";
 import { loadDbcFile } from "./load";
 import { Decoder, type DecodedFrame, type SignalValue } from "./decoder";
 import type { Database } from "./model";
-
-/** Unit of a signal of a message, "" when none. */
-export type UnitOf = (message: string, signal: string) => string;
+import { TextBuffer } from "../frame/text-buffer";
 
 export interface FrameDecoder {
   readonly db: Database;
@@ -22,7 +20,6 @@ export interface FrameDecoder {
   json(frame: Frame): Record<string, unknown>;
   /** The raw decode result. */
   decode(frame: Frame): DecodedFrame;
-  unit: UnitOf;
 }
 
 /**
@@ -30,7 +27,29 @@ export interface FrameDecoder {
  * shows 15 significant digits, which is all a float64 holds reliably; JSON keeps the exact number for programs.
  */
 export function signalValueText(v: SignalValue): string {
-  return typeof v === "number" && Number.isFinite(v) ? String(Number(v.toPrecision(15))) : String(v);
+  if (typeof v !== "number" || !Number.isFinite(v)) return String(v);
+  const shortest = String(v);
+  // A value whose shortest form has at most 15 significant digits is what rounding to 15 digits gives back (the
+  // 15-digit grid is coarser than the double's own spacing), so only the longer ones need toPrecision.
+  return significantDigits(shortest) <= 15 ? shortest : String(Number(v.toPrecision(15)));
+}
+
+/**
+ * Significant digits of a number's String() form (`-0.00123` has 3, `1.5e-7` has 2). Zeros at the end of a whole
+ * number count too, which can only send a value the long (exact) way, never give a wrong answer.
+ */
+function significantDigits(s: string): number {
+  let n = 0;
+  let leading = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x65 /* e */) break;
+    if (c < 48 || c > 57) continue;
+    if (leading && c === 48) continue;
+    leading = false;
+    n++;
+  }
+  return n;
 }
 
 /** A value in JSON: a number as is, except NaN/Infinity (JSON has none) and bigints, which become strings. */
@@ -39,17 +58,152 @@ export function signalValueJson(v: SignalValue): number | string {
   return typeof v === "bigint" ? v.toString() : v;
 }
 
-/** `Message Sig=value unit ...` (plus `! reason` when undecodable); "" for an unknown ID without an error. */
-export function signalsText(d: DecodedFrame, unit: UnitOf): string {
-  if (d.message === null) return d.error ? `! ${d.error}` : "";
-  const parts = [d.message];
-  for (const name in d.signals) {
-    const v = d.signals[name];
-    const u = typeof v === "string" ? "" : unit(d.message, name);
-    parts.push(`${name}=${signalValueText(v)}${u ? ` ${u}` : ""}`);
+/**
+ * Prints decoded signals in the two forms above straight into bytes (see TextBuffer): `vgw decode` prints millions
+ * of frames, and per-frame strings, JSON.stringify calls and unit look-ups by "message + signal" keys cost ten times
+ * the decoding. The bytes of every name, key and unit are made once per message and signal.
+ */
+export class SignalPrinter {
+  /** Units by message name, then signal name (the last definition of a name wins, as the DBC is read). */
+  private readonly units = new Map<string, Map<string, string>>();
+  /** Decimal places of each signal's factor and offset (the grid its values lie on), by message and signal name. */
+  private readonly places = new Map<string, Map<string, number>>();
+  private readonly forms = new Map<string, MessageForms>();
+  private readonly labels = new Map<string, Buffer>();
+
+  constructor(db: Database) {
+    for (const m of db.messages) {
+      let units = this.units.get(m.name);
+      if (!units) this.units.set(m.name, (units = new Map()));
+      for (const s of m.signals) if (s.unit) units.set(s.name, s.unit);
+      let places = this.places.get(m.name);
+      if (!places) this.places.set(m.name, (places = new Map()));
+      for (const s of m.signals) places.set(s.name, Math.max(decimalPlaces(s.factor), decimalPlaces(s.offset)));
+    }
   }
-  if (d.error) parts.push(`! ${d.error}`);
-  return parts.join(" ");
+
+  /** `Message Sig=value unit ...` (plus `! reason` when undecodable); nothing for an unknown ID without an error. */
+  text(out: TextBuffer, d: DecodedFrame): void {
+    if (d.message === null) {
+      if (d.error) out.text(`! ${d.error}`);
+      return;
+    }
+    const m = this.formsOf(d.message);
+    out.bytes(m.name);
+    const signals = d.signals;
+    for (const name in signals) {
+      const f = m.signal(name);
+      const v = signals[name];
+      out.bytes(f.textKey);
+      if (typeof v === "number" && Number.isInteger(v) && v > -1e15 && v < 1e15) out.integer(v);
+      else if (typeof v !== "number" || !out.gridDecimal(v, f.places, 1e15)) out.text(signalValueText(v));
+      if (typeof v !== "string") out.bytes(f.unit);
+    }
+    if (d.error) out.text(` ! ${d.error}`);
+  }
+
+  /** `"message":...,"signals":{...}` and `,"error":...` when there is one: the keys of signalsJson, as JSON text. */
+  json(out: TextBuffer, d: DecodedFrame): void {
+    if (d.message === null) out.bytes(UNKNOWN_JSON);
+    else {
+      const m = this.formsOf(d.message);
+      out.bytes(m.jsonHead);
+      const signals = d.signals;
+      let first = true;
+      for (const name in signals) {
+        if (!first) out.byte(0x2c);
+        first = false;
+        const f = m.signal(name);
+        out.bytes(f.jsonKey);
+        this.jsonValue(out, signals[name], f.places);
+      }
+    }
+    out.byte(0x7d);
+    if (d.error !== undefined) out.text(`,"error":${JSON.stringify(d.error)}`);
+  }
+
+  /** JSON.stringify(signalValueJson(v)) */
+  private jsonValue(out: TextBuffer, v: SignalValue, places: number): void {
+    if (typeof v === "number") {
+      if (Number.isInteger(v) && v > -1e15 && v < 1e15) out.integer(v);
+      else if (out.gridDecimal(v, places)) return;
+      else if (Number.isFinite(v)) out.text(String(v));
+      else out.text(`"${v}"`);
+    } else if (typeof v === "bigint") out.text(`"${v}"`);
+    else {
+      let label = this.labels.get(v);
+      if (!label) {
+        if (this.labels.size >= 4096) this.labels.clear();
+        label = Buffer.from(JSON.stringify(v), "utf8");
+        this.labels.set(v, label);
+      }
+      out.bytes(label);
+    }
+  }
+
+  private formsOf(message: string): MessageForms {
+    let m = this.forms.get(message);
+    if (!m) {
+      m = new MessageForms(message, this.units.get(message), this.places.get(message));
+      this.forms.set(message, m);
+    }
+    return m;
+  }
+}
+
+const UNKNOWN_JSON = Buffer.from(`"message":null,"signals":{`);
+
+/** The bytes printed for one message's name and signals. */
+class MessageForms {
+  readonly name: Buffer;
+  readonly jsonHead: Buffer;
+  private readonly signals = new Map<string, SignalForms>();
+
+  constructor(
+    message: string,
+    private readonly units: Map<string, string> | undefined,
+    private readonly places: Map<string, number> | undefined,
+  ) {
+    this.name = Buffer.from(message, "utf8");
+    this.jsonHead = Buffer.from(`"message":${JSON.stringify(message)},"signals":{`, "utf8");
+  }
+
+  signal(name: string): SignalForms {
+    let f = this.signals.get(name);
+    if (!f) {
+      const unit = this.units?.get(name) ?? "";
+      f = {
+        textKey: Buffer.from(` ${name}=`, "utf8"),
+        unit: Buffer.from(unit ? ` ${unit}` : "", "utf8"),
+        jsonKey: Buffer.from(`${JSON.stringify(name)}:`, "utf8"),
+        places: this.places?.get(name) ?? 0,
+      };
+      this.signals.set(name, f);
+    }
+    return f;
+  }
+}
+
+interface SignalForms {
+  textKey: Buffer;
+  unit: Buffer;
+  jsonKey: Buffer;
+  /** Decimal places of the signal's values (0: none, or not a short decimal). */
+  places: number;
+}
+
+/** Digits after the point in a number's String() form; 0 for exponent forms (the grid is then not worth it). */
+function decimalPlaces(x: number): number {
+  const s = String(x);
+  const dot = s.indexOf(".");
+  return dot < 0 || s.includes("e") ? 0 : s.length - dot - 1;
+}
+
+/** `Message Sig=value unit ...` as a string (the live commands' form). */
+export function signalsText(d: DecodedFrame, printer: SignalPrinter): string {
+  const out = new TextBuffer(1024);
+  printer.text(out, d);
+  return out.take().toString("utf8");
 }
 
 /** The `message`, `signals` and `error` keys of a decoded frame's JSON object. */
@@ -61,23 +215,15 @@ export function signalsJson(d: DecodedFrame): Record<string, unknown> {
   return o;
 }
 
-/** Units of every signal of a database, looked up by message and signal name. */
-export function unitsOf(db: Database): UnitOf {
-  const units = new Map<string, string>();
-  for (const m of db.messages) for (const s of m.signals) if (s.unit) units.set(`${m.name}\u0000${s.name}`, s.unit);
-  return (message, signal) => units.get(`${message}\u0000${signal}`) ?? "";
-}
-
 export async function loadDecoder(path: string): Promise<FrameDecoder> {
   const db = loadDbcFile(path);
   const decoder = new Decoder(db);
-  const unit = unitsOf(db);
+  const printer = new SignalPrinter(db);
   const decode = (f: Frame): DecodedFrame => decoder.decode(f, { choices: true });
   return {
     db,
     decode,
-    unit,
-    text: (f) => signalsText(decode(f), unit),
+    text: (f) => signalsText(decode(f), printer),
     json: (f) => signalsJson(decode(f)),
   };
 }

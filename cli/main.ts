@@ -7,57 +7,52 @@ import { Command, CommanderError } from "commander";
 import { UsageError } from "../frame/errors";
 import { log } from "../host/log";
 import { version } from "../package.json";
-import { registerConvert } from "./commands/convert";
-import { registerDecode } from "./commands/decode";
-import { registerEncode } from "./commands/encode";
-import { registerDbc } from "./commands/dbc";
-import { registerDump } from "./commands/dump";
-import { registerRecord } from "./commands/record";
-import { registerReplay } from "./commands/replay";
-import { registerSend } from "./commands/send";
-import { registerMonitor } from "./commands/monitor";
-import { registerStats } from "./commands/stats";
-import { registerTail } from "./commands/tail";
-import { registerDemo } from "./commands/demo";
-import { registerHil } from "./commands/hil";
-import { registerPolicy } from "./commands/policy";
-import { registerIngest } from "./commands/ingest";
-import { registerExport } from "./commands/export";
 
-// One line per subcommand, in the order `vgw --help` lists them.
-const COMMANDS: Array<(program: Command) => void> = [
-  registerConvert,
-  registerDecode,
-  registerEncode,
-  registerDbc,
-  registerDump,
-  registerRecord,
-  registerReplay,
-  registerSend,
-  registerMonitor,
-  registerStats,
-  registerTail,
-  registerDemo,
-  registerHil,
-  registerPolicy,
-  registerIngest,
-  registerExport,
+type Register = (program: Command) => void;
+
+/**
+ * One line per subcommand, in the order `vgw --help` lists them. Each module is loaded only when it is needed: the
+ * commands pull in MQTT, the simulator, SocketCAN and the HIL harness, and loading all of them for one `vgw convert`
+ * took longer than converting a large trace's first million frames' worth of parsing.
+ */
+const COMMANDS: Array<[name: string, load: () => Promise<Register>]> = [
+  ["convert", async () => (await import("./commands/convert")).registerConvert],
+  ["decode", async () => (await import("./commands/decode")).registerDecode],
+  ["encode", async () => (await import("./commands/encode")).registerEncode],
+  ["dbc", async () => (await import("./commands/dbc")).registerDbc],
+  ["dump", async () => (await import("./commands/dump")).registerDump],
+  ["record", async () => (await import("./commands/record")).registerRecord],
+  ["replay", async () => (await import("./commands/replay")).registerReplay],
+  ["send", async () => (await import("./commands/send")).registerSend],
+  ["monitor", async () => (await import("./commands/monitor")).registerMonitor],
+  ["stats", async () => (await import("./commands/stats")).registerStats],
+  ["tail", async () => (await import("./commands/tail")).registerTail],
+  ["demo", async () => (await import("./commands/demo")).registerDemo],
+  ["hil", async () => (await import("./commands/hil")).registerHil],
+  ["policy", async () => (await import("./commands/policy")).registerPolicy],
+  ["ingest", async () => (await import("./commands/ingest")).registerIngest],
+  ["export", async () => (await import("./commands/export")).registerExport],
 ];
 
-export function buildProgram(): Command {
+/**
+ * The program with every subcommand, or with only `command` when that names one (what `vgw <command> ...` needs:
+ * its options, its --help); anything else (`vgw --help`, a typo that commander suggests a fix for) gets them all.
+ */
+export async function buildProgram(command?: string): Promise<Command> {
   const program = new Command("vgw")
     .description("vehicle gateway toolkit: CAN over SocketCAN, DBC decoding, trace files, a CAN-to-MQTT gateway and its HIL harness")
     .version(version)
     .showHelpAfterError("(run with --help for usage and examples)")
     .exitOverride();
-  for (const register of COMMANDS) register(program);
+  const only = COMMANDS.find(([name]) => name === command);
+  for (const [, load] of only ? [only] : COMMANDS) (await load())(program);
   return program;
 }
 
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv[2]);
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {

@@ -9,7 +9,7 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
 });
 
 /** Resolves false once stdout has been closed by the reader; the caller then stops producing. */
-export function writeStdout(text: string): Promise<boolean> {
+export function writeStdout(text: string | Uint8Array): Promise<boolean> {
   if (gone) return Promise.resolve(false);
   return new Promise((resolve) => process.stdout.write(text, (err) => resolve(!err && !gone)));
 }

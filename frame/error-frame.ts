@@ -18,6 +18,15 @@ export const ERROR_CLASSES: ReadonlyArray<[number, string]> = [
   [0x100, "restarted-after-bus-off"],
   [0x200, "error-counter-tx-rx"],
 ];
+export const CAN_ERR_BUSERROR = 0x080;
+
+/**
+ * An error frame read from a trace format that keeps no error class (Vector ASC and BLF, PEAK TRC): a bus error with
+ * 8 zero data bytes, as can-utils' asc2log writes one. Each call makes its own data bytes (a caller may change them).
+ */
+export function busErrorFrame(t: number, bus: string): Frame {
+  return { id: CAN_ERR_BUSERROR, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: new Uint8Array(8), t, bus };
+}
 
 const CONTROLLER: ReadonlyArray<[number, string]> = [
   [0x01, "rx-overflow"],

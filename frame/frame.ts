@@ -11,6 +11,7 @@
  * which validates, so an invalid frame never travels further than the line that produced it.
  */
 import { FrameError } from "./errors";
+import type { TextBuffer } from "./text-buffer";
 
 export interface Frame {
   /** 11-bit or 29-bit identifier; for an error frame, the error class bits (can-utils' CAN_ERR_MASK). */
@@ -130,6 +131,25 @@ export function formatFrame(f: Frame): string {
   if (f.fd) return `${id}##${HEX[(f.brs ? CANFD_BRS : 0) | (f.esi ? CANFD_ESI : 0)]}${bytesToHex(f.data)}`;
   return `${id}#${bytesToHex(f.data)}`;
 }
+
+/** `formatFrame` written into a TextBuffer, byte for byte the same text (the trace writers' and decode's hot path). */
+export function writeFrameText(out: TextBuffer, f: Frame): void {
+  if (f.err) out.hex(f.id | CAN_ERR_FLAG, 8);
+  else out.hex(f.id, f.ext ? 8 : 3);
+  out.byte(HASH);
+  if (f.rtr) {
+    out.byte(0x52 /* R */);
+    if (f.dlc) out.decimal(f.dlc);
+    return;
+  }
+  if (f.fd) {
+    out.byte(HASH);
+    out.byte(HEX.charCodeAt((f.brs ? CANFD_BRS : 0) | (f.esi ? CANFD_ESI : 0)));
+  }
+  out.hexBytes(f.data);
+}
+
+const HASH = 0x23;
 
 /**
  * Parses can-utils frame text. Accepts what `cansend` accepts: `.` separators between data bytes, lowercase hex,

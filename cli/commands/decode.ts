@@ -10,15 +10,20 @@
  * stderr counts frames, unknown IDs, undecodable frames and skipped lines.
  */
 import { Option, type Command } from "commander";
-import { formatFrame, type Frame } from "../../frame/frame";
+import { writeFrameText, type Frame } from "../../frame/frame";
+import { NEWLINE, TextBuffer } from "../../frame/text-buffer";
 import { loadDbcFile } from "../../can-db/load";
-import { Decoder, type DecodedFrame, type SignalValue } from "../../can-db/decoder";
+import { Decoder, type DecodedFrame } from "../../can-db/decoder";
 import { openTraceReader, resolveFormat } from "../../host/trace";
+import { ChannelText } from "../../host/trace/channel";
 import { log } from "../../host/log";
 import { interruptSignal } from "../options";
 import { writeStdout } from "../stdout";
-import { signalsText, signalValueJson, unitsOf, type UnitOf } from "../../can-db/annotate";
+import { SignalPrinter } from "../../can-db/annotate";
 import { announceStdin, noFramesHint, stopReason } from "../trace-input";
+
+/** Bytes of output gathered before one write to stdout. */
+const OUTPUT_CHUNK = 256 << 10;
 
 interface DecodeCommandOptions {
   dbc: string;
@@ -28,36 +33,62 @@ interface DecodeCommandOptions {
   from?: string;
 }
 
-/** One decoded frame as a jsonl line (DESIGN.md contract). */
-export function decodedJson(f: Frame, d: DecodedFrame): string {
-  let s = "{";
-  if (f.t !== undefined) s += `"t":${jsonNumber(f.t)},`;
-  if (f.bus !== undefined) s += `"bus":${JSON.stringify(f.bus)},`;
-  s += `"id":${f.id},"ext":${f.ext},"message":${d.message === null ? "null" : JSON.stringify(d.message)},"signals":{`;
-  let first = true;
-  for (const name in d.signals) {
-    s += `${first ? "" : ","}${JSON.stringify(name)}:${jsonValue(d.signals[name])}`;
-    first = false;
+/**
+ * Prints decoded frames as `vgw decode` lines, into bytes (TextBuffer): the output, not the decoding, was what
+ * limited the command, so names, keys and channels are encoded once and numbers written without strings where exact.
+ */
+export class DecodedLines {
+  private readonly out = new TextBuffer();
+  private readonly busJson = new ChannelText((bus) => `"bus":${JSON.stringify(bus)},`);
+  private readonly busText = new ChannelText((bus) => `${bus} `);
+
+  constructor(private readonly printer: SignalPrinter) {}
+
+  get length(): number {
+    return this.out.length;
   }
-  s += "}";
-  if (d.error !== undefined) s += `,"error":${JSON.stringify(d.error)}`;
-  return s + "}";
-}
 
-function jsonValue(v: SignalValue): string {
-  return JSON.stringify(signalValueJson(v));
-}
+  /** The lines printed since the last take(). */
+  take(): Buffer {
+    return this.out.take();
+  }
 
-/** JSON has no NaN or Infinity (float signals can carry them): those become strings. */
-function jsonNumber(v: number): string {
-  return Number.isFinite(v) ? String(v) : `"${v}"`;
-}
+  /** One jsonl line (DESIGN.md contract): {"t":1.0,"bus":"can0","id":291,"ext":false,"message":"Name","signals":{"Sig":12.5}} */
+  json(f: Frame, d: DecodedFrame): void {
+    const out = this.out;
+    out.byte(0x7b);
+    if (f.t !== undefined) {
+      out.text(`"t":`);
+      // JSON has no NaN or Infinity: those become strings.
+      if (Number.isInteger(f.t)) out.integer(f.t);
+      else if (!out.gridDecimal(f.t, 6)) out.text(Number.isFinite(f.t) ? String(f.t) : `"${f.t}"`);
+      out.byte(0x2c);
+    }
+    if (f.bus !== undefined) out.bytes(this.busJson.get(f.bus));
+    out.text(`"id":`);
+    out.integer(f.id);
+    out.text(f.ext ? `,"ext":true,` : `,"ext":false,`);
+    this.printer.json(out, d);
+    out.byte(0x7d);
+    out.byte(NEWLINE);
+  }
 
-/** One decoded frame as text: the candump line, then `Message Sig=value unit ...` (dbc-annotate's one form). */
-export function decodedText(unit: UnitOf, f: Frame, d: DecodedFrame): string {
-  const head = `${f.t !== undefined ? `(${f.t.toFixed(6)}) ` : ""}${f.bus !== undefined ? `${f.bus} ` : ""}${formatFrame(f)}`;
-  const signals = signalsText(d, unit);
-  return signals ? `${head}  ${signals}` : head;
+  /** One text line: the candump line, then `Message Sig=value unit ...` (dbc-annotate's one form). */
+  text(f: Frame, d: DecodedFrame): void {
+    const out = this.out;
+    if (f.t !== undefined) {
+      out.byte(0x28);
+      out.fixed6(f.t, 0);
+      out.text(") ");
+    }
+    if (f.bus !== undefined) out.bytes(this.busText.get(f.bus));
+    writeFrameText(out, f);
+    if (d.message !== null || d.error) {
+      out.text("  ");
+      this.printer.text(out, d);
+    }
+    out.byte(NEWLINE);
+  }
 }
 
 export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Promise<void> {
@@ -67,7 +98,7 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
   const dropped = db.warnings.filter((w) => w.severity === "error").length;
   if (dropped) log.warn(`warning: ${opts.dbc}: ${dropped} duplicate definition(s) dropped, the first kept ('vgw dbc --check ${opts.dbc}' lists them)`);
   const decoder = new Decoder(db);
-  const unit = unitsOf(db);
+  const printer = new SignalPrinter(db);
   // Ctrl-C on a live pipe ends the input; the frames read so far are printed and the summary still comes.
   const interrupt = interruptSignal();
   try {
@@ -79,20 +110,23 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
     let unknown = 0;
     let undecodable = 0;
     let outputGone = false;
+    const lines = new DecodedLines(printer);
     for await (const batch of reader) {
-      const lines: string[] = [];
       for (const f of batch) {
         const d = decoder.decode(f, decodeOptions);
         frames++;
         if (d.message === null) unknown++;
         if (d.error !== undefined) undecodable++;
-        lines.push(jsonl ? decodedJson(f, d) : decodedText(unit, f, d));
+        if (jsonl) lines.json(f, d);
+        else lines.text(f, d);
       }
-      if (lines.length && !(await writeStdout(lines.join("\n") + "\n"))) {
+      // stdout gets big chunks: one write (and one wait for the pipe) per 256 KB, not per batch or line.
+      if (lines.length >= OUTPUT_CHUNK && !(await writeStdout(lines.take()))) {
         outputGone = true;
         break;
       }
     }
+    if (!outputGone && lines.length > 0 && !(await writeStdout(lines.take()))) outputGone = true;
     const parts = [`${frames} frames`, `${frames - unknown} of a known message`, `${unknown} unknown ID`];
     if (undecodable) parts.push(`${undecodable} not fully decodable (see "error")`);
     if (reader.skipped) parts.push(`${reader.skipped} bad lines skipped`);

@@ -7,8 +7,10 @@
  * commit is one transaction that inserts the batch keys with ON CONFLICT DO NOTHING and appends the frames of the
  * new keys only. Many workers need the PostgreSQL store.
  */
+// Frame flags are stored as the one record flag byte (frame/packed.ts, the protocol's too): a row reads like the wire.
+import { frameFlags } from "../../frame/packed";
 import { DuckDBInstance, timestampTZValue, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
-import { frameFlags, frameTimeMs, frameUptimeMs, type BatchRow } from "./rows";
+import { frameTimeMs, frameUptimeMs, type BatchRow } from "./rows";
 import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type Store, type StoreCounts, type StoredFrame, type WriteUnit } from "./store";
 
 const SCHEMA = `

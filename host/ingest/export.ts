@@ -3,19 +3,19 @@
  * stamp in seconds (exactly as the gateway sent it), so a trace written from them holds what the gateway saw.
  */
 import { makeFrame, type Frame } from "../../frame/frame";
-import { FLAG_BRS, FLAG_ERR, FLAG_ESI, FLAG_EXT, FLAG_FD, FLAG_RTR } from "../gateway/canbus-records";
+import { FRAME_FLAG } from "../../frame/packed";
 import type { ExportQuery, Store, StoredFrame } from "./store";
 
 export function storedToFrame(s: StoredFrame, bus: string): Frame {
-  const rtr = (s.flags & FLAG_RTR) !== 0;
+  const rtr = (s.flags & FRAME_FLAG.rtr) !== 0;
   return makeFrame({
     id: s.id,
-    ext: (s.flags & FLAG_EXT) !== 0,
+    ext: (s.flags & FRAME_FLAG.ext) !== 0,
     rtr,
-    fd: (s.flags & FLAG_FD) !== 0,
-    brs: (s.flags & FLAG_BRS) !== 0,
-    esi: (s.flags & FLAG_ESI) !== 0,
-    err: (s.flags & FLAG_ERR) !== 0,
+    fd: (s.flags & FRAME_FLAG.fd) !== 0,
+    brs: (s.flags & FRAME_FLAG.brs) !== 0,
+    esi: (s.flags & FRAME_FLAG.esi) !== 0,
+    err: (s.flags & FRAME_FLAG.err) !== 0,
     dlc: rtr ? (s.dlc ?? 0) : undefined,
     data: rtr ? undefined : s.data,
     t: s.tMs / 1000,

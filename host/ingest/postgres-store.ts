@@ -7,11 +7,13 @@
  *
  * Bulk rows go in with COPY (pg-copy-streams), one transaction per unit of deliveries.
  */
+// Frame flags are stored as the one record flag byte (frame/packed.ts, the protocol's too): a row reads like the wire.
+import { frameFlags } from "../../frame/packed";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { Client } from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { frameFlags, frameTimeMs, frameUptimeMs, type BatchRow } from "./rows";
+import { frameTimeMs, frameUptimeMs, type BatchRow } from "./rows";
 import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type Store, type StoreCounts, type StoredFrame, type WriteUnit } from "./store";
 
 /** Serialises schema and partition changes across workers (any constant both sides agree on). */

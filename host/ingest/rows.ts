@@ -9,7 +9,6 @@
  */
 import type { FrameDecoder } from "../../can-db/annotate";
 import type { Frame } from "../../frame/frame";
-import { FLAG_BRS, FLAG_ERR, FLAG_ESI, FLAG_EXT, FLAG_FD, FLAG_RTR } from "../gateway/canbus-records";
 import { decodeBatch, decodeStatus, parseTopic, PayloadError, type FrameBatch } from "../gateway/uplink";
 
 export interface BatchRow {
@@ -55,10 +54,6 @@ export interface RejectRow {
 
 export type Row = { kind: "batch"; row: BatchRow } | { kind: "status"; row: StatusRow } | { kind: "reject"; row: RejectRow } | { kind: "ignored" };
 
-/** Frame flags as stored: the protocol's record flags (docs/protocol.md), so a row reads like the wire. */
-export function frameFlags(f: Frame): number {
-  return (f.ext ? FLAG_EXT : 0) | (f.rtr ? FLAG_RTR : 0) | (f.fd ? FLAG_FD : 0) | (f.brs ? FLAG_BRS : 0) | (f.esi ? FLAG_ESI : 0) | (f.err ? FLAG_ERR : 0);
-}
 
 /** Absolute time in epoch ms of frame `i` of a batch that arrived at `receivedAt`. */
 export function frameTimeMs(row: BatchRow, i: number): number {

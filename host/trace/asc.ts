@@ -22,13 +22,13 @@
  * without flags but with data length 0 and a DLC is a remote frame (python-can's reading).
  */
 import type { Frame } from "../../frame/frame";
+import { busErrorFrame } from "../../frame/error-frame";
 import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, isValidFdLength, lengthToDlc } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
-import { decimal, scanDecimal, spacedHex, wholeLines } from "./lines";
-import { channelNumber } from "./channel";
+import { decimal, scanDecimal, wholeLines } from "./lines";
+import { NEWLINE, SPACE, TextBuffer } from "../../frame/text-buffer";
+import { channelNumber, ChannelText } from "./channel";
 
-const CAN_ERR_BUSERROR = 0x80;
-const ERROR_DATA = new Uint8Array(8);
 const FLAG_RTR = 0x10;
 const FLAG_EDL = 0x1000;
 const FLAG_BRS = 0x2000;
@@ -101,7 +101,7 @@ export class AscParser {
     if (kind === "CANFD") return this.fdLine(tok, t, lineNo, line);
     if (kind === undefined || !/^\d+$/.test(kind)) return undefined; // CAN 1 Status:, SV:, LIN, ... not frames
     const bus = String(Number(kind)); // "01" is channel 1
-    if (tok[2] === "ErrorFrame") return errorFrame(t, bus);
+    if (tok[2] === "ErrorFrame") return busErrorFrame(t, bus);
     if (tok.length < 5 || (tok[3] !== "Rx" && tok[3] !== "Tx")) return undefined; // Statistic:, J1939TP, ...
     const id = this.id(tok[2]);
     if (id === undefined) return this.bad(lineNo, `bad CAN ID '${tok[2]}'`, line);
@@ -128,7 +128,7 @@ export class AscParser {
   private fdLine(tok: string[], t: number, lineNo: number, line: string): Frame | undefined {
     if (!/^\d+$/.test(tok[2] ?? "")) return this.bad(lineNo, `bad CANFD channel '${tok[2]}'`, line);
     const channel = String(Number(tok[2]));
-    if (tok[4] === "ErrorFrame") return errorFrame(t, channel);
+    if (tok[4] === "ErrorFrame") return busErrorFrame(t, channel);
     const id = this.id(tok[4] ?? "");
     if (id === undefined) return this.bad(lineNo, `bad CAN ID '${tok[4]}'`, line);
     // An optional symbolic name sits between the ID and the BRS/ESI digits.
@@ -230,9 +230,6 @@ function cut(line: string): string {
   return line.length > 120 ? line.slice(0, 120) + "..." : line;
 }
 
-function errorFrame(t: number, bus: string): Frame {
-  return { id: CAN_ERR_BUSERROR, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: ERROR_DATA.slice(), t, bus };
-}
 
 const HEXVAL = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEXVAL[48 + i] = i;
@@ -435,45 +432,101 @@ async function* readAsc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncG
   }
 }
 
-function idText(f: Frame): string {
-  return f.id.toString(16).toUpperCase() + (f.ext ? "x" : "");
+/** `id.toString(16).toUpperCase()` plus `x` for a 29-bit ID: the ID column. */
+function writeId(out: TextBuffer, f: Frame): number {
+  out.hex(f.id, 1);
+  if (f.ext) out.byte(0x78 /* x */);
+  return hexLength(f.id) + (f.ext ? 1 : 0);
 }
 
+function hexLength(n: number): number {
+  return n >= 0 && n <= 0xffffffff ? (n < 16 ? 1 : Math.floor(Math.log2(n) / 4) + 1) : n.toString(16).length;
+}
+
+const CANFD_GAP = Buffer.from(" ".repeat(34));
+const CANFD_TAIL = Buffer.from("        0        0        0        0        0\n");
+
 /**
- * Writes what CANoe and both references read: python-can's and log2asc's layout, `base hex timestamps absolute`,
+ * Writes what CANoe and both references read: python-can's and log2asc's layout, `base hex  timestamps absolute`,
  * the date of the first frame in local time with milliseconds, and times relative to that millisecond, so the
- * absolute time survives a round trip to the microsecond.
+ * absolute time survives a round trip to the microsecond. Lines go straight into bytes (see TextBuffer); the
+ * template each branch follows is in its comment.
  */
 function createAscWriter(): FormatWriter {
   let start: number | undefined;
   let lastT = 0;
+  const out = new TextBuffer();
+  const channels = new ChannelText(channelNumber);
   return {
     begin: () => "",
     encode(frames) {
-      const parts: string[] = [];
       for (const f of frames) {
         const t = f.t ?? lastT;
         lastT = t;
         if (start === undefined) {
           start = Math.floor(t * 1000) / 1000;
           const date = formatAscDate(start);
-          parts.push(`date ${date}\nbase hex  timestamps absolute\ninternal events logged\n// version 9.0.0\nBegin Triggerblock ${date}\n   0.000000 Start of measurement\n`);
+          out.text(`date ${date}\nbase hex  timestamps absolute\ninternal events logged\n// version 9.0.0\nBegin Triggerblock ${date}\n   0.000000 Start of measurement\n`);
         }
-        const ts = (t - start).toFixed(6).padStart(11);
-        const ch = channelNumber(f.bus);
-        if (f.err) parts.push(`${ts} ${ch}  ErrorFrame\n`);
-        else if (f.fd) {
-          const flags = FLAG_EDL | (f.brs ? FLAG_BRS : 0) | (f.esi ? FLAG_ESI : 0);
+        // ts = (t - start).toFixed(6).padStart(11); ch = channelNumber(f.bus)
+        out.fixed6(t - start, 11);
+        const ch = channels.get(f.bus);
+        if (f.err) {
+          // `${ts} ${ch}  ErrorFrame\n`
+          out.byte(SPACE);
+          out.bytes(ch);
+          out.text("  ErrorFrame\n");
+        } else if (f.fd) {
+          // `${ts} CANFD ${String(ch).padStart(3)} Rx ${idText.padStart(11)} ${"".padStart(32)} ${brs} ${esi} ${dlc hex} ${String(len).padStart(2)}`
+          // + (len ? " " + spacedHex(data) : "") + `        0    0 ${flags hex upper.padStart(8)}        0        0        0        0        0\n`
           const len = f.data.length;
-          parts.push(
-            `${ts} CANFD ${String(ch).padStart(3)} Rx ${idText(f).padStart(11)} ${"".padStart(32)} ${f.brs ? 1 : 0} ${f.esi ? 1 : 0} ` +
-              `${lengthToDlc(len).toString(16)} ${String(len).padStart(2)}${len ? " " + spacedHex(f.data) : ""} ` +
-              `       0    0 ${flags.toString(16).toUpperCase().padStart(8)}        0        0        0        0        0\n`,
-          );
-        } else if (f.rtr) parts.push(`${ts} ${ch}  ${idText(f).padEnd(15)} Rx   r ${(f.dlc ?? 0).toString(16)}\n`);
-        else parts.push(`${ts} ${ch}  ${idText(f).padEnd(15)} Rx   d ${f.data.length.toString(16)}${f.data.length ? " " + spacedHex(f.data) : ""}\n`);
+          out.text(" CANFD ");
+          out.spaces(3 - ch.length);
+          out.bytes(ch);
+          out.text(" Rx ");
+          out.spaces(11 - hexLength(f.id) - (f.ext ? 1 : 0));
+          writeId(out, f);
+          out.bytes(CANFD_GAP);
+          out.byte(f.brs ? 0x31 : 0x30);
+          out.byte(SPACE);
+          out.byte(f.esi ? 0x31 : 0x30);
+          out.byte(SPACE);
+          out.hex(lengthToDlc(len), 1, true);
+          out.byte(SPACE);
+          out.decimal(len, 2);
+          if (len) {
+            out.byte(SPACE);
+            out.spacedHexBytes(f.data);
+          }
+          out.text("        0    0 ");
+          const flags = FLAG_EDL | (f.brs ? FLAG_BRS : 0) | (f.esi ? FLAG_ESI : 0);
+          out.spaces(8 - hexLength(flags));
+          out.hex(flags, 1);
+          out.bytes(CANFD_TAIL);
+        } else {
+          // remote: `${ts} ${ch}  ${idText.padEnd(15)} Rx   r ${(f.dlc ?? 0).toString(16)}\n`
+          // data:   `${ts} ${ch}  ${idText.padEnd(15)} Rx   d ${len.toString(16)}` + (len ? " " + spacedHex(data) : "") + "\n"
+          out.byte(SPACE);
+          out.bytes(ch);
+          out.byte(SPACE);
+          out.byte(SPACE);
+          out.spaces(15 - writeId(out, f));
+          if (f.rtr) {
+            out.text(" Rx   r ");
+            out.hex(f.dlc ?? 0, 1, true);
+          } else {
+            const len = f.data.length;
+            out.text(" Rx   d ");
+            out.hex(len, 1, true);
+            if (len) {
+              out.byte(SPACE);
+              out.spacedHexBytes(f.data);
+            }
+          }
+          out.byte(NEWLINE);
+        }
       }
-      return parts.join("");
+      return out.take();
     },
     finish: () => ({ tail: start === undefined ? "" : "End TriggerBlock\n" }),
   };

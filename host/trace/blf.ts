@@ -26,9 +26,10 @@
  */
 import * as zlib from "zlib";
 import type { Frame } from "../../frame/frame";
+import { busErrorFrame } from "../../frame/error-frame";
 import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS, lengthToDlc } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
-import { channelNumber } from "./channel";
+import { ChannelNumbers } from "./channel";
 
 const LOGG = 0x47474f4c; // "LOGG" little-endian
 const LOBJ = 0x4a424f4c; // "LOBJ"
@@ -42,7 +43,6 @@ const CAN_FD_MESSAGE = 100;
 const CAN_FD_MESSAGE_64 = 101;
 const CAN_MSG_EXT = 0x80000000;
 const REMOTE_FLAG = 0x80;
-const CAN_ERR_BUSERROR = 0x80;
 /** A container larger than this is not a real file's: refuse it rather than allocate it (vector_blf writes 128 KB). */
 const MAX_CONTAINER = 64 << 20;
 const EMPTY = new Uint8Array(0);
@@ -219,7 +219,7 @@ class BlfParser {
     }
     if (type === CAN_ERROR_EXT) {
       if (p + 2 > end) return this.short(type, size, 2);
-      return errorFrame(t, channelName(u16(b, p)));
+      return busErrorFrame(t, channelName(u16(b, p)));
     }
     if (type === CAN_FD_MESSAGE) {
       if (p + 20 > end) return this.short(type, size, 20);
@@ -309,9 +309,6 @@ function channelName(n: number): string {
   return n < 256 ? CHANNELS[n] : String(n);
 }
 
-function errorFrame(t: number, bus: string): Frame {
-  return { id: CAN_ERR_BUSERROR, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: new Uint8Array(8), t, bus };
-}
 
 async function* readBlf(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
   const input = new ByteStream(chunks[Symbol.asyncIterator]());
@@ -417,6 +414,20 @@ function container(obj: Buffer, parser: BlfParser): Buffer | undefined {
 
 /** Uncompressed bytes per log container, as Vector's tools and python-can write them. */
 const CONTAINER_SIZE = 128 * 1024;
+/** zlib's defaults (level 6), in one 256 KB output chunk: a container never needs more, so no chunks are joined. */
+const DEFLATE_OPTIONS: zlib.ZlibOptions = { chunkSize: 256 << 10 };
+/**
+ * Pieces a writer may hold before encode() waits for zlib: enough to keep the second core compressing while the
+ * first packs frames, few enough that memory stays some hundreds of KB (plus the containers one batch fills).
+ */
+const MAX_AHEAD = 4;
+
+/** One piece of a BLF file being written: its bytes once known (a container: once zlib is done with it). */
+interface Piece {
+  bytes?: Buffer;
+  failed?: Error;
+  done: Promise<void>;
+}
 
 /**
  * Writes CAN_MESSAGE, CAN_FD_MESSAGE and CAN_ERROR_EXT objects (what python-can writes and CANoe reads) in
@@ -430,8 +441,12 @@ function createBlfWriter(): FormatWriter {
   let uncompressedTotal = FILE_HEADER_SIZE;
   let fileSize = 0;
   let lastT = 0;
-  const pending = Buffer.alloc(CONTAINER_SIZE + 256);
+  let pending = Buffer.alloc(CONTAINER_SIZE + 256);
   let used = 0;
+  const channels = new ChannelNumbers();
+  // The file's pieces in order: the header, then containers, each compressed on the thread pool while the next frames
+  // are packed (zlib is most of a BLF writer's time), and handed out once it and all before it are done.
+  const queue: Piece[] = [];
 
   const header = (): Buffer => {
     const h = Buffer.alloc(FILE_HEADER_SIZE);
@@ -450,9 +465,25 @@ function createBlfWriter(): FormatWriter {
     return h;
   };
 
-  const flush = (): Buffer => {
-    if (used === 0) return Buffer.alloc(0);
-    const packed = zlib.deflateSync(pending.subarray(0, used));
+  /** The full container goes to zlib on the thread pool; packing goes on in a fresh (zeroed) buffer. */
+  const seal = (): void => {
+    if (used === 0) return;
+    const input = pending.subarray(0, used);
+    pending = Buffer.alloc(CONTAINER_SIZE + 256);
+    used = 0;
+    const piece: Piece = { done: Promise.resolve() };
+    piece.done = new Promise((resolve) =>
+      zlib.deflate(input, DEFLATE_OPTIONS, (e, packed) => {
+        if (e) piece.failed = e;
+        else piece.bytes = containerObject(packed, input.length);
+        resolve();
+      }),
+    );
+    queue.push(piece);
+  };
+
+  /** LOG_CONTAINER object around `packed` (zlib of `size` bytes of objects), padded to 4 bytes. */
+  const containerObject = (packed: Buffer, size: number): Buffer => {
     const objSize = 32 + packed.length;
     const pad = objSize % 4;
     const out = Buffer.alloc(objSize + pad);
@@ -462,27 +493,39 @@ function createBlfWriter(): FormatWriter {
     out.writeUInt32LE(objSize, 8);
     out.writeUInt32LE(LOG_CONTAINER, 12);
     out.writeUInt16LE(2, 16);
-    out.writeUInt32LE(used, 24);
+    out.writeUInt32LE(size, 24);
     packed.copy(out, 32);
-    uncompressedTotal += 32 + used;
+    uncompressedTotal += 32 + size;
     fileSize += out.length;
-    used = 0;
     return out;
   };
 
+  /** The finished pieces at the head of the queue, in file order. */
+  const ready = (): Buffer => {
+    const out: Buffer[] = [];
+    while (queue.length > 0 && (queue[0].bytes || queue[0].failed)) {
+      const piece = queue.shift() as Piece;
+      if (piece.failed) throw piece.failed;
+      out.push(piece.bytes as Buffer);
+    }
+    return out.length === 1 ? out[0] : Buffer.concat(out);
+  };
+
+  /** Starts an object of `type` at `used` (the buffer is zero there); returns where its body starts. */
   const object = (type: number, t: number, bodySize: number): number => {
     const size = 32 + bodySize;
+    const b = pending;
     const p = used;
-    pending.fill(0, p, p + size + 4);
-    pending.writeUInt32LE(LOBJ, p);
-    pending.writeUInt16LE(32, p + 4);
-    pending.writeUInt16LE(1, p + 6);
-    pending.writeUInt32LE(size, p + 8);
-    pending.writeUInt32LE(type, p + 12);
-    pending.writeUInt32LE(2, p + 16); // nanoseconds
+    put32(b, p, LOBJ);
+    b[p + 4] = 32;
+    b[p + 6] = 1;
+    put32(b, p + 8, size);
+    b[p + 12] = type;
+    b[p + 16] = 2; // nanoseconds
     const ns = Math.max(0, Math.round((t - (start as number)) * 1e9));
-    pending.writeUInt32LE(ns % 4294967296, p + 24);
-    pending.writeUInt32LE(Math.floor(ns / 4294967296), p + 28);
+    if (ns >= 2 ** 64) b.writeUInt32LE(Math.floor(ns / 4294967296), 0); // the RangeError of a u64 field
+    put32(b, p + 24, ns % 4294967296);
+    put32(b, p + 28, Math.floor(ns / 4294967296));
     used += size + (size % 4 ? 4 - (size % 4) : 0);
     count++;
     return p + 32;
@@ -491,44 +534,64 @@ function createBlfWriter(): FormatWriter {
   return {
     begin: () => "",
     encode(frames) {
-      const parts: Buffer[] = [];
       for (const f of frames) {
+        const b = pending;
         const t = f.t ?? lastT;
         lastT = t;
         if (start === undefined) {
           start = t >= 631152000 ? Math.floor(t * 1000) / 1000 : 0;
-          parts.push(header());
+          queue.push({ bytes: header(), done: Promise.resolve() });
           fileSize = FILE_HEADER_SIZE;
         }
         stop = t;
-        const ch = channelNumber(f.bus);
+        const ch = channels.get(f.bus);
+        if (ch > 0xffff) b.writeUInt16LE(ch, 0); // the RangeError a u16 field gives any larger number
         const rawId = (f.ext ? CAN_MSG_EXT : 0) | f.id;
         if (f.err) {
           const p = object(CAN_ERROR_EXT, t, 32);
-          pending.writeUInt16LE(ch, p);
-          pending[p + 10] = 8;
+          b[p] = ch;
+          b[p + 1] = ch >> 8;
+          b[p + 10] = 8;
         } else if (f.fd) {
           const p = object(CAN_FD_MESSAGE, t, 84);
-          pending.writeUInt16LE(ch, p);
-          pending[p + 3] = lengthToDlc(f.data.length);
-          pending.writeUInt32LE(rawId >>> 0, p + 4);
-          pending[p + 13] = 1 | (f.brs ? 2 : 0) | (f.esi ? 4 : 0);
-          pending[p + 14] = f.data.length;
-          pending.set(f.data, p + 20);
+          const data = f.data;
+          const len = data.length;
+          b[p] = ch;
+          b[p + 1] = ch >> 8;
+          b[p + 3] = lengthToDlc(len);
+          put32(b, p + 4, rawId >>> 0);
+          b[p + 13] = 1 | (f.brs ? 2 : 0) | (f.esi ? 4 : 0);
+          b[p + 14] = len;
+          for (let k = 0; k < len; k++) b[p + 20 + k] = data[k];
         } else {
           const p = object(CAN_MESSAGE, t, 16);
-          pending.writeUInt16LE(ch, p);
-          pending[p + 2] = f.rtr ? REMOTE_FLAG : 0;
-          pending[p + 3] = f.rtr ? (f.dlc ?? 0) : f.data.length;
-          pending.writeUInt32LE(rawId >>> 0, p + 4);
-          pending.set(f.data, p + 8);
+          const data = f.data;
+          const len = data.length;
+          b[p] = ch;
+          b[p + 1] = ch >> 8;
+          b[p + 2] = f.rtr ? REMOTE_FLAG : 0;
+          b[p + 3] = f.rtr ? (f.dlc ?? 0) : len;
+          put32(b, p + 4, rawId >>> 0);
+          for (let k = 0; k < len; k++) b[p + 8 + k] = data[k];
         }
-        if (used >= CONTAINER_SIZE) parts.push(flush());
+        if (used >= CONTAINER_SIZE) seal();
       }
-      return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+      const done = ready();
+      if (queue.length <= MAX_AHEAD) return done;
+      // zlib has fallen behind: wait for the oldest containers, so memory stays bounded.
+      return (async () => {
+        const parts = [done];
+        while (queue.length > MAX_AHEAD) {
+          await queue[0].done;
+          parts.push(ready());
+        }
+        return Buffer.concat(parts);
+      })();
     },
-    finish() {
-      const tail = flush();
+    async finish() {
+      seal();
+      await Promise.all(queue.map((piece) => piece.done));
+      const tail = ready();
       // An empty trace still gets a valid header.
       if (start === undefined) {
         fileSize = FILE_HEADER_SIZE;
@@ -537,6 +600,14 @@ function createBlfWriter(): FormatWriter {
       return { tail, headerPatch: header() };
     },
   };
+}
+
+/** Little-endian u32 without Buffer's range checks (the writer's hot path; values are u32 by construction). */
+function put32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+  b[o + 2] = v >>> 16;
+  b[o + 3] = v >>> 24;
 }
 
 export const blfFormat: TraceFormat = {

@@ -9,12 +9,14 @@
  *   123#DEADBEEF                                    a bare frame (cansend form, e.g. piped in): no time, no channel
  *
  * The reader parses bytes in place (no string per line) because it is the hot path of `vgw decode` and `convert`;
- * the text grammar itself is the one `frame/frame.ts` defines, and the writer prints through `formatFrame`.
+ * the text grammar itself is the one `frame/frame.ts` defines, and the writer prints through `writeFrameText`
+ * (frame.ts's `formatFrame`, written as bytes).
  */
-import { CAN_EFF_MASK, CAN_ERR_FLAG, CAN_SFF_MASK, formatFrame, type Frame } from "../../frame/frame";
+import { CAN_EFF_MASK, CAN_ERR_FLAG, CAN_SFF_MASK, writeFrameText, type Frame } from "../../frame/frame";
+import { TextBuffer } from "../../frame/text-buffer";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { decimal, scanDecimal, wholeLines } from "./lines";
-import { candumpChannel } from "./channel";
+import { candumpChannel, ChannelText } from "./channel";
 
 const HEXVAL = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEXVAL[48 + i] = i;
@@ -238,18 +240,27 @@ async function* readCandump(chunks: AsyncIterable<Buffer>, ctx: ReadContext): As
 
 function createCandumpWriter(): FormatWriter {
   let lastT = 0;
+  const out = new TextBuffer();
+  const channels = new ChannelText(candumpChannel);
   return {
     begin: () => "",
     encode(frames) {
-      const parts: string[] = new Array(frames.length);
       for (let k = 0; k < frames.length; k++) {
         const f = frames[k];
         // A frame without time (a bare cansend line) keeps the previous time, as python-can's writer does.
         const t = f.t ?? lastT;
         lastT = t;
-        parts[k] = `(${t.toFixed(6)}) ${candumpChannel(f.bus)} ${formatFrame(f)}\n`;
+        // `(${t.toFixed(6)}) ${candumpChannel(f.bus)} ${formatFrame(f)}\n`
+        out.byte(0x28);
+        out.fixed6(t, 0);
+        out.byte(0x29);
+        out.byte(SPACE);
+        out.bytes(channels.get(f.bus));
+        out.byte(SPACE);
+        writeFrameText(out, f);
+        out.byte(LF);
       }
-      return parts.join("");
+      return out.take();
     },
     finish: () => ({ tail: "" }),
   };

@@ -22,12 +22,20 @@ export interface ReadContext {
 export interface FormatWriter {
   /** Bytes that start the file (header); may be a placeholder that `finish` patches. */
   begin(): Buffer | string;
-  /** Encodes a batch. A format that buffers (BLF containers) may return an empty buffer. */
-  encode(frames: Frame[]): Buffer | string;
+  /**
+   * Encodes a batch. A format that buffers (BLF containers) may return an empty buffer, or a promise when work it
+   * runs off the main thread (zlib) has fallen too far behind: the caller awaits it, once per batch.
+   */
+  encode(frames: Frame[]): Buffer | string | Promise<Buffer | string>;
   /** Final bytes, plus a replacement for the first bytes when the output can seek (BLF header with counts). */
-  finish(): { tail: Buffer | string; headerPatch?: Buffer };
+  finish(): WriterEnd | Promise<WriterEnd>;
   /** Frames the format could not represent and dropped (counted, reported by the writer). */
   readonly dropped?: number;
+}
+
+export interface WriterEnd {
+  tail: Buffer | string;
+  headerPatch?: Buffer;
 }
 
 export interface TraceFormat {

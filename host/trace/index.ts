@@ -157,12 +157,17 @@ export function openTraceWriter(path: string, options: TraceWriterOptions = {}):
       const started = begin();
       const body = encoder.encode(frames);
       framesWritten += frames.length;
-      if (started) return started.then(() => sink.write(body));
+      if (started || typeof body === "object" && "then" in body) {
+        return (async () => {
+          await started;
+          await sink.write(await body);
+        })();
+      }
       return sink.write(body);
     },
     async close() {
       await begin();
-      const { tail, headerPatch } = encoder.finish();
+      const { tail, headerPatch } = await encoder.finish();
       await sink.write(tail);
       await sink.close(headerPatch);
     },

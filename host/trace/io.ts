@@ -14,6 +14,9 @@ import { isGzipPath } from "./format";
  */
 export const DEFAULT_CHUNK = 1 << 16;
 
+/** Bytes a writer may have in flight to its file before it waits (backpressure). */
+const WRITE_WINDOW = 1 << 20;
+
 /** Fails early, with the path in the message, when a trace cannot be opened (before any parsing starts). */
 export function checkReadable(path: string): void {
   if (path === "-") return;
@@ -90,7 +93,9 @@ export function openSink(path: string): ByteSink {
     const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "its folder does not exist" : fileReason(e);
     throw new VgwError(`cannot write trace ${path}: ${reason}`, { cause: e });
   }
-  const file = fs.createWriteStream(path, { fd });
+  // A 1 MB window lets the writes of the last batches run while the next ones are parsed and formatted (with the
+  // default 16 KB, every batch waited for its own write).
+  const file = fs.createWriteStream(path, { fd, highWaterMark: WRITE_WINDOW });
   if (isGzipPath(path)) {
     const gz = zlib.createGzip();
     gz.pipe(file);

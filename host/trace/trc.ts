@@ -16,12 +16,12 @@
  * CAN_ERR_BUSERROR with 8 zero bytes, as in ASC and BLF. Status/warning lines are not frames and are passed over.
  */
 import type { Frame } from "../../frame/frame";
+import { busErrorFrame } from "../../frame/error-frame";
 import { CAN_EFF_MASK, CAN_SFF_MASK, FD_LENGTHS } from "../../frame/frame";
 import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { framesFromLines, spacedHex } from "./lines";
 import { channelNumber } from "./channel";
 
-const CAN_ERR_BUSERROR = 0x80;
 const EMPTY = new Uint8Array(0);
 const WS = /\s+/;
 /** OLE automation dates (`$STARTTIME`) count days from 1899-12-30, local time. */
@@ -116,7 +116,7 @@ class TrcParser {
     const idTok = tok[k++];
     if (this.version === "1.3" && tok[k] === "-") k++;
     if (idTok === "FFFFFFFF") return undefined; // 1.0 status line
-    if (type === "Error") return errorFrame(t, bus);
+    if (type === "Error") return busErrorFrame(t, bus);
     if (type !== "Rx" && type !== "Tx") return this.bad(lineNo, `unknown message type '${type}'`, line);
     if (!/^\d+$/.test(bus ?? "")) return this.bad(lineNo, `bad bus '${bus}'`, line);
     const id = parseId(idTok);
@@ -124,7 +124,7 @@ class TrcParser {
     const dlc = Number(tok[k++]);
     if (!Number.isInteger(dlc) || dlc < 0 || dlc > 8) return this.bad(lineNo, `bad data length '${tok[k - 1]}'`, line);
     if (tok[k] === "RTR") return remote(id, dlc, t, bus);
-    if (tok[k] === "ERROR") return errorFrame(t, bus);
+    if (tok[k] === "ERROR") return busErrorFrame(t, bus);
     const data = bytes(tok, k, dlc);
     if (typeof data === "string") return this.bad(lineNo, data, line);
     return { id: id.id, ext: id.ext, rtr: false, fd: false, brs: false, esi: false, err: false, data, t, bus };
@@ -143,7 +143,7 @@ class TrcParser {
     const t = this.start + offset / 1000;
     const bus = at("B") ?? "1";
     if (!/^\d+$/.test(bus)) return this.bad(lineNo, `bad bus '${bus}'`, line);
-    if (type === "ER") return errorFrame(t, bus);
+    if (type === "ER") return busErrorFrame(t, bus);
     const fdTypes: Record<string, [boolean, boolean]> = { FD: [false, false], FB: [true, false], FE: [false, true], BI: [true, true] };
     if (type !== "DT" && type !== "RR" && !(type !== undefined && type in fdTypes)) {
       return this.bad(lineNo, `unknown message type '${type}'`, line);
@@ -204,9 +204,6 @@ function remote(id: { id: number; ext: boolean }, dlc: number, t: number, bus: s
   return f;
 }
 
-function errorFrame(t: number, bus: string): Frame {
-  return { id: CAN_ERR_BUSERROR, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: new Uint8Array(8), t, bus };
-}
 
 function readTrc(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[]> {
   const parser = new TrcParser(ctx);
