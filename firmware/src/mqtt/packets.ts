@@ -174,9 +174,9 @@ export function encodePingreq(): Buffer {
     return Buffer.from([PINGREQ << 4, 0])
 }
 
-export function encodeDisconnect(): Buffer {
-    return Buffer.from([DISCONNECT << 4, 0])
-}
+// No encoder for DISCONNECT on purpose: a clean DISCONNECT tells the broker to discard the last will, and the gateway
+// never ends a session it wants unannounced. Every close (reconnect, protocol violation, flood) leaves the will armed,
+// so the retained status says offline whenever the gateway is not connected.
 
 /** A received packet; `body` is its own copy (at most the parser's buffer size). */
 export interface MqttPacket {
