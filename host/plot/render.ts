@@ -72,6 +72,9 @@ export interface Rendered {
   svg: string;
   width: number;
   height: number;
+  /** The time axis: sample time x0 is at each pane's left edge, x1 at its right. */
+  x0: number;
+  x1: number;
   panes: PaneLayout[];
 }
 
@@ -220,7 +223,7 @@ export function renderSvg(fig: Figure): Rendered {
     : `${thousands(totalSamples)} samples, every one drawn`;
   out.push(`<text x="${L}" y="${lastBottom + 24}" fill="#777777">${escapeXml(note)}</text>`);
   out.push(`</svg>`);
-  return { svg: out.join("\n"), width: W, height: H, panes: layouts };
+  return { svg: out.join("\n"), width: W, height: H, x0, x1, panes: layouts };
 }
 
 /** The pane's value range (the samples inside the time range, and the value a step trace holds when it starts) and ticks. */
@@ -268,6 +271,7 @@ function reduceTraces(p: PreparedPane, x0: number, x1: number, columns: number):
   });
 }
 
+/** Series are 2 px wide: any 2 px band fully covers at least one pixel row, so the exact colour is always on screen. */
 function traceSvg(pt: PreparedTrace, px: (t: number) => number, py: (v: number) => number, end: number): string {
   const { t, v } = pt.reduced;
   if (t.length === 0) return "";
@@ -281,7 +285,7 @@ function traceSvg(pt: PreparedTrace, px: (t: number) => number, py: (v: number) 
     parts.push(`M${px(t[0]).toFixed(1)} ${py(v[0]).toFixed(1)}`);
     for (let i = 1; i < t.length; i++) parts.push(`L${px(t[i]).toFixed(1)} ${py(v[i]).toFixed(1)}`);
   }
-  return `<path d="${parts.join("")}" fill="none" stroke="${pt.color}" stroke-width="1.5" stroke-linejoin="round"/>`;
+  return `<path d="${parts.join("")}" fill="none" stroke="${pt.color}" stroke-width="2" stroke-linejoin="round"/>`;
 }
 
 /** The value table's text on each plateau wide enough to hold it, just above the line. */
