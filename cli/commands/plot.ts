@@ -102,6 +102,8 @@ export async function plotTrace(trace: string, patterns: string[], opts: PlotOpt
     const c = extractor.counts;
     const parts = [`${c.frames} frames`, `${c.used} of plotted messages in range`];
     if (c.outOfRange) parts.push(`${c.outOfRange} outside the time range`);
+    if (c.noData) parts.push(`${c.noData} error or remote frames`);
+    if (c.infinite) parts.push(`${c.infinite} infinite values left out`);
     if (reader.skipped) parts.push(`${reader.skipped} bad lines skipped`);
     const where = opts.output === "-" ? "stdout" : opts.output;
     log.info(`plot: ${parts.join(", ")}; ${drawnText(rendered)}; ${written ? `wrote ${where} (${bytes.length} bytes)` : "output closed"}${stopReason(interrupt.signal, !written)}`);

@@ -84,6 +84,8 @@ export interface ExtractCounts {
   outOfRange: number;
   /** Error and remote frames: no signal values. */
   noData: number;
+  /** Values left out because they are infinite (a float signal's bit pattern): no axis can hold them. */
+  infinite: number;
 }
 
 interface MessageGroup {
@@ -98,7 +100,7 @@ interface MessageGroup {
  */
 export class SeriesExtractor {
   readonly series: SignalSeries[];
-  readonly counts: ExtractCounts = { frames: 0, used: 0, outOfRange: 0, noData: 0 };
+  readonly counts: ExtractCounts = { frames: 0, used: 0, outOfRange: 0, noData: 0, infinite: 0 };
   /** Time of the first frame (the origin of relative bounds and of the time axis); undefined before any frame. */
   first: number | undefined;
   /** Time of the last frame read. */
@@ -187,7 +189,7 @@ export class SeriesExtractor {
         this.counts.outOfRange++;
         for (const p of group.picks) {
           const v = p.raw ? raw[p.index] : phys[p.index];
-          if (v === v) p.before = { t, v };
+          if (v === v && v !== Infinity && v !== -Infinity) p.before = { t, v };
         }
         continue;
       }
@@ -196,6 +198,10 @@ export class SeriesExtractor {
         const v = p.raw ? raw[p.index] : phys[p.index];
         // NaN: the signal is not in this frame (inactive multiplexed signal, frame too short).
         if (v !== v) continue;
+        if (v === Infinity || v === -Infinity) {
+          this.counts.infinite++;
+          continue;
+        }
         if (!p.seen) {
           p.seen = true;
           if (p.before) p.series.samples.push(this.fromT, p.before.v);

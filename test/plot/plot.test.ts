@@ -10,6 +10,7 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { parseDbc } from "../../can-db/dbc-parser";
 import { UsageError } from "../../frame/errors";
+import { makeFrame } from "../../frame/frame";
 import { selectSignals } from "../../host/plot/select";
 import { SeriesExtractor } from "../../host/plot/series";
 import { downsample } from "../../host/plot/downsample";
@@ -112,6 +113,23 @@ describe("plot: series and time range", () => {
     assert.throws(() => parseTimeBound("soon", "--from"), /--from 'soon' is neither seconds/);
     const x = extract(["Square.Level"], { from: parseTimeBound("2023-11-14T22:13:25Z", "--from") });
     assert.equal(values(x, "Square.Level").t[0], T0 + 5);
+  });
+
+  it("infinite float values are left out and counted; frames without a time are numbered", () => {
+    const fdb = parseDbc(fs.readFileSync(path.join(__dirname, "../../../test/fixtures/dbc/floating_point.dbc"), "latin1"), "floating_point.dbc");
+    const sel = selectSignals(fdb, ["Message2.Signal1"]).flatMap((m) => m.signals);
+    const x = new SeriesExtractor(fdb, sel);
+    const frame = (v: number) => {
+      const data = Buffer.alloc(8);
+      data.writeFloatLE(v, 0);
+      return makeFrame({ id: 1025, data });
+    };
+    x.add([frame(1.5), frame(Infinity), frame(-Infinity), frame(2.5)]);
+    const s = x.seriesOf("Message2.Signal1")!.samples;
+    assert.deepEqual([...s.v.subarray(s.start, s.end)], [1.5, 2.5]);
+    assert.deepEqual([...s.t.subarray(s.start, s.end)], [0, 3]);
+    assert.equal(x.counts.infinite, 2);
+    assert.equal(x.indexTime, true);
   });
 
   it("a range with no frame of a signal still shows the value held before it", () => {
