@@ -94,6 +94,11 @@ export async function plotTrace(trace: string, patterns: string[], opts: PlotOpt
     announceStdin(trace, reader.format.name);
     for await (const batch of reader) extractor.add(batch);
     extractor.finish();
+    const [from, to] = extractor.range;
+    if (extractor.first !== undefined && extractor.last !== undefined && (from > extractor.last || to < extractor.first)) {
+      const span = extractor.indexTime ? `frames 0 to ${extractor.last}` : `${new Date(extractor.first * 1000).toISOString()} to ${new Date(extractor.last * 1000).toISOString()} (${(extractor.last - extractor.first).toFixed(3)} s)`;
+      log.warn(`warning: the time range is outside the input, which spans ${span}`);
+    }
     if (extractor.counts.frames === 0 && reader.skipped > 0 && !reader.format.binary) log.warn(noFramesHint(reader));
     const fig = traceFigure(matches, extractor, opts.pane, { source: trace === "-" ? "stdin" : trace, width: opts.width, paneHeight: opts.height });
     const { bytes, rendered } = await plotBytes(fig, format);

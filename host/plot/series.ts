@@ -216,7 +216,8 @@ export class SeriesExtractor {
     for (const group of this.groups.values()) {
       if (!group) continue;
       for (const p of group.picks) {
-        if (!p.seen && p.before && this.fromT !== -Infinity) {
+        // Not past the input's end: nothing says the value still held there.
+        if (!p.seen && p.before && this.fromT !== -Infinity && this.last !== undefined && this.fromT <= this.last) {
           p.seen = true;
           p.series.samples.push(this.fromT, p.before.v);
         }

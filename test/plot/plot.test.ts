@@ -132,12 +132,18 @@ describe("plot: series and time range", () => {
     assert.equal(x.indexTime, true);
   });
 
-  it("a range with no frame of a signal still shows the value held before it", () => {
+  it("a range with no frame of a signal still shows the value held before it, but not past the input's end", () => {
     const sel = selectSignals(db, ["Square.State"]).flatMap((m) => m.signals);
-    const x = new SeriesExtractor(db, sel, { from: { seconds: 100, absolute: false } });
-    x.add(frames);
+    // Square stops at 7 s (high from 6 to 8 s), Engine goes on to 20 s.
+    const input = frames.filter((f) => f.id !== 0x100 || f.t! < T0 + 7);
+    const x = new SeriesExtractor(db, sel, { from: { seconds: 15, absolute: false } });
+    x.add(input);
     x.finish();
-    assert.deepEqual(values(x, "Square.State"), { t: [T0 + 100], v: [1] });
+    assert.deepEqual(values(x, "Square.State"), { t: [T0 + 15], v: [1] });
+    const after = new SeriesExtractor(db, sel, { from: { seconds: 100, absolute: false } });
+    after.add(input);
+    after.finish();
+    assert.deepEqual(values(after, "Square.State"), { t: [], v: [] });
   });
 });
 
@@ -325,6 +331,13 @@ describe("plot: the command", () => {
     assert.match(text, /--live rewrites a file/);
     assert.match(text, /--to \(2\) must be later than --from \(5\)/);
     assert.equal(plotFormat("a.HTM"), "html");
+  });
+
+  it("warns when the time range lies outside the trace, and carries no value past its end", async () => {
+    logged.length = 0;
+    const r = await plotTrace(files.trace, ["Square.State"], options({ dbc: files.dbc, output: path.join(dir, "after.svg"), from: "2030-01-01T00:00:00Z" }));
+    assert.ok(logged.some((l) => /warning: the time range is outside the input, which spans 2023-11-14T22:13:20\.000Z to .* \(9\.995 s\)/.test(l)), logged.join("\n"));
+    assert.equal(r.panes[0].traces[0].samples, 0);
   });
 
   it("warns about a selected signal that never appeared", async () => {
