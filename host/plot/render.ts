@@ -196,12 +196,15 @@ export function renderSvg(fig: Figure): Rendered {
       out.push(`<line x1="${lx}" y1="${legendY - 4}" x2="${lx + 16}" y2="${legendY - 4}" stroke="${pt.color}" stroke-width="3"/>`);
       out.push(`<text x="${lx + 20}" y="${legendY}" fill="#222222">${escapeXml(name)}</text>`);
       lx += 20 + name.length * CHAR_W + 16;
-      samples += pt.reduced.input;
+      // Samples folded while reading (series.ts, bounded memory) were in range too: they count as drawn from.
+      const from = pt.reduced.input + pt.trace.samples.folded;
+      const reduced = pt.reduced.reduced || pt.trace.samples.folded > 0;
+      samples += from;
       points += pt.reduced.t.length;
-      traceLayouts.push({ label: pt.trace.label, color: pt.color, samples: pt.reduced.input, points: pt.reduced.t.length, reduced: pt.reduced.reduced });
+      traceLayouts.push({ label: pt.trace.label, color: pt.color, samples: from, points: pt.reduced.t.length, reduced });
     }
     totalSamples += samples;
-    if (p.traces.some((t) => t.reduced.reduced)) {
+    if (traceLayouts.some((t) => t.reduced)) {
       anyReduced = true;
       out.push(`<text x="${L + PW}" y="${legendY}" text-anchor="end" fill="#777777">${thousands(samples)} samples drawn as ${thousands(points)} points (min/max per pixel column)</text>`);
     }

@@ -11,6 +11,17 @@ import type { Frame } from "../../frame/frame";
 import { Decoder, type CompiledMessage } from "../../can-db/decoder";
 import type { Database, MessageDef } from "../../can-db/model";
 import type { PlotSignal } from "./select";
+import { downsample } from "./downsample";
+
+/**
+ * Samples kept before the oldest are folded together: 2M samples (32 MB) per signal. Past that, a signal's samples are
+ * reduced in place to the first, smallest, largest and last of each of COMPACT_COLUMNS time slices (downsample.ts),
+ * so memory stays bounded on any trace length. The slices are about 15 times narrower than a pixel column of a
+ * 1200-pixel plot, so what is drawn is unchanged but for an extreme that falls within a slice straddling two pixel
+ * columns, which may show one pixel over; the smallest and largest value overall are always kept.
+ */
+export const COMPACT_AT = 1 << 21;
+export const COMPACT_COLUMNS = 16384;
 
 /** Growable (time, value) columns; `start` lets a live window drop old samples without copying every time. */
 export class Samples {
@@ -18,18 +29,31 @@ export class Samples {
   v: Float64Array;
   start = 0;
   end = 0;
+  /** Samples folded away by compaction: counted, so the plot can say how many it drew from. */
+  folded = 0;
 
-  constructor(capacity = 1024) {
-    this.t = new Float64Array(capacity);
-    this.v = new Float64Array(capacity);
+  constructor(
+    capacity = 1024,
+    private readonly compactAt = COMPACT_AT,
+  ) {
+    this.t = new Float64Array(Math.min(capacity, compactAt));
+    this.v = new Float64Array(Math.min(capacity, compactAt));
   }
 
   get length(): number {
     return this.end - this.start;
   }
 
+  /** Every sample pushed and still in the window, folded ones included. */
+  get count(): number {
+    return this.length + this.folded;
+  }
+
   push(t: number, v: number): void {
-    if (this.end === this.t.length) this.grow();
+    if (this.end === this.t.length) {
+      if (this.end - this.start >= this.compactAt) this.compact();
+      if (this.end === this.t.length) this.grow();
+    }
     this.t[this.end] = t;
     this.v[this.end] = v;
     this.end++;
@@ -43,10 +67,22 @@ export class Samples {
     while (this.start + 1 < this.end && this.t[this.start + 1] <= t) this.start++;
   }
 
+  private compact(): void {
+    const n = this.end - this.start;
+    const r = downsample(this.t, this.v, this.start, this.end, this.t[this.start], this.t[this.end - 1], COMPACT_COLUMNS);
+    this.t.set(r.t, 0);
+    this.v.set(r.v, 0);
+    this.start = 0;
+    this.end = r.t.length;
+    this.folded += n - r.t.length;
+  }
+
   private grow(): void {
     const n = this.end - this.start;
     // Reclaim the dropped front first; double only when more than half is still in use.
-    const capacity = n * 2 > this.t.length ? this.t.length * 2 : this.t.length;
+    let capacity = n * 2 > this.t.length ? this.t.length * 2 : this.t.length;
+    // Up to the compaction bound; beyond it only when compaction could not reduce (too few distinct slices).
+    if (capacity > this.compactAt && n < this.compactAt) capacity = this.compactAt;
     const t = new Float64Array(capacity);
     const v = new Float64Array(capacity);
     t.set(this.t.subarray(this.start, this.end));
