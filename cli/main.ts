@@ -26,6 +26,7 @@ const COMMANDS: Array<[name: string, load: () => Promise<Register>]> = [
   ["send", async () => (await import("./commands/send")).registerSend],
   ["monitor", async () => (await import("./commands/monitor")).registerMonitor],
   ["stats", async () => (await import("./commands/stats")).registerStats],
+  ["plot", async () => (await import("./commands/plot")).registerPlot],
   ["tail", async () => (await import("./commands/tail")).registerTail],
   ["demo", async () => (await import("./commands/demo")).registerDemo],
   ["hil", async () => (await import("./commands/hil")).registerHil],

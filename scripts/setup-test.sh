@@ -4,7 +4,7 @@
 # and the raw SocketCAN module built strictly. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS=(build-essential python3-can python3-canmatrix can-utils mosquitto qemu-system-x86 busybox-static tmux cpio chromium postgresql nats-server)
+PKGS=(build-essential python3-can python3-canmatrix can-utils mosquitto qemu-system-x86 busybox-static tmux cpio chromium postgresql nats-server fonts-dejavu-core python3-matplotlib)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
