@@ -124,8 +124,9 @@ export async function record(opts: RecordOptions): Promise<void> {
     }
     frames += chunk.count;
     errors += errorFrames;
-    out.addPacked(chunk);
+    // Before the chunk goes to the writer thread (its buffer moves there).
     if (j1939) for (const f of unpackFrames(chunk)) j1939Take(f);
+    out.addPacked(chunk);
     stopAtCount();
   };
   // No clock read per frame (a clock read is a slow emulated device access in a VM): a timer hands over a quiet bus's frames.
