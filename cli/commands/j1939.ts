@@ -60,7 +60,7 @@ export function registerJ1939(program: Command): void {
     .argument("[data]", "the message as hex bytes (0102AB...)")
     .requiredOption("-i, --interface <bus>", "the bus: can0, vcan0, virtual:name")
     .requiredOption("--pgn <pgn>", "parameter group number (decimal or 0x hex)", integerOption("--pgn", 0x3ffff))
-    .option("--source <sa>", "source address", integerOption("--source", 0xfd), 0xfe)
+    .requiredOption("--source <sa>", "source address (0..253; vgw takes part in no address claim)", integerOption("--source", 0xfd))
     .option("--dest <da>", "destination address; 0xFF (the default) broadcasts with BAM", integerOption("--dest", 0xff), 0xff)
     .option("--priority <p>", "priority of a single-frame message (0..7, default 6)", integerOption("--priority", 7))
     .option("--file <file>", "send this file's bytes instead of hex")
