@@ -42,11 +42,14 @@ export class J1939View {
   readonly reassembler = new J1939Reassembler();
   /** Single-frame DM1 messages shown. */
   singleDm1 = 0;
+  /** Time of the last frame: an incomplete transfer is reported at the end of the input, at this time. */
+  private lastT: number | undefined;
 
   constructor(private readonly annotator?: MessageAnnotator) {}
 
   /** The lines a frame adds (usually none). */
   frame(f: Frame): J1939Line[] {
+    if (f.t !== undefined) this.lastT = f.t;
     const events = this.reassembler.push(f);
     let lines = events.length === 0 ? NONE : events.map((e) => this.line(e));
     if (f.ext && !f.err && !f.rtr && j1939Pgn(f.id) === PGN_DM1) {
@@ -61,7 +64,7 @@ export class J1939View {
 
   /** End of input: lines for the transfers still open. */
   finish(): J1939Line[] {
-    return this.reassembler.finish().map((e) => this.line(e));
+    return this.reassembler.finish(this.lastT).map((e) => this.line(e));
   }
 
   /** `j1939: 3 messages reassembled (2 bam, 1 rts-cts), 1 transport fault (timeout-T1 1), 2 single-frame DM1` */

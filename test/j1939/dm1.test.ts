@@ -14,6 +14,9 @@ import { CM, J1939Reassembler, J1939TransportError, PGN_TP_CM, type J1939Event }
 import { openBus, type Bus } from "../../host/bus";
 import { ROOT, runVgw } from "../candb/helpers";
 import { within } from "../support/wait";
+import { J1939View } from "../../host/j1939/view";
+import { loadDecoder } from "../../can-db/annotate";
+import { j1939DumpLine } from "../../cli/commands/dump";
 
 describe("DM1 (active DTCs)", () => {
   it("one DTC in a single frame: lamps, SPN (19 bits), FMI with its name, OC", () => {
@@ -264,5 +267,34 @@ describe("vgw decode --j1939", () => {
     const r = runVgw(["decode", "-"], "");
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--dbc is required/);
+  });
+});
+
+describe("vgw dump --j1939's forms (the view with dump's DBC decoder)", () => {
+  it("text after the interface column, JSON with t and bus first; a transfer open at the end is reported", async () => {
+    const view = new J1939View(await loadDecoder(path.join(ROOT, "test/fixtures/dbc/j1939.dbc")));
+    const frames = bamFrames({ pgn: 0x1f010, source: 0x02, destination: 0xff, data: Uint8Array.of(0x05, ...new Array(9).fill(0)) });
+    const lines = frames.flatMap((f, i) => view.frame({ ...f, t: 5 + i * 0.05, bus: "vcan0" }));
+    assert.deepEqual(
+      lines.map((l) => j1939DumpLine(l, "text")),
+      ["  vcan0  j1939 bam pgn=1F010 02->FF [10] 05000000000000000000  Message2 Signal2=5"],
+    );
+    assert.deepEqual(JSON.parse(j1939DumpLine(lines[0], "jsonl")), {
+      t: 5.1,
+      bus: "vcan0",
+      j1939: { transport: "bam", pgn: 0x1f010, source: 2, destination: 255, priority: 7, size: 10, packets: 2 },
+      data: "05000000000000000000",
+      message: "Message2",
+      signals: { Signal2: 5 },
+    });
+    view.frame({ ...frames[0], t: 6, bus: "vcan0" });
+    const end = view.finish();
+    assert.equal(end[0].t, 6);
+    assert.deepEqual(
+      end.map((l) => j1939DumpLine(l, "text")),
+      ["  vcan0  j1939 ! incomplete pgn=1F010 02->FF bam: the input ended after packet 0 of 2"],
+    );
+    assert.equal(view.finish().length, 0, "reported once");
+    assert.equal(view.summary(), "j1939: 1 message reassembled (bam 1), 1 transport fault (incomplete 1)");
   });
 });
