@@ -3,6 +3,7 @@
  *   up to 8 bytes      one frame
  *   9..1785 to FF      BAM: TP.CM_BAM, then TP.DT 1..n with a gap between packets (50-200 ms by the standard)
  *   9..1785 to an ECU  RTS/CTS: TP.CM_RTS, then the packets each CTS asks for, until the receiver's EndOfMsgAck
+ *   1786.. to an ECU   ETP: ETP.CM_RTS, then for each CTS a DPO (the packet offset) and ETP.DT 1..count, until EndOfMsgAck
  * The frames of a transfer are built by pure functions (bamFrames, rtsFrame, dataFrames), so tests and traces can
  * use them without a bus; `sendJ1939` drives them on a bus and answers the receiver's CTS frames.
  */
@@ -11,9 +12,12 @@ import { makeJ1939Id, j1939Pgn, j1939Source } from "../../can-db/j1939";
 import type { Bus } from "../bus/bus";
 import {
   CM,
+  ETP_MAX_SIZE,
   J1939_GLOBAL,
   J1939_TIMEOUTS,
   J1939TransportError,
+  PGN_ETP_CM,
+  PGN_ETP_DT,
   PGN_TP_CM,
   PGN_TP_DT,
   TP_MAX_SIZE,
@@ -95,8 +99,8 @@ export interface SendOptions {
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Sends one message on `bus`, as one frame, BAM or RTS/CTS by its size and destination. RTS/CTS reads the bus for the
- * receiver's CTS, EndOfMsgAck and Abort frames, so the bus must receive (not be transmit-only). Rejects with a
+ * Sends one message on `bus`, as one frame, BAM, RTS/CTS or ETP by its size and destination. RTS/CTS and ETP read the
+ * bus for the receiver's CTS, EndOfMsgAck and Abort frames, so the bus must receive (not be transmit-only). Rejects with a
  * J1939TransportError when the receiver aborts or stays silent beyond T3/T4 (then this side sends an Abort, reason 3).
  */
 export async function sendJ1939(bus: Bus, m: J1939Outgoing, options: SendOptions = {}): Promise<void> {
@@ -111,59 +115,87 @@ export async function sendJ1939(bus: Bus, m: J1939Outgoing, options: SendOptions
     }
     return;
   }
-  await new RtsCtsTransfer(bus, m, options.timeoutScale ?? 1).run();
+  if (m.data.length > ETP_MAX_SIZE) throw new RangeError(`${m.data.length} bytes: ETP carries at most ${ETP_MAX_SIZE}`);
+  await new ConnectedTransfer(bus, m, m.data.length > TP_MAX_SIZE, options.timeoutScale ?? 1).run();
 }
 
-/** The originator of one RTS/CTS transfer: it sends what the receiver's CTS frames ask for. */
-class RtsCtsTransfer {
+/** ETP.CM_RTS: the size in 4 bytes. */
+function etpRtsFrame(m: J1939Outgoing): Frame {
+  const n = m.data.length;
+  return tpFrame(PGN_ETP_CM, m.source, m.destination, [CM.etpRts, n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff, ...pgnBytes(m.pgn)]);
+}
+
+/** ETP.CM_DPO and the ETP.DT packets `offset + 1`..`offset + count` (sequence numbers 1..count). */
+function etpWindowFrames(m: J1939Outgoing, offset: number, count: number): Frame[] {
+  const out = [tpFrame(PGN_ETP_CM, m.source, m.destination, [CM.etpDpo, count, offset & 0xff, (offset >> 8) & 0xff, (offset >> 16) & 0xff, ...pgnBytes(m.pgn)])];
+  for (let seq = 1; seq <= count; seq++) {
+    const packet = offset + seq;
+    const chunk = new Uint8Array(8).fill(0xff);
+    chunk[0] = seq;
+    chunk.set(m.data.subarray((packet - 1) * 7, packet * 7), 1);
+    out.push(tpFrame(PGN_ETP_DT, m.source, m.destination, chunk));
+  }
+  return out;
+}
+
+/** The originator of one RTS/CTS (or ETP) transfer: it sends what the receiver's CTS frames ask for. */
+class ConnectedTransfer {
   private readonly frames: AsyncIterator<Frame>;
   private pending: Promise<IteratorResult<Frame>> | undefined;
   private readonly packets: number;
+  private readonly cmPgn: number;
 
   constructor(
     private readonly bus: Bus,
     private readonly m: J1939Outgoing,
+    private readonly etp: boolean,
     private readonly timeoutScale: number,
   ) {
     this.frames = bus[Symbol.asyncIterator]();
-    this.packets = checkSize(m);
+    this.packets = Math.ceil(m.data.length / 7);
+    this.cmPgn = etp ? PGN_ETP_CM : PGN_TP_CM;
+  }
+
+  private abortFrame(reason: number): Frame {
+    return tpFrame(this.cmPgn, this.m.source, this.m.destination, [CM.abort, reason, 0xff, 0xff, 0xff, ...pgnBytes(this.m.pgn)]);
   }
 
   async run(): Promise<void> {
-    await this.bus.send(announceFrame(this.m));
+    await this.bus.send(this.etp ? etpRtsFrame(this.m) : announceFrame(this.m));
     let timer: "T3" | "T4" = "T3";
     for (;;) {
       const f = await this.nextControl(J1939_TIMEOUTS[timer] * 1000 * this.timeoutScale);
       if (!f) {
-        await this.bus.send(abortFrame(this.m.pgn, this.m.source, this.m.destination, 3));
+        await this.bus.send(this.abortFrame(3));
         this.throwFault(timer === "T3" ? "timeout-T3" : "timeout-T4", `no ${timer === "T3" ? "CTS or EndOfMsgAck" : "CTS after the hold"} from ${hex2(this.m.destination)}`);
       }
       const d = f.data;
       if (d[0] === CM.abort) this.throwFault("aborted", `${hex2(this.m.destination)} aborted: ${abortReasonName(d[1])} (reason ${d[1]})`, d[1]);
-      if (d[0] === CM.eoma) return;
-      if (d[0] !== CM.cts) continue;
+      if (d[0] === (this.etp ? CM.etpEoma : CM.eoma)) return;
+      if (d[0] !== (this.etp ? CM.etpCts : CM.cts)) continue;
       const count = d[1];
-      const next = d[2];
+      const next = this.etp ? d[2] | (d[3] << 8) | (d[4] << 16) : d[2];
       if (count === 0) {
         timer = "T4";
         continue;
       }
       if (next < 1 || next + count - 1 > this.packets) {
-        await this.bus.send(abortFrame(this.m.pgn, this.m.source, this.m.destination, 15 /* requested packets exceed the message */));
+        await this.bus.send(this.abortFrame(15 /* requested packets exceed the message */));
         this.throwFault("unexpected-control", `CTS asks for packets ${next}..${next + count - 1} of ${this.packets}`);
       }
-      for (const p of dataFrames(this.m, next, next + count - 1)) await this.bus.send(p);
+      const window = this.etp ? etpWindowFrames(this.m, next - 1, count) : dataFrames(this.m, next, next + count - 1);
+      for (const p of window) await this.bus.send(p);
       timer = "T3";
     }
   }
 
   private throwFault(code: J1939Fault["code"], reason: string, abortReason?: number): never {
-    const fault: J1939Fault = { code, reason, source: this.m.source, destination: this.m.destination, pgn: this.m.pgn, transport: "rts-cts" };
+    const fault: J1939Fault = { code, reason, source: this.m.source, destination: this.m.destination, pgn: this.m.pgn, transport: this.etp ? "etp" : "rts-cts" };
     if (abortReason !== undefined) fault.abortReason = abortReason;
     throw new J1939TransportError(fault);
   }
 
-  /** The receiver's next TP.CM frame about this message, or undefined after `ms` without one. */
+  /** The receiver's next TP.CM (ETP.CM) frame about this message, or undefined after `ms` without one. */
   private async nextControl(ms: number): Promise<Frame | undefined> {
     const until = Date.now() + ms;
     for (;;) {
@@ -177,7 +209,7 @@ class RtsCtsTransfer {
       this.pending = undefined;
       if (r.done) return undefined;
       const f = r.value;
-      if (!f.ext || f.err || j1939Pgn(f.id) !== PGN_TP_CM || f.data.length < 8) continue;
+      if (!f.ext || f.err || j1939Pgn(f.id) !== this.cmPgn || f.data.length < 8) continue;
       if (j1939Source(f.id) !== this.m.destination || ((f.id >>> 8) & 0xff) !== this.m.source) continue;
       const pgn = f.data[5] | (f.data[6] << 8) | ((f.data[7] & 3) << 16);
       if (pgn === this.m.pgn) return f;

@@ -145,6 +145,48 @@ describe("J1939 sender", () => {
       assert.equal(r.openTransfers, 0);
     });
 
+    it("ETP (3000 bytes): a DPO and up to 255 packets per CTS; the log of both sides reassembles to the same bytes", async () => {
+      const data = Uint8Array.from({ length: 3000 }, (_, i) => (i * 13 + (i >> 8)) & 0xff);
+      const log: Frame[] = [];
+      const answer = async (bytes: number[]) => {
+        const f = makeFrame({ id: makeJ1939Id(7, 0xc800, 0x90, 0x80), ext: true, data: Uint8Array.from(bytes) });
+        log.push(f);
+        await b.send(f);
+      };
+      const packets = Math.ceil(data.length / 7);
+      const rx = (async () => {
+        let offset = 0;
+        let window = 0;
+        for await (const f of b) {
+          log.push(f);
+          const pgn = j1939Pgn(f.id);
+          if (pgn === 0xc800 && f.data[0] === CM.etpRts) {
+            window = Math.min(255, packets);
+            await answer([CM.etpCts, window, 1, 0, 0, 0x00, 0x23, 0x01]);
+          } else if (pgn === 0xc800 && f.data[0] === CM.etpDpo) {
+            offset = f.data[2] | (f.data[3] << 8) | (f.data[4] << 16);
+          } else if (pgn === 0xc700 && f.data[0] === window) {
+            const done = offset + window;
+            if (done === packets) {
+              await answer([CM.etpEoma, data.length & 0xff, data.length >> 8, 0, 0, 0x00, 0x23, 0x01]);
+              return;
+            }
+            window = Math.min(255, packets - done);
+            await answer([CM.etpCts, window, (done + 1) & 0xff, (done + 1) >> 8, 0, 0x00, 0x23, 0x01]);
+          }
+        }
+      })();
+      await within(sendJ1939(a, { pgn: 0x12300, source: 0x80, destination: 0x90, data }), 20_000, "the ETP transfer");
+      await within(rx, 10_000, "the receiver");
+      const r = new J1939Reassembler();
+      const events = log.map((f) => ({ ...f, bus: "can0" })).flatMap((f) => r.push(f));
+      assert.deepEqual(
+        events.map((e) => (e.kind === "message" ? [e.message.transport, e.message.data.length, Buffer.from(e.message.data).equals(Buffer.from(data))] : e.fault.code)),
+        [["etp", 3000, true]],
+      );
+      assert.equal(r.openTransfers, 0);
+    });
+
     it("the receiver's Abort rejects with a named J1939TransportError", async () => {
       const rx = receiver(b, [], true);
       await assert.rejects(

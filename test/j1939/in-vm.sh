@@ -48,7 +48,7 @@ kill -INT $DUMP; wait $DUMP; echo "k-dump rc=$?" >>"$R/k-dump.err"
 kill $CD $RX $RXB; wait $CD $RX $RXB 2>/dev/null
 timeout 120 vgw decode --j1939 --format jsonl "$R/k.log" >"$R/k-decode.jsonl" 2>"$R/k-decode.err"; echo "k-decode rc=$?" >>"$R/k-decode.err"
 
-echo "== vgw sends (vgw j1939 send: RTS/CTS to 0x90, BAM to FF); j1939cat receives; vgw record --j1939 watches"
+echo "== vgw sends (vgw j1939 send: RTS/CTS and ETP to 0x90, BAM to FF); j1939cat receives; vgw record --j1939 watches"
 timeout 120 j1939cat -r vcan0:0x90 >"$R/v-rts.out" 2>"$R/v-rts.err" &
 RX=$!
 timeout 120 j1939cat -r -B vcan0:0x91 >"$R/v-bam.out" 2>"$R/v-bam.err" &
@@ -57,8 +57,9 @@ timeout 120 vgw record -i vcan0 -o "$R/v.log" --j1939 >"$R/v-record.txt" 2>"$R/v
 REC=$!
 wait_for "$R/v-record.err" "listening" 60
 timeout 60 vgw j1939 send -i vcan0 --pgn 0x12300 --source 0x81 --dest 0x90 --file "$R/v-rts.bin" 2>"$R/v-send-rts.err"; echo "v-send-rts rc=$?" >>"$R/v-send-rts.err"
+timeout 60 vgw j1939 send -i vcan0 --pgn 0x12300 --source 0x81 --dest 0x90 --file "$R/v-etp.bin" 2>"$R/v-send-etp.err"; echo "v-send-etp rc=$?" >>"$R/v-send-etp.err"
 timeout 60 vgw j1939 send -i vcan0 --pgn 0xFEEC --source 0x81 --gap 20 --file "$R/v-bam.bin" 2>"$R/v-send-bam.err"; echo "v-send-bam rc=$?" >>"$R/v-send-bam.err"
-wait_size "$R/v-rts.out" "$(wc -c <"$R/v-rts.bin")" 30
+wait_size "$R/v-rts.out" $(($(wc -c <"$R/v-rts.bin") + $(wc -c <"$R/v-etp.bin"))) 30
 wait_size "$R/v-bam.out" "$(wc -c <"$R/v-bam.bin")" 30
 sleep 0.5
 kill -INT $REC; wait $REC; echo "v-record rc=$?" >>"$R/v-record.err"

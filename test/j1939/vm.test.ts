@@ -3,8 +3,8 @@
  * (in-vm.sh; natively when this machine has vcan0 and runs as root):
  *   the kernel sends (j1939cat: a BAM to 0xFF, RTS/CTS and ETP to 0x90)  -> candump log -> `vgw decode --j1939`,
  *                                                                          and live `vgw dump --j1939`: the same bytes
- *   `vgw j1939 send` (RTS/CTS to 0x90, BAM to 0xFF) -> the kernel's j1939 sockets (j1939cat -r) receive the same bytes,
- *                                                      and `vgw record --j1939` shows both messages while recording
+ *   `vgw j1939 send` (RTS/CTS and ETP to 0x90, BAM to 0xFF) -> the kernel's j1939 sockets (j1939cat -r) receive the
+ *                                                      same bytes, and `vgw record --j1939` shows them while recording
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
@@ -38,6 +38,7 @@ describe("J1939 transport against the kernel's can-j1939 (both directions, one V
     "k-rts.bin": payload(600, 2), // 86 packets, RTS/CTS
     "k-etp.bin": payload(3000, 3), // above 1785 bytes: the kernel uses ETP
     "v-rts.bin": payload(1785, 4), // the largest TP message
+    "v-etp.bin": payload(2500, 6),
     "v-bam.bin": payload(120, 5),
   };
   const read = (f: string) => (existsSync(path.join(R, f)) ? readFileSync(path.join(R, f), "utf8") : `(${f} missing)`);
@@ -121,9 +122,11 @@ describe("J1939 transport against the kernel's can-j1939 (both directions, one V
     expectKernelMessages("k-dump.jsonl", "k-dump.err");
   });
 
-  it("vgw j1939 send RTS/CTS (1785 bytes) to 0x90: the kernel's j1939 socket receives the same bytes", () => {
+  it("vgw j1939 send RTS/CTS (1785 bytes) then ETP (2500 bytes) to 0x90: the kernel's j1939 socket receives the same bytes", () => {
     assert.match(read("v-send-rts.err"), /v-send-rts rc=0/, read("v-send-rts.err"));
-    assert.ok(readFileSync(path.join(R, "v-rts.out")).equals(inputs["v-rts.bin"]), `received ${readFileSync(path.join(R, "v-rts.out")).length} bytes; ${read("v-rts.err")}`);
+    assert.match(read("v-send-etp.err"), /v-send-etp rc=0/, read("v-send-etp.err"));
+    const received = readFileSync(path.join(R, "v-rts.out"));
+    assert.ok(received.equals(Buffer.concat([inputs["v-rts.bin"], inputs["v-etp.bin"]])), `received ${received.length} bytes; ${read("v-rts.err")}`);
   });
 
   it("vgw j1939 send BAM to 0xFF: the kernel's broadcast j1939 socket receives the same bytes", () => {
@@ -131,12 +134,13 @@ describe("J1939 transport against the kernel's can-j1939 (both directions, one V
     assert.ok(readFileSync(path.join(R, "v-bam.out")).equals(inputs["v-bam.bin"]), `received ${readFileSync(path.join(R, "v-bam.out")).length} bytes; ${read("v-bam.err")}`);
   });
 
-  it("vgw record --j1939 shows both messages while recording, and counts them", () => {
+  it("vgw record --j1939 shows the three messages while recording, and counts them", () => {
     const err = read("v-record.err");
     assert.match(err, /v-record rc=0/, err);
-    assert.match(err, /record: j1939: 2 messages reassembled \(bam 1, rts-cts 1\), 0 transport faults/, err);
+    assert.match(err, /record: j1939: 3 messages reassembled \(bam 1, rts-cts 1, etp 1\), 0 transport faults/, err);
     const text = read("v-record.txt");
     assert.match(text, new RegExp(`vcan0 j1939 rts-cts pgn=12300 81->90 \\[1785\\] ${inputs["v-rts.bin"].toString("hex").toUpperCase()}`), text.slice(0, 500));
+    assert.match(text, new RegExp(`vcan0 j1939 etp pgn=12300 81->90 \\[2500\\] ${inputs["v-etp.bin"].toString("hex").toUpperCase()}`), text.slice(0, 500));
     assert.match(text, new RegExp(`vcan0 j1939 bam pgn=FEEC 81->FF \\[120\\] ${inputs["v-bam.bin"].toString("hex").toUpperCase()}`), text.slice(0, 500));
   });
 });
