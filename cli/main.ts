@@ -33,6 +33,7 @@ const COMMANDS: Array<[name: string, load: () => Promise<Register>]> = [
   ["policy", async () => (await import("./commands/policy")).registerPolicy],
   ["ingest", async () => (await import("./commands/ingest")).registerIngest],
   ["export", async () => (await import("./commands/export")).registerExport],
+  ["j1939", async () => (await import("./commands/j1939")).registerJ1939],
 ];
 
 /**

@@ -1,5 +1,5 @@
 /**
- * `vgw decode --dbc FILE [--format text|jsonl] [--choices] [--strict] [TRACE|-]`: decodes every frame of a trace
+ * `vgw decode --dbc FILE [--format text|jsonl] [--choices] [--strict] [--j1939] [TRACE|-]`: decodes every frame of a trace
  * (any format the trace registry knows, by extension) or of candump text on stdin, against a DBC.
  *
  * jsonl, one object per frame (the contract in DESIGN.md):
@@ -8,6 +8,8 @@
  * decimal strings; only signals present under the frame's multiplexer values appear.
  * Bad input lines are reported on stderr (file:line) and skipped, or stop the run with --strict; the summary on
  * stderr counts frames, unknown IDs, undecodable frames and skipped lines.
+ * --j1939 adds a line after the frame that completes a J1939 multi-packet message (or ends one with a fault), and
+ * after every DM1 (host/j1939/view.ts); the DBC is then optional.
  */
 import { Option, type Command } from "commander";
 import { writeFrameText, type Frame } from "../../frame/frame";
@@ -19,18 +21,22 @@ import { ChannelText } from "../../host/trace/channel";
 import { log } from "../../host/log";
 import { interruptSignal } from "../options";
 import { writeStdout } from "../stdout";
-import { SignalPrinter } from "../../can-db/annotate";
+import { SignalPrinter, signalsJson, signalsText } from "../../can-db/annotate";
+import { emptyDatabase } from "../../can-db/model";
+import { UsageError } from "../../frame/errors";
 import { announceStdin, noFramesHint, stopReason } from "../trace-input";
+import { J1939View, type J1939Line } from "../../host/j1939/view";
 
 /** Bytes of output gathered before one write to stdout. */
 const OUTPUT_CHUNK = 256 << 10;
 
 interface DecodeCommandOptions {
-  dbc: string;
+  dbc?: string;
   format: string;
   choices?: boolean;
   strict?: boolean;
   from?: string;
+  j1939?: boolean;
 }
 
 /**
@@ -89,16 +95,53 @@ export class DecodedLines {
     }
     out.byte(NEWLINE);
   }
+
+  /** A J1939 line (reassembled message, transport fault, DM1) as text or JSON. */
+  j1939(l: J1939Line, json: boolean): void {
+    if (json) this.j1939Json(l);
+    else this.j1939Text(l);
+  }
+
+  /** The same time/bus prefix as frames, then the line's text. */
+  private j1939Text(l: J1939Line): void {
+    const out = this.out;
+    if (l.t !== undefined) {
+      out.byte(0x28);
+      out.fixed6(l.t, 0);
+      out.text(") ");
+    }
+    if (l.bus !== undefined) out.bytes(this.busText.get(l.bus));
+    out.text(l.text);
+    out.byte(NEWLINE);
+  }
+
+  /** A J1939 line as JSON: "t" and "bus" first, as frames have them. */
+  private j1939Json(l: J1939Line): void {
+    const o: Record<string, unknown> = {};
+    if (l.t !== undefined) o.t = l.t;
+    if (l.bus !== undefined) o.bus = l.bus;
+    this.out.text(JSON.stringify(Object.assign(o, l.json)));
+    this.out.byte(NEWLINE);
+  }
 }
 
 export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Promise<void> {
   resolveFormat(trace, opts.from);
-  const db = loadDbcFile(opts.dbc);
-  if (!db.messages.some((m) => !m.pseudo)) log.warn(`warning: ${opts.dbc} defines no messages: every frame will be an unknown ID`);
+  if (!opts.dbc && !opts.j1939) throw new UsageError("--dbc is required (only --j1939 works without a DBC)");
+  const db = opts.dbc ? loadDbcFile(opts.dbc) : emptyDatabase();
+  if (opts.dbc && !db.messages.some((m) => !m.pseudo)) log.warn(`warning: ${opts.dbc} defines no messages: every frame will be an unknown ID`);
   const dropped = db.warnings.filter((w) => w.severity === "error").length;
   if (dropped) log.warn(`warning: ${opts.dbc}: ${dropped} duplicate definition(s) dropped, the first kept ('vgw dbc --check ${opts.dbc}' lists them)`);
   const decoder = new Decoder(db);
   const printer = new SignalPrinter(db);
+  const choices = opts.choices ?? false;
+  const j1939 = opts.j1939
+    ? new J1939View(
+        opts.dbc
+          ? { text: (f) => signalsText(decoder.decode(f, { choices }), printer), json: (f) => signalsJson(decoder.decode(f, { choices })) }
+          : undefined,
+      )
+    : undefined;
   // Ctrl-C on a live pipe ends the input; the frames read so far are printed and the summary still comes.
   const interrupt = interruptSignal();
   try {
@@ -119,6 +162,7 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
         if (d.error !== undefined) undecodable++;
         if (jsonl) lines.json(f, d);
         else lines.text(f, d);
+        if (j1939) for (const l of j1939.frame(f)) lines.j1939(l, jsonl);
       }
       // stdout gets big chunks: one write (and one wait for the pipe) per 256 KB, not per batch or line.
       if (lines.length >= OUTPUT_CHUNK && !(await writeStdout(lines.take()))) {
@@ -126,12 +170,14 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
         break;
       }
     }
+    if (j1939 && !outputGone) for (const l of j1939.finish()) lines.j1939(l, jsonl);
     if (!outputGone && lines.length > 0 && !(await writeStdout(lines.take()))) outputGone = true;
     const parts = [`${frames} frames`, `${frames - unknown} of a known message`, `${unknown} unknown ID`];
     if (undecodable) parts.push(`${undecodable} not fully decodable (see "error")`);
     if (reader.skipped) parts.push(`${reader.skipped} bad lines skipped`);
     if (frames === 0 && reader.skipped > 0 && !reader.format.binary) log.warn(noFramesHint(reader));
     log.info(`decode: ${parts.join(", ")}${stopReason(interrupt.signal, outputGone)}`);
+    if (j1939) log.info(`decode: ${j1939.summary()}`);
   } finally {
     interrupt.dispose();
   }
@@ -142,11 +188,12 @@ export function registerDecode(program: Command): void {
     .command("decode")
     .description("decode the frames of a trace (or candump lines on stdin) into signals with a DBC")
     .argument("[trace]", "trace file (.log .asc .trc .blf .jsonl, optionally .gz), or - for candump lines on stdin", "-")
-    .requiredOption("--dbc <file>", "the CAN database (DBC)")
+    .option("--dbc <file>", "the CAN database (DBC); required unless --j1939")
     .addOption(new Option("--format <format>", "output").choices(["text", "jsonl"]).default("text"))
     .option("--choices", "print value-table labels (looked up by raw value) instead of numbers")
     .option("--strict", "stop at the first bad input line (exit 1) instead of reporting and skipping it")
     .option("--from <format>", "input format, overriding the extension (name or extension, e.g. asc); stdin too")
+    .option("--j1939", "reassemble J1939 multi-packet messages (BAM, RTS/CTS, ETP) and decode DM1: a j1939 line after the frame that completes one")
     .addHelpText(
       "after",
       `
@@ -159,7 +206,9 @@ Examples:
   vgw decode --dbc vw_mqb.dbc --format jsonl drive.asc   JSON lines
   candump -L can0 | vgw decode --dbc car.dbc --choices   live, with value-table labels
   echo 1F0#C006E00000000000 | vgw decode --dbc motohawk.dbc -
-  vgw decode --dbc vw_mqb.dbc --from asc capture.txt     a trace whose name does not say its format`,
+  vgw decode --dbc vw_mqb.dbc --from asc capture.txt     a trace whose name does not say its format
+  vgw decode --j1939 --dbc truck.dbc truck.log          J1939: reassembled messages and DM1 beside the frames
+  vgw decode --j1939 truck.log                          J1939 transport and DM1 without a DBC`,
     )
     .action(async (trace: string, opts: DecodeCommandOptions) => decodeTrace(trace, opts));
 }

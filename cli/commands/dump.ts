@@ -2,6 +2,7 @@
  * `vgw dump`: prints frames from one or more CAN interfaces as they arrive, in candump's columns by default
  * (`  can0  123   [4]  DE AD BE EF`), or one JSON object per line. Error frames are always shown, decoded into
  * can-utils' error classes. Ends on Ctrl-C, after `-n` frames or `--timeout` seconds, with a summary on stderr.
+ * --j1939 adds a line for each reassembled J1939 multi-packet message, transport fault and DM1 (host/j1939/view.ts).
  */
 import type { Command } from "commander";
 import type { Frame } from "../../frame/frame";
@@ -14,6 +15,7 @@ import { filtersOption, interruptSignal, nonNegativeInteger, parseInterfaces, po
 import { Capture, dropsHint, dropsText, totalDropped } from "../../host/bus/capture";
 import { loadDecoder, type FrameDecoder } from "../../can-db/annotate";
 import { writeStdout } from "../stdout";
+import { J1939View, type J1939Line } from "../../host/j1939/view";
 
 interface DumpOptions {
   interface: string;
@@ -24,6 +26,13 @@ interface DumpOptions {
   count?: number;
   timeout?: number;
   timestamp?: string;
+  j1939?: boolean;
+}
+
+/** A J1939 line in dump's forms: after the frames' interface column, or as one JSON object with "t" and "bus". */
+export function j1939DumpLine(l: J1939Line, format: string): string {
+  if (format === "jsonl") return JSON.stringify({ t: l.t, bus: l.bus, ...l.json });
+  return `  ${l.bus ?? ""}  ${l.text}`;
 }
 
 /** One JSON object per frame; decoded signals under the same keys `vgw decode --format jsonl` uses. */
@@ -47,6 +56,7 @@ export async function dump(opts: DumpOptions): Promise<void> {
   const { signal, dispose } = interruptSignal(opts.timeout);
   capture.stopOn(signal);
   const text = new CandumpText(interfaces, stampMode);
+  const j1939 = opts.j1939 ? new J1939View(decoder) : undefined;
   let frames = 0;
   let errors = 0;
   // Lines are written in batches for throughput, and a timer writes what is pending every 50 ms: a person is
@@ -67,17 +77,20 @@ export async function dump(opts: DumpOptions): Promise<void> {
         if (f.err) errors++;
         if (opts.format === "jsonl") out.push(frameJson(f, decoder));
         else out.push(decoder && !f.err ? `${text.format(f)}  ${decoder.text(f)}` : text.format(f));
+        if (j1939) for (const l of j1939.frame(f)) out.push(j1939DumpLine(l, opts.format));
         if (opts.count !== undefined && frames >= opts.count) break receive;
       }
       if (out.length >= 256) await write();
       if (outputGone) break;
     }
+    if (j1939) for (const l of j1939.finish()) out.push(j1939DumpLine(l, opts.format));
     await write();
   } finally {
     clearInterval(ticker);
     dispose();
     const drops = await capture.close();
     log.info(`dump: ${frames} frames, ${errors} error frames${totalDropped(drops) > 0 ? `; ${dropsText(drops)}` : ""}`);
+    if (j1939) log.info(`dump: ${j1939.summary()}`);
     const hint = dropsHint(drops);
     if (hint) log.info(`dump: hint: ${hint}`);
   }
@@ -95,6 +108,7 @@ export function registerDump(program: Command): void {
     .option("-t, --timestamp <mode>", "prefix a timestamp as candump -t does: a absolute, d delta, z from zero")
     .option("-n, --count <n>", "stop after n frames", nonNegativeInteger("--count"))
     .option("--timeout <s>", "stop after this many seconds", positiveNumber("--timeout"))
+    .option("--j1939", "reassemble J1939 multi-packet messages (BAM, RTS/CTS, ETP) and decode DM1: a j1939 line after the frame that completes one")
     .addHelpText(
       "after",
       `
@@ -103,6 +117,7 @@ Examples:
   vgw dump -i can0,can1 --filter 123:7FF,200~700   two interfaces, kernel filters
   vgw dump -i can0 --dbc car.dbc                 decoded signals beside each frame
   vgw dump -i vcan0 --format jsonl -n 100        100 frames as JSON lines
+  vgw dump -i can0 --j1939 --dbc truck.dbc       J1939 multi-packet messages and DM1 beside the frames
 Error frames are always shown, with their can-utils error classes, and counted in the summary on stderr.`,
     )
     .action(async (opts: DumpOptions) => dump(opts));

@@ -5,6 +5,8 @@
  * properly and a summary goes to stderr: frames per file, error frames, and every drop that was counted.
  * On SocketCAN, frames are received on the bus's native thread and arrive here packed; encoding and writing run on a
  * writer thread (host/record/pipeline.ts); every other thread runs below the receive threads (thread-priority.ts).
+ * --j1939 (with an optional --dbc) prints each reassembled J1939 multi-packet message, transport fault and DM1 on stdout
+ * while recording, in `vgw decode`'s text form; the file still gets every frame, as received.
  */
 import type { Command } from "commander";
 import { UsageError } from "../../frame/errors";
@@ -15,6 +17,10 @@ import { favourReceiveThreads } from "../../host/record/thread-priority";
 import type { FileSummary } from "../../host/record/rotating-writer";
 import type { Frame } from "../../frame/frame";
 import { Capture, dropsHint, dropsText, type DropCounts } from "../../host/bus/capture";
+import { unpackFrames } from "../../frame/packed";
+import { loadDecoder } from "../../can-db/annotate";
+import { J1939View, type J1939Line } from "../../host/j1939/view";
+import { writeStdout } from "../stdout";
 import { filtersOption, interruptSignal, nonNegativeInteger, parseInterfaces, positiveNumber, parseSize, RECEIVE_BUFFER_HELP } from "../options";
 
 interface RecordOptions {
@@ -26,6 +32,8 @@ interface RecordOptions {
   rotateTime?: number;
   count?: number;
   timeout?: number;
+  j1939?: boolean;
+  dbc?: string;
   /** Called once every bus is open and receiving: frames sent from then on are recorded (scripts and tests wait on it). */
   onListening?: () => void;
   /** Ends the recording like Ctrl-C (the summary is printed, the files are completed). */
@@ -46,8 +54,27 @@ export function parseDuration(text: string): number {
 /** A quiet bus still gets its last frames handed to the writer within this long. */
 const FLUSH_MS = 50;
 
+/** A J1939 line as `vgw decode` prints it: `(t) bus text`. */
+function j1939Text(l: J1939Line): string {
+  return `${l.t !== undefined ? `(${l.t.toFixed(6)}) ` : ""}${l.bus !== undefined ? `${l.bus} ` : ""}${l.text}`;
+}
+
 export async function record(opts: RecordOptions): Promise<void> {
   const interfaces = parseInterfaces(opts.interface);
+  if (opts.dbc && !opts.j1939) throw new UsageError("--dbc only decodes the --j1939 lines: add --j1939");
+  if (opts.j1939 && opts.output === "-") throw new UsageError("--j1939 prints on stdout: write the recording to a file (-o FILE)");
+  const j1939 = opts.j1939 ? new J1939View(opts.dbc ? await loadDecoder(opts.dbc) : undefined) : undefined;
+  // Lines are gathered in the receive callbacks (which cannot wait) and written by the flush timer.
+  let j1939Lines: string[] = [];
+  const j1939Take = (f: Frame) => {
+    for (const l of j1939!.frame(f)) j1939Lines.push(j1939Text(l));
+  };
+  const j1939Flush = async () => {
+    if (j1939Lines.length === 0) return;
+    const text = j1939Lines.join("\n") + "\n";
+    j1939Lines = [];
+    await writeStdout(text);
+  };
   // The writer thread opens the first file before the buses: a bad extension (usage error) or an unwritable folder is
   // reported before anything is captured.
   const out = await TraceWriterThread.start({ output: opts.output, rotateSize: opts.rotateSize, rotateTime: opts.rotateTime });
@@ -83,6 +110,7 @@ export async function record(opts: RecordOptions): Promise<void> {
     frames++;
     if (f.err) errors++;
     out.add(f);
+    if (j1939) j1939Take(f);
     stopAtCount();
   };
   // A bus that receives packed (native SocketCAN) delivers chunks from its receive thread; they go to the writer thread
@@ -96,11 +124,16 @@ export async function record(opts: RecordOptions): Promise<void> {
     }
     frames += chunk.count;
     errors += errorFrames;
+    // Before the chunk goes to the writer thread (its buffer moves there).
+    if (j1939) for (const f of unpackFrames(chunk)) j1939Take(f);
     out.addPacked(chunk);
     stopAtCount();
   };
   // No clock read per frame (a clock read is a slow emulated device access in a VM): a timer hands over a quiet bus's frames.
-  const ticker = setInterval(() => out.flush(), FLUSH_MS);
+  const ticker = setInterval(() => {
+    out.flush();
+    if (j1939) void j1939Flush();
+  }, FLUSH_MS);
   const receiving = opts.count !== 0 ? capture.deliver(take, takePacked) : Promise.resolve();
   // The receive threads started in deliver(): from here on they run ahead of every other thread of the process.
   if (capture.receivesPacked) log.debug(`record: ${favourReceiveThreads()} threads lowered below the receive threads`);
@@ -111,6 +144,10 @@ export async function record(opts: RecordOptions): Promise<void> {
     clearInterval(ticker);
     dispose();
     const busDrops = await capture.close();
+    if (j1939) {
+      for (const l of j1939.finish()) j1939Lines.push(j1939Text(l));
+      await j1939Flush();
+    }
     let failure: unknown;
     try {
       files = await out.close();
@@ -129,6 +166,7 @@ export async function record(opts: RecordOptions): Promise<void> {
       `record: ${frames} frames received, ${failure ? "the file was not completed" : `${written} written to ${where}`}; ${errors} error frames; ` +
         `${dropsText(drops)}, ${formatDropped} not representable in the format`,
     );
+    if (j1939) log.info(`record: ${j1939.summary()}`);
     const hint = dropsHint(drops);
     if (hint) log.info(`record: hint: ${hint}`);
     // eslint-disable-next-line no-unsafe-finally -- the writer's failure is the command's error, after the summary
@@ -148,6 +186,8 @@ export function registerRecord(program: Command): void {
     .option("--rotate-time <duration>", "start a new numbered file after this long (e.g. 90s, 5m, 1h)", parseDuration)
     .option("-n, --count <n>", "stop after n frames", nonNegativeInteger("--count"))
     .option("--timeout <s>", "stop after this many seconds", positiveNumber("--timeout"))
+    .option("--j1939", "print reassembled J1939 multi-packet messages, transport faults and DM1 on stdout while recording")
+    .option("--dbc <file>", "with --j1939: decode the reassembled messages with this DBC")
     .addHelpText(
       "after",
       `
@@ -156,6 +196,7 @@ Examples:
   vgw record -i can0,can1 -o drive.blf                 two interfaces into one Vector BLF
   vgw record -i can0 -o drive.log.gz --rotate-size 50M drive-000.log.gz, drive-001.log.gz, ...
   vgw record -i vcan0 -o cap.asc --timeout 10          ten seconds into Vector ASC
+  vgw record -i can0 -o truck.log --j1939 --dbc truck.dbc   J1939 messages and DM1 on stdout while recording
 The summary on stderr counts frames, error frames and every drop (by vgw: reader or writer behind; by the interface;
 by the format). Encoding and writing run on a second thread, so receiving is not held up by the file.`,
     )

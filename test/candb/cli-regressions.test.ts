@@ -59,6 +59,8 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
       "drive.asc": `${T}/logfile.asc`,
       "drive.trc": `${T}/test_CanMessage_V2_1.trc`,
       "capture.txt": `${T}/logfile.asc`,
+      "truck.dbc": `${D}/j1939.dbc`,
+      "truck.log": `${D}/../j1939/truck.log`,
     };
     // Live-bus tools stand in for what they would do: candump prints a log, cansend echoes the frame it gets.
     const live: Array<[string, string]> = [
