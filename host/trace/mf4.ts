@@ -216,7 +216,7 @@ class DataStream {
   ) {}
 
   /** Builds the fragment list of a DG's (or a channel's) data link; `kinds` are the raw block kinds allowed. */
-  static async open(file: Mf4File, link: number, kinds: string[], unfinLastDt: boolean): Promise<DataStream> {
+  static async open(file: Mf4File, link: number, kinds: string[], unfinLastDt: boolean, report?: (e: Mf4Error) => void): Promise<DataStream> {
     const fragments: Fragment[] = [];
     let logical = 0;
     const add = async (offset: number): Promise<void> => {
@@ -239,7 +239,13 @@ class DataStream {
       } else {
         let length = b.length - HEADER;
         if (unfinLastDt) length = file.size - (offset + HEADER); // the logger never wrote the last block's length
-        else if (offset + b.length > file.size) throw new Mf4Error(offset, `${b.id} block at byte ${offset}: ${b.length} bytes run past the end of the file`);
+        else if (offset + b.length > file.size) {
+          // A file cut short (a copy that stopped): keep what is there.
+          const e = new Mf4Error(offset, `${b.id} block at byte ${offset}: ${b.length} bytes run past the end of the file; reading the ${file.size - offset} that are there`);
+          if (!report) throw e;
+          report(e);
+          length = file.size - (offset + HEADER);
+        }
         fragments.push({ logical, length, block: offset, file: offset + HEADER });
         logical += length;
       }
@@ -473,7 +479,7 @@ async function readGroups(file: Mf4File, firstDg: number, report: (e: Mf4Error) 
         } catch (e) {
           if (!(e instanceof Mf4Error)) throw e;
           report(e);
-          group.groups.set(recordId, { other: `CG at byte ${cg.offset}`, size });
+          group.groups.set(recordId, { other: "", size }); // reported above: no note
         }
       }
       cgLink = cg.links[0];
@@ -596,7 +602,7 @@ class GroupDecoder {
   ) {}
 
   async *frames(stopped: () => boolean): AsyncGenerator<Frame[]> {
-    const stream = await DataStream.open(this.file, this.dg.data, ["DT"], this.unfinLastDt);
+    const stream = await DataStream.open(this.file, this.dg.data, ["DT"], this.unfinLastDt, (e) => this.bad(e.offset, e.message));
     // SD streams of sorted VLSD channels, opened once.
     for (const g of this.dg.groups.values()) {
       if (!("kind" in g)) continue;
@@ -881,7 +887,7 @@ async function* readFile(file: Mf4File, ctx: ReadContext, report: (e: Mf4Error) 
     );
   }
   yield* mergeByTime(sources);
-  for (const [name, n] of passedOver) log.info(`${ctx.file}: channel group ${name} is not CAN bus logging: ${n >= 0 ? `${n} records ` : ""}passed over`);
+  for (const [name, n] of passedOver) if (name) log.info(`${ctx.file}: channel group ${name} is not CAN bus logging: ${n >= 0 ? `${n} records ` : ""}passed over`);
 }
 
 /** Frames reordered by time within a window of REORDER_WINDOW frames (stable: equal times keep file order). */
