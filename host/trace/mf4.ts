@@ -339,14 +339,20 @@ class DataStream {
   }
 }
 
+/** Rows per tile when (un)transposing: a tile of rows stays in the L1 cache while its columns are gathered. */
+const TILE = 64;
+
 /** Undoes DZ transposition: the first rows*cols bytes were stored column by column; the rest as they were. */
 function untranspose(b: Buffer, cols: number): Buffer {
   const rows = Math.floor(b.length / cols);
   if (rows <= 1) return b;
   const out = Buffer.allocUnsafe(b.length);
-  for (let c = 0; c < cols; c++) {
-    let src = c * rows;
-    for (let r = 0, dst = c; r < rows; r++, dst += cols) out[dst] = b[src++];
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(rows, r0 + TILE);
+    for (let c = 0; c < cols; c++) {
+      let src = c * rows + r0;
+      for (let r = r0, dst = r0 * cols + c; r < r1; r++, dst += cols) out[dst] = b[src++];
+    }
   }
   b.copy(out, rows * cols, rows * cols);
   return out;
@@ -357,9 +363,12 @@ function transpose(b: Buffer, cols: number): Buffer {
   const rows = Math.floor(b.length / cols);
   if (rows <= 1) return b;
   const out = Buffer.allocUnsafe(b.length);
-  for (let c = 0; c < cols; c++) {
-    let dst = c * rows;
-    for (let r = 0, src = c; r < rows; r++, src += cols) out[dst++] = b[src];
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(rows, r0 + TILE);
+    for (let c = 0; c < cols; c++) {
+      let dst = c * rows + r0;
+      for (let r = r0, src = r0 * cols + c; r < r1; r++, src += cols) out[dst++] = b[src];
+    }
   }
   b.copy(out, rows * cols, rows * cols);
   return out;
@@ -394,6 +403,10 @@ interface CanGroup {
   cycles: number;
   /** Records of this group decoded so far: the raw value of its virtual channels. */
   index: number;
+  /** The numeric member channels by their short name, looked up once (the per-record path reads these). */
+  access: Partial<Record<"BusChannel" | "ErrorType" | "ID" | "IDE" | "DLC" | "DataLength" | "EDL" | "BRS" | "ESI", Field>>;
+  /** DataBytes when it is a VLSD channel of a sorted group (its values in an SD block). */
+  sdBytes?: Field;
 }
 
 interface DataGroup {
@@ -527,7 +540,12 @@ async function canGroup(file: Mf4File, cg: Block, recordId: number, size: number
   const need = kind === "CAN_ErrorFrame" ? [] : ["ID"];
   for (const n of need) if (!fields.has(n)) throw new Mf4Error(cg.offset, `CG block at byte ${cg.offset} (${kind}): no ${kind}.${n} channel`);
   for (const f of [time, ...fields.values()]) checkField(f, size, kind);
-  return { kind, block: cg.offset, recordId, size, time, fields, cycles, index: 0 };
+  const access: CanGroup["access"] = {};
+  for (const name of ["BusChannel", "ErrorType", "ID", "IDE", "DLC", "DataLength", "EDL", "BRS", "ESI"] as const) {
+    const f = fields.get(name);
+    if (f && f.dataType !== DT_BYTES) access[name] = f;
+  }
+  return { kind, block: cg.offset, recordId, size, time, fields, cycles, index: 0, access };
 }
 
 function checkField(f: Field, size: number, kind: string): void {
@@ -559,10 +577,20 @@ function rawValue(b: Buffer, r: number, f: Field): number {
   const o = r + f.byteOffset;
   if (f.dataType === DT_FLOAT_LE) return f.bitCount === 64 ? b.readDoubleLE(o) : b.readFloatLE(o);
   if (f.dataType === DT_FLOAT_BE) return f.bitCount === 64 ? b.readDoubleBE(o) : b.readFloatBE(o);
-  const n = Math.ceil((f.bitOffset + f.bitCount) / 8);
+  const bits = f.bitOffset + f.bitCount;
+  if (f.dataType === DT_UINT_LE && bits <= 32) {
+    // The hot path (every bus logging field but the time): up to 4 bytes, 32-bit integer arithmetic.
+    let v = b[o];
+    if (bits > 8) v |= b[o + 1] << 8;
+    if (bits > 16) v |= b[o + 2] << 16;
+    if (bits > 24) v |= b[o + 3] << 24;
+    v = (v >>> f.bitOffset) >>> 0;
+    return f.bitCount >= 32 ? v : v & ((1 << f.bitCount) - 1) >>> 0;
+  }
+  const n = Math.ceil(bits / 8);
   const be = f.dataType === DT_UINT_BE || f.dataType === DT_INT_BE;
   let v = 0;
-  if (n <= 4 && f.bitOffset + f.bitCount <= 32) {
+  if (n <= 4 && bits <= 32) {
     // The hot path: small fields, plain number arithmetic.
     for (let i = 0; i < n; i++) v += b[o + (be ? i : n - 1 - i)] * 2 ** (8 * (n - 1 - i));
     v = Math.floor(v / 2 ** f.bitOffset) % 2 ** f.bitCount;
@@ -607,8 +635,9 @@ class GroupDecoder {
     for (const g of this.dg.groups.values()) {
       if (!("kind" in g)) continue;
       for (const f of g.fields.values()) {
-        if (f.type === CN_VLSD && this.dg.recordIdSize === 0 && !this.sd.has(f.dataLink)) {
-          this.sd.set(f.dataLink, await DataStream.open(this.file, f.dataLink, ["SD"], false));
+        if (f.type === CN_VLSD && this.dg.recordIdSize === 0) {
+          if (f.name.endsWith(".DataBytes")) g.sdBytes = f;
+          if (!this.sd.has(f.dataLink)) this.sd.set(f.dataLink, await DataStream.open(this.file, f.dataLink, ["SD"], false));
         }
       }
     }
@@ -648,7 +677,9 @@ class GroupDecoder {
         const r = pos + head;
         if ("vlsd" in g) this.keepVlsd(recordId, piece.subarray(r + 4, r + size));
         else if ("kind" in g) {
-          const f = await this.frame(piece, r, g, logical + pos);
+          // Only a sorted group's VLSD data bytes need a read (from its SD data); everything else is in the record.
+          const sdValue = g.sdBytes ? await this.sdBytes(piece, r, g.sdBytes, logical + pos) : undefined;
+          const f = g.sdBytes && !sdValue ? undefined : this.frame(piece, r, g, logical + pos, sdValue);
           if (f) out.push(f);
         } else this.passedOver.set(g.other, (this.passedOver.get(g.other) ?? 0) + 1);
         pos += head + size;
@@ -717,17 +748,21 @@ class GroupDecoder {
     return kept;
   }
 
-  private async dataBytes(b: Buffer, r: number, f: Field, at: number): Promise<Uint8Array | "wait" | undefined> {
+  /** A sorted group's VLSD data bytes, from its SD data; undefined (reported) when the offset is past its end. */
+  private async sdBytes(b: Buffer, r: number, f: Field, at: number): Promise<Uint8Array | undefined> {
+    const offset = rawValue(b, r, f);
+    const sd = this.sd.get(f.dataLink) as DataStream;
+    const len = await sd.read(offset, 4);
+    const value = len && (await sd.read(offset + 4, len.readUInt32LE(0)));
+    if (!value) this.bad(f.block, `CN block at byte ${f.block} (${f.name}): the record at data offset ${at} points past the end of its SD data (offset ${offset})`);
+    return value ? Uint8Array.from(value) : undefined;
+  }
+
+  /** The frame's data bytes in the record, or "wait" when a VLSD record (unsorted group) that comes later holds them. */
+  private dataBytes(b: Buffer, r: number, f: Field): Uint8Array | "wait" | undefined {
     if (f.type !== CN_VLSD) return new Uint8Array(b.buffer, b.byteOffset + r + f.byteOffset, f.bitCount >> 3);
     // The offset into the VLSD values is an unsigned integer of the channel's bit count (CANedge: 32 or 64 bits).
     const offset = rawValue(b, r, f);
-    if (this.dg.recordIdSize === 0) {
-      const sd = this.sd.get(f.dataLink) as DataStream;
-      const len = await sd.read(offset, 4);
-      const value = len && (await sd.read(offset + 4, len.readUInt32LE(0)));
-      if (!value) this.bad(f.block, `CN block at byte ${f.block} (${f.name}): the record at data offset ${at} points past the end of its SD data (offset ${offset})`);
-      return value ? Uint8Array.from(value) : undefined;
-    }
     const recordId = this.dg.cgRecordIds.get(f.dataLink);
     if (recordId === undefined || !this.dg.groups.has(recordId)) {
       this.bad(f.block, `CN block at byte ${f.block} (${f.name}): its data link (byte ${f.dataLink}) is no VLSD channel group of this data group`);
@@ -744,18 +779,16 @@ class GroupDecoder {
   }
 
   /** The frame of one record, or undefined (reported) when it cannot be one. */
-  private async frame(b: Buffer, r: number, g: CanGroup, at: number): Promise<Frame | undefined> {
+  private frame(b: Buffer, r: number, g: CanGroup, at: number, sdValue: Uint8Array | undefined): Frame | undefined {
     const fields = g.fields;
-    const get = (name: string): number | undefined => {
-      const f = fields.get(name);
-      return f && f.dataType !== DT_BYTES ? numeric(b, r, f, index) : undefined;
-    };
+    const a = g.access;
+    const get = (f: Field | undefined): number | undefined => (f ? numeric(b, r, f, index) : undefined);
     const index = g.index++;
     const t = this.start + numeric(b, r, g.time, index);
-    const bus = String(get("BusChannel") ?? 1);
-    if (g.kind === "CAN_ErrorFrame") return errorFrameOf(get("ErrorType") ?? 0, t, bus);
-    let id = get("ID") as number;
-    let ext = (get("IDE") ?? 0) !== 0;
+    const bus = String(get(a.BusChannel) ?? 1);
+    if (g.kind === "CAN_ErrorFrame") return errorFrameOf(get(a.ErrorType) ?? 0, t, bus);
+    let id = get(a.ID) as number;
+    let ext = (get(a.IDE) ?? 0) !== 0;
     if (id >= 0x80000000) {
       // Some writers put the IDE flag in bit 31 of the ID.
       ext = true;
@@ -765,18 +798,18 @@ class GroupDecoder {
       this.bad(g.block, `CG block at byte ${g.block} (${g.kind}): the record at data offset ${at} has ID 0x${id.toString(16)}, out of range for a ${ext ? 29 : 11}-bit frame`);
       return undefined;
     }
-    const dlc = get("DLC");
+    const dlc = get(a.DLC);
     if (g.kind === "CAN_RemoteFrame") {
       const f: Frame = { id, ext, rtr: true, fd: false, brs: false, esi: false, err: false, data: new Uint8Array(0), t, bus };
-      const requested = get("DataLength") ?? dlc;
+      const requested = get(a.DataLength) ?? dlc;
       if (requested !== undefined && requested > 0) f.dlc = Math.min(requested, 8);
       return f;
     }
-    const fd = (get("EDL") ?? 0) !== 0;
+    const fd = (get(a.EDL) ?? 0) !== 0;
     const bytesField = fields.get("DataBytes");
-    const data = bytesField ? await this.dataBytes(b, r, bytesField, at) : new Uint8Array(0);
+    const data = sdValue ?? (bytesField ? this.dataBytes(b, r, bytesField) : EMPTY);
     if (!data) return undefined;
-    let len = get("DataLength") ?? (dlc !== undefined ? (fd ? FD_LENGTHS[dlc & 15] : Math.min(dlc, 8)) : data === "wait" ? 0 : data.length);
+    let len = get(a.DataLength) ?? (dlc !== undefined ? (fd ? FD_LENGTHS[dlc & 15] : Math.min(dlc, 8)) : data === "wait" ? 0 : data.length);
     if (!fd && len > 8) {
       // A classic frame with more than 8 bytes is a CAN FD frame whose writer left EDL out (no EDL channel).
       if (fields.has("EDL")) len = 8;
@@ -787,7 +820,7 @@ class GroupDecoder {
       return undefined;
     }
     if (data === "wait") {
-      const frame: Frame = { id, ext, rtr: false, fd: isFd, brs: isFd && (get("BRS") ?? 0) !== 0, esi: isFd && (get("ESI") ?? 0) !== 0, err: false, data: EMPTY, t, bus };
+      const frame: Frame = { id, ext, rtr: false, fd: isFd, brs: isFd && (get(a.BRS) ?? 0) !== 0, esi: isFd && (get(a.ESI) ?? 0) !== 0, err: false, data: EMPTY, t, bus };
       if (this.waiting.size >= GroupDecoder.MAX_PENDING) {
         const [key, oldest] = this.waiting.entries().next().value as [string, { frame: Frame; block: number; at: number }];
         this.waiting.delete(key);
@@ -808,8 +841,8 @@ class GroupDecoder {
       ext,
       rtr: false,
       fd: isFd,
-      brs: isFd && (get("BRS") ?? 0) !== 0,
-      esi: isFd && (get("ESI") ?? 0) !== 0,
+      brs: isFd && (get(a.BRS) ?? 0) !== 0,
+      esi: isFd && (get(a.ESI) ?? 0) !== 0,
       err: false,
       data: len === data.length ? data : data.subarray(0, len),
       t,
