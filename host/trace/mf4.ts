@@ -128,6 +128,19 @@ class Mf4Error extends Error {
   }
 }
 
+/**
+ * A problem as an Mf4Error: a field read past the end of a block that is shorter than its kind's layout (damage no
+ * check above caught) becomes a report at the block being read; anything else (a failing disk, a bug) goes on up.
+ */
+function asMf4Error(e: unknown, offset = 0): Mf4Error {
+  if (e instanceof Mf4Error) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (e instanceof RangeError && (code === "ERR_OUT_OF_RANGE" || code === "ERR_BUFFER_OUT_OF_BOUNDS")) {
+    return new Mf4Error(offset, `block at byte ${offset}: damaged (a field lies outside its block: ${e.message})`);
+  }
+  throw e;
+}
+
 function u64(b: Buffer, o: number): number {
   const v = b.readBigUInt64LE(o);
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
@@ -252,6 +265,9 @@ class DataStream {
     };
     if (link === 0) return new DataStream(file, fragments, 0);
     let first = await file.block(link, [...kinds, "DZ", "DL", "HL"], "data");
+    if ((first.id === "HL" || first.id === "DL") && (first.data.length < 8 || first.links.length < 1)) {
+      throw new Mf4Error(link, `${first.id} block at byte ${link}: too short for a data list`);
+    }
     if (first.id === "HL") {
       const flags = first.data.readUInt16LE(0);
       if (first.links[0] === 0) return new DataStream(file, fragments, 0);
@@ -266,6 +282,7 @@ class DataStream {
       while (dl) {
         if (seen.has(dl.offset)) throw new Mf4Error(dl.offset, `DL block at byte ${dl.offset}: the list of data blocks loops`);
         seen.add(dl.offset);
+        if (dl.data.length < 8 || dl.links.length < 1) throw new Mf4Error(dl.offset, `DL block at byte ${dl.offset}: too short for a data list`);
         const count = dl.data.readUInt32LE(4);
         if (count > dl.links.length - 1) throw new Mf4Error(dl.offset, `DL block at byte ${dl.offset}: ${count} entries but ${dl.links.length - 1} links`);
         for (let i = 1; i <= count; i++) if (dl.links[i] !== 0) await add(dl.links[i]);
@@ -421,7 +438,7 @@ interface DataGroup {
 
 async function readField(file: Mf4File, cn: Block, name: string): Promise<Field> {
   const d = cn.data;
-  if (d.length < 16) throw new Mf4Error(cn.offset, `CN block at byte ${cn.offset} (${name}): too short`);
+  if (d.length < 16 || cn.links.length < 6) throw new Mf4Error(cn.offset, `CN block at byte ${cn.offset} (${name}): too short`);
   const f: Field = {
     name,
     block: cn.offset,
@@ -435,6 +452,7 @@ async function readField(file: Mf4File, cn: Block, name: string): Promise<Field>
   const ccLink = cn.links[4] ?? 0;
   if (ccLink !== 0) {
     const cc = await file.block(ccLink, ["CC"], `conversion of ${name}`);
+    if (cc.data.length < 24) throw new Mf4Error(ccLink, `CC block at byte ${ccLink} (${name}): too short for a conversion`);
     const type = cc.data[0];
     const count = cc.data.readUInt16LE(6);
     if (cc.data.length < 24 + 8 * count) throw new Mf4Error(ccLink, `CC block at byte ${ccLink} (${name}): ${count} values do not fit the block`);
@@ -470,11 +488,16 @@ async function readGroups(file: Mf4File, firstDg: number, report: (e: Mf4Error) 
     if (seen.has(dgLink)) throw new Mf4Error(dgLink, `DG block at byte ${dgLink}: the list of data groups loops`);
     seen.add(dgLink);
     const dg = await file.block(dgLink, ["DG"], "data group");
+    if (dg.data.length < 1 || dg.links.length < 3) throw new Mf4Error(dg.offset, `DG block at byte ${dg.offset}: too short for a data group`);
     const recordIdSize = dg.data[0];
     if (![0, 1, 2, 4, 8].includes(recordIdSize)) throw new Mf4Error(dg.offset, `DG block at byte ${dg.offset}: record id size ${recordIdSize} is not 0, 1, 2, 4 or 8`);
     const group: DataGroup = { block: dg.offset, recordIdSize, data: dg.links[2], groups: new Map(), cgRecordIds: new Map() };
+    const seenCg = new Set<number>();
     for (let cgLink = dg.links[1]; cgLink !== 0; ) {
+      if (seenCg.has(cgLink)) throw new Mf4Error(cgLink, `CG block at byte ${cgLink}: the list of channel groups loops`);
+      seenCg.add(cgLink);
       const cg = await file.block(cgLink, ["CG"], "channel group");
+      if (cg.data.length < 32 || cg.links.length < 3) throw new Mf4Error(cg.offset, `CG block at byte ${cg.offset}: too short for a channel group`);
       const recordId = u64(cg.data, 0);
       const cycles = u64(cg.data, 8);
       const flags = cg.data.readUInt16LE(16);
@@ -490,8 +513,7 @@ async function readGroups(file: Mf4File, firstDg: number, report: (e: Mf4Error) 
             group.groups.set(recordId, { other: name, size });
           }
         } catch (e) {
-          if (!(e instanceof Mf4Error)) throw e;
-          report(e);
+          report(asMf4Error(e, cg.offset));
           group.groups.set(recordId, { other: "", size }); // reported above: no note
         }
       }
@@ -514,6 +536,7 @@ async function canGroup(file: Mf4File, cg: Block, recordId: number, size: number
       if (seen.has(cnLink) || seen.size > 4096) throw new Mf4Error(cnLink, `CN block at byte ${cnLink}: the list of channels loops`);
       seen.add(cnLink);
       const cn = await file.block(cnLink, ["CN"], "channel");
+      if (cn.data.length < 16 || cn.links.length < 6) throw new Mf4Error(cn.offset, `CN block at byte ${cn.offset}: too short for a channel`);
       const name = await file.text(cn.links[2]);
       const short = name.slice(name.lastIndexOf(".") + 1);
       if ((cn.data[0] === CN_MASTER || cn.data[0] === CN_VIRTUAL_MASTER) && cn.data[1] === SYNC_TIME) time = await readField(file, cn, name);
@@ -865,8 +888,7 @@ async function* readMf4(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncG
     try {
       yield* readFile(file, ctx, report);
     } catch (e) {
-      if (!(e instanceof Mf4Error)) throw e;
-      report(e);
+      report(asMf4Error(e));
     }
   } finally {
     await fh.close();
@@ -892,6 +914,7 @@ async function* readFile(file: Mf4File, ctx: ReadContext, report: (e: Mf4Error) 
     return;
   }
   const hd = await file.block(ID_SIZE, ["HD"], "header");
+  if (hd.data.length < 8 || hd.links.length < 1) throw new Mf4Error(ID_SIZE, `HD block at byte ${ID_SIZE}: too short for a header`);
   const startNs = hd.data.readBigUInt64LE(0);
   const start = Number(startNs / 1000000000n) + Number(startNs % 1000000000n) / 1e9;
   const groups = await readGroups(file, hd.links[0], report);
@@ -912,8 +935,7 @@ async function* readFile(file: Mf4File, ctx: ReadContext, report: (e: Mf4Error) 
         try {
           yield* frames;
         } catch (e) {
-          if (!(e instanceof Mf4Error)) throw e;
-          report(e);
+          report(asMf4Error(e, dg.block));
         }
         for (const [name, n] of decoder.passedOver) passedOver.set(name, n);
       })(),

@@ -312,6 +312,30 @@ describe("MF4 traces", function () {
     await assert.rejects(readAllFrames(write("strict.mf4", v3), { strict: true }), TraceParseError);
   });
 
+  it("survives 400 damaged files: every problem is a reported error, never a crash", async () => {
+    const seeds = [fs.readFileSync(OBD), fs.readFileSync(path.join(dir, "rt.mf4")), rewrap(J1939, (records) => dz(records, 1, 22))];
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed / 4294967296;
+    };
+    for (let i = 0; i < 400; i++) {
+      const b = Buffer.from(seeds[i % seeds.length]);
+      // Damage where it hurts: the metadata blocks (links, lengths, types) more often than the data.
+      for (let k = 0, n = 1 + Math.floor(rnd() * 8); k < n; k++) {
+        const at = rnd() < 0.7 ? 64 + Math.floor(rnd() * Math.min(b.length - 64, 8000)) : Math.floor(rnd() * b.length);
+        b[at] = rnd() < 0.5 ? Math.floor(rnd() * 256) : b[at] ^ (1 << Math.floor(rnd() * 8));
+      }
+      const file = path.join(dir, `fuzz${i % 10}.mf4`);
+      fs.writeFileSync(file, rnd() < 0.1 ? b.subarray(0, Math.floor(rnd() * b.length)) : b);
+      try {
+        await readAllFrames(file, { onError: () => undefined });
+      } catch (e) {
+        assert.fail(`damaged file ${i} (seed ${i % seeds.length}) crashed the reader: ${(e as Error).stack}`);
+      }
+    }
+  });
+
   it("refuses to write MF4 where its header cannot be finished (stdout, gzip)", () => {
     assert.throws(() => openTraceWriter(path.join(dir, "x.mf4.gz")), UsageError);
     assert.throws(() => openTraceWriter("-", { format: "mf4" }), UsageError);
