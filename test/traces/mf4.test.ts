@@ -316,7 +316,7 @@ describe("MF4 traces", function () {
     const seeds = [fs.readFileSync(OBD), fs.readFileSync(path.join(dir, "rt.mf4")), rewrap(J1939, (records) => dz(records, 1, 22))];
     let seed = 7;
     const rnd = () => {
-      seed = (seed * 1103515245 + 12345) >>> 0;
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return seed / 4294967296;
     };
     for (let i = 0; i < 400; i++) {
