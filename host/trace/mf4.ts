@@ -269,9 +269,7 @@ class DataStream {
       throw new Mf4Error(link, `${first.id} block at byte ${link}: too short for a data list`);
     }
     if (first.id === "HL") {
-      const flags = first.data.readUInt16LE(0);
       if (first.links[0] === 0) return new DataStream(file, fragments, 0);
-      if (flags > 1) log.debug(`HL block at byte ${link}: flags ${flags}`);
       first = await file.block(first.links[0], ["DL"], "HL's data list");
     }
     if (first.id !== "DL") {
@@ -675,7 +673,7 @@ class GroupDecoder {
       const n = piece.length;
       for (;;) {
         let g = only;
-        let head = idSize;
+        const head = idSize;
         if (n - pos < idSize) break;
         let recordId = 0;
         if (idSize > 0) {
@@ -706,7 +704,6 @@ class GroupDecoder {
           if (f) out.push(f);
         } else this.passedOver.set(g.other, (this.passedOver.get(g.other) ?? 0) + 1);
         pos += head + size;
-        head = idSize;
         if (out.length >= BATCH) {
           const ready = this.complete(out);
           if (ready.length > 0) yield ready;

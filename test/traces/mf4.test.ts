@@ -11,7 +11,10 @@ import * as zlib from "zlib";
 import { formatFrame, type Frame } from "../../frame/frame";
 import { TraceParseError, UsageError } from "../../frame/errors";
 import { openTraceWriter, readAllFrames } from "../../host/trace";
+import { spawnSync } from "child_process";
 import { fixture, sampleFrames, tmpDir } from "./helpers";
+
+const VGW = path.resolve(__dirname, "../../../bin/vgw");
 
 const J1939 = fixture("canedge_FCBF0606_00000001-60B621D9.MF4");
 const OBD = fixture("canedge_17BD1DB7_00000170.MF4");
@@ -334,6 +337,23 @@ describe("MF4 traces", function () {
         assert.fail(`damaged file ${i} (seed ${i % seeds.length}) crashed the reader: ${(e as Error).stack}`);
       }
     }
+  });
+
+  it("vgw convert .log -> .mf4 -> .log keeps every frame, and vgw decode reads .mf4", () => {
+    const mf4 = path.join(dir, "cli.mf4");
+    const back = path.join(dir, "cli.log");
+    const run = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [VGW, ...args], { encoding: "utf8", timeout: 60000 });
+      assert.equal(r.status, 0, r.stderr);
+      return r;
+    };
+    assert.match(run("convert", fixture("candump.log"), mf4).stderr, /12974 frames read \(candump\), 12974 written \(mf4\)/);
+    run("convert", mf4, back);
+    // The channel rule of the numbered formats: vcan0 is channel 1 in the file, can0 when it comes back.
+    const original = fs.readFileSync(fixture("candump.log"), "utf8").replace(/ vcan0 /g, " can0 ");
+    assert.equal(fs.readFileSync(back, "utf8"), original);
+    const decoded = run("decode", "--dbc", path.resolve(__dirname, "../../../test/fixtures/dbc/ESR.dbc"), "--format", "jsonl", mf4);
+    assert.equal(decoded.stdout.trim().split("\n").length, 12974);
   });
 
   it("refuses to write MF4 where its header cannot be finished (stdout, gzip)", () => {
