@@ -170,6 +170,82 @@ describe("MF4 traces", function () {
     }
   });
 
+  it("reads a sorted group whose data bytes are a VLSD channel in an SD block (plain and in a DZ block)", async () => {
+    // A file built by hand from the specification's layouts: ID, HD, DG (sorted), CG, Timestamp (f64, master),
+    // CAN_DataFrame composed of ID (bits 0-28 of u32 at 8, IDE in bit 31), DataLength (u8 at 12), DataBytes (VLSD,
+    // u64 offset at 13); DT with three records; SD with their values (u32 length, bytes).
+    const frames = [
+      { t: 0.5, id: 0x123, ext: false, data: [1, 2, 3] },
+      { t: 0.75, id: 0x1abcdef, ext: true, data: [] },
+      // 12 bytes and no EDL channel: a CAN FD frame.
+      { t: 1.25, id: 0x7ff, ext: false, data: [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0xaa, 0xbb] },
+    ];
+    const build = (zipSd: boolean): Buffer => {
+      const blocks: Buffer[] = [];
+      let at = 64;
+      const add = (b: Buffer): number => {
+        const where = at;
+        const padded = Buffer.concat([b, Buffer.alloc((8 - (b.length % 8)) % 8)]);
+        blocks.push(padded);
+        at += padded.length;
+        return where;
+      };
+      const block = (id: string, links: number[], data: Buffer) => Buffer.concat([header(id, 24 + 8 * links.length + data.length, links), data]);
+      const tx = (text: string) => add(block("TX", [], Buffer.from(`${text}\0`)));
+      const cnData = (type: number, sync: number, dataType: number, byteOffset: number, bitCount: number) => {
+        const d = Buffer.alloc(72);
+        d[0] = type;
+        d[1] = sync;
+        d[2] = dataType;
+        d.writeUInt32LE(byteOffset, 4);
+        d.writeUInt32LE(bitCount, 8);
+        return d;
+      };
+      add(Buffer.alloc(24 + 6 * 8 + 32)); // the HD block at 64, written last (it links to the DG)
+      const sdValues = Buffer.concat(frames.map((f) => Buffer.concat([Buffer.from(Uint32Array.of(f.data.length).buffer), Buffer.from(f.data)])));
+      const sdAt = zipSd
+        ? add(Buffer.concat([header("DZ", 48 + zlib.deflateSync(sdValues).length, []), Buffer.from("SD\0\0\0\0\0\0", "latin1"), Buffer.from(BigUint64Array.of(BigInt(sdValues.length), BigInt(zlib.deflateSync(sdValues).length)).buffer), zlib.deflateSync(sdValues)]))
+        : add(block("SD", [], sdValues));
+      const bytesCn = add(block("CN", [0, 0, tx("CAN_DataFrame.DataBytes"), 0, 0, sdAt, 0, 0], cnData(1, 0, 10, 13, 64)));
+      const lenCn = add(block("CN", [bytesCn, 0, tx("CAN_DataFrame.DataLength"), 0, 0, 0, 0, 0], cnData(0, 0, 0, 12, 8)));
+      const idCn = add(block("CN", [lenCn, 0, tx("CAN_DataFrame.ID"), 0, 0, 0, 0, 0], cnData(0, 0, 0, 8, 32)));
+      const frameCn = add(block("CN", [0, idCn, tx("CAN_DataFrame"), 0, 0, 0, 0, 0], cnData(0, 0, 10, 8, 13 * 8)));
+      const timeCn = add(block("CN", [frameCn, 0, tx("Timestamp"), 0, 0, 0, 0, 0], cnData(2, 1, 4, 0, 64)));
+      const records = Buffer.alloc(21 * frames.length);
+      let offset = 0;
+      frames.forEach((f, i) => {
+        records.writeDoubleLE(f.t, 21 * i);
+        records.writeUInt32LE((f.ext ? 0x80000000 : 0) + f.id, 21 * i + 8);
+        records[21 * i + 12] = f.data.length;
+        records.writeBigUInt64LE(BigInt(offset), 21 * i + 13);
+        offset += 4 + f.data.length;
+      });
+      const dtAt = add(block("DT", [], records));
+      const cgData = Buffer.alloc(32);
+      cgData.writeBigUInt64LE(BigInt(frames.length), 8);
+      cgData.writeUInt16LE(2, 16);
+      cgData.writeUInt32LE(21, 24);
+      const cgAt = add(block("CG", [0, timeCn, 0, 0, 0, 0], cgData));
+      const dgAt = add(block("DG", [0, cgAt, dtAt, 0], Buffer.alloc(8)));
+      const hdData = Buffer.alloc(32);
+      hdData.writeBigUInt64LE(1600000000n * 1000000000n, 0);
+      blocks[0] = block("HD", [dgAt, 0, 0, 0, 0, 0], hdData);
+      assert.equal(blocks[0].length, 24 + 48 + 32);
+      const id = Buffer.alloc(64);
+      id.write("MDF     4.10    test    ", 0, "latin1");
+      id.writeUInt16LE(410, 28);
+      return Buffer.concat([id, ...blocks]);
+    };
+    for (const zipSd of [false, true]) {
+      const file = path.join(dir, `sd-${zipSd}.mf4`);
+      fs.writeFileSync(file, build(zipSd));
+      const { frames: got, errors } = await readWithErrors(file);
+      assert.deepEqual(errors.map((e) => e.message), []);
+      assert.deepEqual(got.map(text), ["1 123#010203", "1 01ABCDEF#", "1 7FF##009080706050403020100AABB"]);
+      assert.deepEqual(got.map((f) => f.t), [1600000000.5, 1600000000.75, 1600000001.25]);
+    }
+  });
+
   it("writes MDF 4.11 that it reads back; gzip input and the block layout as the specification gives it", async () => {
     const frames = sampleFrames({ otherErrorClasses: true });
     const file = path.join(dir, "rt.mf4");
