@@ -22,7 +22,11 @@
  * composed of the channels <name>.BusChannel, .ID, .IDE, .DLC, .DataLength, .DataBytes, .BRS, .ESI, .EDL, .Dir
  * (and .ErrorType for error frames), beside the master channel (Timestamp, seconds from the HD start time).
  * DataBytes is a fixed-length byte array (asammdf) or a VLSD channel whose values live in an SD block (sorted
- * groups) or in the records of a VLSD channel group (unsorted groups, as CANedge writes them).
+ * groups) or in the records of a VLSD channel group (unsorted groups, as CANedge writes them, right after the frame's
+ * record). Newer CANedge firmware gives constant members (BusChannel, IDE, Dir) as virtual channels (their raw value
+ * is the record index, their conversion a constant) and DataLength as a value-to-value table over the DLC bits.
+ * CANedge files are unfinalised ("UnFinMF"): cycle counts and the last DT block's length are not written, so that
+ * block runs to the end of the file.
  *
  * Frame.t = HD start time (epoch seconds) + Timestamp. Frame.bus = BusChannel as a number ("1", as CANedge and
  * Vector number channels). Frames of several data groups are merged by time. Groups that are not CAN bus logging
