@@ -6,8 +6,12 @@
  * best of CONVERT_RUNS, wall and CPU time (bench/timed.py); then the peak RSS of `vgw convert` on a large candump log
  * (default 1 GB) to BLF. Prints frames/s, ratios and the goals (read: .log >= 10x, .asc/.blf >= 5x; convert: >= 10x).
  *
+ * Then every format vgw writes, python-can or not (.mf4 has no reference reader here): write and read frames/s, wall
+ * and CPU, and bytes per frame on disk.
+ *
  * Environment: VGW_BENCH_FRAMES (default 1000000), VGW_BENCH_RUNS (5), VGW_BENCH_CONVERT_RUNS (3), VGW_BENCH_BIG_MB
- * (1024; 0 skips the RSS part), VGW_BENCH_ONLY=convert (only the end-to-end part), VGW_BENCH_KEEP=1 keeps the files.
+ * (1024; 0 skips the RSS part), VGW_BENCH_ONLY=convert (only the end-to-end part), VGW_BENCH_ONLY=formats (only the
+ * per-format write/read figures), VGW_BENCH_KEEP=1 keeps the files.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -22,6 +26,7 @@ const RUNS = Number(process.env.VGW_BENCH_RUNS ?? 5);
 const BIG_MB = Number(process.env.VGW_BENCH_BIG_MB ?? 1024);
 const CONVERT_RUNS = Number(process.env.VGW_BENCH_CONVERT_RUNS ?? 3);
 const ONLY_CONVERT = process.env.VGW_BENCH_ONLY === "convert";
+const ONLY_FORMATS = process.env.VGW_BENCH_ONLY === "formats";
 const GOALS: Record<string, number> = { log: 10, asc: 5, blf: 5 };
 const CONVERT_GOAL = 10;
 
@@ -77,6 +82,48 @@ async function readOnce(file: string): Promise<{ frames: number; seconds: number
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (check < 0) throw new Error("unreachable");
   return { frames, seconds };
+}
+
+/**
+ * Write and read figures of vgw alone, per format (including those python-can 4.1 cannot read, such as .mf4): best
+ * of RUNS, wall and process CPU (user + system: less disturbed by other jobs on a shared machine), bytes per frame.
+ */
+async function formatFigures(dir: string): Promise<void> {
+  const formats = ["log", "asc", "blf", "trc", "mf4"];
+  process.stdout.write(`\nvgw alone, per format: write and read of ${fmt(N)} frames, best of ${RUNS}\n`);
+  const rows = [["format", "bytes/frame", "write frames/s", "write CPU s", "read frames/s", "read CPU s"]];
+  const cpuNow = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  for (const format of formats) {
+    const file = path.join(dir, `fig.${format}`);
+    const best = { write: Infinity, writeCpu: Infinity, read: Infinity, readCpu: Infinity };
+    for (let r = 0; r < RUNS; r++) {
+      let t0 = process.hrtime.bigint();
+      let c0 = cpuNow();
+      await writeTrace(file, N);
+      best.write = Math.min(best.write, Number(process.hrtime.bigint() - t0) / 1e9);
+      best.writeCpu = Math.min(best.writeCpu, cpuNow() - c0);
+      t0 = process.hrtime.bigint();
+      c0 = cpuNow();
+      const m = await readOnce(file);
+      if (m.frames !== N) throw new Error(`${file}: read ${m.frames} of ${N} frames`);
+      best.read = Math.min(best.read, m.seconds);
+      best.readCpu = Math.min(best.readCpu, cpuNow() - c0);
+    }
+    rows.push([
+      `.${format}`,
+      (fs.statSync(file).size / N).toFixed(1),
+      fmt(N / best.write),
+      best.writeCpu.toFixed(2),
+      fmt(N / best.read),
+      best.readCpu.toFixed(2),
+    ]);
+    fs.rmSync(file);
+  }
+  printTable(rows);
+  process.stdout.write(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")}\n`);
 }
 
 function pythonCan(files: string[]): Map<string, { frames: number; fps: number }> {
@@ -193,6 +240,10 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(`vgw trace benchmark: ${fmt(N)} frames, best of ${RUNS} alternating runs after a warm-up\n`);
     process.stdout.write(`machine: ${cpus()[0]?.model ?? "?"} x${cpus().length}, node ${process.version}\n\n`);
+    if (ONLY_FORMATS) {
+      await formatFigures(dir);
+      return;
+    }
     const formats = ["log", "asc", "blf"];
     const files = formats.map((f) => path.join(dir, `bench.${f}`));
     for (const file of files) await writeTrace(file, N);
@@ -235,6 +286,7 @@ async function main(): Promise<void> {
     }
     printTable(rows);
     convertEndToEnd(dir, formats, files);
+    await formatFigures(dir);
 
     if (BIG_MB > 0) {
       const big = path.join(dir, "big.log");

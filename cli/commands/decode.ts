@@ -187,7 +187,7 @@ export function registerDecode(program: Command): void {
   program
     .command("decode")
     .description("decode the frames of a trace (or candump lines on stdin) into signals with a DBC")
-    .argument("[trace]", "trace file (.log .asc .trc .blf .jsonl, optionally .gz), or - for candump lines on stdin", "-")
+    .argument("[trace]", "trace file (.log .asc .trc .blf .mf4 .jsonl, optionally .gz), or - for candump lines on stdin", "-")
     .option("--dbc <file>", "the CAN database (DBC); required unless --j1939")
     .addOption(new Option("--format <format>", "output").choices(["text", "jsonl"]).default("text"))
     .option("--choices", "print value-table labels (looked up by raw value) instead of numbers")

@@ -53,7 +53,7 @@ export async function exportTrace(output: string, opts: ExportOptions): Promise<
 export function registerExport(program: Command): void {
   program
     .command("export")
-    .description("write the stored frames of one gateway as a trace (.log .asc .blf .trc .jsonl, optionally .gz)")
+    .description("write the stored frames of one gateway as a trace (.log .asc .blf .trc .mf4 .jsonl, optionally .gz)")
     .argument("<out>", "output trace (format by extension), or - for candump -l text on stdout")
     .requiredOption("--store <store>", "the store vgw ingest wrote: a file path (DuckDB) or postgres://...")
     .requiredOption("--device <id>", "gateway device id")

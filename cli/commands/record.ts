@@ -1,6 +1,6 @@
 /**
  * `vgw record`: writes frames from one or more interfaces into a trace file, the format chosen by the extension
- * (host/trace registry: .log .asc .blf .trc .jsonl, .gz of any). Optional rotation by size or time starts a new
+ * (host/trace registry: .log .asc .blf .trc .mf4 .jsonl, .gz of any). Optional rotation by size or time starts a new
  * numbered file (`drive-000.log`, `drive-001.log` ...). On Ctrl-C / SIGTERM (or -n / --timeout) the file is closed
  * properly and a summary goes to stderr: frames per file, error frames, and every drop that was counted.
  * On SocketCAN, frames are received on the bus's native thread and arrive here packed; encoding and writing run on a
@@ -179,7 +179,7 @@ export function registerRecord(program: Command): void {
     .command("record")
     .description("record CAN frames from one or more interfaces into a trace file (format by extension)")
     .requiredOption("-i, --interface <list>", "interfaces, comma-separated: can0, vcan0, virtual:name")
-    .requiredOption("-o, --output <file>", "trace file: .log (candump -l), .asc, .blf, .trc, .jsonl, optionally .gz; - for stdout")
+    .requiredOption("-o, --output <file>", "trace file: .log (candump -l), .asc, .blf, .trc, .mf4, .jsonl, optionally .gz (not .mf4); - for stdout")
     .option("--filter <list>", "kernel acceptance filters as candump writes them: 123:7FF,200~700")
     .option("--rcvbuf <size>", RECEIVE_BUFFER_HELP, parseSize)
     .option("--rotate-size <size>", "start a new numbered file when this size is reached (e.g. 10M)", parseSize)

@@ -134,7 +134,7 @@ export function registerReplay(program: Command): void {
   program
     .command("replay")
     .description("play a trace file onto CAN buses with its original timing (monotonic, drift-free schedule)")
-    .argument("<file>", "trace file (.log .asc .blf .trc .jsonl, optionally .gz)")
+    .argument("<file>", "trace file (.log .asc .blf .trc .mf4 .jsonl, optionally .gz)")
     .option("-i, --interface <list>", "bus(es) for frames whose channel has no --map entry: can0, vcan0, virtual:name")
     .option("--speed <x>", "time scale: 2 plays twice as fast, 0.5 at half speed", positiveNumber("--speed"), 1)
     .option("--loop <n>", "play the trace n times (0 = until Ctrl-C)", nonNegativeInteger("--loop"), 1)

@@ -17,6 +17,11 @@ export interface ReadContext {
   bad(line: number, reason: string): void;
   /** True once the input was cut by a stop (Ctrl-C): its unfinished last line is no bad line, just where it stopped. */
   readonly stopped: boolean;
+  /**
+   * The trace's path when it is a file (not stdin), for formats that must read by offset (MF4): such a format may
+   * open it itself instead of reading `chunks`. The file may be gzip-compressed: the format checks its bytes.
+   */
+  readonly source?: string;
 }
 
 export interface FormatWriter {
@@ -49,6 +54,8 @@ export interface TraceFormat {
   binary?: boolean;
   /** Bytes per read when the default (64 KB of text) would make batches too small (compressed formats). */
   chunkSize?: number;
+  /** The writer patches its header at the end (`headerPatch`) and the file cannot be read without it: no stdout, no gzip. */
+  seekable?: boolean;
   read(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncIterable<Frame[]>;
   createWriter(): FormatWriter;
 }

@@ -17,7 +17,7 @@
 import type { Frame } from "../../frame/frame";
 import { TraceParseError, UsageError } from "../../frame/errors";
 import { log } from "../log";
-import { findFormat, listFormats, type ReadContext, type TraceFormat } from "./format";
+import { findFormat, isGzipPath, listFormats, type ReadContext, type TraceFormat } from "./format";
 import { checkReadable, openSink, readBytes } from "./io";
 
 // Each format module registers itself; the import order is the order `listFormats()` reports.
@@ -26,6 +26,7 @@ import "./asc";
 import "./blf";
 import "./trc";
 import "./jsonl";
+import "./mf4";
 
 export { listFormats, findFormat, registerFormat, type TraceFormat } from "./format";
 
@@ -98,6 +99,7 @@ export function openTraceReader(path: string, options: TraceReaderOptions = {}):
     });
   const ctx: ReadContext = {
     file,
+    source: path === "-" ? undefined : path,
     get stopped() {
       return options.signal?.aborted ?? false;
     },
@@ -130,6 +132,9 @@ export function openTraceWriter(path: string, options: TraceWriterOptions = {}):
   const format = resolveFormat(path, options.format);
   if (path === "-" && format.binary && process.stdout.isTTY) {
     throw new UsageError(`${format.name} is a binary format and stdout is a terminal: give an output file, or pipe it`);
+  }
+  if (format.seekable && (path === "-" || isGzipPath(path))) {
+    throw new UsageError(`${format.name} files link their blocks by file offset and are finished at the end: give a plain output file (not stdout, not .gz)`);
   }
   const sink = openSink(path);
   const encoder = format.createWriter();
