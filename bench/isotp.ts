@@ -3,9 +3,10 @@
  *   1. vgw -> vgw over the in-process `virtual:` bus (wall and CPU time of this process);
  *   2. in the test VM's kernel (QEMU TCG, 1 vCPU): the kernel's can-isotp module (isotpsend -> isotprecv) beside
  *      vgw -> vgw (two endpoints over SocketCAN in one Node process), classic CAN (4095-byte messages) and CAN FD
- *      (TX_DL 64, 4500 bytes). Neither figure counts process start-up: vgw is timed inside its process, the kernel
- *      pair by the clock around the isotpsend runs less as many runs of a 1-byte message.
- *   node dist/bench/isotp.js            (about 1-2 minutes; N=messages per run in the VM, default 5)
+ *      (TX_DL 64, 4500 bytes). Both timed the same way, from the first to the last frame of each message by the kernel's
+ *      timestamps in a `candump -L` log, so no process start-up counts; vgw's CPU time is measured in its process
+ *      (both ends).
+ *   node dist/bench/isotp.js            (about 1-2 minutes; N=messages per run in the VM, default 8)
  *   node dist/bench/isotp.js --in-vm    (the vgw part of 2, run inside the VM by the script below)
  */
 import { spawnSync } from "node:child_process";
@@ -13,6 +14,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { openIsoTp, type IsoTpOptions } from "../host/diag/isotp";
+import { IsoTpWatcher } from "../host/diag/isotp-dump";
+import { readAllFrames } from "../host/trace";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CLASSIC = { size: 4095, link: {} as Partial<IsoTpOptions> };
@@ -44,10 +47,27 @@ async function vgwPair(bus: string, size: number, count: number, link: Partial<I
   }
 }
 
+/** Per message, first to last frame by the log's kernel timestamps, before and after vgw's part started. */
+async function wireRates(log: string, bus: string, size: number, vgwStart: number) {
+  const w = new IsoTpWatcher({ source: { id: 0x7e0, ext: false }, dest: { id: 0x7e8, ext: false } });
+  const sums = { kernel: { seconds: 0, messages: 0, rate: NaN }, vgw: { seconds: 0, messages: 0, rate: NaN } };
+  for (const f of await readAllFrames(log)) {
+    if (f.bus !== bus) continue;
+    for (const item of w.push(f)) {
+      if (item.kind !== "message" || item.payload.length !== size) continue;
+      const s = item.start < vgwStart ? sums.kernel : sums.vgw;
+      s.seconds += item.t - item.start;
+      s.messages++;
+    }
+  }
+  for (const s of [sums.kernel, sums.vgw]) s.rate = s.seconds > 0 ? (s.messages * size) / s.seconds : NaN;
+  return sums;
+}
+
 const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-");
 
 async function inVm(): Promise<void> {
-  const n = Number(process.env.N ?? 5);
+  const n = Number(process.env.N ?? 8);
   const out: Record<string, { wall: number; cpu: number }> = {};
   out.classic = await vgwPair("vcan0", CLASSIC.size, n, CLASSIC.link);
   out.fd = await vgwPair("vcan1", FD.size, n, FD.link);
@@ -56,42 +76,42 @@ async function inVm(): Promise<void> {
 
 const VM_SCRIPT = `set -u
 cd "$VGW"
-ns() { date +%s%N; }
-# The kernel pair: isotprecv in a loop, isotpsend once per message (-b: returns when the transfer is complete). A
-# candump beside it loses frames at the kernel's rate under TCG, so the kernel is timed by the clock around the
-# isotpsend runs, less the same number of runs sending a 1-byte message (process start-up).
+# Every frame logged with its kernel receive time; an 8 MB socket buffer (candump -r, root in the VM) so the log
+# keeps up with the kernel's own rate under TCG (with the default buffer it lost frames).
+timeout 200 candump -r 8388608 -L vcan0 vcan1 >"$R/wire.log" 2>&1 &
+CD=$!
+sleep 0.5
+# The kernel pair: isotprecv in a loop, isotpsend once per message (-b: returns when the transfer is complete).
 kernel() { # dev size linkopts
-  timeout 120 isotprecv -s 7E8 -d 7E0 $3 -l $1 >"$R/kernel-$1.txt" 2>&1 &
+  timeout 120 stdbuf -oL isotprecv -s 7E8 -d 7E0 $3 -l $1 >"$R/kernel-$1.txt" 2>&1 &
   KR=$!
   sleep 0.5
-  t0=$(ns)
   for i in $(seq 1 $N); do timeout 30 isotpsend -s 7E0 -d 7E8 $3 -b -D $2 $1; done
-  t1=$(ns)
-  for i in $(seq 1 $N); do timeout 30 isotpsend -s 7E0 -d 7E8 $3 -b -D 1 $1; done
-  t2=$(ns)
-  echo "KERNEL $1 $2 $(( (t1 - t0) - (t2 - t1) )) $(grep -c . "$R/kernel-$1.txt")"
   sleep 0.3; kill $KR; wait $KR 2>/dev/null
 }
 kernel vcan0 4095 ""
 kernel vcan1 4500 "-L 72:64:0"
+sleep 0.5
+echo "VGW_START $(date +%s.%N)"
 timeout 240 node dist/bench/isotp.js --in-vm; echo "vgw rc=$?"
+sleep 0.5; kill $CD; wait $CD 2>/dev/null
 `;
 
 async function main(): Promise<void> {
   if (process.argv.includes("--in-vm")) return inVm();
   const load0 = loadavg()[0];
   process.stdout.write(`ISO-TP throughput, STmin 0, block size 0 (load average before: ${loadavg().map((l) => l.toFixed(1)).join(" ")})\n`);
-  process.stdout.write(`  ${"where".padEnd(44)} ${"message".padStart(8)} ${"bytes/s".padStart(12)} ${"CPU bytes/s".padStart(12)}\n`);
+  process.stdout.write(`  ${"where".padEnd(60)} ${"message".padStart(8)} ${"bytes/s".padStart(12)} ${"CPU bytes/s".padStart(12)}\n`);
   for (const [name, c, n] of [
     ["vgw -> vgw, virtual:, classic", CLASSIC, 40],
     ["vgw -> vgw, virtual:, CAN FD 64", FD, 200],
   ] as const) {
     const r = await vgwPair(`virtual:bench-${name}`, c.size, n, c.link);
-    process.stdout.write(`  ${name.padEnd(44)} ${String(c.size).padStart(8)} ${fmt((n * c.size) / r.wall).padStart(12)} ${fmt((n * c.size) / r.cpu).padStart(12)}\n`);
+    process.stdout.write(`  ${name.padEnd(60)} ${String(c.size).padStart(8)} ${fmt((n * c.size) / r.wall).padStart(12)} ${fmt((n * c.size) / r.cpu).padStart(12)}\n`);
   }
   const R = mkdtempSync(path.join(tmpdir(), "vgw-bench-isotp-"));
   try {
-    const N = process.env.N ?? "5";
+    const N = process.env.N ?? "8";
     writeFileSync(path.join(R, "run.sh"), `export VGW='${ROOT}' R='${R}' N='${N}'\n${VM_SCRIPT}`);
     const r = spawnSync("bash", [path.join(ROOT, "scripts/vm/run.sh"), path.join(R, "run.sh"), path.join(R, "out.txt"), "600"], { stdio: ["ignore", "pipe", "pipe"] });
     if (r.status !== 0) {
@@ -100,19 +120,17 @@ async function main(): Promise<void> {
     }
     if (!existsSync(path.join(R, "vgw-cpu.json"))) throw new Error(`vgw did not run in the VM:\n${readFileSync(path.join(R, "out.txt"), "utf8").slice(-2000)}`);
     const vgw = JSON.parse(readFileSync(path.join(R, "vgw-cpu.json"), "utf8")) as Record<string, { wall: number; cpu: number }>;
-    const kernel = new Map<string, { ns: number; received: number }>();
-    for (const m of readFileSync(path.join(R, "out.txt"), "utf8").matchAll(/^KERNEL (\S+) \d+ (-?\d+) (\d+)$/gm)) kernel.set(m[1], { ns: Number(m[2]), received: Number(m[3]) });
+    const vgwStart = Number(/^VGW_START (\S+)$/m.exec(readFileSync(path.join(R, "out.txt"), "utf8"))?.[1] ?? NaN);
     const n = Number(N);
-    process.stdout.write(`  in the VM (QEMU TCG, 1 vCPU), ${N} messages each:\n`);
-    for (const [dev, c, key, label] of [
+    process.stdout.write(`  in the VM (QEMU TCG, 1 vCPU), ${N} messages each; bytes/s from the first to the last frame of each message by kernel timestamps:\n`);
+    for (const [bus, c, key, label] of [
       ["vcan0", CLASSIC, "classic", "vcan0"],
       ["vcan1", FD, "fd", "vcan1 CAN FD 64"],
     ] as const) {
-      const k = kernel.get(dev);
-      const kRate = k && k.ns > 0 && k.received >= 2 * n ? (n * c.size) / (k.ns / 1e9) : NaN;
-      process.stdout.write(`  ${`kernel can-isotp (isotpsend -> isotprecv), ${label}`.padEnd(44)} ${String(c.size).padStart(8)} ${fmt(kRate).padStart(12)} ${"".padStart(12)}  (${k?.received ?? 0} messages received)\n`);
+      const rates = await wireRates(path.join(R, "wire.log"), bus, c.size, vgwStart);
+      process.stdout.write(`  ${`kernel can-isotp (isotpsend -> isotprecv), ${label}`.padEnd(60)} ${String(c.size).padStart(8)} ${fmt(rates.kernel.rate).padStart(12)} ${"".padStart(12)}  (${rates.kernel.messages} messages)\n`);
       const v = vgw[key];
-      process.stdout.write(`  ${`vgw -> vgw over SocketCAN, ${label}`.padEnd(44)} ${String(c.size).padStart(8)} ${fmt((n * c.size) / v.wall).padStart(12)} ${fmt((n * c.size) / v.cpu).padStart(12)}\n`);
+      process.stdout.write(`  ${`vgw -> vgw over SocketCAN, ${label}`.padEnd(60)} ${String(c.size).padStart(8)} ${fmt(rates.vgw.rate).padStart(12)} ${fmt((n * c.size) / v.cpu).padStart(12)}  (${rates.vgw.messages} messages; in-process wall ${fmt((n * c.size) / v.wall)})\n`);
     }
   } finally {
     if (process.env.VGW_KEEP_RESULTS) process.stderr.write(`results kept in ${R}\n`);
