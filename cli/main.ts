@@ -32,6 +32,7 @@ const COMMANDS: Array<[name: string, load: () => Promise<Register>]> = [
   ["policy", async () => (await import("./commands/policy")).registerPolicy],
   ["ingest", async () => (await import("./commands/ingest")).registerIngest],
   ["export", async () => (await import("./commands/export")).registerExport],
+  ["diag", async () => (await import("./commands/diag")).registerDiag],
 ];
 
 /**
