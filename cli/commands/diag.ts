@@ -3,7 +3,7 @@
  * `vgw diag ecu`, a simulated ECU that answers them (tests, demos, HIL).
  *
  *   vgw diag -i BUS obd pids | read PID... | vin | dtc [--pending|--permanent] | clear
- *   vgw diag -i BUS uds read-did DID... | read-dtc [MASK] | clear-dtc | session N | tester-present | reset TYPE
+ *   vgw diag -i BUS uds read-did DID... | read-dtc [MASK] | clear-dtc | session N | tester-present | reset TYPE | raw HEX
  *   vgw diag ecu -i BUS [--config FILE]
  *
  * OBD-II goes to the functional address and prints every ECU's answer (collected until --timeout, or until
@@ -25,7 +25,7 @@ interface DiagOptions {
   interface: string;
   ext?: boolean;
   tx?: number;
-  rx?: number;
+  rx?: number[];
   timeout: number;
   p2: number;
   p2Star: number;
@@ -56,7 +56,7 @@ function ecuLabel(id: number): string {
 
 async function withObd<T>(o: DiagOptions, work: (obd: ObdClient) => Promise<ObdResult<T>>): Promise<ObdResult<T>> {
   if (!o.interface) throw new UsageError("give the bus with -i, e.g. -i vcan0 or -i virtual:car");
-  const channels = await openObdChannels(o.interface, { ext: o.ext ?? false, physical: o.tx });
+  const channels = await openObdChannels(o.interface, { ext: o.ext ?? false, physical: o.tx, responseIds: o.rx });
   const obd = new ObdClient(channels, { timeoutMs: o.timeout, p2StarMs: o.p2Star, expect: o.expect ?? 0 });
   try {
     const r = await work(obd);
@@ -149,7 +149,7 @@ async function udsCommand(action: string, args: string[], o: DiagOptions & { sup
   if (!o.interface) throw new UsageError("give the bus with -i, e.g. -i vcan0 or -i virtual:car");
   const ext = o.ext ?? false;
   const txId = o.tx ?? (ext ? 0x18da10f1 : 0x7e0);
-  const rxId = o.rx ?? (ext ? 0x18daf100 | ((txId >> 8) & 0xff) : txId + 8);
+  const rxId = o.rx?.[0] ?? (ext ? 0x18daf100 | ((txId >> 8) & 0xff) : txId + 8);
   // Validate the arguments before touching the bus.
   let run: (uds: UdsClient) => Promise<void>;
   switch (action) {
@@ -220,8 +220,19 @@ async function udsCommand(action: string, args: string[], o: DiagOptions & { sup
       };
       break;
     }
+    case "raw": {
+      if (args.length === 0) throw new UsageError("uds raw: give the request as hex, e.g. 22F190");
+      const req = Uint8Array.from(Buffer.from(args.join("").replace(/[\s.:]/g, ""), "hex"));
+      if (req.length === 0 || req.length * 2 !== args.join("").replace(/[\s.:]/g, "").length) throw new UsageError(`uds raw: '${args.join(" ")}' is not hex bytes`);
+      run = async (uds) => {
+        const r = await uds.request(req, { suppressPositive: o.suppress });
+        const h = r ? Buffer.from(r).toString("hex").toUpperCase() : null;
+        await out([o.json ? JSON.stringify({ ecu: ecuLabel(rxId), response: h }) : (h ?? "(positive response suppressed)")]);
+      };
+      break;
+    }
     default:
-      throw new UsageError(`uds: unknown action '${action}' (read-did, read-dtc, clear-dtc, session, tester-present, reset)`);
+      throw new UsageError(`uds: unknown action '${action}' (read-did, read-dtc, clear-dtc, session, tester-present, reset, raw)`);
   }
   const link = await openIsoTpLink(o.interface, { txId, rxId, ext });
   const uds = new UdsClient(link, { p2Ms: o.p2, p2StarMs: o.p2Star });
@@ -263,7 +274,9 @@ export function registerDiag(program: Command): void {
     .option("-i, --interface <bus>", "the bus: can0, vcan0, virtual:name")
     .option("--ext", "29-bit IDs (ISO 15765-4: functional 18DB33F1, physical 18DA<ecu>F1, answers 18DAF1<ecu>)")
     .option("--tx <id>", "request ID (hex): UDS default 7E0; for obd, physical addressing to this ECU instead of functional 7DF", hexNumber("--tx", 0x1fffffff))
-    .option("--rx <id>", "UDS answer ID (hex), default tx+8", hexNumber("--rx", 0x1fffffff))
+    .option("--rx <ids>", "answer IDs (hex, comma-separated): UDS default tx+8; obd default 7E8-7EF (--ext: 18DAF110-18DAF117)", (t: string) =>
+      t.split(",").map(hexNumber("--rx", 0x1fffffff)),
+    )
     .option("--timeout <ms>", "obd: how long to collect answers", positiveNumber("--timeout"), 500)
     .option("--expect <n>", "obd: stop once n ECUs answered (fast polling)", nonNegativeInteger("--expect"))
     .option("--p2 <ms>", "uds: wait for the first answer (P2)", positiveNumber("--p2"), 1000)
@@ -280,6 +293,7 @@ Examples:
   vgw diag -i vcan0 uds read-did F190 F18C
   vgw diag -i vcan0 uds --session 3 read-dtc 08
   vgw diag -i vcan0 --json uds session 3
+  vgw diag -i vcan0 uds raw 1901FF            any request, the positive response in hex
   vgw diag ecu -i vcan0 --config ecu.yaml    a simulated ECU answering all of the above`,
     );
   const opts = (cmd: Command) => cmd.optsWithGlobals() as DiagOptions;
@@ -293,9 +307,9 @@ Examples:
     .action(async (action: string, args: string[], _o, cmd: Command) => obdCommand(action, args, opts(cmd)));
   diag
     .command("uds")
-    .description("UDS (ISO 14229): read-did DID... | read-dtc [MASK] | clear-dtc [GROUP] | session N | tester-present | reset TYPE")
-    .argument("<action>", "read-did, read-dtc, clear-dtc, session, tester-present or reset")
-    .argument("[args...]", "DIDs (hex), a status mask (hex, default FF), a session or reset type")
+    .description("UDS (ISO 14229): read-did DID... | read-dtc [MASK] | clear-dtc [GROUP] | session N | tester-present | reset TYPE | raw HEX")
+    .argument("<action>", "read-did, read-dtc, clear-dtc, session, tester-present, reset or raw")
+    .argument("[args...]", "DIDs (hex), a status mask (hex, default FF), a session or reset type, a raw request (hex)")
     .option("--session <n>", "open this diagnostic session first (3: extended)", hexNumber("--session", 0x7f))
     .option("--suppress", "session, tester-present, reset: suppress the positive response")
     .action(async (action: string, args: string[], _o, cmd: Command) => udsCommand(action, args, opts(cmd)));

@@ -223,7 +223,10 @@ export interface ObdAddressing {
   ext: boolean;
   /** Physical addressing to one ECU (its request ID) instead of the functional broadcast. */
   physical?: number;
-  /** The answer IDs to listen on (default: all eight of ISO 15765-4, 0x7E8-0x7EF or 0x18DAF100-0x18DAF107). */
+  /**
+   * The answer IDs to listen on. Default: the eight of ISO 15765-4 for 11-bit IDs (0x7E8-0x7EF); for 29-bit IDs, where
+   * any ECU address may answer (0x18DAF1xx), the addresses 0x10-0x17 (the engine ECU is 0x10 by convention).
+   */
   responseIds?: number[];
 }
 
@@ -238,7 +241,7 @@ export async function openObdChannels(busSpec: string, a: ObdAddressing): Promis
     a.responseIds ??
     (a.physical !== undefined
       ? [a.ext ? 0x18daf100 | ((a.physical >> 8) & 0xff) : a.physical + 8]
-      : Array.from({ length: 8 }, (_, i) => (a.ext ? 0x18daf100 + i : 0x7e8 + i)));
+      : Array.from({ length: 8 }, (_, i) => (a.ext ? 0x18daf110 + i : 0x7e8 + i)));
   const links: MessageLink[] = [];
   try {
     const responders: Array<{ ecu: number; link: MessageLink }> = [];
