@@ -9,7 +9,7 @@
  */
 import { makeFrame, type Frame } from "../../frame/frame";
 import { VgwError } from "../../frame/errors";
-import { openBus, type Bus } from "../bus";
+import { openBus, type Bus, type BusOptions } from "../bus";
 import { log } from "../log";
 import type { MessageLink } from "./link";
 import type { ObdChannels } from "./obd";
@@ -212,9 +212,13 @@ class IsoTpLink implements MessageLink {
   }
 }
 
+/** Where links get their buses: a bus spec for openBus, or an opener (the HIL harness's view of a gateway's wire). */
+export type BusSource = string | ((options: BusOptions) => Promise<Bus>);
+
 /** One ISO-TP link on its own Bus, which receives only `rxId`. */
-export async function openIsoTpLink(busSpec: string, address: LinkAddress): Promise<MessageLink> {
-  const bus = await openBus(busSpec, { filters: [{ id: address.rxId, mask: address.ext ? 0x1fffffff : 0x7ff, ext: address.ext }] });
+export async function openIsoTpLink(source: BusSource, address: LinkAddress): Promise<MessageLink> {
+  const options: BusOptions = { filters: [{ id: address.rxId, mask: address.ext ? 0x1fffffff : 0x7ff, ext: address.ext }] };
+  const bus = typeof source === "string" ? await openBus(source, options) : await source(options);
   return new IsoTpLink(bus, address);
 }
 
@@ -270,7 +274,7 @@ export interface RunningEcus {
   close(): Promise<void>;
 }
 
-export async function startEcus(busSpec: string, configs: EcuConfig[]): Promise<RunningEcus> {
+export async function startEcus(busSpec: BusSource, configs: EcuConfig[]): Promise<RunningEcus> {
   const links: MessageLink[] = [];
   const ecus: SimulatedEcu[] = [];
   const serving: Array<Promise<void>> = [];
