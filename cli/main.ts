@@ -33,6 +33,7 @@ const COMMANDS: Array<[name: string, load: () => Promise<Register>]> = [
   ["ingest", async () => (await import("./commands/ingest")).registerIngest],
   ["export", async () => (await import("./commands/export")).registerExport],
   ["diag", async () => (await import("./commands/diag")).registerDiag],
+  ["isotp", async () => (await import("./commands/isotp")).registerIsotp],
 ];
 
 /**

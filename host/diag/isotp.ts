@@ -1,0 +1,438 @@
+/**
+ * ISO-TP (ISO 15765-2) endpoint: one MessageLink over any Bus. Messages of any length are cut into single, first and
+ * consecutive frames and put back together, paced both ways by flow control (block size, STmin down to 100 us, WAIT
+ * frames up to a limit, OVERFLOW). Normal, extended and mixed addressing (an address byte before the PCI), 11- and
+ * 29-bit IDs, classic CAN and CAN FD (TX_DL 8..64, escape single frames, 32-bit first frames beyond 4095 bytes),
+ * optional padding, and the N_As / N_Bs / N_Cr timeouts.
+ *
+ * A bad frame or a timeout ends that one message with an IsoTpError naming the reason (`code`), counted in
+ * `counters()`; the endpoint carries on with the next message. Sending and receiving run independently (full
+ * duplex): flow control frames arriving on the receive ID drive the sender, data frames feed the reassembler.
+ */
+import { makeFrame, type Frame } from "../../frame/frame";
+import { BusError } from "../../frame/errors";
+import { openBus, type Bus } from "../bus";
+import { log } from "../log";
+import type { MessageLink } from "./link";
+import { FlowStatus, IsoTpError, MAX_12BIT_LENGTH, MAX_MESSAGE_LENGTH, frameLengthFor, readPdu, stMinMicros, type IsoTpErrorCode } from "./isotp-pci";
+import { IsoTpReassembler, type PaddingCheck, type ReassemblyEvent } from "./isotp-reassembler";
+
+export { IsoTpError, type IsoTpErrorCode } from "./isotp-pci";
+
+export interface IsoTpOptions {
+  /** The ID this end sends on (data frames, and the flow control answering the peer). */
+  txId: number;
+  /** The ID this end receives on (the peer's data and flow control frames). */
+  rxId: number;
+  /** 29-bit IDs; default: an ID above 0x7FF is a 29-bit one. */
+  txExt?: boolean;
+  rxExt?: boolean;
+  /**
+   * Extended or mixed addressing: the address byte sent before the PCI in every frame (the target address, or the
+   * address extension with mixed addressing). Unset: normal addressing.
+   */
+  txAddress?: number;
+  /** The address byte expected before the PCI of received frames (default: none; frames with another one are not ours). */
+  rxAddress?: number;
+  /**
+   * Pad every frame to 8 bytes (or, on CAN FD, to the next valid length) with this byte. Unset: frames are as long
+   * as their content, except CAN FD frames over 8 bytes, which must have a valid length and are padded with 0xCC
+   * (the Linux kernel's default).
+   */
+  txPadding?: number;
+  /** Check the padding of received frames that end a message (default: both padded and unpadded are accepted). */
+  rxPadding?: PaddingCheck;
+  /** Block size granted to the sender: consecutive frames between two flow controls (0: no more flow control). */
+  blockSize?: number;
+  /** STmin granted to the sender, as the raw byte: 0x00-0x7F ms, 0xF1-0xF9 100-900 us. */
+  stMin?: number;
+  /** Override the receiver's STmin when sending: this many microseconds between consecutive frames (isotpsend -f). */
+  forceStMinUs?: number;
+  /** WAIT flow controls accepted in a row before the message is given up (N_WFTmax). Default 16. */
+  maxWaitFrames?: number;
+  /** Send CAN FD frames (TX_DL may then be 8..64). Default: true when txDl > 8. */
+  fd?: boolean;
+  /** With fd: the bit-rate switch flag on frames sent. */
+  brs?: boolean;
+  /** Transmit data length: the frame length of first and consecutive frames, 8 (classic) or 12..64 (CAN FD). Default 8. */
+  txDl?: number;
+  /** Longest message received; longer first frames are answered with OVERFLOW. Default 1 MiB. */
+  maxLength?: number;
+  /** Timeouts in ms: a frame leaving (N_As), flow control arriving (N_Bs), the next consecutive frame (N_Cr). Default 1000 each. */
+  nAs?: number;
+  nBs?: number;
+  nCr?: number;
+  /** Whole received messages (and errors) kept until receive() takes them; more are dropped and counted. Default 1024. */
+  queueLimit?: number;
+}
+
+export interface IsoTpCounters {
+  txMessages: number;
+  rxMessages: number;
+  txFrames: number;
+  rxFrames: number;
+  /** Frames on the receive ID that were not for this endpoint's state (flow control while not sending, another address byte). */
+  ignoredFrames: number;
+  /** Received messages dropped because nobody called receive() and the queue was full. */
+  dropped: number;
+  /** Failed messages and stray frames, by reason. */
+  errors: Partial<Record<IsoTpErrorCode, number>>;
+}
+
+interface FlowControl {
+  status: number;
+  blockSize: number;
+  stMin: number;
+}
+
+const VALID_TX_DL = [8, 12, 16, 20, 24, 32, 48, 64];
+/** The pad byte of CAN FD frames when no padding is configured: the kernel's CAN_ISOTP_DEFAULT_PAD_CONTENT. */
+const FD_DEFAULT_PAD = 0xcc;
+
+function now(): number {
+  return performance.now() / 1000;
+}
+
+export class IsoTpEndpoint implements MessageLink {
+  private readonly txExt: boolean;
+  private readonly rxExt: boolean;
+  private readonly ae: number;
+  private readonly txDl: number;
+  private readonly fd: boolean;
+  private readonly reassembler: IsoTpReassembler;
+  private readonly inbox: Array<Uint8Array | IsoTpError> = [];
+  private readonly waiters: Array<{ resolve: (m: Uint8Array) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }> = [];
+  private crTimer: NodeJS.Timeout | undefined;
+  /** The sender waiting for flow control, if any. */
+  private fcWaiter: ((fc: FlowControl) => void) | undefined;
+  /** Sends run one after another: a message is never interleaved with the next one. */
+  private txChain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly reading: Promise<void>;
+  private readonly stats: IsoTpCounters = { txMessages: 0, rxMessages: 0, txFrames: 0, rxFrames: 0, ignoredFrames: 0, dropped: 0, errors: {} };
+
+  /**
+   * Starts reading `bus`. With `ownsBus` the endpoint closes the bus on close(); otherwise the caller closes it
+   * (which ends the endpoint's reading too).
+   */
+  constructor(
+    private readonly bus: Bus,
+    readonly options: IsoTpOptions,
+    private readonly ownsBus = false,
+  ) {
+    this.txExt = options.txExt ?? options.txId > 0x7ff;
+    this.rxExt = options.rxExt ?? options.rxId > 0x7ff;
+    this.ae = options.txAddress !== undefined ? 1 : 0;
+    this.txDl = options.txDl ?? 8;
+    if (!VALID_TX_DL.includes(this.txDl)) throw new RangeError(`TX_DL ${this.txDl} is not one of ${VALID_TX_DL.join(", ")}`);
+    this.fd = options.fd ?? this.txDl > 8;
+    if (this.txDl > 8 && !this.fd) throw new RangeError(`TX_DL ${this.txDl} needs CAN FD frames`);
+    for (const [name, v] of [
+      ["txAddress", options.txAddress],
+      ["rxAddress", options.rxAddress],
+      ["txPadding", options.txPadding],
+      ["blockSize", options.blockSize],
+      ["stMin", options.stMin],
+    ] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xff)) throw new RangeError(`${name} must be a byte (0..255), got ${v}`);
+    }
+    this.reassembler = new IsoTpReassembler({
+      offset: options.rxAddress !== undefined ? 1 : 0,
+      maxLength: options.maxLength,
+      nCr: (options.nCr ?? 1000) / 1000,
+      blockSize: options.blockSize ?? 0,
+      padding: options.rxPadding,
+    });
+    this.reading = this.read();
+  }
+
+  /** What the endpoint counted so far (a copy). */
+  counters(): IsoTpCounters {
+    return { ...this.stats, errors: { ...this.stats.errors } };
+  }
+
+  async send(payload: Uint8Array): Promise<void> {
+    if (this.closed) throw new IsoTpError("closed", "the endpoint is closed");
+    const run = this.txChain.then(() => this.transmit(payload));
+    this.txChain = run.catch(() => undefined);
+    return run;
+  }
+
+  receive(timeoutMs: number): Promise<Uint8Array> {
+    const next = this.inbox.shift();
+    if (next instanceof Error) return Promise.reject(next);
+    if (next) return Promise.resolve(next);
+    if (this.closed) return Promise.reject(new IsoTpError("closed", "the endpoint is closed"));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(new IsoTpError("timeout", `no message within ${timeoutMs} ms (receive timeout)`));
+        }, timeoutMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.crTimer);
+    this.reassembler.reset();
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new IsoTpError("closed", "the endpoint was closed"));
+    }
+    this.fcWaiter?.({ status: -1, blockSize: 0, stMin: 0 });
+    if (this.ownsBus) {
+      await this.bus.close();
+      await this.reading;
+    }
+  }
+
+  // ---- receiving ----
+
+  private async read(): Promise<void> {
+    try {
+      for await (const f of this.bus) {
+        if (this.closed) break;
+        this.onFrame(f);
+      }
+    } catch (e) {
+      if (!this.closed) log.warn(`isotp: ${this.bus.name}: receiving stopped: ${(e as Error).message}`);
+    }
+  }
+
+  /** Every frame of the bus: ours are on rxId (and carry rxAddress, when set). */
+  private onFrame(f: Frame): void {
+    if (f.id !== this.options.rxId || f.ext !== this.rxExt || f.err || f.rtr) return;
+    const rxAddress = this.options.rxAddress;
+    if (rxAddress !== undefined && f.data[0] !== rxAddress) {
+      this.stats.ignoredFrames++;
+      return;
+    }
+    this.stats.rxFrames++;
+    const offset = rxAddress !== undefined ? 1 : 0;
+    if (f.data.length > offset && f.data[offset] >> 4 === 3) {
+      this.onFlowControl(f.data, offset);
+      return;
+    }
+    this.handle(this.reassembler.push(f.data, now()));
+  }
+
+  private handle(events: ReassemblyEvent[]): void {
+    for (const e of events) {
+      if (e.kind === "message") {
+        this.stats.rxMessages++;
+        this.deliver(e.payload);
+      } else if (e.kind === "error") {
+        this.count(e.error);
+        // A stray frame ends no message of ours: counted, not handed to the receiver.
+        if (e.error.code !== "unexpected-cf" && e.error.code !== "bad-frame") this.deliver(e.error);
+        else log.debug(`isotp: 0x${this.options.rxId.toString(16)}: ${e.error.message}`);
+      } else {
+        this.sendFlowControl(e.status);
+      }
+    }
+    this.armCrTimer();
+  }
+
+  private armCrTimer(): void {
+    clearTimeout(this.crTimer);
+    this.crTimer = undefined;
+    if (!this.reassembler.busy || this.closed) return;
+    this.crTimer = setTimeout(() => this.handle(this.reassembler.expire(now())), this.options.nCr ?? 1000);
+  }
+
+  private sendFlowControl(status: FlowStatus): void {
+    const frame = this.frame(Uint8Array.of(0x30 | status, this.options.blockSize ?? 0, this.options.stMin ?? 0));
+    this.sendFrame(frame).then(
+      () => this.reassembler.touch(now()),
+      (e: IsoTpError) => {
+        // The sender will time out waiting (N_Bs); our side gives the message up now.
+        this.reassembler.reset();
+        this.armCrTimer();
+        if (e.code === "closed") return;
+        this.count(e);
+        this.deliver(e);
+      },
+    );
+  }
+
+  private deliver(m: Uint8Array | IsoTpError): void {
+    const w = this.waiters.shift();
+    if (w) {
+      clearTimeout(w.timer);
+      if (m instanceof Error) w.reject(m);
+      else w.resolve(m);
+      return;
+    }
+    if (this.inbox.length >= (this.options.queueLimit ?? 1024)) {
+      this.stats.dropped++;
+      return;
+    }
+    this.inbox.push(m);
+  }
+
+  private count(e: IsoTpError): void {
+    this.stats.errors[e.code] = (this.stats.errors[e.code] ?? 0) + 1;
+  }
+
+  // ---- sending ----
+
+  private onFlowControl(data: Uint8Array, offset: number): void {
+    const pdu = readPdu(data, offset);
+    if (pdu instanceof IsoTpError) {
+      this.count(pdu);
+      return;
+    }
+    if (pdu.type !== "FC" || !this.fcWaiter) {
+      // Flow control while we send nothing, or in the middle of a block: ISO 15765-2 ignores it.
+      this.stats.ignoredFrames++;
+      return;
+    }
+    this.fcWaiter({ status: pdu.status, blockSize: pdu.blockSize, stMin: pdu.stMin });
+  }
+
+  private async transmit(payload: Uint8Array): Promise<void> {
+    try {
+      await this.segment(payload);
+      this.stats.txMessages++;
+    } catch (e) {
+      if (e instanceof IsoTpError && e.code !== "closed") this.count(e);
+      throw e;
+    }
+  }
+
+  private async segment(payload: Uint8Array): Promise<void> {
+    const len = payload.length;
+    const ae = this.ae;
+    if (len === 0) throw new IsoTpError("length", "an empty message cannot be sent");
+    if (len > MAX_MESSAGE_LENGTH) throw new IsoTpError("length", `${len} bytes exceed the ${MAX_MESSAGE_LENGTH} ISO-TP can announce`);
+    const sfMax = this.txDl <= 8 ? 7 - ae : this.txDl - 2 - ae;
+    if (len <= sfMax) {
+      // The classic single frame while the length fits its nibble; the escape form (CAN FD only) beyond.
+      const pci = len <= 7 - ae ? Uint8Array.of(len) : Uint8Array.of(0, len);
+      await this.sendFrame(this.frame(pci, payload));
+      return;
+    }
+    const long = len > MAX_12BIT_LENGTH;
+    const ffPci = long ? Uint8Array.of(0x10, 0, len >>> 24, (len >>> 16) & 0xff, (len >>> 8) & 0xff, len & 0xff) : Uint8Array.of(0x10 | (len >> 8), len & 0xff);
+    let offset = this.txDl - ae - ffPci.length;
+    await this.sendFrame(this.frame(ffPci, payload.subarray(0, offset)));
+    const cfData = this.txDl - ae - 1;
+    let sn = 1;
+    let lastSent = now();
+    while (offset < len) {
+      const fc = await this.awaitClearToSend();
+      const gapUs = this.options.forceStMinUs ?? stMinMicros(fc.stMin);
+      for (let n = 0; offset < len && (fc.blockSize === 0 || n < fc.blockSize); n++) {
+        if (n > 0 && gapUs > 0) await waitUntil(lastSent + gapUs / 1e6);
+        if (this.closed) throw new IsoTpError("closed", "the endpoint was closed while sending");
+        const chunk = payload.subarray(offset, offset + cfData);
+        await this.sendFrame(this.frame(Uint8Array.of(0x20 | sn), chunk));
+        lastSent = now();
+        offset += chunk.length;
+        sn = (sn + 1) & 0x0f;
+      }
+    }
+  }
+
+  /** Waits for flow status CONTINUE TO SEND, through WAIT frames up to the limit; other statuses end the message. */
+  private async awaitClearToSend(): Promise<FlowControl> {
+    const limit = this.options.maxWaitFrames ?? 16;
+    const nBs = this.options.nBs ?? 1000;
+    for (let waits = 0; ; ) {
+      const fc = await new Promise<FlowControl | undefined>((resolve) => {
+        const timer = setTimeout(() => {
+          this.fcWaiter = undefined;
+          resolve(undefined);
+        }, nBs);
+        this.fcWaiter = (fc) => {
+          clearTimeout(timer);
+          this.fcWaiter = undefined;
+          resolve(fc);
+        };
+      });
+      if (!fc) throw new IsoTpError("timeout-bs", `no flow control within ${nBs} ms (N_Bs)`);
+      if (fc.status === -1) throw new IsoTpError("closed", "the endpoint was closed while sending");
+      if (fc.status === FlowStatus.ContinueToSend) return fc;
+      if (fc.status === FlowStatus.Wait) {
+        if (++waits > limit) throw new IsoTpError("wft-overrun", `more than ${limit} WAIT flow controls in a row (N_WFTmax)`);
+        continue;
+      }
+      if (fc.status === FlowStatus.Overflow) throw new IsoTpError("overflow", "the receiver cannot take a message this long (flow status OVERFLOW)");
+      throw new IsoTpError("bad-fc", `reserved flow status ${fc.status}`);
+    }
+  }
+
+  /** A frame on txId: address byte, PCI, data, then padding as configured (and as CAN FD lengths require). */
+  private frame(pci: Uint8Array, data?: Uint8Array): Frame {
+    const used = this.ae + pci.length + (data?.length ?? 0);
+    const pad = this.options.txPadding;
+    const length = pad !== undefined ? Math.max(8, frameLengthFor(used)) : this.fd ? frameLengthFor(used) : used;
+    const bytes = new Uint8Array(length);
+    if (this.ae) bytes[0] = this.options.txAddress!;
+    bytes.set(pci, this.ae);
+    if (data) bytes.set(data, this.ae + pci.length);
+    if (length > used) bytes.fill(pad ?? FD_DEFAULT_PAD, used);
+    return makeFrame({ id: this.options.txId, ext: this.txExt, fd: this.fd, brs: this.fd && (this.options.brs ?? false), data: bytes });
+  }
+
+  private async sendFrame(frame: Frame): Promise<void> {
+    if (this.closed) throw new IsoTpError("closed", "the endpoint is closed");
+    const nAs = this.options.nAs ?? 1000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.bus.send(frame),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new IsoTpError("timeout-as", `a frame did not leave within ${nAs} ms (N_As)`)), nAs);
+        }),
+      ]);
+    } catch (e) {
+      if (e instanceof IsoTpError) throw e;
+      throw new IsoTpError("timeout-as", `the bus did not take a frame: ${(e as Error).message}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+    this.stats.txFrames++;
+  }
+}
+
+/**
+ * Waits until the monotonic clock reaches `deadline` (seconds). Timers are only good to about a millisecond, so the
+ * last stretch of a wait (and every sub-millisecond STmin) yields with setImmediate instead.
+ */
+async function waitUntil(deadline: number): Promise<void> {
+  for (;;) {
+    const left = deadline - now();
+    if (left <= 0) return;
+    if (left > 0.002) await new Promise((r) => setTimeout(r, Math.floor(left * 1000) - 1));
+    else await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
+ * An ISO-TP endpoint on its own bus (opened from a spec such as `vcan0` or `virtual:x`), which receives only the
+ * endpoint's receive ID; closing the endpoint closes the bus.
+ */
+export async function openIsoTp(busSpec: string, options: IsoTpOptions): Promise<IsoTpEndpoint> {
+  const rxExt = options.rxExt ?? options.rxId > 0x7ff;
+  let bus: Bus;
+  try {
+    bus = await openBus(busSpec, { filters: [{ id: options.rxId, mask: rxExt ? 0x1fffffff : 0x7ff, ext: rxExt }] });
+  } catch (e) {
+    if (e instanceof BusError) throw e;
+    throw new BusError(`${busSpec}: ${(e as Error).message}`, undefined, { cause: e });
+  }
+  try {
+    return new IsoTpEndpoint(bus, options, true);
+  } catch (e) {
+    await bus.close();
+    throw e;
+  }
+}
