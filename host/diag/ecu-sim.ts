@@ -25,7 +25,7 @@ import type { MessageLink } from "./link";
 import { encodePid, supportedBitmap } from "../../can-db/obd-pids";
 import { parseDtc, parseUdsDtc } from "../../can-db/dtc-code";
 import { NEGATIVE_RESPONSE, NRC, POSITIVE_OFFSET, SID, SUPPRESS_POSITIVE } from "./uds-codes";
-import { hex } from "./uds";
+import { hex, isLinkTimeout } from "./uds";
 
 /** One DID's data and who may read it. */
 export interface DidConfig {
@@ -271,8 +271,8 @@ export class SimulatedEcu {
         try {
           req = await link.receive(60_000);
         } catch (e) {
-          if (this.closed) return;
-          if (!/time ?out/i.test(`${(e as Error).name} ${(e as Error).message}`)) {
+          if (this.closed || (e as { code?: unknown }).code === "closed") return;
+          if (!isLinkTimeout(e)) {
             this.counters.transportErrors++;
             log.debug(`ecu ${this.config.name}: ${(e as Error).message}`);
           }

@@ -16,7 +16,7 @@ import type { MessageLink } from "./link";
 import { decodePid, OBD_PIDS, supportedPids, type DecodedPid } from "../../can-db/obd-pids";
 import { dtcText } from "../../can-db/dtc-code";
 import { NEGATIVE_RESPONSE, NRC, nrcName } from "./uds-codes";
-import { hex } from "./uds";
+import { hex, isLinkTimeout } from "./uds";
 
 /** The links an OBD-II tester uses: where requests go and, by ECU address, where answers come from. */
 export interface ObdChannels {
@@ -83,8 +83,8 @@ class Inbox {
       try {
         this.queue.push(await this.link.receive(60_000));
       } catch (e) {
-        if (this.closed) break;
-        if (!/time ?out/i.test(`${(e as Error).name} ${(e as Error).message}`)) {
+        if (this.closed || (e as { code?: unknown }).code === "closed") break;
+        if (!isLinkTimeout(e)) {
           this.counters.transportErrors++;
           log.debug(`obd: ECU 0x${hex(this.ecu, 3)}: ${(e as Error).message}`);
           // A link that failed for good would spin: give the loop a breath.

@@ -95,9 +95,13 @@ export function hex(n: number, digits = 2): string {
   return n.toString(16).toUpperCase().padStart(digits, "0");
 }
 
-function isTimeout(e: unknown): boolean {
-  const err = e as Error | undefined;
-  return /time ?out/i.test(`${err?.name ?? ""} ${err?.message ?? ""}`);
+/**
+ * True when a link's receive() rejected because its time ran out (ISO-TP's `timeout` code; a `TimeoutError`), not
+ * because the transport lost a message (an ISO-TP N_Cr timeout or a wrong sequence number is a lost message).
+ */
+export function isLinkTimeout(e: unknown): boolean {
+  const err = e as { code?: unknown; name?: unknown } | undefined;
+  return err?.code === "timeout" || err?.name === "TimeoutError";
 }
 
 export class UdsClient {
@@ -133,7 +137,7 @@ export class UdsClient {
       try {
         resp = await this.link.receive(waitMs);
       } catch (e) {
-        if (isTimeout(e) || Date.now() >= deadline) {
+        if (isLinkTimeout(e)) {
           // After a responsePending the server owes a final answer even when the positive one was suppressed.
           if (opts.suppressPositive && !pending) return undefined;
           this.counters.timeouts++;
