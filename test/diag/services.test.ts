@@ -12,6 +12,10 @@ import { decodePid, encodePid, OBD_PIDS, pidText, supportedPids } from "../../ca
 import { dtcText, parseDtc, udsDtcText } from "../../can-db/dtc-code";
 import { nrcName } from "../../host/diag/uds-codes";
 import type { MessageLink } from "../../host/diag/link";
+import { parseScenario } from "../../hil/scenario";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 
 const h = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s/g, ""), "hex"));
 
@@ -283,5 +287,26 @@ describe("ECU configuration errors name file, line and key", () => {
     assert.throws(() => parseEcuConfig("colour: red\n", "e.yaml"), /e\.yaml:1: colour: unknown key/);
     assert.throws(() => parseEcuConfig("pids:\n  0x20: 5\n", "e.yaml"), /bitmaps are computed/);
     assert.throws(() => parseEcuConfig("uds:\n  dids:\n    0xF190: { hex: 'zz' }\n", "e.yaml"), /e\.yaml:3: uds\.dids\.0xF190\.hex: expected bytes as hex/);
+  });
+});
+
+describe("a HIL scenario's ecu: section", () => {
+  it("loads the ECU file with the scenario, and names both files and lines when the ECU file is wrong", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vgw-scenario-ecu-"));
+    try {
+      fs.writeFileSync(path.join(dir, "good.yaml"), "name: engine\npids: { 0x0D: 50 }\n");
+      fs.writeFileSync(path.join(dir, "bad.yaml"), "name: engine\npids:\n  0x0D: [1, 2]\n");
+      const text = (ecu: string) => `name: x\necu: ${ecu}\nsteps:\n  - wait: 1s\nexpect:\n  - delivery: {}\n`;
+      const sc = parseScenario(text("good.yaml"), path.join(dir, "s.yaml"));
+      assert.equal(sc.ecu?.configs[0].name, "engine");
+      assert.deepEqual([...sc.ecu!.configs[0].pids.get(0x0d)!], [50]);
+      assert.throws(
+        () => parseScenario(text("bad.yaml"), path.join(dir, "s.yaml")),
+        (e: Error) => e.message.startsWith(`${path.join(dir, "s.yaml")}:2: ecu: ${path.join(dir, "bad.yaml")}:3: pids.0x0D: PID 0x0D (Vehicle speed) takes 1 value`),
+      );
+      assert.throws(() => parseScenario(text("missing.yaml"), path.join(dir, "s.yaml")), /s\.yaml:2: ecu: file not found/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
