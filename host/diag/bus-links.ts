@@ -14,7 +14,7 @@ import { log } from "../log";
 import type { MessageLink } from "./link";
 import type { ObdChannels } from "./obd";
 import { SimulatedEcu, type EcuConfig } from "./ecu-sim";
-import { hex } from "./uds";
+import { hex } from "./uds-codes";
 
 export interface LinkAddress {
   /** The ID this end sends on (requests for a tester, answers for an ECU) and the ID it receives on. */

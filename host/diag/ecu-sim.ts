@@ -24,8 +24,8 @@ import { log } from "../log";
 import type { MessageLink } from "./link";
 import { encodePid, supportedBitmap } from "../../can-db/obd-pids";
 import { parseDtc, parseUdsDtc } from "../../can-db/dtc-code";
-import { NEGATIVE_RESPONSE, NRC, POSITIVE_OFFSET, SID, SUPPRESS_POSITIVE } from "./uds-codes";
-import { hex, isLinkTimeout } from "./uds";
+import { hex, NEGATIVE_RESPONSE, NRC, POSITIVE_OFFSET, SID, SUPPRESS_POSITIVE } from "./uds-codes";
+import { isLinkTimeout } from "./uds";
 
 /** One DID's data and who may read it. */
 export interface DidConfig {

@@ -15,8 +15,8 @@ import { log } from "../log";
 import type { MessageLink } from "./link";
 import { decodePid, OBD_PIDS, supportedPids, type DecodedPid } from "../../can-db/obd-pids";
 import { dtcText } from "../../can-db/dtc-code";
-import { NEGATIVE_RESPONSE, NRC, nrcName } from "./uds-codes";
-import { hex, isLinkTimeout } from "./uds";
+import { hex, NEGATIVE_RESPONSE, NRC, nrcName } from "./uds-codes";
+import { isLinkTimeout } from "./uds";
 
 /** The links an OBD-II tester uses: where requests go and, by ECU address, where answers come from. */
 export interface ObdChannels {

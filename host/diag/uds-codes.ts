@@ -3,6 +3,11 @@
  * service identifiers, negative response codes (Annex A.1) and the DTC status bits (Annex D.2).
  */
 
+/** A byte, DID or CAN ID in upper-case hex, as diagnostic tools print them: hex(0x7e8, 3) -> `7E8`. */
+export function hex(n: number, digits = 2): string {
+  return n.toString(16).toUpperCase().padStart(digits, "0");
+}
+
 export const SID = {
   DiagnosticSessionControl: 0x10,
   ECUReset: 0x11,
@@ -83,7 +88,7 @@ export function nrcName(code: number): string {
 const SERVICE_NAMES = new Map<number, string>(Object.entries(SID).map(([name, code]) => [code, name]));
 
 export function serviceName(sid: number): string {
-  return SERVICE_NAMES.get(sid) ?? `service 0x${sid.toString(16).toUpperCase().padStart(2, "0")}`;
+  return SERVICE_NAMES.get(sid) ?? `service 0x${hex(sid)}`;
 }
 
 /** DTC status bits, bit 0 first (ISO 14229-1 Annex D.2). */
@@ -111,7 +116,7 @@ export const SESSIONS: Record<number, string> = {
 };
 
 export function sessionName(n: number): string {
-  return SESSIONS[n] ?? `session 0x${n.toString(16).toUpperCase().padStart(2, "0")}`;
+  return SESSIONS[n] ?? `session 0x${hex(n)}`;
 }
 
 /** ECUReset sub-functions. */

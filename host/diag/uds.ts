@@ -15,6 +15,7 @@ import { log } from "../log";
 import type { MessageLink } from "./link";
 import { udsDtcText } from "../../can-db/dtc-code";
 import {
+  hex,
   NEGATIVE_RESPONSE,
   NRC,
   POSITIVE_OFFSET,
@@ -89,10 +90,6 @@ export interface UdsDtc {
 export interface DtcReport {
   availabilityMask: number;
   dtcs: UdsDtc[];
-}
-
-export function hex(n: number, digits = 2): string {
-  return n.toString(16).toUpperCase().padStart(digits, "0");
 }
 
 /**
