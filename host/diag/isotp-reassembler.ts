@@ -121,6 +121,12 @@ export class IsoTpReassembler {
     return [{ kind: "error", error, t }];
   }
 
+  /** Milliseconds from `t` until the message in progress would expire (at least 1). */
+  msUntilExpiry(t: number): number {
+    const c = this.current;
+    return c ? Math.max(1, Math.ceil((c.last + this.nCr - t) * 1000) + 1) : this.nCr * 1000;
+  }
+
   /** The sender was just answered (flow control sent or seen at `t`): N_Cr runs from here. */
   touch(t: number): void {
     if (this.current) this.current.last = t;

@@ -103,6 +103,8 @@ export class IsoTpEndpoint implements MessageLink {
   private readonly inbox: Array<Uint8Array | IsoTpError> = [];
   private readonly waiters: Array<{ resolve: (m: Uint8Array) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }> = [];
   private crTimer: NodeJS.Timeout | undefined;
+  private asTimer: NodeJS.Timeout | undefined;
+  private readonly pendingSends = new Set<{ since: number; fail: (e: IsoTpError) => void }>();
   /** The sender waiting for flow control, if any. */
   private fcWaiter: ((fc: FlowControl) => void) | undefined;
   /** Sends run one after another: a message is never interleaved with the next one. */
@@ -181,6 +183,7 @@ export class IsoTpEndpoint implements MessageLink {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.crTimer);
+    clearTimeout(this.asTimer);
     this.reassembler.reset();
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
@@ -197,9 +200,17 @@ export class IsoTpEndpoint implements MessageLink {
 
   private async read(): Promise<void> {
     try {
-      for await (const f of this.bus) {
-        if (this.closed) break;
-        this.onFrame(f);
+      // Bursts where the bus delivers them so (one promise per burst, not per frame: a 4 KB message is 586 frames).
+      if (this.bus.batches) {
+        for await (const batch of this.bus.batches()) {
+          if (this.closed) break;
+          for (const f of batch) this.onFrame(f);
+        }
+      } else {
+        for await (const f of this.bus) {
+          if (this.closed) break;
+          this.onFrame(f);
+        }
       }
     } catch (e) {
       if (!this.closed) log.warn(`isotp: ${this.bus.name}: receiving stopped: ${(e as Error).message}`);
@@ -240,11 +251,21 @@ export class IsoTpEndpoint implements MessageLink {
     this.armCrTimer();
   }
 
+  /**
+   * N_Cr: one timer while a message is being received, not one per frame; when it fires early (the last frame came
+   * later than the timer was set) the reassembler finds nothing expired and the timer is set again for the rest.
+   */
   private armCrTimer(): void {
-    clearTimeout(this.crTimer);
-    this.crTimer = undefined;
-    if (!this.reassembler.busy || this.closed) return;
-    this.crTimer = setTimeout(() => this.handle(this.reassembler.expire(now())), this.options.nCr ?? 1000);
+    if (!this.reassembler.busy || this.closed) {
+      clearTimeout(this.crTimer);
+      this.crTimer = undefined;
+      return;
+    }
+    if (this.crTimer) return;
+    this.crTimer = setTimeout(() => {
+      this.crTimer = undefined;
+      this.handle(this.reassembler.expire(now()));
+    }, this.reassembler.msUntilExpiry(now()));
   }
 
   private sendFlowControl(status: FlowStatus): void {
@@ -341,32 +362,38 @@ export class IsoTpEndpoint implements MessageLink {
     }
   }
 
-  /** Waits for flow status CONTINUE TO SEND, through WAIT frames up to the limit; other statuses end the message. */
-  private async awaitClearToSend(): Promise<FlowControl> {
+  /**
+   * Waits for flow status CONTINUE TO SEND, through WAIT frames up to the limit; other statuses end the message.
+   * Each flow control is judged as it arrives (not after an await), so a burst of them delivered together counts
+   * every one.
+   */
+  private awaitClearToSend(): Promise<FlowControl> {
     const limit = this.options.maxWaitFrames ?? 16;
     const nBs = this.options.nBs ?? 1000;
-    for (let waits = 0; ; ) {
-      const fc = await new Promise<FlowControl | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          this.fcWaiter = undefined;
-          resolve(undefined);
-        }, nBs);
-        this.fcWaiter = (fc) => {
-          clearTimeout(timer);
-          this.fcWaiter = undefined;
-          resolve(fc);
-        };
-      });
-      if (!fc) throw new IsoTpError("timeout-bs", `no flow control within ${nBs} ms (N_Bs)`);
-      if (fc.status === -1) throw new IsoTpError("closed", "the endpoint was closed while sending");
-      if (fc.status === FlowStatus.ContinueToSend) return fc;
-      if (fc.status === FlowStatus.Wait) {
-        if (++waits > limit) throw new IsoTpError("wft-overrun", `more than ${limit} WAIT flow controls in a row (N_WFTmax)`);
-        continue;
-      }
-      if (fc.status === FlowStatus.Overflow) throw new IsoTpError("overflow", "the receiver cannot take a message this long (flow status OVERFLOW)");
-      throw new IsoTpError("bad-fc", `reserved flow status ${fc.status}`);
-    }
+    return new Promise((resolve, reject) => {
+      let waits = 0;
+      let timer: NodeJS.Timeout;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => finish(new IsoTpError("timeout-bs", `no flow control within ${nBs} ms (N_Bs)`)), nBs);
+      };
+      const finish = (r: FlowControl | IsoTpError) => {
+        clearTimeout(timer);
+        this.fcWaiter = undefined;
+        if (r instanceof IsoTpError) reject(r);
+        else resolve(r);
+      };
+      this.fcWaiter = (fc) => {
+        if (fc.status === -1) finish(new IsoTpError("closed", "the endpoint was closed while sending"));
+        else if (fc.status === FlowStatus.ContinueToSend) finish(fc);
+        else if (fc.status === FlowStatus.Wait) {
+          if (++waits > limit) finish(new IsoTpError("wft-overrun", `more than ${limit} WAIT flow controls in a row (N_WFTmax)`));
+          else arm(); // N_Bs starts again with each WAIT
+        } else if (fc.status === FlowStatus.Overflow) finish(new IsoTpError("overflow", "the receiver cannot take a message this long (flow status OVERFLOW)"));
+        else finish(new IsoTpError("bad-fc", `reserved flow status ${fc.status}`));
+      };
+      arm();
+    });
   }
 
   /** A frame on txId: address byte, PCI, data, then padding as configured (and as CAN FD lengths require). */
@@ -384,22 +411,42 @@ export class IsoTpEndpoint implements MessageLink {
 
   private async sendFrame(frame: Frame): Promise<void> {
     if (this.closed) throw new IsoTpError("closed", "the endpoint is closed");
-    const nAs = this.options.nAs ?? 1000;
-    let timer: NodeJS.Timeout | undefined;
+    const sending = this.bus.send(frame);
+    const watch = { since: now(), fail: (_e: IsoTpError) => {} };
     try {
-      await Promise.race([
-        this.bus.send(frame),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new IsoTpError("timeout-as", `a frame did not leave within ${nAs} ms (N_As)`)), nAs);
-        }),
-      ]);
+      await new Promise<void>((resolve, reject) => {
+        watch.fail = reject;
+        this.pendingSends.add(watch);
+        this.armAsTimer();
+        sending.then(resolve, reject);
+      });
     } catch (e) {
       if (e instanceof IsoTpError) throw e;
       throw new IsoTpError("timeout-as", `the bus did not take a frame: ${(e as Error).message}`, { cause: e });
     } finally {
-      clearTimeout(timer);
+      this.pendingSends.delete(watch);
     }
     this.stats.txFrames++;
+  }
+
+  /**
+   * N_As: one watchdog timer for the frames being sent, not one per frame (a timer per frame cost more than the
+   * frame itself on the virtual bus). It runs while frames are pending and fails those older than N_As.
+   */
+  private armAsTimer(): void {
+    if (this.asTimer) return;
+    const nAs = this.options.nAs ?? 1000;
+    this.asTimer = setTimeout(() => {
+      this.asTimer = undefined;
+      const t = now();
+      for (const w of this.pendingSends) {
+        if ((t - w.since) * 1000 >= nAs) {
+          this.pendingSends.delete(w);
+          w.fail(new IsoTpError("timeout-as", `a frame did not leave within ${nAs} ms (N_As)`));
+        }
+      }
+      if (this.pendingSends.size > 0) this.armAsTimer();
+    }, nAs);
   }
 }
 
