@@ -12,7 +12,7 @@ import { log } from "../../host/log";
 import { openBus } from "../../host/bus";
 import { startEcus, type RunningEcus } from "../../host/diag/bus-links";
 import { loadEcuConfig, parseEcuConfig } from "../../host/diag/ecu-sim";
-import { formatFrame, type Frame } from "../../frame/frame";
+import { formatFrame, parseFrame, type Frame } from "../../frame/frame";
 import { within } from "../support/wait";
 
 interface Run {
@@ -205,6 +205,31 @@ describe("vgw diag against the simulated ECU on a virtual bus (ISO-TP)", functio
     const late = await vgw("-i", bus, "--p2", "150", "uds", "read-did", "F190");
     assert.equal(late.code, 1);
     assert.match(late.err, /ReadDataByIdentifier: no response within 150 ms \(P2\)/);
+  });
+
+  it("a malformed answer (wrong ISO-TP sequence number) ends that request with a named error; the next one works", async () => {
+    // A hand-made ECU on raw frames: the first answer's consecutive frame skips a sequence number, the second is right.
+    const wire = await openBus("virtual:broken-ecu");
+    let answered = 0;
+    const serving = (async () => {
+      for await (const f of wire) {
+        if (f.id === 0x7e0 && f.data[0] === 0x03 && f.data[1] === 0x22) {
+          await wire.send(parseFrame("7E8#100B62F190414243"));
+        } else if (f.id === 0x7e0 && f.data[0] === 0x30) {
+          await wire.send(parseFrame(answered++ === 0 ? "7E8#2244454647484950" : "7E8#2144454647484950"));
+        }
+      }
+    })();
+    try {
+      const bad = await vgw("-i", "virtual:broken-ecu", "uds", "read-did", "F190");
+      assert.equal(bad.code, 1);
+      assert.match(bad.err, /ReadDataByIdentifier: the response was lost: isotp wrong-sn/);
+      const good = await vgw("-i", "virtual:broken-ecu", "uds", "read-did", "F190");
+      assert.equal(good.out, 'F190 VIN: "ABCDEFGH" (41 42 43 44 45 46 47 48)\n', good.err);
+    } finally {
+      await wire.close();
+      await serving;
+    }
   });
 
   it("29-bit addressing (--ext): 18DB33F1 functional, 18DA10F1 / 18DAF110 physical", async () => {
