@@ -32,6 +32,7 @@ interface DiagOptions {
   expect?: number;
   json?: boolean;
   session?: number;
+  unlock?: number;
 }
 
 function hexNumber(name: string, max: number) {
@@ -238,6 +239,11 @@ async function udsCommand(action: string, args: string[], o: DiagOptions & { sup
   const uds = new UdsClient(link, { p2Ms: o.p2, p2StarMs: o.p2Star });
   try {
     if (o.session !== undefined) await uds.diagnosticSessionControl(o.session);
+    if (o.unlock !== undefined) {
+      const mask = o.unlock;
+      // The key as the seed XOR a 32-bit number, byte-aligned from the seed's end (what the simulated ECU expects).
+      await uds.securityAccess(1, (seed) => seed.map((b, i) => b ^ ((mask >>> (8 * (seed.length - 1 - i))) & 0xff)));
+    }
     await run(uds);
     if (uds.counters.responsePending) log.info(`uds: the ECU asked for more time ${uds.counters.responsePending} time(s) (responsePending)`);
   } finally {
@@ -312,6 +318,7 @@ Examples:
     .argument("[args...]", "DIDs (hex), a status mask (hex, default FF), a session or reset type, a raw request (hex)")
     .option("--session <n>", "open this diagnostic session first (3: extended)", hexNumber("--session", 0x7f))
     .option("--suppress", "session, tester-present, reset: suppress the positive response")
+    .option("--unlock <xor>", "SecurityAccess level 1 first, the key being the seed XOR this hex number (the simulated ECU's algorithm)", hexNumber("--unlock", 0xffffffff))
     .action(async (action: string, args: string[], _o, cmd: Command) => udsCommand(action, args, opts(cmd)));
   diag
     .command("ecu")

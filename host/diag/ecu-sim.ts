@@ -7,7 +7,9 @@
  *   incorrectMessageLengthOrInvalidFormat (0x13)
  *   conditionsNotCorrect (0x22)                clearing DTCs while the engine runs (OBD-II 04, UDS 0x14)
  *   requestOutOfRange (0x31)                   an unknown DID or DTC group, or a DID not readable in this session
- *   securityAccessDenied (0x33)                a DID marked `secured` (the ECU offers no SecurityAccess to unlock it)
+ *   requestSequenceError (0x24)                SecurityAccess sendKey without a seed asked for first
+ *   securityAccessDenied (0x33)                a DID marked `secured` while the ECU is locked
+ *   invalidKey (0x35), exceededNumberOfAttempts (0x36), requiredTimeDelayNotExpired (0x37)   SecurityAccess level 1
  *   serviceNotSupportedInActiveSession (0x7F)  a service limited to other sessions
  *   requestCorrectlyReceivedResponsePending (0x78), sent while a service configured as slow is "working"
  *
@@ -62,6 +64,11 @@ export interface EcuConfig {
     p2ServerMs: number;
     p2StarServerMs: number;
     s3Ms: number;
+    /**
+     * SecurityAccess level 1 (0x27 01 / 02): a 4-byte seed, the key is the seed XOR `xor` (a stand-in for a maker's
+     * secret algorithm). After `attempts` wrong keys the ECU refuses seeds for `delayMs`. Unset: no SecurityAccess.
+     */
+    security?: { xor: number; attempts: number; delayMs: number };
   };
 }
 
@@ -98,6 +105,12 @@ export class SimulatedEcu {
   private lastRequestAt = Date.now();
   private readonly dtcs: EcuConfig["dtcs"];
   private udsDtcs: Array<{ dtc: number; status: number }>;
+  /** SecurityAccess state: unlocked until the session changes; the seed last handed out; wrong keys in a row. */
+  private unlocked = false;
+  private seed: number | undefined;
+  private seedCount = 0;
+  private wrongKeys = 0;
+  private lockedUntil = 0;
 
   constructor(
     readonly config: EcuConfig,
@@ -114,6 +127,7 @@ export class SimulatedEcu {
     if (this.session !== 1 && t - this.lastRequestAt > this.config.uds.s3Ms) {
       log.debug(`ecu ${this.config.name}: S3 expired, back to the default session`);
       this.session = 1;
+      this.unlocked = false;
     }
     this.lastRequestAt = t;
     const sid = req[0];
@@ -210,6 +224,8 @@ export class SimulatedEcu {
         if (req.length !== 2) return nrc(sid, NRC.incorrectMessageLengthOrInvalidFormat);
         if (!u.sessions.includes(sub)) return nrc(sid, NRC.subFunctionNotSupported);
         this.session = sub;
+        // A new session starts locked (ISO 14229-1 9.3).
+        this.unlocked = false;
         const p2s = Math.round(u.p2StarServerMs / 10);
         return ok([0x50, sub, u.p2ServerMs >> 8, u.p2ServerMs & 0xff, p2s >> 8, p2s & 0xff]);
       }
@@ -217,6 +233,7 @@ export class SimulatedEcu {
         if (req.length !== 2) return nrc(sid, NRC.incorrectMessageLengthOrInvalidFormat);
         if (sub < 1 || sub > 3) return nrc(sid, NRC.subFunctionNotSupported);
         this.session = 1;
+        this.unlocked = false;
         return ok([0x51, sub]);
       case SID.TesterPresent:
         if (req.length !== 2) return nrc(sid, NRC.incorrectMessageLengthOrInvalidFormat);
@@ -229,7 +246,7 @@ export class SimulatedEcu {
           const did = (req[i] << 8) | req[i + 1];
           const d = did === 0xf186 ? { data: Uint8Array.of(this.session) } : u.dids.get(did);
           if (!d || (d.sessions && !d.sessions.includes(this.session))) return nrc(sid, NRC.requestOutOfRange);
-          if (d.secured) return nrc(sid, NRC.securityAccessDenied);
+          if (d.secured && !this.unlocked) return nrc(sid, NRC.securityAccessDenied);
           parts.push(req[i], req[i + 1], ...d.data);
         }
         if (parts.length > 4095) return nrc(sid, NRC.responseTooLong);
@@ -255,9 +272,47 @@ export class SimulatedEcu {
         }
         return ok([0x54]);
       }
+      case SID.SecurityAccess:
+        return this.securityAccess(req);
       default:
         return nrc(sid, NRC.serviceNotSupported);
     }
+  }
+
+  private securityAccess(req: Uint8Array): Outcome {
+    const sid = SID.SecurityAccess;
+    const sec = this.config.uds.security;
+    if (!sec) return nrc(sid, NRC.serviceNotSupported);
+    if (req.length < 2) return nrc(sid, NRC.incorrectMessageLengthOrInvalidFormat);
+    const sub = req[1] & 0x7f;
+    if (sub === 0x01) {
+      if (req.length !== 2) return nrc(sid, NRC.incorrectMessageLengthOrInvalidFormat);
+      if (this.now() < this.lockedUntil) return nrc(sid, NRC.requiredTimeDelayNotExpired);
+      // Already unlocked: the seed is all zeros (ISO 14229-1 9.4.1).
+      if (this.unlocked) return ok([0x67, 0x01, 0, 0, 0, 0]);
+      // Seeds differ per request (a fixed one would let a recorded key replay); deterministic for tests.
+      this.seed = (Math.imul(++this.seedCount, 0x9e3779b1) >>> 0) || 1;
+      return ok([0x67, 0x01, this.seed >>> 24, (this.seed >>> 16) & 0xff, (this.seed >>> 8) & 0xff, this.seed & 0xff]);
+    }
+    if (sub === 0x02) {
+      if (req.length !== 6) return nrc(sid, NRC.incorrectMessageLengthOrInvalidFormat);
+      if (this.seed === undefined) return nrc(sid, NRC.requestSequenceError);
+      const key = ((req[2] << 24) | (req[3] << 16) | (req[4] << 8) | req[5]) >>> 0;
+      const expected = (this.seed ^ sec.xor) >>> 0;
+      this.seed = undefined;
+      if (key === expected) {
+        this.unlocked = true;
+        this.wrongKeys = 0;
+        return ok([0x67, 0x02]);
+      }
+      if (++this.wrongKeys >= sec.attempts) {
+        this.wrongKeys = 0;
+        this.lockedUntil = this.now() + sec.delayMs;
+        return nrc(sid, NRC.exceededNumberOfAttempts);
+      }
+      return nrc(sid, NRC.invalidKey);
+    }
+    return nrc(sid, NRC.subFunctionNotSupported);
   }
 
   /**
@@ -359,13 +414,15 @@ uds:
     0xF18C: SN-000123
     0xF187: { hex: "0102030405" }
     0xF1A0: { text: "extended only", sessions: [3] }
-    0xF1A1: { text: "secret", secured: true }
+    0xF1A1: { text: "secret", secured: true }   # after SecurityAccess (vgw diag uds --session 3 --unlock 5A5AA5A5)
   dtcs:
     - { code: P0301-00, status: 0x2F }
     - { code: P0420-00, status: 0x08 }
     - { code: U0100-87, status: 0x24 }
   services:
     0x11: { sessions: [2, 3] }
+    0x27: { sessions: [2, 3] }
+  security: { xor: 0x5A5AA5A5, attempts: 3, delayMs: 10000 }
 `;
 
 /** Reads an ECU configuration (YAML or JSON). Numbers may be written 0x...; map keys as numbers or hex text. */
@@ -487,7 +544,7 @@ function ecuConfig(v: unknown, at: Path, fail: (p: Path, r: string) => never, in
 function udsConfig(v: unknown, at: Path, fail: (p: Path, r: string) => never, cfg: EcuConfig): void {
   const m = mapAt(v, at, fail);
   const u = cfg.uds;
-  const known = ["dids", "dtcs", "availabilityMask", "sessions", "services", "slow", "p2ServerMs", "p2StarServerMs", "s3Ms"];
+  const known = ["dids", "dtcs", "availabilityMask", "sessions", "services", "slow", "p2ServerMs", "p2StarServerMs", "s3Ms", "security"];
   for (const k of m.keys()) if (!known.includes(String(k))) fail([...at, k as string], `unknown key (expected one of: ${known.join(", ")})`);
   const sessions = (val: unknown, p: Path) => {
     if (!Array.isArray(val) || val.length === 0) fail(p, "expected a list of session numbers like [1, 3]");
@@ -497,6 +554,15 @@ function udsConfig(v: unknown, at: Path, fail: (p: Path, r: string) => never, cf
   if (!u.sessions.includes(1)) u.sessions.unshift(1);
   if (m.has("availabilityMask")) u.availabilityMask = int(m.get("availabilityMask"), [...at, "availabilityMask"], fail, 0xff);
   for (const k of ["p2ServerMs", "p2StarServerMs", "s3Ms"] as const) if (m.has(k)) u[k] = int(m.get(k), [...at, k], fail, 655350);
+  if (m.has("security")) {
+    const p = [...at, "security"];
+    const sec = mapAt(m.get("security"), p, fail);
+    u.security = {
+      xor: sec.has("xor") ? int(sec.get("xor"), [...p, "xor"], fail, 0xffffffff) : fail(p, "missing 'xor': the key is the seed XOR this 32-bit number"),
+      attempts: sec.has("attempts") ? int(sec.get("attempts"), [...p, "attempts"], fail, 255) || 1 : 3,
+      delayMs: sec.has("delayMs") ? int(sec.get("delayMs"), [...p, "delayMs"], fail, 600_000) : 10_000,
+    };
+  }
   if (m.has("dids")) {
     for (const [k, val] of mapAt(m.get("dids"), [...at, "dids"], fail)) {
       const p = [...at, "dids", k as string | number];

@@ -208,6 +208,20 @@ export class UdsClient {
     await this.request(Uint8Array.of(SID.ClearDiagnosticInformation, (group >> 16) & 0xff, (group >> 8) & 0xff, group & 0xff));
   }
 
+  /**
+   * SecurityAccess (0x27) at `level` (1, 3, ...): asks for the seed, computes the key with `key`, sends it. A seed of
+   * zeros means the ECU is already unlocked. Returns whether a key was sent.
+   */
+  async securityAccess(level: number, key: (seed: Uint8Array) => Uint8Array): Promise<boolean> {
+    const requestSeed = 2 * level - 1;
+    const r = (await this.request(Uint8Array.of(SID.SecurityAccess, requestSeed)))!;
+    expectLength(r, 2, "SecurityAccess");
+    const seed = r.subarray(2);
+    if (seed.every((b) => b === 0)) return false;
+    await this.request(Uint8Array.of(SID.SecurityAccess, requestSeed + 1, ...key(seed)));
+    return true;
+  }
+
   /** ECUReset (0x11); for enableRapidPowerShutDown the server says how long it will take (s), else undefined. */
   async ecuReset(type: number, opts: RequestOptions = {}): Promise<{ type: number; powerDownTime?: number } | undefined> {
     const r = await this.request(Uint8Array.of(SID.ECUReset, type), opts);

@@ -193,6 +193,15 @@ describe("vgw diag against the simulated ECU on a virtual bus (ISO-TP)", functio
     assert.deepEqual(j.dids, [{ did: "F1A1", name: null, error: { nrc: 0x33, name: "securityAccessDenied" } }]);
   });
 
+  it("uds --unlock: SecurityAccess before the request; a wrong key is named", async () => {
+    await start();
+    assert.match((await vgw("-i", bus, "uds", "--unlock", "5A5AA5A5", "read-did", "F1A1")).err, /negative response 0x7F serviceNotSupportedInActiveSession/);
+    assert.equal((await vgw("-i", bus, "uds", "--session", "3", "--unlock", "5A5AA5A5", "read-did", "F1A1")).out, 'F1A1: "secret" (73 65 63 72 65 74)\n');
+    const wrong = await vgw("-i", bus, "uds", "--session", "3", "--unlock", "1", "read-did", "F1A1");
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.err, /SecurityAccess: negative response 0x35 invalidKey/);
+  });
+
   it("uds: responsePending (0x78) keeps the tester waiting past P2; without it P2 runs out", async () => {
     await start("uds:\n  p2ServerMs: 20\n  p2StarServerMs: 200\n  slow: { 0x19: 500, 0x22: 300 }\n");
     const r = await vgw("-i", bus, "--p2", "150", "uds", "read-dtc");

@@ -140,7 +140,8 @@ describe("UDS tester against the simulated ECU (in-memory links)", () => {
     const refused = async (p: Promise<unknown>, nrc: number, name: string) => {
       await assert.rejects(p, (e: unknown) => e instanceof NegativeResponseError && e.nrc === nrc && e.nrcName === name && e.message.includes(name));
     };
-    await refused(uds.request(h("2701")), 0x11, "serviceNotSupported");
+    await refused(uds.request(h("2EF19000")), 0x11, "serviceNotSupported");
+    await refused(uds.request(h("2701")), 0x7f, "serviceNotSupportedInActiveSession");
     await refused(uds.diagnosticSessionControl(0x05), 0x12, "subFunctionNotSupported");
     await refused(uds.request(h("22F1")), 0x13, "incorrectMessageLengthOrInvalidFormat");
     await refused(uds.readDataByIdentifier(0x1234), 0x31, "requestOutOfRange");
@@ -148,7 +149,7 @@ describe("UDS tester against the simulated ECU (in-memory links)", () => {
     await refused(uds.readDataByIdentifier(0xf1a1), 0x33, "securityAccessDenied");
     await refused(uds.ecuReset(1), 0x7f, "serviceNotSupportedInActiveSession");
     await refused(uds.request(h("1905FF")), 0x12, "subFunctionNotSupported");
-    assert.equal(uds.counters.negative, 8);
+    assert.equal(uds.counters.negative, 9);
     assert.equal(nrcName(0x78), "requestCorrectlyReceivedResponsePending");
     assert.equal(nrcName(0xf3), "vehicleManufacturerSpecificConditionsNotCorrect");
   });
@@ -190,6 +191,24 @@ describe("UDS tester against the simulated ECU (in-memory links)", () => {
     await assert.rejects(p, (e: unknown) => e instanceof DiagTimeoutError && /no response within 100 ms \(P2\)/.test((e as Error).message));
     await tester.close();
     await ecuSide.close();
+  });
+
+  it("SecurityAccess: seed and key unlock a secured DID; wrong keys, a key without a seed and the lockout are named", async () => {
+    t = ecuOnLinks("uds:\n  dids: { 0xF1A1: { text: secret, secured: true } }\n  security: { xor: 0x5A5AA5A5, attempts: 2, delayMs: 300 }\n");
+    const uds = new UdsClient(t.tester, { p2Ms: 500 });
+    const xor = (mask: number) => (seed: Uint8Array) => seed.map((b, i) => b ^ ((mask >>> (8 * (3 - i))) & 0xff));
+    const nrc = (code: number) => (e: unknown) => e instanceof NegativeResponseError && e.nrc === code;
+    await assert.rejects(uds.readDataByIdentifier(0xf1a1), nrc(0x33));
+    await assert.rejects(uds.request(h("270200000000")), nrc(0x24)); // requestSequenceError: no seed asked for
+    await assert.rejects(uds.securityAccess(1, xor(0x12345678)), nrc(0x35)); // invalidKey
+    await assert.rejects(uds.securityAccess(1, xor(0x12345678)), nrc(0x36)); // exceededNumberOfAttempts
+    await assert.rejects(uds.securityAccess(1, xor(0x5a5aa5a5)), nrc(0x37)); // requiredTimeDelayNotExpired
+    await new Promise((r) => setTimeout(r, 350));
+    assert.equal(await uds.securityAccess(1, xor(0x5a5aa5a5)), true);
+    assert.equal(Buffer.from(await uds.readDataByIdentifier(0xf1a1)).toString(), "secret");
+    assert.equal(await uds.securityAccess(1, xor(0)), false, "unlocked: the seed is zeros, no key sent");
+    await uds.diagnosticSessionControl(3);
+    await assert.rejects(uds.readDataByIdentifier(0xf1a1), nrc(0x33), "a new session starts locked");
   });
 
   it("the session falls back to default after S3 without requests", async () => {
