@@ -352,6 +352,9 @@ export class IsoTpEndpoint implements MessageLink {
       const gapUs = this.options.forceStMinUs ?? stMinMicros(fc.stMin);
       for (let n = 0; offset < len && (fc.blockSize === 0 || n < fc.blockSize); n++) {
         if (n > 0 && gapUs > 0) await waitUntil(lastSent + gapUs / 1e6);
+        // Without STmin a long message would hold the event loop for all its frames (a bus's send resolves at once):
+        // yield now and then, so a receiver in this process, and the driver's transmit queue, keep up.
+        else if (n > 0 && n % 64 === 0) await new Promise((r) => setImmediate(r));
         if (this.closed) throw new IsoTpError("closed", "the endpoint was closed while sending");
         const chunk = payload.subarray(offset, offset + cfData);
         await this.sendFrame(this.frame(Uint8Array.of(0x20 | sn), chunk));
