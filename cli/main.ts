@@ -34,6 +34,7 @@ const COMMANDS: Array<[name: string, load: () => Promise<Register>]> = [
   ["ingest", async () => (await import("./commands/ingest")).registerIngest],
   ["export", async () => (await import("./commands/export")).registerExport],
   ["j1939", async () => (await import("./commands/j1939")).registerJ1939],
+  ["diag", async () => (await import("./commands/diag")).registerDiag],
   ["isotp", async () => (await import("./commands/isotp")).registerIsotp],
 ];
 

@@ -25,6 +25,7 @@ import { openTarget, type GatewayTarget } from "./target";
 import { checkAll, type Analysis, type CheckResult, type SignalDecoder } from "./checks";
 import { emptyRecord, type RunRecord } from "./record";
 import { syntheticFrameCount, syntheticFrames } from "./synthetic";
+import { startScenarioEcus } from "./ecu";
 import type { Scenario, Step, TraceRef } from "./scenario";
 
 export interface RunOptions {
@@ -107,6 +108,7 @@ export async function runScenario(sc: Scenario, opts: RunOptions): Promise<RunOu
     await waitReady(rec, observer, now);
     await configure(sc, observer, rec, now);
     const ctx: StepContext = { sc, opts, clock, now, rec, broker, proxy, observer, target, harness, replayIndex: 0 };
+    if (sc.ecu) cleanup.push(await startScenarioEcus(sc.ecu.configs, target, rec, now));
     rec.harness["event loop delay max ms (start)"] = loopDelay.max / 1e6;
     loopDelay.reset();
     for (const step of sc.steps) {

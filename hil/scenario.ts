@@ -32,6 +32,7 @@ import { CAN_EFF_MASK, CAN_SFF_MASK, parseFrame, type Frame } from "../frame/fra
 import { EXT_BIT, frameKey } from "../can-db/frame-key";
 import { MAX_FILTERS, MAX_RULES, MAX_TX_RATE, policySettings, type PolicySettings, type RateRule } from "../can-db/gateway-settings";
 import type { KeyFilter } from "../can-db/policy-filters";
+import { EcuConfigError, loadEcuConfig, type EcuConfig } from "../host/diag/ecu-sim";
 
 /** A scenario file that cannot be run as written: `file:line: key: reason`. */
 export class ScenarioError extends VgwError {
@@ -117,6 +118,8 @@ export interface Scenario {
   broker: { kind: "aedes" | "mosquitto" | "url"; url?: string };
   steps: Step[];
   expectations: Expectation[];
+  /** Simulated ECUs on the gateway's CAN wire (`ecu: FILE`, host/diag/ecu-sim.ts's configuration). */
+  ecu?: { file: string; configs: EcuConfig[] };
 }
 
 /** Reads and validates a scenario file; throws ScenarioError naming file, line and key. */
@@ -139,7 +142,7 @@ export function parseScenario(text: string, file: string): Scenario {
     const e = doc.errors[0];
     throw new ScenarioError(`YAML syntax: ${e.message.split("\n")[0]}`, file, lines.linePos(e.pos[0]).line, "");
   }
-  const root = cx.map(doc.contents as Node | null, "", ["name", "description", "target", "dbc", "traces", "gateway", "broker", "steps", "expect"]);
+  const root = cx.map(doc.contents as Node | null, "", ["name", "description", "target", "dbc", "traces", "gateway", "broker", "ecu", "steps", "expect"]);
   const dir = path.dirname(path.resolve(file));
 
   const traces = new Map<string, TraceRef>();
@@ -167,6 +170,16 @@ export function parseScenario(text: string, file: string): Scenario {
   };
   if (root.has("target")) scenario.target = cx.oneOf(root.get("target")!, "target", ["sim", "board"] as const);
   if (root.has("dbc")) scenario.dbc = cx.existingFile(root.get("dbc")!, "dbc", dir);
+  if (root.has("ecu")) {
+    const file = cx.existingFile(root.get("ecu")!, "ecu", dir);
+    try {
+      scenario.ecu = { file, configs: loadEcuConfig(file) };
+    } catch (e) {
+      // The ECU file's own error already names its file, line and key.
+      if (e instanceof EcuConfigError) throw cx.error(root.get("ecu")!, "ecu", e.message);
+      throw e;
+    }
+  }
 
   const stepsNode = root.get("steps");
   if (!stepsNode) throw cx.error(doc.contents as Node, "", "missing 'steps': a scenario must do something");
