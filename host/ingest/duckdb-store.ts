@@ -7,10 +7,9 @@
  * commit is one transaction that inserts the batch keys with ON CONFLICT DO NOTHING and appends the frames of the
  * new keys only. Many workers need the PostgreSQL store.
  */
-// Frame flags are stored as the one record flag byte (frame/packed.ts, the protocol's too): a row reads like the wire.
-import { frameFlags } from "../../frame/packed";
 import { DuckDBInstance, timestampTZValue, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
-import { frameTimeMs, frameUptimeMs, type BatchRow } from "./rows";
+import { FrameChunkWriter } from "./duckdb-chunks";
+import { frameTimeMs, lastUptimeMs, type BatchRow } from "./rows";
 import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type Store, type StoreCounts, type StoredFrame, type WriteUnit } from "./store";
 
 const SCHEMA = `
@@ -96,8 +95,7 @@ class DuckDbStore implements Store {
       const part = batches.slice(i, i + CHUNK);
       const values: DuckDBValue[] = [];
       const rows = part.map((b, j) => {
-        const frames = b.batch.frames;
-        values.push(b.device, BigInt(b.boot), BigInt(b.seq), msToTs(b.receivedAt), frames.length, b.batch.recordBytes, BigInt(frameUptimeMs(frames[frames.length - 1])));
+        values.push(b.device, BigInt(b.boot), BigInt(b.seq), msToTs(b.receivedAt), b.count, b.recordBytes, BigInt(lastUptimeMs(b)));
         const p = j * 7;
         return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}, $${p + 6}, $${p + 7})`;
       });
@@ -107,27 +105,14 @@ class DuckDbStore implements Store {
     return fresh;
   }
 
+  /** The frames of the new batches, a data chunk at a time (duckdb-chunks.ts), one device's batches together. */
   private async appendFrames(batches: BatchRow[]): Promise<void> {
     if (batches.length === 0) return;
     const a = await this.conn.createAppender("frame_rows");
-    for (const b of batches) {
-      const boot = BigInt(b.boot);
-      const seq = BigInt(b.seq);
-      b.batch.frames.forEach((f, idx) => {
-        a.appendVarchar(b.device);
-        a.appendBigInt(boot);
-        a.appendBigInt(seq);
-        a.appendUSmallInt(idx);
-        a.appendBigInt(BigInt(frameUptimeMs(f)));
-        a.appendUTinyInt(0);
-        a.appendUInteger(f.id);
-        a.appendUTinyInt(frameFlags(f));
-        if (f.rtr) a.appendUTinyInt(f.dlc ?? 0);
-        else a.appendNull();
-        a.appendBlob(f.data);
-        a.endRow();
-      });
-    }
+    const writer = new FrameChunkWriter(a);
+    const byDevice = [...batches].sort((x, y) => (x.device < y.device ? -1 : x.device > y.device ? 1 : 0));
+    for (const b of byDevice) writer.add(b);
+    writer.flush();
     a.flushSync();
     a.closeSync();
   }

@@ -17,7 +17,7 @@ import { openBroker, type HilBroker } from "../../host/gateway/broker";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
 import { decodeBatch } from "../../host/gateway/uplink";
 import { Ingester } from "../../host/ingest/ingester";
-import { toRow, type BatchRow } from "../../host/ingest/rows";
+import { batchFrames, toRow, type BatchRow } from "../../host/ingest/rows";
 import { openStore, type Store } from "../../host/ingest/store";
 import { openSubscriber } from "../../host/ingest/subscriber";
 import { startPostgres, type TestPostgres } from "../support/postgres";
@@ -168,7 +168,7 @@ describe("ingest library", function () {
           } else {
             await a.commit({ batches: rows.slice(2, 10), statuses: [], rejects: [] });
           }
-          await assertStoredOnce(a, "gw7", rows.slice(0, 10).flatMap((r) => r.batch.frames));
+          await assertStoredOnce(a, "gw7", rows.slice(0, 10).flatMap((r) => batchFrames(r)));
           assert.equal(decodeBatch(batchesOf("gw7", BOOT1, mixedFrames(300), 30)[0].payload).frames.length, 30);
         } finally {
           await a.close();
