@@ -124,16 +124,16 @@ function decodeOnly(items: Payload[], frames: number): void {
 }
 
 /** One worker's write path without a broker: what `Ingester.commit` does for each unit. */
-async function storePath(url: string, name: string, items: Payload[], frames: number, server?: TestPostgres): Promise<void> {
+async function storePath(url: string, name: string, items: Payload[], frames: number, server?: TestPostgres, unit = UNIT): Promise<void> {
   const store = await openStore(url);
   const columns = new FrameColumns(64 * 1024);
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const srv0 = server ? treeCpu([server.pid]) : 0;
-  for (let i = 0; i < items.length; i += UNIT) {
+  for (let i = 0; i < items.length; i += unit) {
     columns.clear();
     const now = Date.now();
-    const batches = items.slice(i, i + UNIT).map((p) => (toRow(p.topic, p.payload, now, "vgw", undefined, columns) as { row: BatchRow }).row);
+    const batches = items.slice(i, i + unit).map((p) => (toRow(p.topic, p.payload, now, "vgw", undefined, columns) as { row: BatchRow }).row);
     await store.commit({ batches, statuses: [], rejects: [] });
   }
   const wall = (performance.now() - t0) / 1000;
@@ -203,11 +203,13 @@ async function waitRows(pgUrl: string, n: number, device: string, timeoutMs = 18
 
 async function partDirect(dir: string, pg: TestPostgres): Promise<void> {
   const { items, frames } = await payloads(COPIES);
-  out(`1. write path of one worker (decode + commit, units of ${UNIT} batches), no broker; load ${load()}:\n`);
+  out(`1. write path of one worker (decode + commit, units of ${UNIT} batches unless said), no broker; load ${load()}:\n`);
   decodeOnly(items, frames);
   await storePath(join(dir, "bench.duckdb"), "DuckDB file (data chunks)", items, frames);
+  await storePath(join(dir, "bench500.duckdb"), "DuckDB file (data chunks), units of 500 batches", items, frames, undefined, 500);
   sqlitePath(join(dir, "bench.sqlite"), items, frames);
   await storePath(pg.createDatabase("bench_store"), "PostgreSQL 15 (binary COPY)", items, frames, pg);
+  await storePath(pg.createDatabase("bench_store500"), "PostgreSQL 15 (binary COPY), units of 500 batches", items, frames, pg, 500);
   out(`  (load after: ${load()})\n`);
 }
 
