@@ -100,6 +100,8 @@ export function decodeBatchInto(payload: Uint8Array, out: FrameColumns): BatchHe
   const f = map.f;
   if (!(f instanceof Uint8Array)) throw new PayloadError(`${where}: 'f' is not a byte string`);
   const mark = out.mark();
+  // 'n' sizes the columns (a frame takes at least one record byte, so never more than the field's length).
+  out.reserveRows(Math.min(n, f.length));
   const count = decodeRecordsInto(out, new Uint8Array(f.buffer, f.byteOffset, f.length), baseTime, where);
   if (count !== n) {
     out.rollback(mark);
@@ -111,7 +113,7 @@ export function decodeBatchInto(payload: Uint8Array, out: FrameColumns): BatchHe
 /** Decodes one `P/frames` payload into Frame objects. Throws PayloadError naming the batch and the reason. */
 export function decodeBatch(payload: Uint8Array): FrameBatch {
   // A fresh FrameColumns per batch: the frames' data are views into its byte pool, which nothing else writes.
-  const columns = new FrameColumns(256);
+  const columns = new FrameColumns(16);
   const h = decodeBatchInto(payload, columns);
   const frames: Frame[] = new Array<Frame>(h.count);
   for (let i = 0; i < h.count; i++) frames[i] = columns.frame(i);
@@ -120,7 +122,7 @@ export function decodeBatch(payload: Uint8Array): FrameBatch {
 
 /** Decodes the records field `f` (TIME / LITERAL / DELTA / REPEAT, docs/protocol.md) into Frame objects. */
 export function decodeRecords(input: Uint8Array, baseTime: number, where = "batch"): Frame[] {
-  const columns = new FrameColumns(256);
+  const columns = new FrameColumns(64);
   const n = decodeRecordsInto(columns, input, baseTime, where);
   const frames: Frame[] = new Array<Frame>(n);
   for (let i = 0; i < n; i++) frames[i] = columns.frame(i);
@@ -157,8 +159,6 @@ export function decodeRecordsInto(out: FrameColumns, input: Uint8Array, baseTime
     }
     return fail("varint longer than 5 bytes");
   };
-  // At least one record byte per frame: the rows of this field fit in f.length more rows.
-  out.reserveRows(f.length);
   while (off < f.length) {
     const start = off;
     const head = varint();
@@ -169,6 +169,7 @@ export function decodeRecordsInto(out: FrameColumns, input: Uint8Array, baseTime
       continue;
     }
     const row = out.count;
+    if (row === out.id.length) out.reserveRows(1); // doubles
     if (mode === 0) {
       if (x === slotId.length) {
         const id = varint();
