@@ -154,6 +154,12 @@ export interface MosquittoOptions {
    * unacknowledged data. false leaves mosquitto's own default (Nagle on), to measure what that costs.
    */
   nodelay?: boolean;
+  /**
+   * mosquitto's `max_queued_messages`: QoS 1 and 2 messages held for one client beyond those in flight. Past its
+   * default (1000) mosquitto drops what it would queue, and nobody else knows: a persistent subscriber that falls
+   * behind (`vgw ingest` committing batch by batch) loses batches the gateway saw acknowledged. 0: no limit.
+   */
+  maxQueuedMessages?: number;
   /** A password file (mosquitto_passwd); without one, anonymous clients are allowed. */
   passwordFile?: string;
   /** Adds a TLS listener (its own port) with these PEM files, beside the plain one. */
@@ -190,6 +196,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     options.passwordFile ? `password_file ${options.passwordFile}\nallow_anonymous false` : "allow_anonymous true",
     "persistence false",
     `set_tcp_nodelay ${options.nodelay ?? true}`,
+    ...(options.maxQueuedMessages !== undefined ? [`max_queued_messages ${options.maxQueuedMessages}`] : []),
     `listener ${port} 127.0.0.1`,
   ];
   if (options.tls) {

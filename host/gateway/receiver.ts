@@ -76,6 +76,8 @@ export class GatewayReceiver extends EventEmitter<ReceiverEvents> {
   readonly prefix: string;
   readonly device: string;
   private readonly onMessage: (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+  /** Messages that arrived before the caller of attach() could listen (see attach); undefined once released. */
+  private early: Array<[string, Buffer, IPublishPacket]> | undefined = [];
 
   private constructor(
     readonly client: MqttClient,
@@ -84,7 +86,10 @@ export class GatewayReceiver extends EventEmitter<ReceiverEvents> {
     super();
     this.prefix = options.prefix ?? "vgw";
     this.device = options.device ?? "+";
-    this.onMessage = (topic, payload, packet) => this.handle(topic, payload, packet);
+    this.onMessage = (topic, payload, packet) => {
+      if (this.early) this.early.push([topic, payload, packet]);
+      else this.handle(topic, payload, packet);
+    };
   }
 
   /** Subscribes on an already connected client; resolves once the broker granted the subscriptions. */
@@ -93,7 +98,17 @@ export class GatewayReceiver extends EventEmitter<ReceiverEvents> {
     client.on("message", r.onMessage);
     const base = `${r.prefix}/${r.device}`;
     await client.subscribeAsync([`${base}/frames`, `${base}/status`, `${base}/result`], { qos: 1 });
+    // A broker may send the retained status in the same write as the SUBACK (NATS does): MQTT.js then hands it over
+    // before the caller of attach() could add its listeners, and the event would be lost. Messages wait for the
+    // next turn of the event loop, by which time the caller has listened.
+    setImmediate(() => r.release());
     return r;
+  }
+
+  private release(): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const [topic, payload, packet] of early) this.handle(topic, payload, packet);
   }
 
   /** Stops listening; the client stays connected (it belongs to the caller). */

@@ -7,7 +7,8 @@
  */
 import { decode, encode } from "cbor-x";
 import { VgwError } from "../../frame/errors";
-import { validateFrame, type Frame } from "../../frame/frame";
+import { FD_LENGTHS, isValidFdLength, validateFrame, type Frame } from "../../frame/frame";
+import { FrameColumns } from "../../frame/columns";
 import { writeRecord, recordSize } from "./canbus-records";
 import { FRAME_FLAG, FRAME_FLAG_RESERVED, frameFlags, frameOfRecord } from "../../frame/packed";
 
@@ -69,8 +70,25 @@ function decodeMap(payload: Uint8Array, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** Decodes one `P/frames` payload. Throws PayloadError naming the batch and the reason. */
-export function decodeBatch(payload: Uint8Array): FrameBatch {
+/** A batch's header and where its frames went in a FrameColumns (`decodeBatchInto`). */
+export interface BatchHeader {
+  boot: number;
+  seq: number;
+  /** Gateway uptime in ms when the first frame arrived. */
+  baseTime: number;
+  /** Row of the first frame in the columns. */
+  first: number;
+  /** Frames in the batch. */
+  count: number;
+  /** Size of the records field `f` in bytes. */
+  recordBytes: number;
+}
+
+/**
+ * Decodes one `P/frames` payload into `out` (appending rows): no object per frame, for the ingest path. Throws
+ * PayloadError naming the batch and the reason, and then leaves `out` as it was.
+ */
+export function decodeBatchInto(payload: Uint8Array, out: FrameColumns): BatchHeader {
   const map = decodeMap(payload, "batch");
   const v = uint(map, "v", "batch");
   if (v !== PROTOCOL_VERSION) throw new PayloadError(`batch: version ${v}, this host reads version ${PROTOCOL_VERSION}`);
@@ -81,29 +99,52 @@ export function decodeBatch(payload: Uint8Array): FrameBatch {
   const n = uint(map, "n", where);
   const f = map.f;
   if (!(f instanceof Uint8Array)) throw new PayloadError(`${where}: 'f' is not a byte string`);
-  // cbor-x hands out Buffers, whose slice() is a view: frames must own their bytes (a later DELTA would rewrite them).
-  const frames = decodeRecords(new Uint8Array(f.buffer, f.byteOffset, f.length), baseTime, where);
-  if (frames.length !== n) throw new PayloadError(`${where}: 'n' says ${n} frames, the records hold ${frames.length}`);
-  return { boot, seq, baseTime, frames, recordBytes: f.length };
+  const mark = out.mark();
+  // 'n' sizes the columns (a frame takes at least one record byte, so never more than the field's length).
+  out.reserveRows(Math.min(n, f.length));
+  const count = decodeRecordsInto(out, new Uint8Array(f.buffer, f.byteOffset, f.length), baseTime, where);
+  if (count !== n) {
+    out.rollback(mark);
+    throw new PayloadError(`${where}: 'n' says ${n} frames, the records hold ${count}`);
+  }
+  return { boot, seq, baseTime, first: mark.count, count, recordBytes: f.length };
 }
 
-interface Slot {
-  id: number;
-  flags: number;
-  /** Last data (empty for a remote frame). */
-  data: Uint8Array;
-  /** Requested length of a remote frame. */
-  rlen: number;
+/** Decodes one `P/frames` payload into Frame objects. Throws PayloadError naming the batch and the reason. */
+export function decodeBatch(payload: Uint8Array): FrameBatch {
+  // A fresh FrameColumns per batch: the frames' data are views into its byte pool, which nothing else writes.
+  const columns = new FrameColumns(16);
+  const h = decodeBatchInto(payload, columns);
+  const frames: Frame[] = new Array<Frame>(h.count);
+  for (let i = 0; i < h.count; i++) frames[i] = columns.frame(i);
+  return { boot: h.boot, seq: h.seq, baseTime: h.baseTime, frames, recordBytes: h.recordBytes };
 }
 
-/** Decodes the records field `f` (TIME / LITERAL / DELTA / REPEAT, docs/protocol.md). */
+/** Decodes the records field `f` (TIME / LITERAL / DELTA / REPEAT, docs/protocol.md) into Frame objects. */
 export function decodeRecords(input: Uint8Array, baseTime: number, where = "batch"): Frame[] {
+  const columns = new FrameColumns(64);
+  const n = decodeRecordsInto(columns, input, baseTime, where);
+  const frames: Frame[] = new Array<Frame>(n);
+  for (let i = 0; i < n; i++) frames[i] = columns.frame(i);
+  return frames;
+}
+
+/**
+ * Decodes the records field `f` (TIME / LITERAL / DELTA / REPEAT, docs/protocol.md) into rows of `out`; returns
+ * how many. A frame is checked as validateFrame would check it, once per slot (ID and flags) and once per literal
+ * (length): a DELTA or REPEAT cannot change either. On a bad record `out` is rolled back and PayloadError thrown.
+ */
+export function decodeRecordsInto(out: FrameColumns, input: Uint8Array, baseTime: number, where = "batch"): number {
   const f = Buffer.isBuffer(input) ? new Uint8Array(input.buffer, input.byteOffset, input.length) : input;
-  const frames: Frame[] = [];
-  const slots: Slot[] = [];
+  const mark = out.mark();
+  // Per slot: its ID and flags, and the row of `out` holding its last data (-1: none yet).
+  const slotId: number[] = [];
+  const slotFlags: number[] = [];
+  const slotRow: number[] = [];
   let time = baseTime;
   let off = 0;
   const fail = (reason: string): never => {
+    out.rollback(mark);
     throw new PayloadError(`${where}: record at byte ${off}: ${reason}`);
   };
   const varint = (): number => {
@@ -118,83 +159,96 @@ export function decodeRecords(input: Uint8Array, baseTime: number, where = "batc
     }
     return fail("varint longer than 5 bytes");
   };
-  const emit = (slot: Slot): void => {
-    const flags = slot.flags;
-    const rtr = (flags & FRAME_FLAG.rtr) !== 0;
-    const frame = frameOfRecord(slot.id, flags, rtr ? NO_DATA : slot.data);
-    if (rtr) frame.dlc = slot.rlen;
-    frame.t = time / 1000;
-    validateFrame(frame);
-    frames.push(frame);
-  };
   while (off < f.length) {
     const start = off;
     const head = varint();
     const mode = head & 3;
     const x = Math.floor(head / 4);
-    try {
-      if (mode === 3) {
-        time += x;
-        continue;
+    if (mode === 3) {
+      time += x;
+      continue;
+    }
+    const row = out.count;
+    if (row === out.id.length) out.reserveRows(1); // doubles
+    if (mode === 0) {
+      if (x === slotId.length) {
+        const id = varint();
+        if (off >= f.length) fail("flags run past the end");
+        const flags = f[off++];
+        if (flags & FRAME_FLAG_RESERVED) fail(`flags 0x${flags.toString(16)} have bits 6..7 set`);
+        try {
+          validateFrame(frameOfRecord(id, flags, NO_DATA));
+        } catch (e) {
+          off = start;
+          fail((e as Error).message);
+        }
+        slotId.push(id);
+        slotFlags.push(flags);
+        slotRow.push(-1);
+      } else if (x > slotId.length) {
+        fail(`slot ${x} but only ${slotId.length} slots exist`);
       }
-      if (mode === 0) {
-        let slot: Slot;
-        if (x === slots.length) {
-          const id = varint();
-          if (off >= f.length) fail("flags run past the end");
-          const flags = f[off++];
-          if (flags & FRAME_FLAG_RESERVED) fail(`flags 0x${flags.toString(16)} have bits 6..7 set`);
-          slot = { id, flags, data: new Uint8Array(0), rlen: 0 };
-          slots.push(slot);
-        } else if (x < slots.length) {
-          slot = slots[x];
-        } else {
-          return fail(`slot ${x} but only ${slots.length} slots exist`);
-        }
-        if (off >= f.length) fail("length runs past the end");
-        const len = f[off++];
-        const max = slot.flags & FRAME_FLAG.fd ? 64 : 8;
-        if (len > max) fail(`length ${len} above ${max}`);
-        if (slot.flags & FRAME_FLAG.rtr) {
-          slot.rlen = len;
-        } else {
-          if (off + len > f.length) fail(`${len} data bytes run past the end`);
-          slot.data = f.slice(off, off + len);
-          off += len;
-        }
-        emit(slot);
+      if (off >= f.length) fail("length runs past the end");
+      const flags = slotFlags[x];
+      const len = f[off++];
+      const fd = (flags & FRAME_FLAG.fd) !== 0;
+      if (len > (fd ? 64 : 8)) fail(`length ${len} above ${fd ? 64 : 8}`);
+      if (fd && !isValidFdLength(len)) {
+        off = start;
+        fail(`CAN FD data length ${len} is not one of ${FD_LENGTHS.join(",")}`);
+      }
+      out.dataAt[row] = out.dataBytes;
+      if ((flags & FRAME_FLAG.rtr) === 0) {
+        if (off + len > f.length) fail(`${len} data bytes run past the end`);
+        out.reserveData(len);
+        out.data.set(f.subarray(off, off + len), out.dataBytes);
+        out.dataBytes += len;
+        off += len;
+      }
+      out.id[row] = slotId[x];
+      out.flags[row] = flags;
+      out.length[row] = len;
+      slotRow[x] = row;
+    } else {
+      if (x >= slotId.length) fail(`${mode === 1 ? "DELTA" : "REPEAT"} on slot ${x}, only ${slotId.length} slots exist`);
+      const prev = slotRow[x];
+      const len = out.length[prev];
+      out.id[row] = slotId[x];
+      out.flags[row] = slotFlags[x];
+      out.length[row] = len;
+      if (mode === 2) {
+        out.dataAt[row] = out.dataAt[prev]; // the same bytes: the pool is append-only
       } else {
-        if (x >= slots.length) fail(`${mode === 1 ? "DELTA" : "REPEAT"} on slot ${x}, only ${slots.length} slots exist`);
-        const slot = slots[x];
-        if (mode === 1) {
-          const len = slot.data.length;
-          const maskLen = Math.ceil(len / 8);
-          if (off + maskLen > f.length) fail("change mask runs past the end");
-          const data = slot.data.slice();
-          const maskStart = off;
-          off += maskLen;
-          for (let j = 0; j < maskLen; j++) {
-            const m = f[maskStart + j];
-            for (let i = 0; i < 8; i++) {
-              if (m & (1 << i)) {
-                const k = 8 * j + i;
-                if (k >= len) fail(`change mask names byte ${k} of a ${len}-byte frame`);
-                if (off >= f.length) fail("changed bytes run past the end");
-                data[k] = f[off++];
-              }
+        const rtr = (slotFlags[x] & FRAME_FLAG.rtr) !== 0;
+        const dataLen = rtr ? 0 : len;
+        const maskLen = Math.ceil(dataLen / 8);
+        if (off + maskLen > f.length) fail("change mask runs past the end");
+        out.reserveData(dataLen);
+        const at = out.dataBytes;
+        const data = out.data;
+        data.copyWithin(at, out.dataAt[prev], out.dataAt[prev] + dataLen);
+        const maskStart = off;
+        off += maskLen;
+        for (let j = 0; j < maskLen; j++) {
+          const m = f[maskStart + j];
+          for (let i = 0; i < 8; i++) {
+            if (m & (1 << i)) {
+              const k = 8 * j + i;
+              if (k >= dataLen) fail(`change mask names byte ${k} of a ${dataLen}-byte frame`);
+              if (off >= f.length) fail("changed bytes run past the end");
+              data[at + k] = f[off++];
             }
           }
-          slot.data = data;
         }
-        emit(slot);
+        out.dataAt[row] = at;
+        out.dataBytes += dataLen;
+        slotRow[x] = row;
       }
-    } catch (e) {
-      if (e instanceof PayloadError) throw e;
-      off = start;
-      fail((e as Error).message);
     }
+    out.tMs[row] = time;
+    out.count = row + 1;
   }
-  return frames;
+  return out.count - mark.count;
 }
 
 /** Encodes frames as one batch exactly as the firmware does (for tests, benchmarks and the reference figures). */

@@ -9,6 +9,7 @@
  */
 import type { FrameDecoder } from "../../can-db/annotate";
 import { log } from "../log";
+import { FrameColumns } from "../../frame/columns";
 import { toRow } from "./rows";
 import type { Store, WriteUnit } from "./store";
 import type { Delivery, Subscriber } from "./subscriber";
@@ -51,6 +52,8 @@ export class Ingester {
   private failure?: Error;
   private stopping = false;
   private reportedDuplicates = 0;
+  /** The frames of the unit being committed, as columns (reused: a unit's rows are dropped once it is committed). */
+  private readonly columns = new FrameColumns(64 * 1024);
   private finished!: () => void;
   private readonly done = new Promise<void>((resolve) => (this.finished = resolve));
   private readonly started = Date.now();
@@ -121,8 +124,9 @@ export class Ingester {
 
   private async commit(deliveries: Delivery[]): Promise<void> {
     const unit: WriteUnit = { batches: [], statuses: [], rejects: [] };
+    this.columns.clear();
     for (const d of deliveries) {
-      const row = toRow(d.topic, d.payload, d.receivedAt, this.options.prefix, this.options.decoder);
+      const row = toRow(d.topic, d.payload, d.receivedAt, this.options.prefix, this.options.decoder, this.columns);
       if (row.kind === "batch") unit.batches.push(row.row);
       else if (row.kind === "status") unit.statuses.push(row.row);
       else if (row.kind === "reject") unit.rejects.push(row.row);
@@ -136,7 +140,7 @@ export class Ingester {
     const c = this.counts;
     c.batches += result.stored.length;
     for (const b of result.stored) {
-      c.frames += b.batch.frames.length;
+      c.frames += b.count;
       c.signals += b.signals.length;
     }
     c.duplicates += result.duplicates.length;

@@ -10,6 +10,7 @@
 import type { MqttClient } from "mqtt";
 import { connectBroker, parseBrokerUrl } from "../gateway/broker-url";
 import { hostname } from "node:os";
+import { VgwError } from "../../frame/errors";
 import { log } from "../log";
 import type { Delivery, Subscriber, SubscriberOptions } from "./subscriber";
 
@@ -39,12 +40,23 @@ export class MqttSubscriber implements Subscriber {
     // A persistent session under a stable client id: what the broker queued for this worker, and what it delivered
     // but never saw acknowledged, survives a reconnect or a restart of the worker (a clean session would drop it).
     const v5 = this.options.group !== undefined;
-    this.client = await connectBroker(address, {
-      protocolVersion: v5 ? 5 : 4,
-      clientId: this.clientId,
-      clean: false,
-      ...(v5 ? { properties: { sessionExpiryInterval: 24 * 3600 } } : {}),
-    });
+    try {
+      this.client = await connectBroker(address, {
+        protocolVersion: v5 ? 5 : 4,
+        clientId: this.clientId,
+        clean: false,
+        ...(v5 ? { properties: { sessionExpiryInterval: 24 * 3600 } } : {}),
+      });
+    } catch (e) {
+      if (v5 && /protocol version/i.test((e as Error).message)) {
+        throw new VgwError(
+          `${this.description}: the broker refused MQTT 5, which --group needs for a shared subscription ($share/${this.options.group}/...)\n` +
+            "  hint: NATS 2.9's MQTT listener speaks MQTT 3.1.1 only: give the workers the cluster's nats:// URL (nats://n1:4222,n2:4222,...), or run one worker without --group",
+          { cause: e },
+        );
+      }
+      throw e;
+    }
     this.client.on("offline", () => log.warn(`ingest: lost the broker connection; reconnecting (${this.description})`));
     this.client.on("reconnect", () => log.debug("ingest: reconnecting"));
     // MQTT.js sends a QoS 1 PUBACK only once handleMessage calls back (its documented backpressure hook, for every

@@ -5,15 +5,16 @@
  * carries a unique key (a hypertable's unique keys must hold its time column): uniqueness lives in `batches`, whose
  * primary key (device, boot, seq) decides in each transaction which batches' frames are written.
  *
- * Bulk rows go in with COPY (pg-copy-streams), one transaction per unit of deliveries.
+ * Bulk rows go in with COPY (pg-copy-streams), one transaction per unit of deliveries: the frames in COPY's binary
+ * format, built from the unit's frame columns into one Buffer (no string per value, no parsing on the server);
+ * signals (with --dbc) as COPY text.
  */
-// Frame flags are stored as the one record flag byte (frame/packed.ts, the protocol's too): a row reads like the wire.
-import { frameFlags } from "../../frame/packed";
+import { FRAME_FLAG } from "../../frame/packed";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { Client } from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { frameTimeMs, frameUptimeMs, type BatchRow } from "./rows";
+import { frameTimeMs, lastUptimeMs, type BatchRow } from "./rows";
 import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type Store, type StoreCounts, type StoredFrame, type WriteUnit } from "./store";
 
 /** Serialises schema and partition changes across workers (any constant both sides agree on). */
@@ -76,8 +77,8 @@ class PostgresStore implements Store {
           sorted.map((b) => b.boot),
           sorted.map((b) => b.seq),
           sorted.map((b) => iso(b.receivedAt)),
-          sorted.map((b) => b.batch.frames.length),
-          sorted.map((b) => b.batch.recordBytes),
+          sorted.map((b) => b.count),
+          sorted.map((b) => b.recordBytes),
         ],
       );
       const fresh = new Set(res.rows.map((r) => `${r.device}\u0000${r.boot}\u0000${r.seq}`));
@@ -86,8 +87,8 @@ class PostgresStore implements Store {
         if (fresh.delete(k)) result.stored.push(b);
         else result.duplicates.push(b);
       }
-      if (result.stored.length) await this.copy("COPY frames FROM STDIN", frameLines(result.stored));
-      if (result.stored.some((b) => b.signals.length)) await this.copy("COPY signals FROM STDIN", signalLines(result.stored));
+      if (result.stored.length) await this.copy("COPY frames FROM STDIN (FORMAT binary)", [frameCopyBuffer(result.stored)]);
+      if (result.stored.some((b) => b.signals.length)) await this.copy("COPY signals FROM STDIN", chunked(signalLines(result.stored)));
       for (const s of unit.statuses) {
         await c.query("INSERT INTO statuses VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", [s.device, s.boot, s.up, iso(s.receivedAt), s.online, s.fields]);
       }
@@ -100,9 +101,9 @@ class PostgresStore implements Store {
     return result;
   }
 
-  private async copy(sql: string, lines: Iterable<string>): Promise<void> {
+  private async copy(sql: string, chunks: Iterable<string | Buffer>): Promise<void> {
     const sink = this.client.query(copyFrom(sql));
-    await pipeline(Readable.from(chunked(lines)), sink);
+    await pipeline(Readable.from(chunks), sink);
   }
 
   /** Daily partitions of frames and signals for the times in these batches, made once under an advisory lock. */
@@ -194,15 +195,85 @@ function* chunked(lines: Iterable<string>): Generator<string> {
   if (parts.length) yield parts.join("");
 }
 
-function* frameLines(batches: BatchRow[]): Generator<string> {
+/** PostgreSQL's epoch (2000-01-01 UTC) in Unix ms: binary timestamps count microseconds from it. */
+const PG_EPOCH_MS = 946_684_800_000;
+const TWO32 = 4294967296;
+/** The binary COPY signature, flags and header extension length (PostgreSQL docs, "COPY", Binary Format). */
+const COPY_HEADER = Buffer.from("PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0", "latin1");
+/** Bytes of a frames row besides device and data: field count, 11 lengths, and the fixed-width fields. */
+const ROW_FIXED = 2 + 11 * 4 + 8 + 8 + 8 + 2 + 8 + 2 + 8 + 2;
+
+/**
+ * The frames of `batches` as one COPY binary buffer, straight from the frame columns: per row a field count, then
+ * each field as a length and its big-endian bytes (time, device, boot, seq, idx, t_ms, bus, id, flags, dlc, data).
+ */
+export function frameCopyBuffer(batches: BatchRow[]): Buffer {
+  const devices = new Map<string, Buffer>();
+  let size = COPY_HEADER.length + 2;
   for (const b of batches) {
-    const head = `\t${copyText(b.device)}\t${b.boot}\t${b.seq}\t`;
-    for (let idx = 0; idx < b.batch.frames.length; idx++) {
-      const f = b.batch.frames[idx];
-      const dlc = f.rtr ? String(f.dlc ?? 0) : "\\N";
-      yield `${iso(frameTimeMs(b, idx))}${head}${idx}\t${frameUptimeMs(f)}\t0\t${f.id}\t${frameFlags(f)}\t${dlc}\t\\\\x${Buffer.from(f.data.buffer, f.data.byteOffset, f.data.length).toString("hex")}\n`;
+    let dev = devices.get(b.device);
+    if (!dev) devices.set(b.device, (dev = Buffer.from(b.device, "utf8")));
+    const c = b.columns;
+    size += b.count * (ROW_FIXED + dev.length);
+    for (let r = b.first; r < b.first + b.count; r++) size += c.flags[r] & FRAME_FLAG.rtr ? 2 : c.length[r];
+  }
+  const buf = Buffer.allocUnsafe(size);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  COPY_HEADER.copy(buf, 0);
+  let o = COPY_HEADER.length;
+  const int64 = (v: number): void => {
+    const hi = Math.floor(v / TWO32);
+    view.setInt32(o, 8);
+    view.setInt32(o + 4, hi);
+    view.setUint32(o + 8, v - hi * TWO32);
+    o += 12;
+  };
+  const int16 = (v: number): void => {
+    view.setInt32(o, 2);
+    view.setInt16(o + 4, v);
+    o += 6;
+  };
+  for (const b of batches) {
+    const dev = devices.get(b.device) as Buffer;
+    const c = b.columns;
+    const last = lastUptimeMs(b);
+    // Microseconds since 2000 of the batch's arrival; each frame is (last - its uptime) ms before it.
+    const arrivalUs = (b.receivedAt - PG_EPOCH_MS) * 1000;
+    for (let k = 0; k < b.count; k++) {
+      const r = b.first + k;
+      view.setInt16(o, 11);
+      o += 2;
+      int64(arrivalUs - (last - c.tMs[r]) * 1000);
+      view.setInt32(o, dev.length);
+      dev.copy(buf, o + 4);
+      o += 4 + dev.length;
+      int64(b.boot);
+      int64(b.seq);
+      int16(k);
+      int64(c.tMs[r]);
+      int16(0);
+      int64(c.id[r]);
+      const flags = c.flags[r];
+      int16(flags);
+      const len = c.length[r];
+      if (flags & FRAME_FLAG.rtr) {
+        int16(len);
+        view.setInt32(o, 0);
+        o += 4;
+      } else {
+        view.setInt32(o, -1); // dlc NULL
+        view.setInt32(o + 4, len);
+        o += 8;
+        const at = c.dataAt[r];
+        for (let j = 0; j < len; j++) buf[o + j] = c.data[at + j];
+        o += len;
+      }
     }
   }
+  view.setInt16(o, -1);
+  o += 2;
+  if (o !== size) throw new Error(`COPY buffer: wrote ${o} bytes of ${size}`);
+  return buf;
 }
 
 function* signalLines(batches: BatchRow[]): Generator<string> {

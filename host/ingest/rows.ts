@@ -6,10 +6,15 @@
  * The gateway stamps frames with its uptime in ms; the absolute `time` of a frame is estimated from the moment the
  * batch arrived: arrival - (last frame's uptime - this frame's uptime). The uptime is kept exactly (`tMs`), so an
  * export gives back the gateway's own timestamps, bit for bit.
+ *
+ * A batch's frames are decoded straight into typed column arrays (frame/columns.ts) shared by all the batches of one
+ * commit, not into Frame objects: the stores hand whole columns to the database (one data chunk, one COPY buffer),
+ * and a Frame is made only where a frame is decoded into signals (--dbc).
  */
 import type { FrameDecoder } from "../../can-db/annotate";
+import { FrameColumns } from "../../frame/columns";
 import type { Frame } from "../../frame/frame";
-import { decodeBatch, decodeStatus, parseTopic, PayloadError, type FrameBatch } from "../gateway/uplink";
+import { decodeBatchInto, decodeStatus, parseTopic, PayloadError } from "../gateway/uplink";
 
 export interface BatchRow {
   device: string;
@@ -17,7 +22,12 @@ export interface BatchRow {
   seq: number;
   /** Epoch ms when the broker handed the batch to this worker. */
   receivedAt: number;
-  batch: FrameBatch;
+  /** The frames: rows first .. first + count - 1 of `columns` (shared with the other batches of a unit). */
+  columns: FrameColumns;
+  first: number;
+  count: number;
+  /** Size of the batch's records field in bytes. */
+  recordBytes: number;
   /** Signals in long form, with --dbc. */
   signals: SignalRow[];
 }
@@ -55,29 +65,39 @@ export interface RejectRow {
 export type Row = { kind: "batch"; row: BatchRow } | { kind: "status"; row: StatusRow } | { kind: "reject"; row: RejectRow } | { kind: "ignored" };
 
 
-/** Absolute time in epoch ms of frame `i` of a batch that arrived at `receivedAt`. */
-export function frameTimeMs(row: BatchRow, i: number): number {
-  const frames = row.batch.frames;
-  const last = Math.round((frames[frames.length - 1].t ?? 0) * 1000);
-  return row.receivedAt - (last - Math.round((frames[i].t ?? 0) * 1000));
+/** The gateway's uptime stamp (ms) of the last frame of a batch. */
+export function lastUptimeMs(row: BatchRow): number {
+  return row.columns.tMs[row.first + row.count - 1];
 }
 
-/** The gateway's uptime stamp of a frame in ms (exact: the protocol counts whole ms). */
+/** Absolute time in epoch ms of frame `i` of a batch that arrived at `receivedAt`. */
+export function frameTimeMs(row: BatchRow, i: number): number {
+  return row.receivedAt - (lastUptimeMs(row) - row.columns.tMs[row.first + i]);
+}
+
+/** The gateway's uptime stamp of a Frame in ms (exact: the protocol counts whole ms). */
 export function frameUptimeMs(f: Frame): number {
   return Math.round((f.t ?? 0) * 1000);
 }
 
-function signalRows(batch: FrameBatch, decoder: FrameDecoder): SignalRow[] {
+/** A batch's frames as Frame objects (`t` = gateway uptime in seconds). */
+export function batchFrames(row: BatchRow): Frame[] {
+  const out: Frame[] = new Array<Frame>(row.count);
+  for (let i = 0; i < row.count; i++) out[i] = row.columns.frame(row.first + i);
+  return out;
+}
+
+function signalRows(row: BatchRow, decoder: FrameDecoder): SignalRow[] {
   const rows: SignalRow[] = [];
-  batch.frames.forEach((f, idx) => {
-    const d = decoder.decode(f);
-    if (d.message === null) return;
+  for (let idx = 0; idx < row.count; idx++) {
+    const d = decoder.decode(row.columns.frame(row.first + idx));
+    if (d.message === null) continue;
     for (const [signal, v] of Object.entries(d.signals)) {
       if (typeof v === "number") rows.push({ idx, message: d.message, signal, value: v, label: null });
       else if (typeof v === "bigint") rows.push({ idx, message: d.message, signal, value: Number(v), label: v.toString() });
       else rows.push({ idx, message: d.message, signal, value: null, label: v });
     }
-  });
+  }
   return rows;
 }
 
@@ -85,15 +105,15 @@ function signalRows(batch: FrameBatch, decoder: FrameDecoder): SignalRow[] {
  * Turns one delivery into a row. Never throws on bad input: a payload that does not decode becomes a reject with
  * the reason; a topic that is not ours (another prefix, a kind the store does not keep) is ignored.
  */
-export function toRow(topic: string, payload: Uint8Array, receivedAt: number, prefix: string, decoder?: FrameDecoder): Row {
+export function toRow(topic: string, payload: Uint8Array, receivedAt: number, prefix: string, decoder?: FrameDecoder, columns = new FrameColumns(256)): Row {
   const parts = parseTopic(topic);
   if (!parts || parts.prefix !== prefix) return { kind: "ignored" };
   try {
     if (parts.kind === "frames") {
-      const batch = decodeBatch(payload);
-      if (batch.frames.length === 0) throw new PayloadError(`batch (boot ${batch.boot.toString(16)}, seq ${batch.seq}): no frames`);
-      const row: BatchRow = { device: parts.device, boot: batch.boot, seq: batch.seq, receivedAt, batch, signals: [] };
-      if (decoder) row.signals = signalRows(batch, decoder);
+      const h = decodeBatchInto(payload, columns);
+      if (h.count === 0) throw new PayloadError(`batch (boot ${h.boot.toString(16)}, seq ${h.seq}): no frames`);
+      const row: BatchRow = { device: parts.device, boot: h.boot, seq: h.seq, receivedAt, columns, first: h.first, count: h.count, recordBytes: h.recordBytes, signals: [] };
+      if (decoder) row.signals = signalRows(row, decoder);
       return { kind: "batch", row };
     }
     if (parts.kind === "status") {

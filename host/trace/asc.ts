@@ -13,8 +13,10 @@
  *
  * Frame.t is the header date (epoch seconds, local time zone, as python-can's `relative_timestamp=False`) plus the
  * event time; without a date, the event time alone. Frame.bus is the ASC channel number as written ("1").
- * An error frame has no class bits in ASC: it becomes CAN_ERR_BUSERROR with 8 zero data bytes, as can-utils
- * asc2log writes it. Other events (statistics, chip status, J1939TP, comments, LIN...) are not CAN frames and are
+ * An error frame in Vector's ASC has no SocketCAN class bits: a plain `ErrorFrame` line becomes CAN_ERR_BUSERROR
+ * with 8 zero data bytes, as can-utils asc2log writes it. vgw's writer keeps the class bits and the 8 detail bytes
+ * after the keyword (`ErrorFrame  SocketCAN 0x80 00 00 00 00 00 00 00 00`, hex whatever the base), tokens that
+ * CANoe, python-can and asc2log pass over, so its own reader gets the error frame back whole. Other events (statistics, chip status, J1939TP, comments, LIN...) are not CAN frames and are
  * passed over; a line that starts like a CAN frame but does not parse is a bad line.
  *
  * CANFD lines: the Flags field (bit 12 EDL = FD, bit 4 = remote; Vector's CAN_FD_MESSAGE flags) decides FD vs
@@ -74,6 +76,8 @@ export function formatAscDate(epochSeconds: number): string {
 }
 
 const WS = /\s+/;
+/** The token after `ErrorFrame` that introduces vgw's SocketCAN error class and details. */
+const SOCKETCAN = "SocketCAN";
 
 export class AscParser {
   base = 16;
@@ -101,7 +105,7 @@ export class AscParser {
     if (kind === "CANFD") return this.fdLine(tok, t, lineNo, line);
     if (kind === undefined || !/^\d+$/.test(kind)) return undefined; // CAN 1 Status:, SV:, LIN, ... not frames
     const bus = String(Number(kind)); // "01" is channel 1
-    if (tok[2] === "ErrorFrame") return busErrorFrame(t, bus);
+    if (tok[2] === "ErrorFrame") return tok[3] === SOCKETCAN ? this.socketCanError(tok, 4, t, bus, lineNo, line) : busErrorFrame(t, bus);
     if (tok.length < 5 || (tok[3] !== "Rx" && tok[3] !== "Tx")) return undefined; // Statistic:, J1939TP, ...
     const id = this.id(tok[2]);
     if (id === undefined) return this.bad(lineNo, `bad CAN ID '${tok[2]}'`, line);
@@ -166,6 +170,19 @@ export class AscParser {
     const id = parseInt(digits, this.base);
     if (id > (ext ? CAN_EFF_MASK : CAN_SFF_MASK)) return undefined;
     return { id, ext };
+  }
+
+  /** vgw's error frame tail: `SocketCAN 0x<class bits> <8 data bytes in hex>` from token `from`. */
+  private socketCanError(tok: string[], from: number, t: number, bus: string, lineNo: number, line: string): Frame | undefined {
+    const id = /^0x[0-9a-fA-F]{1,8}$/.test(tok[from] ?? "") ? parseInt(tok[from].slice(2), 16) : NaN;
+    if (!(id >= 0 && id <= CAN_EFF_MASK)) return this.bad(lineNo, `bad error class '${tok[from]}' after SocketCAN`, line);
+    const data = new Uint8Array(8);
+    for (let i = 0; i < 8; i++) {
+      const b = tok[from + 1 + i] ?? "";
+      if (!/^[0-9a-fA-F]{2}$/.test(b)) return this.bad(lineNo, `expected 8 error detail bytes after SocketCAN, got '${b}'`, line);
+      data[i] = parseInt(b, 16);
+    }
+    return { id, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data, t, bus };
   }
 
   private bytes(tok: string[], from: number, len: number): Uint8Array | string {
@@ -472,10 +489,16 @@ function createAscWriter(): FormatWriter {
         out.fixed6(t - start, 11);
         const ch = channels.get(f.bus);
         if (f.err) {
-          // `${ts} ${ch}  ErrorFrame\n`
+          // `${ts} ${ch}  ErrorFrame  SocketCAN 0x${class bits hex} ${8 bytes spaced hex}\n` (see the header)
           out.byte(SPACE);
           out.bytes(ch);
-          out.text("  ErrorFrame\n");
+          out.text("  ErrorFrame  SocketCAN 0x");
+          out.hex(f.id, 1, true);
+          out.byte(SPACE);
+          const details = new Uint8Array(8);
+          details.set(f.data.subarray(0, 8));
+          out.spacedHexBytes(details);
+          out.byte(NEWLINE);
         } else if (f.fd) {
           // `${ts} CANFD ${String(ch).padStart(3)} Rx ${idText.padStart(11)} ${"".padStart(32)} ${brs} ${esi} ${dlc hex} ${String(len).padStart(2)}`
           // + (len ? " " + spacedHex(data) : "") + `        0    0 ${flags hex upper.padStart(8)}        0        0        0        0        0\n`

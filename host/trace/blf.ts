@@ -20,8 +20,11 @@
  *                 u8 direction, u8 ext data offset, u32 crc, then the data bytes
  *
  * Frame.t = header start time (local time, as python-can reads it; zero when the header has none) + object time.
- * Frame.bus = the BLF channel number ("1"). Error frames carry no error class in BLF: they become
- * CAN_ERR_BUSERROR with 8 zero bytes (the same rule as ASC). Other object types (markers, LIN, statistics...)
+ * Frame.bus = the BLF channel number ("1"). vgw's writer keeps an error frame's SocketCAN error class in the
+ * CAN_ERROR_EXT object's ID field and its 8 detail bytes in the data field (where python-can reads an error
+ * message's arbitration ID and data), and marks such an object in its reserved u16 (VGW_ERROR_MARK): CANoe puts the
+ * ID of the damaged frame in that field, not a class. Any other error object becomes CAN_ERR_BUSERROR with 8 zero
+ * bytes (the same rule as ASC). Other object types (markers, LIN, statistics...)
  * are not CAN frames and are passed over. Errors name the top-level object index and its byte offset.
  */
 import * as zlib from "zlib";
@@ -38,6 +41,8 @@ const OBJ_BASE = 16;
 const CAN_MESSAGE = 1;
 const LOG_CONTAINER = 10;
 const CAN_ERROR_EXT = 73;
+/** In a CAN_ERROR_EXT object's reserved u16 (offset 22): the ID field holds a SocketCAN error class ("vg"). */
+const VGW_ERROR_MARK = 0x6776;
 const CAN_MESSAGE2 = 86;
 const CAN_FD_MESSAGE = 100;
 const CAN_FD_MESSAGE_64 = 101;
@@ -219,7 +224,11 @@ class BlfParser {
     }
     if (type === CAN_ERROR_EXT) {
       if (p + 2 > end) return this.short(type, size, 2);
-      return busErrorFrame(t, channelName(u16(b, p)));
+      const bus = channelName(u16(b, p));
+      if (p + 32 > end || u16(b, p + 22) !== VGW_ERROR_MARK) return busErrorFrame(t, bus);
+      const data = new Uint8Array(8);
+      data.set(b.subarray(p + 24, p + 32));
+      return { id: u32(b, p + 16) & CAN_EFF_MASK, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data, t, bus };
     }
     if (type === CAN_FD_MESSAGE) {
       if (p + 20 > end) return this.short(type, size, 20);
@@ -548,10 +557,16 @@ function createBlfWriter(): FormatWriter {
         if (ch > 0xffff) b.writeUInt16LE(ch, 0); // the RangeError a u16 field gives any larger number
         const rawId = (f.ext ? CAN_MSG_EXT : 0) | f.id;
         if (f.err) {
+          // channel, length, flags, ecc, position, dlc, -, frame length, ID = the error class, flagsExt, -, data
           const p = object(CAN_ERROR_EXT, t, 32);
           b[p] = ch;
           b[p + 1] = ch >> 8;
           b[p + 10] = 8;
+          put32(b, p + 16, f.id >>> 0);
+          b[p + 22] = VGW_ERROR_MARK & 0xff;
+          b[p + 23] = VGW_ERROR_MARK >> 8;
+          const details = f.data;
+          for (let k = 0; k < 8 && k < details.length; k++) b[p + 24 + k] = details[k];
         } else if (f.fd) {
           const p = object(CAN_FD_MESSAGE, t, 84);
           const data = f.data;

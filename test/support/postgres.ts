@@ -13,6 +13,8 @@ import { canConnect, freePort } from "../../host/tcp";
 export interface TestPostgres {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
   url: string;
+  /** The server's first process (runuser, the parent of postgres and its backends), for CPU figures in benchmarks. */
+  pid: number;
   /** A fresh database on this server; returns its URL. */
   createDatabase(name: string): string;
   stop(): Promise<void>;
@@ -63,6 +65,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     return {
       url,
+      pid: started.pid,
       createDatabase(name: string): string {
         execFileSync("psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-c", `CREATE DATABASE ${name}`], { stdio: ["ignore", "ignore", "pipe"], timeout: 30_000 });
         return `postgres://postgres@127.0.0.1:${port}/${name}`;

@@ -13,6 +13,7 @@ import { openTraceReader, openTraceWriter, readAllFrames } from "../../host/trac
 import { parseAscDate } from "../../host/trace/asc";
 import { candumpChannel, channelNumber } from "../../host/trace/channel";
 import { tmpDir } from "./helpers";
+import { canUtils, pythonCanRead } from "./reference";
 
 describe("trace format details", () => {
   let dir: string;
@@ -173,6 +174,39 @@ describe("trace format details", () => {
     const back = [];
     for await (const b of openTraceReader(file, { strict: true })) back.push(...b);
     assert.deepEqual(back.map(formatFrame), ["012#00"]);
+  });
+
+  it("keeps an error frame's class bits and details through ASC and BLF (python-can and asc2log still read them as error frames)", async () => {
+    const err = (t: number, id: number, data: number[]): Frame => ({ id, ext: false, rtr: false, fd: false, brs: false, esi: false, err: true, data: Uint8Array.from(data), t, bus: "1" });
+    const frames: Frame[] = [
+      err(1, 0x004, [0, 0x04, 0, 0, 0, 0, 0, 0]), // controller problem: rx error warning
+      { id: 0x123, ext: false, rtr: false, fd: false, brs: false, esi: false, err: false, data: Uint8Array.of(1, 2), t: 1.5, bus: "1" },
+      err(2, 0x040, [0, 0, 0, 0, 0, 0, 0, 0]), // bus-off
+      err(3, 0x088, [0, 0, 0x04, 0x0f, 0, 0, 0x7f, 0x80]), // protocol violation (bit stuffing) with error counters
+      err(4, 0x1fffffff & 0x3ff, [1, 2, 3, 4, 5, 6, 7, 8]),
+    ];
+    for (const ext of ["asc", "blf"]) {
+      const file = path.join(dir, `errors.${ext}`);
+      const w = openTraceWriter(file);
+      await w.write(frames);
+      await w.close();
+      const back = await readAllFrames(file, { strict: true });
+      assert.deepEqual(back.map(formatFrame), frames.map(formatFrame), `.${ext}`);
+      // The references read the same objects and lines as error frames (python-can's BLF reader also takes the class
+      // from the ID field); asc2log, which knows only the bare keyword, gives its generic bus error.
+      const py = pythonCanRead([file]).get(file);
+      assert.equal(py?.error, undefined, `python-can on .${ext}: ${py?.error}`);
+      assert.deepEqual(py?.msgs.map((m) => m.err), frames.map((f) => f.err), `python-can on .${ext}`);
+      if (ext === "blf") assert.deepEqual(py?.msgs.filter((m) => m.err).map((m) => m.id), frames.filter((f) => f.err).map((f) => f.id));
+      if (ext === "asc") assert.equal(canUtils("asc2log", ["-I", file]).split("\n").filter((l) => / can0 20000080#0000000000000000$/.test(l)).length, 4);
+    }
+    // A plain `ErrorFrame` line (CANoe's, python-can's) still reads as a bus error; a damaged tail is a bad line.
+    const plain = path.join(dir, "plain-error.asc");
+    fs.writeFileSync(plain, "base hex  timestamps absolute\n   1.000000 1  ErrorFrame\n   2.000000 1  ErrorFrame  SocketCAN 0x40 00 00\n");
+    const bad: string[] = [];
+    const got = await readAllFrames(plain, { onError: (e) => bad.push(e.message) });
+    assert.deepEqual(got.map(formatFrame), ["20000080#0000000000000000"]);
+    assert.match(bad.join("\n"), /plain-error\.asc:3: .*expected 8 error detail bytes after SocketCAN/);
   });
 
   it("reports damaged gzip with the path, and leaves no file open after an early stop", async () => {

@@ -19,7 +19,12 @@ function kept(format: string, f: Frame): Frame | undefined {
   if (format === "log") return { ...f, bus: candumpChannel(f.bus) };
   if (format === "jsonl") return f;
   if (f.err && format === "trc") return undefined; // dropped and counted
-  if (f.err) return { ...f, id: BUS_ERROR, data: new Uint8Array(8) }; // no error class in ASC/BLF
+  if (f.err) {
+    // ASC and BLF keep the error class and the 8 detail bytes (vgw's own tail and mark; docs/traces.md).
+    const data = new Uint8Array(8);
+    data.set(f.data.subarray(0, 8));
+    return { ...f, data };
+  }
   return f;
 }
 
