@@ -7,6 +7,7 @@
  * (junit-report-builder, uPlot) would add a dependency and, for uPlot, a script the page must run before it shows.
  */
 import type { CheckResult } from "./checks";
+import { niceTicks } from "../host/plot/render";
 
 export interface Series {
   name: string;
@@ -102,16 +103,6 @@ const M = { l: 60, r: 14, t: 26, b: 40 };
 /** A plot with more points than this is thinned (every n-th point) so the page stays small. */
 const MAX_POINTS = 4000;
 
-function niceTicks(lo: number, hi: number, n = 5): number[] {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / n;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((k) => k * mag).find((s) => s >= raw) ?? raw;
-  const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-  return out;
-}
-
 function fmt(v: number): string {
   if (v === 0) return "0";
   const a = Math.abs(v);
@@ -123,10 +114,10 @@ function frame(title: string, xLabel: string, yLabel: string, xr: [number, numbe
   const px = (x: number) => M.l + ((x - xr[0]) / (xr[1] - xr[0] || 1)) * (W - M.l - M.r);
   const py = (y: number) => H - M.b - ((y - yr[0]) / (yr[1] - yr[0] || 1)) * (H - M.t - M.b);
   const grid: string[] = [];
-  for (const t of niceTicks(xr[0], xr[1])) {
+  for (const t of niceTicks(xr[0], xr[1], 5)) {
     grid.push(`<line x1="${px(t)}" y1="${M.t}" x2="${px(t)}" y2="${H - M.b}" class="g"/><text x="${px(t)}" y="${H - M.b + 14}" text-anchor="middle">${fmt(t)}</text>`);
   }
-  for (const t of niceTicks(yr[0], yr[1])) {
+  for (const t of niceTicks(yr[0], yr[1], 5)) {
     grid.push(`<line x1="${M.l}" y1="${py(t)}" x2="${W - M.r}" y2="${py(t)}" class="g"/><text x="${M.l - 4}" y="${py(t) + 4}" text-anchor="end">${fmt(t)}</text>`);
   }
   return (
