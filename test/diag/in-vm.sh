@@ -4,16 +4,7 @@
 # and the PIDs-per-second benchmark against it. Run by vm.test.ts, which asserts on what this leaves in $R.
 #   VGW=<repo root> R=<results dir> sh in-vm.sh
 set -u
-cd "$VGW" || exit 1
-printf '#!/bin/sh\nexec node "%s/bin/vgw" "$@"\n' "$VGW" >"$R/vgw" && chmod +x "$R/vgw"
-PATH="$R:$PATH"
-wait_for() {
-  n=0
-  while ! grep -q "$2" "$1" 2>/dev/null; do
-    n=$((n + 1)); [ $n -gt $(($3 * 10)) ] && { echo "wait_for: '$2' not in $1 after $3 s" >&2; return 1; }
-    sleep 0.1
-  done
-}
+. "$VGW/test/support/vm-prelude.sh"
 uptime >"$R/load.txt"
 
 echo "== the simulated ECU on vcan0"

@@ -4,16 +4,7 @@
 #   VGW=<repo root> R=<results dir> sh isotp-in-vm.sh
 # Every step is bounded by `timeout`; a failing step leaves its output for the host test to report.
 set -u
-cd "$VGW" || exit 1
-printf '#!/bin/sh\nexec node "%s/bin/vgw" "$@"\n' "$VGW" >"$R/vgw" && chmod +x "$R/vgw"
-PATH="$R:$PATH"
-wait_for() {
-  n=0
-  while ! grep -q "$2" "$1" 2>/dev/null; do
-    n=$((n + 1)); [ $n -gt $(($3 * 10)) ] && { echo "wait_for: '$2' not in $1 after $3 s" >&2; return 1; }
-    sleep 0.1
-  done
-}
+. "$VGW/test/support/vm-prelude.sh"
 # stop PID: ends a background listener (SIGINT, as Ctrl-C) and waits for it.
 stop() { kill -INT "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 # The kernel's sockets need no warm-up; vgw's listeners say "listening" on stderr when they are ready.

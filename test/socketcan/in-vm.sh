@@ -4,18 +4,7 @@
 #   VGW=<repo root> R=<results dir> sh in-vm.sh
 # Every step is bounded by `timeout`; a failing step leaves its output for the host test to report.
 set -u
-cd "$VGW" || exit 1
-# `vgw` as a command (not a function) so `timeout` can run it.
-printf '#!/bin/sh\nexec node "%s/bin/vgw" "$@"\n' "$VGW" >"$R/vgw" && chmod +x "$R/vgw"
-PATH="$R:$PATH"
-# wait_for FILE PATTERN SECONDS: until FILE contains PATTERN (a started command reporting it is listening).
-wait_for() {
-  n=0
-  while ! grep -q "$2" "$1" 2>/dev/null; do
-    n=$((n + 1)); [ $n -gt $(($3 * 10)) ] && { echo "wait_for: '$2' not in $1 after $3 s" >&2; return 1; }
-    sleep 0.1
-  done
-}
+. "$VGW/test/support/vm-prelude.sh"
 export VGW_LOG=debug
 ip link add dev vcan2 type vcan   # left down on purpose: the "interface down" check
 
