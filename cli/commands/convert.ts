@@ -33,9 +33,18 @@ export async function convert(input: string, output: string, opts: ConvertOption
     announceStdin(input, reader.format.name);
     const started = process.hrtime.bigint();
     try {
-      for await (const batch of reader) {
-        await writer.write(batch);
-        if (writer.outputGone) break;
+      // Same format in and out (candump to candump): lines already in the writer's exact form are copied as bytes.
+      const copyLines = reader.format === writer.format ? writer.writeCopied : undefined;
+      if (copyLines && reader.forCopy) {
+        for await (const batch of reader.forCopy) {
+          await (Array.isArray(batch) ? writer.write(batch) : copyLines(batch));
+          if (writer.outputGone) break;
+        }
+      } else {
+        for await (const batch of reader) {
+          await writer.write(batch);
+          if (writer.outputGone) break;
+        }
       }
     } finally {
       // Close even after a strict-mode stop, so what was converted up to the bad line is on disk.

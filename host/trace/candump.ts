@@ -14,7 +14,7 @@
  */
 import { CAN_EFF_MASK, CAN_ERR_FLAG, CAN_SFF_MASK, writeFrameText, type Frame } from "../../frame/frame";
 import { TextBuffer } from "../../frame/text-buffer";
-import { registerFormat, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
+import { registerFormat, type CopiedLines, type FormatWriter, type ReadContext, type TraceFormat } from "./format";
 import { decimal, scanDecimal, wholeLines } from "./lines";
 import { candumpChannel, ChannelText } from "./channel";
 
@@ -238,6 +238,132 @@ async function* readCandump(chunks: AsyncIterable<Buffer>, ctx: ReadContext): As
   }
 }
 
+/** Upper-case hex digit values; -1 for anything else (lower case is valid input but not what the writer prints). */
+const UPPER_HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) UPPER_HEX["0123456789ABCDEF".charCodeAt(i)] = i;
+/** Bytes a copied channel name may hold: printable ASCII without blanks (the reader reads latin1, the writer writes UTF-8). */
+const CHANNEL_BYTE = new Uint8Array(256);
+for (let c = 0x21; c < 0x7f; c++) CHANNEL_BYTE[c] = 1;
+
+/** Whole seconds below this make `fixed6(mant / 1e6)` give back the same six digits (the double is within 5e-7). */
+const COPY_MAX_WHOLE = 2 ** 32;
+
+/** The timestamp of the last line canonicalLineEnd accepted, in microseconds. */
+let canonicalMicros = 0;
+
+/**
+ * If the line at `i` is exactly what the candump writer prints for its frame, `(S.uuuuuu) chan ID#DATA\n` (a classic
+ * data frame, upper-case hex, one space between fields, no CR, seconds without leading zeros and below 2^32, a
+ * channel name that is not a bare number; CAN FD as `ID##FDATA`), returns the index after its newline; otherwise -1.
+ * Such a line is copied as it is by a candump-to-candump conversion. Error and remote frames take the general path.
+ */
+export function canonicalLineEnd(buf: Buffer, i: number, n: number): number {
+  if (buf[i] !== 0x28 /* ( */) return -1;
+  i++;
+  const ws = i;
+  let whole = 0;
+  while (i < n) {
+    const c = buf[i];
+    if (c < 48 || c > 57) break;
+    whole = whole * 10 + (c - 48);
+    i++;
+  }
+  const wl = i - ws;
+  if (wl === 0 || wl > 10 || (wl > 1 && buf[ws] === 48) || whole >= COPY_MAX_WHOLE || buf[i] !== 0x2e) return -1;
+  i++;
+  let micros = 0;
+  for (let k = 0; k < 6; k++, i++) {
+    const c = buf[i];
+    if (c < 48 || c > 57) return -1;
+    micros = micros * 10 + (c - 48);
+  }
+  if (buf[i] !== 0x29 || buf[i + 1] !== SPACE) return -1;
+  i += 2;
+  // channel: not empty, not all digits (the writer maps a bare number N to can<N-1>)
+  const cs = i;
+  let digitsOnly = true;
+  while (i < n && CHANNEL_BYTE[buf[i]] === 1) {
+    const c = buf[i];
+    if (c < 48 || c > 57) digitsOnly = false;
+    i++;
+  }
+  if (i === cs || digitsOnly || buf[i] !== SPACE) return -1;
+  i++;
+  // ID: 3 digits <= 7FF, or 8 digits <= 1FFFFFFF (no error flag)
+  const is = i;
+  let id = 0;
+  while (i < n) {
+    const d = UPPER_HEX[buf[i]];
+    if (d < 0) break;
+    id = id * 16 + d;
+    i++;
+  }
+  const il = i - is;
+  if (il === 3 ? id > CAN_SFF_MASK : il !== 8 || id > CAN_EFF_MASK) return -1;
+  if (buf[i] !== HASH) return -1;
+  i++;
+  // CAN FD: `##` and a flags digit the writer can print (BRS 1, ESI 2)
+  let fd = false;
+  if (buf[i] === HASH) {
+    const flags = buf[i + 1] - 48;
+    if (!(flags >= 0 && flags <= 3)) return -1;
+    fd = true;
+    i += 2;
+  }
+  // data: upper-case hex pairs of a valid length, then the newline
+  const ds = i;
+  while (i < n && UPPER_HEX[buf[i]] >= 0) i++;
+  const dl = i - ds;
+  if ((dl & 1) !== 0 || i >= n || buf[i] !== LF) return -1;
+  if (fd ? dl > 128 || FD_LEN_OK[dl >> 1] === 0 : dl > 16) return -1;
+  canonicalMicros = whole * 1e6 + micros;
+  return i + 1;
+}
+
+/**
+ * `read` for a candump-to-candump conversion (TraceFormat.readForCopy): runs of lines in the writer's exact form are
+ * handed on as bytes, the lines between them are parsed (and reported when bad) exactly as `read` does.
+ */
+async function* readCandumpForCopy(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncGenerator<Frame[] | CopiedLines> {
+  let line = 1;
+  for await (const buf of wholeLines(chunks, ctx)) {
+    const n = buf.length;
+    let pos = 0;
+    while (pos < n) {
+      // a run of lines to copy
+      const runStart = pos;
+      let count = 0;
+      let micros = 0;
+      for (;;) {
+        const next = pos < n ? canonicalLineEnd(buf, pos, n) : -1;
+        if (next < 0) break;
+        micros = canonicalMicros;
+        count++;
+        pos = next;
+      }
+      if (count > 0) {
+        line += count;
+        yield { copied: buf.subarray(runStart, pos), frames: count, lastT: micros / 1e6 };
+      }
+      if (pos >= n) break;
+      // the lines up to the next one to copy go through the parser
+      const otherStart = pos;
+      do {
+        const lf = buf.indexOf(LF, pos);
+        pos = lf < 0 ? n : lf + 1;
+      } while (pos < n && canonicalLineEnd(buf, pos, n) < 0);
+      const out: Frame[] = [];
+      try {
+        line += parseCandumpLines(buf.subarray(otherStart, pos), line, ctx, out);
+      } catch (e) {
+        if (out.length > 0) yield out;
+        throw e;
+      }
+      if (out.length > 0) yield out;
+    }
+  }
+}
+
 function createCandumpWriter(): FormatWriter {
   let lastT = 0;
   const out = new TextBuffer();
@@ -263,6 +389,10 @@ function createCandumpWriter(): FormatWriter {
       return out.take();
     },
     finish: () => ({ tail: "" }),
+    copy(lines) {
+      lastT = lines.lastT;
+      return lines.copied;
+    },
   };
 }
 
@@ -271,6 +401,7 @@ export const candumpFormat: TraceFormat = {
   extensions: [".log", ".candump"],
   description: "candump -l log (can-utils); also bare 123#DEADBEEF lines",
   read: readCandump,
+  readForCopy: readCandumpForCopy,
   createWriter: createCandumpWriter,
 };
 

@@ -24,6 +24,16 @@ export interface ReadContext {
   readonly source?: string;
 }
 
+/**
+ * Lines a conversion into the same format copies unchanged, because they are already exactly what the writer would
+ * print for their frames (TraceFormat.readForCopy). `frames` is how many they hold; `lastT` the time of the last one.
+ */
+export interface CopiedLines {
+  readonly copied: Buffer;
+  readonly frames: number;
+  readonly lastT: number;
+}
+
 export interface FormatWriter {
   /** Bytes that start the file (header); may be a placeholder that `finish` patches. */
   begin(): Buffer | string;
@@ -36,6 +46,8 @@ export interface FormatWriter {
   finish(): WriterEnd | Promise<WriterEnd>;
   /** Frames the format could not represent and dropped (counted, reported by the writer). */
   readonly dropped?: number;
+  /** Takes lines copied unchanged from a trace of the same format (TraceFormat.readForCopy): returns the bytes to write. */
+  copy?(lines: CopiedLines): Buffer;
 }
 
 export interface WriterEnd {
@@ -57,6 +69,12 @@ export interface TraceFormat {
   /** The writer patches its header at the end (`headerPatch`) and the file cannot be read without it: no stdout, no gzip. */
   seekable?: boolean;
   read(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncIterable<Frame[]>;
+  /**
+   * Reads for a conversion into this same format: runs of lines already in the writer's exact form come as
+   * CopiedLines (not parsed into frames, not printed again), every other line as frames, in file order. Same errors
+   * and counts as `read`.
+   */
+  readForCopy?(chunks: AsyncIterable<Buffer>, ctx: ReadContext): AsyncIterable<Frame[] | CopiedLines>;
   createWriter(): FormatWriter;
 }
 

@@ -17,7 +17,7 @@
 import type { Frame } from "../../frame/frame";
 import { TraceParseError, UsageError } from "../../frame/errors";
 import { log } from "../log";
-import { findFormat, isGzipPath, listFormats, type ReadContext, type TraceFormat } from "./format";
+import { findFormat, isGzipPath, listFormats, type CopiedLines, type ReadContext, type TraceFormat } from "./format";
 import { checkReadable, openSink, readBytes } from "./io";
 
 // Each format module registers itself; the import order is the order `listFormats()` reports.
@@ -48,6 +48,11 @@ export interface TraceReader extends AsyncIterable<Frame[]> {
   readonly framesRead: number;
   /** Bad lines/records skipped so far. */
   readonly skipped: number;
+  /**
+   * For a conversion into the same format, when the format can copy lines unchanged (TraceFormat.readForCopy):
+   * batches of frames, and runs of lines to hand to `TraceWriter.writeCopied` as they are. Undefined otherwise.
+   */
+  readonly forCopy?: AsyncIterable<Frame[] | CopiedLines>;
 }
 
 export interface TraceWriterOptions {
@@ -64,9 +69,17 @@ export interface TraceWriter {
   readonly framesWritten: number;
   /** Frames the format cannot represent (e.g. error frames in TRC 2.1 with no room for their class bits); counted, not silent. */
   readonly framesDropped: number;
+  /** Writes lines copied from a trace of the same format (TraceReader.forCopy); undefined when the format cannot. */
+  readonly writeCopied?: (lines: CopiedLines) => Promise<void> | void;
   /** True when the output was stdout and its reader went away (`| head`): stop producing. */
   readonly outputGone: boolean;
 }
+
+/**
+ * Read size when lines are copied (TraceReader.forCopy): no frame objects are made for copied lines, so the reason
+ * for small reads (few frames alive at each young-generation GC) does not apply, and 1 MB reads cost fewer turns.
+ */
+const COPY_CHUNK = 1 << 20;
 
 /** The default reporter prints this many bad lines per reader, then only counts (the count is always reported by the caller). */
 export const MAX_REPORTED = 20;
@@ -125,6 +138,14 @@ export function openTraceReader(path: string, options: TraceReaderOptions = {}):
         yield batch;
       }
     },
+    forCopy: format.readForCopy && {
+      async *[Symbol.asyncIterator]() {
+        for await (const batch of format.readForCopy!(readBytes(path, COPY_CHUNK, options.signal), ctx)) {
+          framesRead += Array.isArray(batch) ? batch.length : batch.frames;
+          yield batch;
+        }
+      },
+    },
   };
 }
 
@@ -170,6 +191,14 @@ export function openTraceWriter(path: string, options: TraceWriterOptions = {}):
       }
       return sink.write(body);
     },
+    writeCopied:
+      encoder.copy &&
+      ((lines) => {
+        const started = begin();
+        const body = encoder.copy!(lines);
+        framesWritten += lines.frames;
+        return started ? started.then(() => sink.write(body)) : sink.write(body);
+      }),
     async close() {
       await begin();
       const { tail, headerPatch } = await encoder.finish();

@@ -13,7 +13,8 @@ import { findFormat, type TraceFormat } from "../../host/trace";
 import { AscParser, fastLine } from "../../host/trace/asc";
 import { parseCandumpLines } from "../../host/trace/candump";
 import { parseFrame } from "../../frame/frame";
-import { FIXTURES, prng } from "./helpers";
+import { FIXTURES, prng, sampleFrames } from "./helpers";
+import type { CopiedLines } from "../../host/trace/format";
 
 const GOLDEN = path.join(FIXTURES, "golden");
 const rnd = prng(7);
@@ -128,6 +129,80 @@ describe("trace fuzz (mutated input: typed errors only, no crash, no hang)", fun
       assert.ok(good > 100, `${name}: only ${good} frames read`);
     });
   }
+
+  it("candump: copying lines (candump to candump) gives the bytes, counts and errors of parsing and printing them", async () => {
+    const format = findFormat("candump") as TraceFormat;
+    // Lines the writer prints (every kind of frame, channel names the writer keeps or renames), then their mutations
+    // and edge cases of the copy rule: seconds at and over 2^32, leading zeros, lower case, CR, no time, bare numbers.
+    const printed = format.createWriter().encode(sampleFrames({ otherErrorClasses: true })).toString("latin1").split("\n").filter(Boolean);
+    const seeds = [
+      ...printed,
+      ...fs.readFileSync(path.join(GOLDEN, "sample.log"), "latin1").split("\n").filter(Boolean),
+      ...fs.readFileSync(path.join(FIXTURES, "candump.log"), "latin1").split("\n").filter(Boolean).slice(0, 200),
+      "(4294967295.999999) can0 123#11",
+      "(4294967296.000000) can0 123#11",
+      "(9999999999.999999) can0 7FF#",
+      "(0.000000) can0 000#0011223344556677",
+      "(00.000001) can0 123#11",
+      "(1.00000) can0 123#11",
+      "(1.0000001) can0 123#11",
+      "(1.000000) 3 123#11",
+      "(1.000000) can\u00e4 123#11",
+      "(1.000000) can0 1FFFFFFF#11",
+      "(1.000000) can0 20000080#0000000000000000",
+      "(1.000000) can0 123##4112233",
+      "(1.000000) can0 123##311223344556677889900",
+      "(1.000000) can0 123#R",
+      "(1.000000) can0 123#R0",
+      "(1.000000) can0 123#11 R",
+      "123#11",
+      "(1.000000) can0 abc#11",
+      "(1.000000) can0 123#1122334455667788AA",
+    ];
+    let copiedLines = 0;
+    for (let file = 0; file < 200; file++) {
+      const lines: string[] = [];
+      for (let i = 0; i < 60; i++) lines.push(rnd() < 0.6 ? pick(seeds) : mutateLine(pick(seeds)));
+      const eol = rnd() < 0.1 ? "\r\n" : "\n";
+      const bytes = Buffer.from(lines.join(eol) + (rnd() < 0.8 ? eol : ""), "latin1");
+      for (const strict of [false, true]) {
+        const run = async (copy: boolean) => {
+          const errors: string[] = [];
+          const ctx = {
+            file: "fuzz",
+            stopped: false,
+            bad(line: number, reason: string) {
+              errors.push(`${line}: ${reason}`);
+              if (strict) throw new TraceParseError(reason, "fuzz", line);
+            },
+          };
+          const writer = format.createWriter();
+          const out: Buffer[] = [];
+          let frames = 0;
+          const batches: AsyncIterable<Frame[] | CopiedLines> = copy ? format.readForCopy!(pieces(bytes), ctx) : format.read(pieces(bytes), ctx);
+          try {
+            for await (const batch of batches) {
+              if (Array.isArray(batch)) {
+                frames += batch.length;
+                out.push(Buffer.from(writer.encode(batch) as Buffer));
+              } else {
+                frames += batch.frames;
+                copiedLines += batch.frames;
+                out.push(Buffer.from(writer.copy!(batch)));
+              }
+            }
+          } catch (e) {
+            if (!(strict && e instanceof TraceParseError)) throw e;
+          }
+          return { text: Buffer.concat(out).toString("latin1"), frames, errors };
+        };
+        const parsed = await run(false);
+        const copied = await run(true);
+        assert.deepEqual(copied, parsed, `file ${file}, strict ${strict}:\n${bytes.toString("latin1")}`);
+      }
+    }
+    assert.ok(copiedLines > 5000, `only ${copiedLines} lines copied`);
+  });
 
   it("candump: the byte parser accepts exactly what can-db's parseFrame accepts, on 20000 bare frames", () => {
     const frames = fs
