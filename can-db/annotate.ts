@@ -8,7 +8,7 @@
  */
 import type { Frame } from "../frame/frame";
 import { loadDbcFile } from "./load";
-import { Decoder, type DecodedFrame, type SignalValue } from "./decoder";
+import { Decoder, type CompiledMessage, type DecodedFrame, type SignalValue } from "./decoder";
 import type { Database } from "./model";
 import { TextBuffer } from "../frame/text-buffer";
 
@@ -70,6 +70,8 @@ export class SignalPrinter {
   private readonly places = new Map<string, Map<string, number>>();
   private readonly forms = new Map<string, MessageForms>();
   private readonly labels = new Map<string, Buffer>();
+  private readonly directPlain = new Map<CompiledMessage, DirectForms | null>();
+  private readonly directChoices = new Map<CompiledMessage, DirectForms | null>();
 
   constructor(db: Database) {
     for (const m of db.messages) {
@@ -95,11 +97,64 @@ export class SignalPrinter {
       const f = m.signal(name);
       const v = signals[name];
       out.bytes(f.textKey);
-      if (typeof v === "number" && Number.isInteger(v) && v > -1e15 && v < 1e15) out.integer(v);
-      else if (typeof v !== "number" || !out.gridDecimal(v, f.places, 1e15)) out.text(signalValueText(v));
+      if (typeof v === "number") textNumber(out, v, f.places);
+      else out.text(signalValueText(v));
       if (typeof v !== "string") out.bytes(f.unit);
     }
     if (d.error) out.text(` ! ${d.error}`);
+  }
+
+  /**
+   * How to print a message's signals straight from `CompiledMessage.decodeInto`'s arrays, without the signals object
+   * (`textDirect`, `jsonDirect`: the same bytes as `text` and `json`). Undefined when only the object gives the right
+   * output: value-table labels with `choices`, integers wider than 53 bits (exact BigInt), or signal names an object
+   * would merge (duplicates) or reorder (integer-like names come first in an object) or treat specially (__proto__).
+   */
+  direct(cm: CompiledMessage, choices: boolean): DirectForms | undefined {
+    const cache = choices ? this.directChoices : this.directPlain;
+    let p = cache.get(cm);
+    if (p === undefined) {
+      p = null;
+      const names = new Set(cm.signals.map((s) => s.name));
+      const objectOnly =
+        names.size !== cm.signals.length ||
+        cm.signals.some((s) => s.name === "__proto__" || /^\d+$/.test(s.name) || (s.valueType === "integer" && s.length > 53) || (choices && s.choices && s.choices.size > 0));
+      if (!objectOnly) {
+        const m = this.formsOf(cm.def.name);
+        p = { message: m, signals: cm.signals.map((s) => m.signal(s.name)) };
+      }
+      cache.set(cm, p);
+    }
+    return p ?? undefined;
+  }
+
+  /** `text` for a complete frame of a `direct` message: present signals are those whose raw value is not NaN. */
+  textDirect(out: TextBuffer, p: DirectForms, raw: Float64Array, phys: Float64Array): void {
+    out.bytes(p.message.name);
+    const signals = p.signals;
+    for (let i = 0; i < signals.length; i++) {
+      if (raw[i] !== raw[i]) continue;
+      const f = signals[i];
+      out.bytes(f.textKey);
+      textNumber(out, phys[i], f.places);
+      out.bytes(f.unit);
+    }
+  }
+
+  /** `json` for a complete frame of a `direct` message. */
+  jsonDirect(out: TextBuffer, p: DirectForms, raw: Float64Array, phys: Float64Array): void {
+    out.bytes(p.message.jsonHead);
+    const signals = p.signals;
+    let first = true;
+    for (let i = 0; i < signals.length; i++) {
+      if (raw[i] !== raw[i]) continue;
+      if (!first) out.byte(0x2c);
+      first = false;
+      const f = signals[i];
+      out.bytes(f.jsonKey);
+      jsonNumber(out, phys[i], f.places);
+    }
+    out.byte(0x7d);
   }
 
   /** `"message":...,"signals":{...}` and `,"error":...` when there is one: the keys of signalsJson, as JSON text. */
@@ -124,12 +179,8 @@ export class SignalPrinter {
 
   /** JSON.stringify(signalValueJson(v)) */
   private jsonValue(out: TextBuffer, v: SignalValue, places: number): void {
-    if (typeof v === "number") {
-      if (Number.isInteger(v) && v > -1e15 && v < 1e15) out.integer(v);
-      else if (out.gridDecimal(v, places)) return;
-      else if (Number.isFinite(v)) out.text(String(v));
-      else out.text(`"${v}"`);
-    } else if (typeof v === "bigint") out.text(`"${v}"`);
+    if (typeof v === "number") jsonNumber(out, v, places);
+    else if (typeof v === "bigint") out.text(`"${v}"`);
     else {
       let label = this.labels.get(v);
       if (!label) {
@@ -149,6 +200,26 @@ export class SignalPrinter {
     }
     return m;
   }
+}
+
+/** A number as `text` prints it: signalValueText(v). */
+function textNumber(out: TextBuffer, v: number, places: number): void {
+  if (Number.isInteger(v) && v > -1e15 && v < 1e15) out.integer(v);
+  else if (!out.gridDecimal(v, places, 1e15)) out.text(signalValueText(v));
+}
+
+/** A number as `json` prints it: JSON.stringify(signalValueJson(v)). */
+function jsonNumber(out: TextBuffer, v: number, places: number): void {
+  if (Number.isInteger(v) && v > -1e15 && v < 1e15) out.integer(v);
+  else if (out.gridDecimal(v, places)) return;
+  else if (Number.isFinite(v)) out.text(String(v));
+  else out.text(`"${v}"`);
+}
+
+/** A message's printed forms with its signals' in definition order (SignalPrinter.direct). */
+export interface DirectForms {
+  readonly message: MessageForms;
+  readonly signals: readonly SignalForms[];
 }
 
 const UNKNOWN_JSON = Buffer.from(`"message":null,"signals":{`);

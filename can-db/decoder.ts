@@ -246,6 +246,12 @@ export class Decoder {
     return this.compiledOf(e);
   }
 
+  /** The compiled decoder of the message a frame belongs to (as `decode` looks it up), or undefined for an unknown ID. */
+  compiledFor(id: number, ext: boolean): CompiledMessage | undefined {
+    const e = this.entry(id, ext);
+    return e && (e.compiled ?? this.compiledOf(e));
+  }
+
   private compiledOf(e: Entry): CompiledMessage {
     if (e.compiled) return e.compiled;
     const cm = new CompiledMessage(e.def);

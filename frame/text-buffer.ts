@@ -22,8 +22,8 @@ const HEX_LOWER = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 const HEX_HI = Uint8Array.from({ length: 256 }, (_, b) => HEX_UPPER[b >> 4]);
 const HEX_LO = Uint8Array.from({ length: 256 }, (_, b) => HEX_UPPER[b & 15]);
 
-/** |N| below this keeps the double spacing under half a grid step (see gridDecimal). */
-const GRID_LIMIT = 2 ** 50;
+/** |N| below this keeps the double spacing under one grid step (see gridDecimal). */
+const GRID_LIMIT = 2 ** 52;
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
 
 /** A fresh slab is this large; take() hands out views into it until less than MIN_FREE is left. */
@@ -154,9 +154,12 @@ export class TextBuffer {
 
   /**
    * String(v) for a value on the decimal grid of `places` places (a DBC signal's factor and offset put most values
-   * there; a candump time has 6): when v is exactly the double nearest to N / 10^places and |N| < 2^50, the doubles
-   * around v are closer together than half the grid's step, so no other decimal with as few digits maps to v, and that
-   * decimal is the shortest form String(v) prints. `limit` (below 2^50) caps |N|: 1e15 keeps to 15 significant digits.
+   * there; a candump time has 6): when v is exactly the double nearest to N / 10^places and |N| < 2^52, the doubles
+   * around v are closer together than the grid's step (|v| < 2^52 / 10^places, so ulp(v) <= |v| 2^-52 < 10^-places).
+   * Any other decimal with no more significant digits than N / 10^places lies at least one grid step from it, so it
+   * cannot be within half an ulp of v: N / 10^places (trailing zeros dropped) is the shortest form, which is what
+   * String(v) prints. 2^52 covers candump times (1.7e9 s at 6 places: 1.7e15). `limit` caps |N| further: 1e15 keeps to
+   * 15 significant digits.
    * Returns false (nothing written) when that does not hold; the caller then prints String(v).
    */
   gridDecimal(v: number, places: number, limit = GRID_LIMIT): boolean {

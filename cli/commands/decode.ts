@@ -13,15 +13,15 @@
  */
 import { Option, type Command } from "commander";
 import { writeFrameText, type Frame } from "../../frame/frame";
-import { NEWLINE, TextBuffer } from "../../frame/text-buffer";
+import { NEWLINE, SPACE, TextBuffer } from "../../frame/text-buffer";
 import { loadDbcFile } from "../../can-db/load";
-import { Decoder, type DecodedFrame } from "../../can-db/decoder";
+import { Decoder, type DecodedFrame, type DecodeOptions } from "../../can-db/decoder";
 import { openTraceReader, resolveFormat } from "../../host/trace";
 import { ChannelText } from "../../host/trace/channel";
 import { log } from "../../host/log";
 import { interruptSignal } from "../options";
 import { writeStdout } from "../stdout";
-import { SignalPrinter, signalsJson, signalsText } from "../../can-db/annotate";
+import { SignalPrinter, signalsJson, signalsText, type DirectForms } from "../../can-db/annotate";
 import { emptyDatabase } from "../../can-db/model";
 import { UsageError } from "../../frame/errors";
 import { announceStdin, noFramesHint, stopReason } from "../trace-input";
@@ -29,6 +29,15 @@ import { J1939View, type J1939Line } from "../../host/j1939/view";
 
 /** Bytes of output gathered before one write to stdout. */
 const OUTPUT_CHUNK = 256 << 10;
+
+/** `DecodedLines.decode`'s outcome bits: the frame's ID is unknown; it could not be (fully) decoded. */
+export const UNKNOWN = 1;
+export const UNDECODABLE = 2;
+
+const T_KEY = Buffer.from(`"t":`);
+const ID_KEY = Buffer.from(`"id":`);
+const EXT_TRUE = Buffer.from(`,"ext":true,`);
+const EXT_FALSE = Buffer.from(`,"ext":false,`);
 
 interface DecodeCommandOptions {
   dbc?: string;
@@ -47,6 +56,9 @@ export class DecodedLines {
   private readonly out = new TextBuffer();
   private readonly busJson = new ChannelText((bus) => `"bus":${JSON.stringify(bus)},`);
   private readonly busText = new ChannelText((bus) => `${bus} `);
+  /** The decoder's output for frames printed straight from it (`decode`). */
+  private raw = new Float64Array(64);
+  private phys = new Float64Array(64);
 
   constructor(private readonly printer: SignalPrinter) {}
 
@@ -59,41 +71,96 @@ export class DecodedLines {
     return this.out.take();
   }
 
+  /**
+   * Decodes a frame and prints its line (`json` or `text` of `decoder.decode(f, options)`); returns UNKNOWN and/or
+   * UNDECODABLE, or 0. A complete data frame of a known message is decoded into arrays and printed from them
+   * (SignalPrinter.direct), with no signals object per frame; everything else (unknown IDs, short, error and remote
+   * frames, value-table labels) goes through the object. Both give the same bytes.
+   */
+  decode(f: Frame, decoder: Decoder, options: DecodeOptions, jsonl: boolean): number {
+    const cm = f.err || f.rtr ? undefined : decoder.compiledFor(f.id, f.ext);
+    const direct = cm !== undefined && f.data.length >= cm.def.length ? this.printer.direct(cm, options.choices ?? false) : undefined;
+    if (direct) {
+      const n = cm!.signals.length;
+      if (n > this.raw.length) {
+        this.raw = new Float64Array(n);
+        this.phys = new Float64Array(n);
+      }
+      cm!.decodeInto(f.data, this.raw, this.phys);
+      if (jsonl) this.jsonDirect(f, direct, this.raw, this.phys);
+      else this.textDirect(f, direct, this.raw, this.phys);
+      return 0;
+    }
+    const d = decoder.decode(f, options);
+    if (jsonl) this.json(f, d);
+    else this.text(f, d);
+    return (d.message === null ? UNKNOWN : 0) | (d.error !== undefined ? UNDECODABLE : 0);
+  }
+
   /** One jsonl line (DESIGN.md contract): {"t":1.0,"bus":"can0","id":291,"ext":false,"message":"Name","signals":{"Sig":12.5}} */
   json(f: Frame, d: DecodedFrame): void {
+    this.jsonStart(f);
+    this.printer.json(this.out, d);
+    this.out.byte(0x7d);
+    this.out.byte(NEWLINE);
+  }
+
+  /** `json` for a complete frame of a message the printer prints straight from the decoder's arrays (SignalPrinter.direct). */
+  private jsonDirect(f: Frame, p: DirectForms, raw: Float64Array, phys: Float64Array): void {
+    this.jsonStart(f);
+    this.printer.jsonDirect(this.out, p, raw, phys);
+    this.out.byte(0x7d);
+    this.out.byte(NEWLINE);
+  }
+
+  /** `{"t":...,"bus":...,"id":...,"ext":...,` */
+  private jsonStart(f: Frame): void {
     const out = this.out;
     out.byte(0x7b);
     if (f.t !== undefined) {
-      out.text(`"t":`);
+      out.bytes(T_KEY);
       // JSON has no NaN or Infinity: those become strings.
       if (Number.isInteger(f.t)) out.integer(f.t);
       else if (!out.gridDecimal(f.t, 6)) out.text(Number.isFinite(f.t) ? String(f.t) : `"${f.t}"`);
       out.byte(0x2c);
     }
     if (f.bus !== undefined) out.bytes(this.busJson.get(f.bus));
-    out.text(`"id":`);
+    out.bytes(ID_KEY);
     out.integer(f.id);
-    out.text(f.ext ? `,"ext":true,` : `,"ext":false,`);
-    this.printer.json(out, d);
-    out.byte(0x7d);
-    out.byte(NEWLINE);
+    out.bytes(f.ext ? EXT_TRUE : EXT_FALSE);
   }
 
   /** One text line: the candump line, then `Message Sig=value unit ...` (dbc-annotate's one form). */
   text(f: Frame, d: DecodedFrame): void {
+    this.textStart(f);
+    if (d.message !== null || d.error) {
+      this.out.byte(SPACE);
+      this.out.byte(SPACE);
+      this.printer.text(this.out, d);
+    }
+    this.out.byte(NEWLINE);
+  }
+
+  /** `text` for a complete frame of a message the printer prints straight from the decoder's arrays. */
+  private textDirect(f: Frame, p: DirectForms, raw: Float64Array, phys: Float64Array): void {
+    this.textStart(f);
+    this.out.byte(SPACE);
+    this.out.byte(SPACE);
+    this.printer.textDirect(this.out, p, raw, phys);
+    this.out.byte(NEWLINE);
+  }
+
+  /** The candump line: `(t) bus ID#DATA` */
+  private textStart(f: Frame): void {
     const out = this.out;
     if (f.t !== undefined) {
       out.byte(0x28);
       out.fixed6(f.t, 0);
-      out.text(") ");
+      out.byte(0x29);
+      out.byte(SPACE);
     }
     if (f.bus !== undefined) out.bytes(this.busText.get(f.bus));
     writeFrameText(out, f);
-    if (d.message !== null || d.error) {
-      out.text("  ");
-      this.printer.text(out, d);
-    }
-    out.byte(NEWLINE);
   }
 
   /** A J1939 line (reassembled message, transport fault, DM1) as text or JSON. */
@@ -147,7 +214,7 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
   try {
     const reader = openTraceReader(trace, { strict: opts.strict, format: opts.from, signal: interrupt.signal });
     announceStdin(trace, reader.format.name);
-    const decodeOptions = { choices: opts.choices ?? false };
+    const decodeOptions = { choices };
     const jsonl = opts.format === "jsonl";
     let frames = 0;
     let unknown = 0;
@@ -156,12 +223,10 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
     const lines = new DecodedLines(printer);
     for await (const batch of reader) {
       for (const f of batch) {
-        const d = decoder.decode(f, decodeOptions);
         frames++;
-        if (d.message === null) unknown++;
-        if (d.error !== undefined) undecodable++;
-        if (jsonl) lines.json(f, d);
-        else lines.text(f, d);
+        const outcome = lines.decode(f, decoder, decodeOptions, jsonl);
+        if (outcome & UNKNOWN) unknown++;
+        if (outcome & UNDECODABLE) undecodable++;
         if (j1939) for (const l of j1939.frame(f)) lines.j1939(l, jsonl);
       }
       // stdout gets big chunks: one write (and one wait for the pipe) per 256 KB, not per batch or line.

@@ -57,9 +57,18 @@ describe("TextBuffer: text written as bytes", () => {
     }
     assert.ok(used > 10000, `the grid form was taken ${used} times`);
     // candump times: 6 places, 16 significant digits
+    let times = 0;
     for (let i = 0; i < 50000; i++) {
       const t = Math.round((1e9 + rnd() * 2e9) * 1e6) / 1e6 + (i % 7 === 0 ? 1e-7 : 0);
-      assert.equal(printed((o) => o.gridDecimal(t, 6) || o.text(String(t))), String(t), String(t));
+      assert.equal(printed((o) => (o.gridDecimal(t, 6) && ++times > 0) || o.text(String(t))), String(t), String(t));
+    }
+    assert.ok(times > 40000, `the grid form was taken for ${times} times of 50000`);
+    // at the limit: |N| just below and above 2^52 at every number of places, and values between grid points
+    for (let i = 0; i < 50000; i++) {
+      const places = 1 + (i % 9);
+      const n = 2 ** 52 - Math.floor(rnd() * 2 ** 20) + (i % 3 === 0 ? 2 ** 19 : 0);
+      const v = ((i % 2 ? -1 : 1) * n) / 10 ** places + (i % 11 === 0 ? 10 ** -places / 3 : 0);
+      assert.equal(printed((o) => o.gridDecimal(v, places) || o.text(String(v))), String(v), `${v} at ${places} places`);
     }
     // 15 digits at most when asked (the text form rounds to 15)
     assert.equal(printed((o) => o.gridDecimal(1700000000.123456, 6, 1e15)), "");
