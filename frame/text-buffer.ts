@@ -90,7 +90,7 @@ export class TextBuffer {
 
   bytes(data: Uint8Array): void {
     const n = data.length;
-    this.room(n);
+    if (this.pos + n > this.buf.length) this.room(n);
     const b = this.buf;
     let p = this.pos;
     if (n > 32) b.set(data, p);
@@ -127,6 +127,22 @@ export class TextBuffer {
       const s = String(n);
       this.spaces(width - s.length);
       this.text(s);
+      return;
+    }
+    if (n < 0x80000000) {
+      // 31-bit integers (counts, IDs, most signal values): integer division, no floating-point floor
+      let m = n | 0;
+      const len = m < 10 ? 1 : m < 100 ? 2 : m < 1000 ? 3 : m < 10000 ? 4 : m < 100000 ? 5 : m < 1000000 ? 6 : m < 10000000 ? 7 : m < 100000000 ? 8 : m < 1000000000 ? 9 : 10;
+      if (width > len) this.spaces(width - len);
+      if (this.pos + len > this.buf.length) this.room(len);
+      const b = this.buf;
+      let p = this.pos + len;
+      this.pos = p;
+      do {
+        const q = (m / 10) | 0;
+        b[--p] = 48 + m - q * 10;
+        m = q;
+      } while (m > 0);
       return;
     }
     let len = 1;

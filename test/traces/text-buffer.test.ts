@@ -74,6 +74,14 @@ describe("TextBuffer: text written as bytes", () => {
     assert.equal(printed((o) => o.gridDecimal(1700000000.123456, 6, 1e15)), "");
   });
 
+  it("decimal prints String(n).padStart(width) on both sides of 2^31", () => {
+    for (let i = 0; i < 20000; i++) {
+      const n = [Math.floor(rnd() * 10 ** (1 + (i % 12))), 2 ** 31 - 1 - (i % 3), 2 ** 31 + (i % 3), i % 11][i % 4];
+      const width = i % 5 === 0 ? 12 : 0;
+      assert.equal(printed((o) => o.decimal(n, width)), String(n).padStart(width));
+    }
+  });
+
   it("text writes UTF-8, as a stream writes a string", () => {
     for (const s of ["can0", "ça", "€ 1", "x".repeat(100) + "é"]) assert.equal(printed((o) => o.text(s)), s);
   });
