@@ -2,7 +2,8 @@
  * Decode benchmark (`node dist/bench/decode.js`): 1M random frames drawn from vw_mqb.dbc's messages, decoded by
  * vgw (the allocation-free fast path and the object API) and by python3-canmatrix in the same run on the same frames;
  * then `vgw decode --format jsonl|text` end to end on the same frames as a candump log (whole process, output to a file,
- * bench/timed.py: wall and CPU time, best of 3; goal >= 1M frames/s); then DBC load (parse) time of the big fixtures
+ * bench/timed.py: wall and CPU time, best of 3; goal >= 1M frames/s) beside python-can + canmatrix doing the same
+ * (bench/pycan_decode.py, one run); then DBC load (parse) time of the big fixtures
  * beside canmatrix's. Prints figures and ratios (goal: >= 40x canmatrix).
  * Environment: VGW_BENCH_FRAMES (default 1000000), VGW_BENCH_ONLY=command (only the end-to-end part).
  */
@@ -35,6 +36,7 @@ function rate(n: number, seconds: number): string {
 function commandEndToEnd(trace: string): void {
   const vgw = resolve(ROOT, "bin/vgw");
   process.stdout.write(`vgw decode end to end (whole process, ${N.toLocaleString("en-US")} frames from a candump log, output to a file), best of 3:\n`);
+  let vgwJsonl = { wall: NaN, cpu: NaN };
   for (const format of ["jsonl", "text"]) {
     let wall = Infinity;
     let cpu = Infinity;
@@ -54,7 +56,21 @@ function commandEndToEnd(trace: string): void {
     process.stdout.write(
       `  --format ${format.padEnd(5)}  ${rate(N, wall)} (wall ${wall.toFixed(2)} s)   ${rate(N, cpu)} per CPU second (${cpu.toFixed(2)} s)   goal >= 1,000,000 frames/s: ${N / wall >= 1e6 ? "met" : "NOT met"}\n`,
     );
+    if (format === "jsonl") vgwJsonl = { wall, cpu };
   }
+  // The reference in the same run, once (it is slow): python-can's LogReader + canmatrix + json.dumps per frame.
+  const out = `${trace}.py.jsonl`;
+  const run = spawnSync("/usr/bin/python3", [resolve(ROOT, "bench/timed.py"), "-o", out, "/usr/bin/python3", resolve(ROOT, "bench/pycan_decode.py"), DBC, trace], {
+    encoding: "utf8",
+    timeout: 1_800_000,
+  });
+  const t = JSON.parse(run.stdout) as { wall: number; cpu: number; status: number };
+  if (t.status !== 0) throw new Error(`pycan_decode.py exited ${t.status}: ${run.stderr}`);
+  rmSync(out);
+  process.stdout.write(
+    `  reference: python-can LogReader + canmatrix + json.dumps (bench/pycan_decode.py), one run: ${rate(N, t.wall)} (wall ${t.wall.toFixed(2)} s)   ${rate(N, t.cpu)} per CPU second (${t.cpu.toFixed(2)} s)\n` +
+      `  vgw jsonl against it: ${(t.wall / vgwJsonl.wall).toFixed(1)}x wall, ${(t.cpu / vgwJsonl.cpu).toFixed(1)}x CPU\n`,
+  );
   process.stdout.write(`  load average: ${loadavg().map((l) => l.toFixed(1)).join(" ")}\n\n`);
 }
 
