@@ -15,7 +15,7 @@ import { Option, type Command } from "commander";
 import { writeFrameText, type Frame } from "../../frame/frame";
 import { NEWLINE, SPACE, TextBuffer } from "../../frame/text-buffer";
 import { loadDbcFile } from "../../can-db/load";
-import { Decoder, type DecodedFrame, type DecodeOptions } from "../../can-db/decoder";
+import { Decoder, type CompiledMessage, type DecodedFrame, type DecodeOptions } from "../../can-db/decoder";
 import { openTraceReader, resolveFormat } from "../../host/trace";
 import { ChannelText } from "../../host/trace/channel";
 import { log } from "../../host/log";
@@ -56,6 +56,10 @@ export class DecodedLines {
   private readonly out = new TextBuffer();
   private readonly busJson = new ChannelText((bus) => `"bus":${JSON.stringify(bus)},`);
   private readonly busText = new ChannelText((bus) => `${bus} `);
+  /** `decode`'s look-up by (ID, kind), for `directFor` with `directChoices`. */
+  private readonly directs = new Map<number, { cm: CompiledMessage; forms: DirectForms; length: number } | null>();
+  private directFor: Decoder | undefined;
+  private directChoices = false;
   /** The decoder's output for frames printed straight from it (`decode`). */
   private raw = new Float64Array(64);
   private phys = new Float64Array(64);
@@ -78,17 +82,32 @@ export class DecodedLines {
    * frames, value-table labels) goes through the object. Both give the same bytes.
    */
   decode(f: Frame, decoder: Decoder, options: DecodeOptions, jsonl: boolean): number {
-    const cm = f.err || f.rtr ? undefined : decoder.compiledFor(f.id, f.ext);
-    const direct = cm !== undefined && f.data.length >= cm.def.length ? this.printer.direct(cm, options.choices ?? false) : undefined;
-    if (direct) {
-      const n = cm!.signals.length;
+    const choices = options.choices ?? false;
+    if (decoder !== this.directFor || choices !== this.directChoices) {
+      this.directs.clear();
+      this.directFor = decoder;
+      this.directChoices = choices;
+    }
+    // One look-up per frame: the message's decoder and printed forms by (ID, kind), null when the object path prints it.
+    const key = f.id * 2 + (f.ext ? 1 : 0);
+    let direct = this.directs.get(key);
+    if (direct === undefined) {
+      const cm = decoder.compiledFor(f.id, f.ext);
+      const forms = cm && this.printer.direct(cm, choices);
+      direct = cm && forms ? { cm, forms, length: cm.def.length } : null;
+      // Bounded: a trace of random 29-bit IDs must not grow this without end.
+      if (this.directs.size >= 65536) this.directs.clear();
+      this.directs.set(key, direct);
+    }
+    if (direct !== null && !f.err && !f.rtr && f.data.length >= direct.length) {
+      const n = direct.cm.signals.length;
       if (n > this.raw.length) {
         this.raw = new Float64Array(n);
         this.phys = new Float64Array(n);
       }
-      cm!.decodeInto(f.data, this.raw, this.phys);
-      if (jsonl) this.jsonDirect(f, direct, this.raw, this.phys);
-      else this.textDirect(f, direct, this.raw, this.phys);
+      direct.cm.decodeInto(f.data, this.raw, this.phys);
+      if (jsonl) this.jsonDirect(f, direct.forms, this.raw, this.phys);
+      else this.textDirect(f, direct.forms, this.raw, this.phys);
       return 0;
     }
     const d = decoder.decode(f, options);
