@@ -57,7 +57,7 @@ export abstract class SocketCanBusBase implements Bus {
   }
 
   /** Refuses what cannot be sent at all: a closed bus, an FD frame on a classic interface, an invalid FD length. */
-  private check(frame: Frame): void {
+  protected check(frame: Frame): void {
     if (this.closed) throw new BusError(`${this.name} is closed`);
     if (frame.fd && !this.fdCapable) {
       throw new BusError(
