@@ -6,6 +6,9 @@
  *      (TX_DL 64, 4500 bytes). Both timed the same way, from the first to the last frame of each message by the kernel's
  *      timestamps in a `candump -L` log, so no process start-up counts; vgw's CPU time is measured in its process
  *      (both ends).
+ *   3. in the same VM run, each half of vgw against the kernel: vgw sends to isotprecv (the send path alone), and
+ *      isotpsend sends to vgw (the receive path alone); a message counts for the phase that started before its first
+ *      frame.
  *   node dist/bench/isotp.js            (about 1-2 minutes; N=messages per run in the VM, default 8)
  *   node dist/bench/isotp.js --in-vm    (the vgw part of 2, run inside the VM by the script below)
  */
