@@ -12,11 +12,10 @@
  */
 import { bytesToHex, type Frame } from "../../frame/frame";
 import { UsageError, VgwError } from "../../frame/errors";
-import { decodePid, pidText, type DecodedPid } from "../../can-db/obd-pids";
+import { decodePid, OBD_PIDS, pidText, type DecodedPid } from "../../can-db/obd-pids";
 import { IsoTpWatcher } from "./isotp-dump";
 import { parseDtcList, parseVin } from "./obd";
 import { hex, NEGATIVE_RESPONSE, nrcName, POSITIVE_OFFSET, serviceName } from "./uds-codes";
-import { OBD_PIDS } from "../../can-db/obd-pids";
 
 /** One request/response pair of IDs: the tester sends on `request`, the ECU answers on `response`. */
 export interface IsoTpPair {
