@@ -6,10 +6,13 @@
  *      (TX_DL 64, 4500 bytes). Both timed the same way, from the first to the last frame of each message by the kernel's
  *      timestamps in a `candump -L` log, so no process start-up counts; vgw's CPU time is measured in its process
  *      (both ends).
+ *   3. in the same VM run, each half of vgw against the kernel: vgw sends to isotprecv (the send path alone), and
+ *      isotpsend sends to vgw (the receive path alone); a message counts for the phase that started before its first
+ *      frame.
  *   node dist/bench/isotp.js            (about 1-2 minutes; N=messages per run in the VM, default 8)
  *   node dist/bench/isotp.js --in-vm    (the vgw part of 2, run inside the VM by the script below)
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
@@ -47,30 +50,103 @@ async function vgwPair(bus: string, size: number, count: number, link: Partial<I
   }
 }
 
-/** Per message, first to last frame by the log's kernel timestamps, before and after vgw's part started. */
-async function wireRates(log: string, bus: string, size: number, vgwStart: number) {
+/**
+ * Per message, first to last frame by the log's kernel timestamps, summed by phase: a message belongs to the last
+ * phase that started (wall clock, as candump -L stamps) before its first frame.
+ */
+async function wireRates(log: string, bus: string, size: number, phases: Array<[string, number]>) {
   const w = new IsoTpWatcher({ source: { id: 0x7e0, ext: false }, dest: { id: 0x7e8, ext: false } });
-  const sums = { kernel: { seconds: 0, messages: 0, rate: NaN }, vgw: { seconds: 0, messages: 0, rate: NaN } };
+  const sums = new Map<string, { seconds: number; messages: number; rate: number }>(phases.map(([name]) => [name, { seconds: 0, messages: 0, rate: NaN }]));
   for (const f of await readAllFrames(log)) {
     if (f.bus !== bus) continue;
     for (const item of w.push(f)) {
       if (item.kind !== "message" || item.payload.length !== size) continue;
-      const s = item.start < vgwStart ? sums.kernel : sums.vgw;
+      let phase: string | undefined;
+      for (const [name, start] of phases) if (item.start >= start) phase = name;
+      const s = phase === undefined ? undefined : sums.get(phase);
+      if (!s) continue;
       s.seconds += item.t - item.start;
       s.messages++;
     }
   }
-  for (const s of [sums.kernel, sums.vgw]) s.rate = s.seconds > 0 ? (s.messages * size) / s.seconds : NaN;
+  for (const s of sums.values()) s.rate = s.seconds > 0 ? (s.messages * size) / s.seconds : NaN;
   return sums;
+}
+
+/** Runs `cmd` and resolves with its exit code; its stdout lines go to `onLine`. */
+function run(cmd: string, args: string[], onLine?: (line: string) => void): { done: Promise<number | null>; child: ReturnType<typeof spawn> } {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
+  let buf = "";
+  child.stdout.on("data", (d: Buffer) => {
+    buf += d.toString();
+    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+      onLine?.(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  return { child, done: new Promise((resolve) => child.on("exit", (code) => resolve(code))) };
+}
+
+/** vgw sends, the kernel's isotprecv receives: the send path alone. */
+async function vgwToKernel(bus: string, size: number, count: number, link: Partial<IsoTpOptions>, kernelOpts: string[]): Promise<void> {
+  let lines = 0;
+  let wake: () => void = () => undefined;
+  const recv = run("stdbuf", ["-oL", "isotprecv", "-s", "7E8", "-d", "7E0", ...kernelOpts, "-l", bus], () => {
+    lines++;
+    wake();
+  });
+  // isotprecv must be bound before the first frame (under TCG its start-up took more than half a second).
+  await new Promise((r) => setTimeout(r, 2000));
+  const tx = await openIsoTp(bus, { txId: 0x7e0, rxId: 0x7e8, nBs: 10_000, ...link });
+  try {
+    const m = payload(size);
+    for (let i = 0; i < count; i++) {
+      await tx.send(m);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`isotprecv on ${bus}: message ${i + 1} did not arrive`)), 30_000);
+        wake = () => (lines > i ? (clearTimeout(timer), resolve()) : undefined);
+        wake();
+      });
+    }
+  } finally {
+    await tx.close();
+    recv.child.kill();
+    await recv.done;
+  }
+}
+
+/** The kernel's isotpsend sends, vgw receives: the receive path alone. */
+async function kernelToVgw(bus: string, size: number, count: number, link: Partial<IsoTpOptions>, kernelOpts: string[]): Promise<void> {
+  const rx = await openIsoTp(bus, { txId: 0x7e8, rxId: 0x7e0, nCr: 5000, ...link });
+  try {
+    for (let i = 0; i < count; i++) {
+      const send = run("isotpsend", ["-s", "7E0", "-d", "7E8", ...kernelOpts, "-b", "-D", String(size), bus]);
+      const got = await rx.receive(30_000);
+      if (got.length !== size) throw new Error(`received ${got.length} bytes, sent ${size}`);
+      await send.done;
+    }
+  } finally {
+    await rx.close();
+  }
 }
 
 const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-");
 
+/** The phases of the vgw part, in order, with their start times (wall clock seconds): written for the host side. */
 async function inVm(): Promise<void> {
   const n = Number(process.env.N ?? 8);
-  const out: Record<string, { wall: number; cpu: number }> = {};
-  out.classic = await vgwPair("vcan0", CLASSIC.size, n, CLASSIC.link);
-  out.fd = await vgwPair("vcan1", FD.size, n, FD.link);
+  const out: { cpu: Record<string, { wall: number; cpu: number }>; phases: Array<[string, number]> } = { cpu: {}, phases: [] };
+  for (const [key, bus, c, kernelOpts] of [
+    ["classic", "vcan0", CLASSIC, []],
+    ["fd", "vcan1", FD, ["-L", "72:64:0"]],
+  ] as const) {
+    out.phases.push([`vgw-vgw`, Date.now() / 1000]);
+    out.cpu[key] = await vgwPair(bus, c.size, n, c.link);
+    out.phases.push([`vgw-kernel`, Date.now() / 1000]);
+    await vgwToKernel(bus, c.size, n, c.link, [...kernelOpts]);
+    out.phases.push([`kernel-vgw`, Date.now() / 1000]);
+    await kernelToVgw(bus, c.size, n, c.link, [...kernelOpts]);
+  }
   writeFileSync(path.join(process.env.R!, "vgw-cpu.json"), JSON.stringify(out));
 }
 
@@ -78,7 +154,7 @@ const VM_SCRIPT = `set -u
 cd "$VGW"
 # Every frame logged with its kernel receive time; an 8 MB socket buffer (candump -r, root in the VM) so the log
 # keeps up with the kernel's own rate under TCG (with the default buffer it lost frames).
-timeout 200 candump -r 8388608 -L vcan0 vcan1 >"$R/wire.log" 2>&1 &
+timeout 500 candump -r 8388608 -L vcan0 vcan1 >"$R/wire.log" 2>&1 &
 CD=$!
 sleep 0.5
 # The kernel pair: isotprecv in a loop, isotpsend once per message (-b: returns when the transfer is complete).
@@ -93,7 +169,7 @@ kernel vcan0 4095 ""
 kernel vcan1 4500 "-L 72:64:0"
 sleep 0.5
 echo "VGW_START $(date +%s.%N)"
-timeout 240 node dist/bench/isotp.js --in-vm; echo "vgw rc=$?"
+timeout 400 node dist/bench/isotp.js --in-vm; echo "vgw rc=$?"
 sleep 0.5; kill $CD; wait $CD 2>/dev/null
 `;
 
@@ -119,7 +195,7 @@ async function main(): Promise<void> {
       throw new Error(`the VM run failed (${r.status}): ${String(r.stderr)}\n${out}`);
     }
     if (!existsSync(path.join(R, "vgw-cpu.json"))) throw new Error(`vgw did not run in the VM:\n${readFileSync(path.join(R, "out.txt"), "utf8").slice(-2000)}`);
-    const vgw = JSON.parse(readFileSync(path.join(R, "vgw-cpu.json"), "utf8")) as Record<string, { wall: number; cpu: number }>;
+    const vgw = JSON.parse(readFileSync(path.join(R, "vgw-cpu.json"), "utf8")) as { cpu: Record<string, { wall: number; cpu: number }>; phases: Array<[string, number]> };
     const vgwStart = Number(/^VGW_START (\S+)$/m.exec(readFileSync(path.join(R, "out.txt"), "utf8"))?.[1] ?? NaN);
     const n = Number(N);
     process.stdout.write(`  in the VM (QEMU TCG, 1 vCPU), ${N} messages each; bytes/s from the first to the last frame of each message by kernel timestamps:\n`);
@@ -127,10 +203,16 @@ async function main(): Promise<void> {
       ["vcan0", CLASSIC, "classic", "vcan0"],
       ["vcan1", FD, "fd", "vcan1 CAN FD 64"],
     ] as const) {
-      const rates = await wireRates(path.join(R, "wire.log"), bus, c.size, vgwStart);
-      process.stdout.write(`  ${`kernel can-isotp (isotpsend -> isotprecv), ${label}`.padEnd(60)} ${String(c.size).padStart(8)} ${fmt(rates.kernel.rate).padStart(12)} ${"".padStart(12)}  (${rates.kernel.messages} messages)\n`);
-      const v = vgw[key];
-      process.stdout.write(`  ${`vgw -> vgw over SocketCAN, ${label}`.padEnd(60)} ${String(c.size).padStart(8)} ${fmt(rates.vgw.rate).padStart(12)} ${fmt((n * c.size) / v.cpu).padStart(12)}  (${rates.vgw.messages} messages; in-process wall ${fmt((n * c.size) / v.wall)})\n`);
+      const rates = await wireRates(path.join(R, "wire.log"), bus, c.size, [["kernel", 0], ["vgw-start", vgwStart], ...vgw.phases]);
+      const row = (what: string, phase: string, extra: string) => {
+        const r = rates.get(phase)!;
+        process.stdout.write(`  ${`${what}, ${label}`.padEnd(60)} ${String(c.size).padStart(8)} ${fmt(r.rate).padStart(12)} ${extra.padStart(12)}  (${r.messages} messages)\n`);
+      };
+      row("kernel can-isotp (isotpsend -> isotprecv)", "kernel", "");
+      const v = vgw.cpu[key];
+      row("vgw -> vgw over SocketCAN", "vgw-vgw", fmt((n * c.size) / v.cpu));
+      row("vgw -> kernel (vgw sends, isotprecv)", "vgw-kernel", "");
+      row("kernel -> vgw (isotpsend, vgw receives)", "kernel-vgw", "");
     }
   } finally {
     if (process.env.VGW_KEEP_RESULTS) process.stderr.write(`results kept in ${R}\n`);

@@ -9,7 +9,9 @@
  * Bad input lines are reported on stderr (file:line) and skipped, or stop the run with --strict; the summary on
  * stderr counts frames, unknown IDs, undecodable frames and skipped lines.
  * --j1939 adds a line after the frame that completes a J1939 multi-packet message (or ends one with a fault), and
- * after every DM1 (host/j1939/view.ts); the DBC is then optional.
+ * after every DM1 (host/j1939/view.ts); the DBC is then optional. --isotp PAIRS and --obd add a line for each ISO-TP
+ * message reassembled on those ID pairs (OBD-II payloads decoded) or failed, named (host/diag/isotp-view.ts);
+ * --no-frames prints those lines alone.
  */
 import { Option, type Command } from "commander";
 import { writeFrameText, type Frame } from "../../frame/frame";
@@ -25,7 +27,8 @@ import { SignalPrinter, signalsJson, signalsText, type DirectForms } from "../..
 import { emptyDatabase } from "../../can-db/model";
 import { UsageError } from "../../frame/errors";
 import { announceStdin, noFramesHint, stopReason } from "../trace-input";
-import { J1939View, type J1939Line } from "../../host/j1939/view";
+import { J1939View } from "../../host/j1939/view";
+import { IsoTpView, parseIsoTpPairs, type IsoTpLine } from "../../host/diag/isotp-view";
 
 /** Bytes of output gathered before one write to stdout. */
 const OUTPUT_CHUNK = 256 << 10;
@@ -46,6 +49,10 @@ interface DecodeCommandOptions {
   strict?: boolean;
   from?: string;
   j1939?: boolean;
+  isotp?: string;
+  obd?: boolean;
+  /** false with --no-frames: only the lines of --j1939, --isotp, --obd. */
+  frames?: boolean;
 }
 
 /**
@@ -182,14 +189,14 @@ export class DecodedLines {
     writeFrameText(out, f);
   }
 
-  /** A J1939 line (reassembled message, transport fault, DM1) as text or JSON. */
-  j1939(l: J1939Line, json: boolean): void {
-    if (json) this.j1939Json(l);
-    else this.j1939Text(l);
+  /** A line of a view (J1939: reassembled message, transport fault, DM1; ISO-TP: message or failure) as text or JSON. */
+  viewLine(l: IsoTpLine, json: boolean): void {
+    if (json) this.viewJson(l);
+    else this.viewText(l);
   }
 
   /** The same time/bus prefix as frames, then the line's text. */
-  private j1939Text(l: J1939Line): void {
+  private viewText(l: IsoTpLine): void {
     const out = this.out;
     if (l.t !== undefined) {
       out.byte(0x28);
@@ -201,8 +208,8 @@ export class DecodedLines {
     out.byte(NEWLINE);
   }
 
-  /** A J1939 line as JSON: "t" and "bus" first, as frames have them. */
-  private j1939Json(l: J1939Line): void {
+  /** A view's line as JSON: "t" and "bus" first, as frames have them. */
+  private viewJson(l: IsoTpLine): void {
     const o: Record<string, unknown> = {};
     if (l.t !== undefined) o.t = l.t;
     if (l.bus !== undefined) o.bus = l.bus;
@@ -211,9 +218,21 @@ export class DecodedLines {
   }
 }
 
+export const ISOTP_HELP =
+  "reassemble ISO-TP messages on these pairs of hex IDs, REQUEST:RESPONSE, comma-separated (7E0:7E8,18DA10F1:18DAF110): an isotp line after the frame that completes one, or names how it failed";
+export const OBD_HELP = "watch the OBD-II pairs (7DF, 7E0-7E7 <-> 7E8-7EF) and decode their messages: services, PIDs with names and units, DTCs, VIN";
+
+/** The ISO-TP view of --isotp and --obd (none without them). */
+export function diagViews(opts: { isotp?: string; obd?: boolean }): IsoTpView[] {
+  if (!opts.isotp && !opts.obd) return [];
+  return [new IsoTpView(opts.isotp ? parseIsoTpPairs(opts.isotp) : [], opts.obd ?? false)];
+}
+
 export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Promise<void> {
   resolveFormat(trace, opts.from);
-  if (!opts.dbc && !opts.j1939) throw new UsageError("--dbc is required (only --j1939 works without a DBC)");
+  if (!opts.dbc && !opts.j1939 && !opts.isotp && !opts.obd) throw new UsageError("--dbc is required (only --j1939, --isotp and --obd work without a DBC)");
+  const views = diagViews(opts);
+  if (opts.frames === false && !opts.j1939 && views.length === 0) throw new UsageError("--no-frames needs --j1939, --isotp or --obd: there would be nothing to print");
   const db = opts.dbc ? loadDbcFile(opts.dbc) : emptyDatabase();
   if (opts.dbc && !db.messages.some((m) => !m.pseudo)) log.warn(`warning: ${opts.dbc} defines no messages: every frame will be an unknown ID`);
   const dropped = db.warnings.filter((w) => w.severity === "error").length;
@@ -243,10 +262,17 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
     for await (const batch of reader) {
       for (const f of batch) {
         frames++;
-        const outcome = lines.decode(f, decoder, decodeOptions, jsonl);
-        if (outcome & UNKNOWN) unknown++;
-        if (outcome & UNDECODABLE) undecodable++;
-        if (j1939) for (const l of j1939.frame(f)) lines.j1939(l, jsonl);
+        if (opts.frames !== false) {
+          const outcome = lines.decode(f, decoder, decodeOptions, jsonl);
+          if (outcome & UNKNOWN) unknown++;
+          if (outcome & UNDECODABLE) undecodable++;
+        } else {
+          const d = decoder.decode(f, decodeOptions);
+          if (d.message === null) unknown++;
+          if (d.error !== undefined) undecodable++;
+        }
+        if (j1939) for (const l of j1939.frame(f)) lines.viewLine(l, jsonl);
+        for (const v of views) for (const l of v.frame(f)) lines.viewLine(l, jsonl);
       }
       // stdout gets big chunks: one write (and one wait for the pipe) per 256 KB, not per batch or line.
       if (lines.length >= OUTPUT_CHUNK && !(await writeStdout(lines.take()))) {
@@ -254,7 +280,8 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
         break;
       }
     }
-    if (j1939 && !outputGone) for (const l of j1939.finish()) lines.j1939(l, jsonl);
+    if (j1939 && !outputGone) for (const l of j1939.finish()) lines.viewLine(l, jsonl);
+    if (!outputGone) for (const v of views) for (const l of v.finish()) lines.viewLine(l, jsonl);
     if (!outputGone && lines.length > 0 && !(await writeStdout(lines.take()))) outputGone = true;
     const parts = [`${frames} frames`, `${frames - unknown} of a known message`, `${unknown} unknown ID`];
     if (undecodable) parts.push(`${undecodable} not fully decodable (see "error")`);
@@ -262,6 +289,7 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
     if (frames === 0 && reader.skipped > 0 && !reader.format.binary) log.warn(noFramesHint(reader));
     log.info(`decode: ${parts.join(", ")}${stopReason(interrupt.signal, outputGone)}`);
     if (j1939) log.info(`decode: ${j1939.summary()}`);
+    for (const v of views) log.info(`decode: ${v.summary()}`);
   } finally {
     interrupt.dispose();
   }
@@ -278,6 +306,9 @@ export function registerDecode(program: Command): void {
     .option("--strict", "stop at the first bad input line (exit 1) instead of reporting and skipping it")
     .option("--from <format>", "input format, overriding the extension (name or extension, e.g. asc); stdin too")
     .option("--j1939", "reassemble J1939 multi-packet messages (BAM, RTS/CTS, ETP) and decode DM1: a j1939 line after the frame that completes one")
+    .option("--isotp <pairs>", ISOTP_HELP)
+    .option("--obd", OBD_HELP)
+    .option("--no-frames", "print only the lines of --j1939, --isotp and --obd, not the frames")
     .addHelpText(
       "after",
       `
@@ -292,7 +323,9 @@ Examples:
   echo 1F0#C006E00000000000 | vgw decode --dbc motohawk.dbc -
   vgw decode --dbc vw_mqb.dbc --from asc capture.txt     a trace whose name does not say its format
   vgw decode --j1939 --dbc truck.dbc truck.log          J1939: reassembled messages and DM1 beside the frames
-  vgw decode --j1939 truck.log                          J1939 transport and DM1 without a DBC`,
+  vgw decode --j1939 truck.log                          J1939 transport and DM1 without a DBC
+  vgw decode --obd --no-frames obd.log                  OBD-II requests and answers, decoded, without the frames
+  vgw decode --isotp 7E0:7E8 --format jsonl uds.log     reassembled ISO-TP (UDS) messages beside the frames`,
     )
     .action(async (trace: string, opts: DecodeCommandOptions) => decodeTrace(trace, opts));
 }

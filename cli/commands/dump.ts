@@ -3,6 +3,8 @@
  * (`  can0  123   [4]  DE AD BE EF`), or one JSON object per line. Error frames are always shown, decoded into
  * can-utils' error classes. Ends on Ctrl-C, after `-n` frames or `--timeout` seconds, with a summary on stderr.
  * --j1939 adds a line for each reassembled J1939 multi-packet message, transport fault and DM1 (host/j1939/view.ts).
+ * --isotp PAIRS and --obd add a line for each ISO-TP message reassembled on those ID pairs, OBD-II payloads decoded,
+ * or failed, named (host/diag/isotp-view.ts); --no-frames prints those lines alone.
  */
 import type { Command } from "commander";
 import type { Frame } from "../../frame/frame";
@@ -15,7 +17,9 @@ import { filtersOption, interruptSignal, nonNegativeInteger, parseInterfaces, po
 import { Capture, dropsHint, dropsText, totalDropped } from "../../host/bus/capture";
 import { loadDecoder, type FrameDecoder } from "../../can-db/annotate";
 import { writeStdout } from "../stdout";
-import { J1939View, type J1939Line } from "../../host/j1939/view";
+import { J1939View } from "../../host/j1939/view";
+import type { IsoTpLine } from "../../host/diag/isotp-view";
+import { diagViews, ISOTP_HELP, OBD_HELP } from "./decode";
 
 interface DumpOptions {
   interface: string;
@@ -27,10 +31,14 @@ interface DumpOptions {
   timeout?: number;
   timestamp?: string;
   j1939?: boolean;
+  isotp?: string;
+  obd?: boolean;
+  /** false with --no-frames. */
+  frames?: boolean;
 }
 
-/** A J1939 line in dump's forms: after the frames' interface column, or as one JSON object with "t" and "bus". */
-export function j1939DumpLine(l: J1939Line, format: string): string {
+/** A J1939 or ISO-TP line in dump's forms: after the frames' interface column, or as one JSON object with "t" and "bus". */
+export function viewDumpLine(l: IsoTpLine, format: string): string {
   if (format === "jsonl") return JSON.stringify({ t: l.t, bus: l.bus, ...l.json });
   return `  ${l.bus ?? ""}  ${l.text}`;
 }
@@ -52,6 +60,8 @@ export async function dump(opts: DumpOptions): Promise<void> {
   const stampMode = (opts.timestamp ?? "none") as "none" | "a" | "d" | "z";
   if (!["none", "a", "d", "z"].includes(stampMode)) throw new UsageError(`-t must be a, d or z, got '${opts.timestamp}'`);
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
+  const views = diagViews(opts);
+  if (opts.frames === false && !opts.j1939 && views.length === 0) throw new UsageError("--no-frames needs --j1939, --isotp or --obd: there would be nothing to print");
   const capture = await Capture.open(interfaces, { command: "dump", filters: filtersOption(opts.filter), receiveBuffer: opts.rcvbuf });
   const { signal, dispose } = interruptSignal(opts.timeout);
   capture.stopOn(signal);
@@ -75,15 +85,16 @@ export async function dump(opts: DumpOptions): Promise<void> {
       for (const f of batch) {
         frames++;
         if (f.err) errors++;
-        if (opts.format === "jsonl") out.push(frameJson(f, decoder));
-        else out.push(decoder && !f.err ? `${text.format(f)}  ${decoder.text(f)}` : text.format(f));
-        if (j1939) for (const l of j1939.frame(f)) out.push(j1939DumpLine(l, opts.format));
+        if (opts.frames !== false) out.push(opts.format === "jsonl" ? frameJson(f, decoder) : decoder && !f.err ? `${text.format(f)}  ${decoder.text(f)}` : text.format(f));
+        if (j1939) for (const l of j1939.frame(f)) out.push(viewDumpLine(l, opts.format));
+        for (const v of views) for (const l of v.frame(f)) out.push(viewDumpLine(l, opts.format));
         if (opts.count !== undefined && frames >= opts.count) break receive;
       }
       if (out.length >= 256) await write();
       if (outputGone) break;
     }
-    if (j1939) for (const l of j1939.finish()) out.push(j1939DumpLine(l, opts.format));
+    if (j1939) for (const l of j1939.finish()) out.push(viewDumpLine(l, opts.format));
+    for (const v of views) for (const l of v.finish()) out.push(viewDumpLine(l, opts.format));
     await write();
   } finally {
     clearInterval(ticker);
@@ -91,6 +102,7 @@ export async function dump(opts: DumpOptions): Promise<void> {
     const drops = await capture.close();
     log.info(`dump: ${frames} frames, ${errors} error frames${totalDropped(drops) > 0 ? `; ${dropsText(drops)}` : ""}`);
     if (j1939) log.info(`dump: ${j1939.summary()}`);
+    for (const v of views) log.info(`dump: ${v.summary()}`);
     const hint = dropsHint(drops);
     if (hint) log.info(`dump: hint: ${hint}`);
   }
@@ -109,6 +121,9 @@ export function registerDump(program: Command): void {
     .option("-n, --count <n>", "stop after n frames", nonNegativeInteger("--count"))
     .option("--timeout <s>", "stop after this many seconds", positiveNumber("--timeout"))
     .option("--j1939", "reassemble J1939 multi-packet messages (BAM, RTS/CTS, ETP) and decode DM1: a j1939 line after the frame that completes one")
+    .option("--isotp <pairs>", ISOTP_HELP)
+    .option("--obd", OBD_HELP)
+    .option("--no-frames", "print only the lines of --j1939, --isotp and --obd, not the frames")
     .addHelpText(
       "after",
       `
@@ -118,6 +133,8 @@ Examples:
   vgw dump -i can0 --dbc car.dbc                 decoded signals beside each frame
   vgw dump -i vcan0 --format jsonl -n 100        100 frames as JSON lines
   vgw dump -i can0 --j1939 --dbc truck.dbc       J1939 multi-packet messages and DM1 beside the frames
+  vgw dump -i can0 --obd --no-frames             OBD-II requests and answers, decoded (PID names, units, DTCs, VIN)
+  vgw dump -i can0 --isotp 7E0:7E8               reassembled ISO-TP (UDS) messages beside the frames
 Error frames are always shown, with their can-utils error classes, and counted in the summary on stderr.`,
     )
     .action(async (opts: DumpOptions) => dump(opts));

@@ -164,7 +164,8 @@ export async function isotpRecv(o: RecvOptions): Promise<void> {
     const c = link.counters();
     await link.close();
     const errors = Object.entries(c.errors).map(([k, v]) => `${v} ${k}`);
-    log.info(`isotp recv: ${received} messages${errors.length ? `, errors: ${errors.join(", ")}` : ""}`);
+    const early = c.stMinViolations ? `, ${c.stMinViolations} consecutive frames sooner than the STmin granted` : "";
+    log.info(`isotp recv: ${received} messages${errors.length ? `, errors: ${errors.join(", ")}` : ""}${early}`);
   }
   if (received < want && want !== Infinity && !signal.aborted) throw new Error(`isotp recv: ${received} of ${want} messages received`);
 }

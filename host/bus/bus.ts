@@ -42,6 +42,11 @@ export interface Bus extends AsyncIterable<Frame> {
   readonly name: string;
   /** Sends one frame; rejects with BusError when the bus cannot take it. */
   send(frame: Frame): Promise<void>;
+  /**
+   * Optional: sends frames in this order as one burst, without a promise and an event-loop turn per frame (the ISO-TP
+   * sender's consecutive frames). Same checks and errors as send(); frames before a failing one have been sent.
+   */
+  sendBatch?(frames: readonly Frame[]): Promise<void>;
   /** Stops receiving; pending iterators end. Idempotent. */
   close(): Promise<void>;
   /**

@@ -26,6 +26,12 @@ export interface CanRaw {
   receive(h: CanRawHandle, filters: Uint32Array, errMask: number, onChunk: (chunk: ArrayBuffer, count: number, errorFrames: number) => void, onEnd: (errno: number) => void): void;
   /** One non-blocking write: 0, or the errno. `fdFlags` -1 sends a classic frame, else CANFD_BRS|CANFD_ESI bits. */
   send(h: CanRawHandle, canId: number, fdFlags: number, data: Uint8Array, remoteDlc: number): number;
+  /**
+   * Writes the frames in `frames` (struct canfd_frame slots of 72 bytes; `sizes[i]` is slot i's size on the wire,
+   * CAN_MTU 16 or CANFD_MTU 72) with sendmmsg: returns how many were sent, or -errno when none was. Absent from a
+   * module built before it (socketcan.ts then writes frame by frame).
+   */
+  sendBatch?(h: CanRawHandle, frames: Uint8Array, sizes: Uint8Array): number;
   /** [frames the kernel dropped for this socket (SO_MEMINFO), frames dropped because JS was too far behind]. */
   counters(h: CanRawHandle): [number, number];
   close(h: CanRawHandle): void;

@@ -119,6 +119,11 @@ export class SocketCanAddonBus extends SocketCanBusBase {
     return super.send(frame);
   }
 
+  override async sendBatch(frames: readonly Frame[]): Promise<void> {
+    if (frames.some((f) => f.esi)) throw new BusError(`${this.name}: the socketcan package cannot send ESI`, "build vgw's own SocketCAN module: npm run build:native");
+    return super.sendBatch(frames);
+  }
+
   /** One non-blocking write: 0, or QUEUE_FULL (the package returns -1 without the errno; a full queue is the usual cause). */
   protected write(frame: Frame): number {
     const data = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.length);

@@ -26,6 +26,11 @@ import { log } from "../log";
 const EMPTY = new Uint8Array(0);
 const CANFD_BRS = 0x01;
 const CANFD_ESI = 0x02;
+/** CANFD_FDF: the flag that marks a canfd_frame as FD for the kernel (it is set on every FD frame sent). */
+const CANFD_FDF = 0x04;
+/** sizeof(struct can_frame) and sizeof(struct canfd_frame): the sizes written for classic and FD frames. */
+const CAN_MTU = 16;
+const CANFD_SLOT = 72;
 
 export class SocketCanBus extends SocketCanBusBase {
   private packedListener: PackedListener | undefined;
@@ -36,6 +41,10 @@ export class SocketCanBus extends SocketCanBusBase {
   private readonly buses: string[];
   /** The native counters, read just before the socket is closed (they cannot be read after). */
   private countersAtClose: [number, number] = [0, 0];
+  /** sendBatch's frames as kernel structs, kept from one burst to the next. */
+  private txSlots = new Uint8Array(0);
+  private txWords = new Uint32Array(0);
+  private txSizes = new Uint8Array(0);
 
   constructor(
     name: string,
@@ -87,6 +96,40 @@ export class SocketCanBus extends SocketCanBusBase {
   listenPacked(listener: PackedListener): void {
     this.packedListener = listener;
     this.startReceiving();
+  }
+
+  /**
+   * A burst in one system call (the module's sendmmsg), after the same checks as send(): the frames go into kernel
+   * struct canfd_frame slots here. What the kernel does not take (a full transmit queue) goes on frame by frame, with
+   * send()'s retries and diagnosis.
+   */
+  override async sendBatch(frames: readonly Frame[]): Promise<void> {
+    if (!this.raw.sendBatch || frames.length < 2) return super.sendBatch(frames);
+    for (const f of frames) this.check(f);
+    const n = frames.length;
+    if (this.txSlots.length < n * CANFD_SLOT) {
+      this.txSlots = new Uint8Array(n * CANFD_SLOT);
+      this.txWords = new Uint32Array(this.txSlots.buffer);
+      this.txSizes = new Uint8Array(n);
+    }
+    const slots = this.txSlots;
+    for (let i = 0; i < n; i++) {
+      const f = frames[i];
+      const o = i * CANFD_SLOT;
+      const data = f.rtr ? EMPTY : f.data;
+      this.txWords[o >> 2] = kernelCanId(f);
+      slots[o + 4] = f.rtr ? (f.dlc ?? 0) : data.length;
+      slots[o + 5] = f.fd ? CANFD_FDF | (f.brs ? CANFD_BRS : 0) | (f.esi ? CANFD_ESI : 0) : 0;
+      slots[o + 6] = 0;
+      slots[o + 7] = 0;
+      slots.set(data, o + 8);
+      slots.fill(0, o + 8 + data.length, o + 8 + (f.fd ? 64 : 8)); // no bytes of an earlier burst beyond the length
+      this.txSizes[i] = f.fd ? CANFD_SLOT : CAN_MTU;
+    }
+    const r = this.raw.sendBatch(this.handle, slots, this.txSizes.subarray(0, n));
+    const sent = r > 0 ? r : 0;
+    this.tx += sent;
+    if (sent < n) await super.sendBatch(frames.slice(sent));
   }
 
   protected write(frame: Frame): number {

@@ -37,6 +37,10 @@ export class VirtualBus implements Bus {
     this.sendNow(frame);
   }
 
+  async sendBatch(frames: readonly Frame[]): Promise<void> {
+    for (const f of frames) this.sendNow(f);
+  }
+
   /** Synchronous send: the replay scheduler's hot path calls this directly to avoid a promise per frame. */
   sendNow(frame: Frame): void {
     if (this.closed) throw new BusError(`${this.name} is closed`);

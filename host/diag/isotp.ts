@@ -13,6 +13,7 @@ import { makeFrame, type Frame } from "../../frame/frame";
 import { BusError } from "../../frame/errors";
 import { openBus, type Bus } from "../bus";
 import { log } from "../log";
+import { FRAME_FLAG, PACKED_HEADER, type PackedBatch } from "../../frame/packed";
 import type { MessageLink } from "./link";
 import { FlowStatus, IsoTpError, MAX_12BIT_LENGTH, MAX_MESSAGE_LENGTH, frameLengthFor, readPdu, stMinMicros, type IsoTpErrorCode } from "./isotp-pci";
 import { IsoTpReassembler, type PaddingCheck, type ReassemblyEvent } from "./isotp-reassembler";
@@ -75,6 +76,8 @@ export interface IsoTpCounters {
   ignoredFrames: number;
   /** Received messages dropped because nobody called receive() and the queue was full. */
   dropped: number;
+  /** Consecutive frames received sooner after the previous one than the STmin this endpoint grants (taken anyway). */
+  stMinViolations: number;
   /** Failed messages and stray frames, by reason. */
   errors: Partial<Record<IsoTpErrorCode, number>>;
 }
@@ -85,6 +88,8 @@ interface FlowControl {
   stMin: number;
 }
 
+/** Consecutive frames sent without STmin before the event loop gets a turn (one sendBatch call with a burst-capable bus). */
+const BURST_FRAMES = 64;
 const VALID_TX_DL = [8, 12, 16, 20, 24, 32, 48, 64];
 /** The pad byte of CAN FD frames when no padding is configured: the kernel's CAN_ISOTP_DEFAULT_PAD_CONTENT. */
 const FD_DEFAULT_PAD = 0xcc;
@@ -110,8 +115,11 @@ export class IsoTpEndpoint implements MessageLink {
   /** Sends run one after another: a message is never interleaved with the next one. */
   private txChain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Receive time of the last consecutive frame of the message being received (STmin check). */
+  private lastCf: number | undefined;
+  private warnedThisMessage = false;
   private readonly reading: Promise<void>;
-  private readonly stats: IsoTpCounters = { txMessages: 0, rxMessages: 0, txFrames: 0, rxFrames: 0, ignoredFrames: 0, dropped: 0, errors: {} };
+  private readonly stats: IsoTpCounters = { txMessages: 0, rxMessages: 0, txFrames: 0, rxFrames: 0, ignoredFrames: 0, dropped: 0, stMinViolations: 0, errors: {} };
 
   /**
    * Starts reading `bus`. With `ownsBus` the endpoint closes the bus on close(); otherwise the caller closes it
@@ -200,16 +208,21 @@ export class IsoTpEndpoint implements MessageLink {
 
   private async read(): Promise<void> {
     try {
-      // Bursts where the bus delivers them so (one promise per burst, not per frame: a 4 KB message is 586 frames).
-      if (this.bus.batches) {
+      if (this.ownsBus && this.bus.listenPacked) {
+        // The bus is ours alone and its driver receives packed (native SocketCAN): read the records where the driver
+        // hands them over, without a Frame object, a queue and an event-loop turn per frame.
+        this.bus.listenPacked(this.onPacked);
+        for await (const _ of this.bus) break; // ends when the bus closes
+      } else if (this.bus.batches) {
+        // Bursts where the bus delivers them so (one promise per burst, not per frame: a 4 KB message is 586 frames).
         for await (const batch of this.bus.batches()) {
           if (this.closed) break;
-          for (const f of batch) this.onFrame(f);
+          for (const f of batch) this.onFrame(f.id, f.ext, f.err || f.rtr, f.data, f.t);
         }
       } else {
         for await (const f of this.bus) {
           if (this.closed) break;
-          this.onFrame(f);
+          this.onFrame(f.id, f.ext, f.err || f.rtr, f.data, f.t);
         }
       }
     } catch (e) {
@@ -217,25 +230,69 @@ export class IsoTpEndpoint implements MessageLink {
     }
   }
 
-  /** Every frame of the bus: ours are on rxId (and carry rxAddress, when set). */
-  private onFrame(f: Frame): void {
-    if (f.id !== this.options.rxId || f.ext !== this.rxExt || f.err || f.rtr) return;
+  /** A packed chunk (frame/packed.ts records), straight from the driver's callback: must not throw. */
+  private readonly onPacked = (batch: PackedBatch): void => {
+    if (this.closed) return;
+    const view = new DataView(batch.buffer, 0, batch.bytes);
+    for (let i = 0, o = 0; i < batch.count; i++) {
+      const len = view.getUint8(o + 13);
+      const flags = view.getUint8(o + 12);
+      const t = view.getFloat64(o, true);
+      try {
+        this.onFrame(view.getUint32(o + 8, true), (flags & FRAME_FLAG.ext) !== 0, (flags & (FRAME_FLAG.err | FRAME_FLAG.rtr)) !== 0, new Uint8Array(batch.buffer, o + PACKED_HEADER, len), Number.isNaN(t) ? undefined : t);
+      } catch (e) {
+        log.warn(`isotp: ${this.bus.name}: ${(e as Error).message}`);
+      }
+      o += PACKED_HEADER + len;
+    }
+  };
+
+  /** Every frame of the bus: ours are on rxId (and carry rxAddress, when set). `t`: the receive time, when the bus stamps it. */
+  private onFrame(id: number, ext: boolean, notData: boolean, data: Uint8Array, t: number | undefined): void {
+    if (id !== this.options.rxId || ext !== this.rxExt || notData) return;
     const rxAddress = this.options.rxAddress;
-    if (rxAddress !== undefined && f.data[0] !== rxAddress) {
+    if (rxAddress !== undefined && data[0] !== rxAddress) {
       this.stats.ignoredFrames++;
       return;
     }
     this.stats.rxFrames++;
     const offset = rxAddress !== undefined ? 1 : 0;
-    if (f.data.length > offset && f.data[offset] >> 4 === 3) {
-      this.onFlowControl(f.data, offset);
+    const type = data.length > offset ? data[offset] >> 4 : -1;
+    if (type === 3) {
+      this.onFlowControl(data, offset);
       return;
     }
-    this.handle(this.reassembler.push(f.data, now()));
+    if (type === 2) this.checkStMin(t);
+    else this.lastCf = undefined;
+    this.handle(this.reassembler.push(data, now()));
+  }
+
+  /**
+   * The STmin this endpoint grants is checked, not enforced: a consecutive frame that follows the previous one sooner
+   * than granted (by the bus's receive times; a bus without them is not judged) is still taken, and counted in
+   * `stMinViolations`, with one warning per message. ISO 15765-2 leaves the reaction to the receiver; dropping
+   * the message would punish the data for the sender's timing.
+   */
+  private checkStMin(t: number | undefined): void {
+    const grantedUs = stMinMicros(this.options.stMin ?? 0);
+    const last = this.lastCf;
+    this.lastCf = t;
+    if (grantedUs === 0 || t === undefined || last === undefined) return;
+    const gapUs = (t - last) * 1e6;
+    // Receive stamps are microseconds: a gap one microsecond short of STmin is rounding, not a fast sender.
+    if (gapUs >= grantedUs - 1) return;
+    this.stats.stMinViolations++;
+    if (!this.warnedThisMessage) {
+      this.warnedThisMessage = true;
+      log.warn(`isotp: 0x${this.options.rxId.toString(16)}: consecutive frames ${gapUs.toFixed(0)} us apart, sooner than the STmin of ${grantedUs} us granted (taken anyway; counted)`);
+    }
   }
 
   private handle(events: ReassemblyEvent[]): void {
     for (const e of events) {
+      // STmin spaces the frames of a block: the first one after our flow control may follow the last one at once.
+      if (e.kind === "flow-control") this.lastCf = undefined;
+      else this.warnedThisMessage = false;
       if (e.kind === "message") {
         this.stats.rxMessages++;
         this.deliver(e.payload);
@@ -350,11 +407,27 @@ export class IsoTpEndpoint implements MessageLink {
     while (offset < len) {
       const fc = await this.awaitClearToSend();
       const gapUs = this.options.forceStMinUs ?? stMinMicros(fc.stMin);
-      for (let n = 0; offset < len && (fc.blockSize === 0 || n < fc.blockSize); n++) {
+      const blockEnd = fc.blockSize === 0 ? len : Math.min(len, offset + fc.blockSize * cfData);
+      if (gapUs === 0 && this.bus.sendBatch) {
+        // No gap asked for: the block's consecutive frames leave in bursts (one bus call each, not one per frame).
+        // Between bursts the event loop turns, so a receiver in this process and the driver's queue keep up.
+        for (let first = true; offset < blockEnd; first = false) {
+          if (!first) await new Promise((r) => setImmediate(r));
+          if (this.closed) throw new IsoTpError("closed", "the endpoint was closed while sending");
+          const frames: Frame[] = [];
+          for (; offset < blockEnd && frames.length < BURST_FRAMES; offset += cfData, sn = (sn + 1) & 0x0f) {
+            frames.push(this.frame(Uint8Array.of(0x20 | sn), payload.subarray(offset, Math.min(offset + cfData, len))));
+          }
+          await this.sendFrames(frames);
+        }
+        offset = Math.min(offset, len);
+        continue;
+      }
+      for (let n = 0; offset < blockEnd; n++) {
         if (n > 0 && gapUs > 0) await waitUntil(lastSent + gapUs / 1e6);
         // Without STmin a long message would hold the event loop for all its frames (a bus's send resolves at once):
         // yield now and then, so a receiver in this process, and the driver's transmit queue, keep up.
-        else if (n > 0 && n % 64 === 0) await new Promise((r) => setImmediate(r));
+        else if (n > 0 && n % BURST_FRAMES === 0) await new Promise((r) => setImmediate(r));
         if (this.closed) throw new IsoTpError("closed", "the endpoint was closed while sending");
         const chunk = payload.subarray(offset, offset + cfData);
         await this.sendFrame(this.frame(Uint8Array.of(0x20 | sn), chunk));
@@ -412,9 +485,14 @@ export class IsoTpEndpoint implements MessageLink {
     return makeFrame({ id: this.options.txId, ext: this.txExt, fd: this.fd, brs: this.fd && (this.options.brs ?? false), data: bytes });
   }
 
-  private async sendFrame(frame: Frame): Promise<void> {
+  private sendFrame(frame: Frame): Promise<void> {
+    return this.sendFrames([frame]);
+  }
+
+  /** Frames handed to the bus (as one burst when there are several and the bus can), watched by N_As. */
+  private async sendFrames(frames: Frame[]): Promise<void> {
     if (this.closed) throw new IsoTpError("closed", "the endpoint is closed");
-    const sending = this.bus.send(frame);
+    const sending = frames.length > 1 && this.bus.sendBatch ? this.bus.sendBatch(frames) : frames.length === 1 ? this.bus.send(frames[0]) : sendEach(this.bus, frames);
     const watch = { since: now(), fail: (_e: IsoTpError) => {} };
     try {
       await new Promise<void>((resolve, reject) => {
@@ -429,7 +507,7 @@ export class IsoTpEndpoint implements MessageLink {
     } finally {
       this.pendingSends.delete(watch);
     }
-    this.stats.txFrames++;
+    this.stats.txFrames += frames.length;
   }
 
   /**
@@ -451,6 +529,10 @@ export class IsoTpEndpoint implements MessageLink {
       if (this.pendingSends.size > 0) this.armAsTimer();
     }, nAs);
   }
+}
+
+async function sendEach(bus: Bus, frames: Frame[]): Promise<void> {
+  for (const f of frames) await bus.send(f);
 }
 
 /**

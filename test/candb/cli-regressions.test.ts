@@ -61,6 +61,8 @@ describe("vgw decode / encode / dbc / convert: technician regressions", function
       "capture.txt": `${T}/logfile.asc`,
       "truck.dbc": `${D}/j1939.dbc`,
       "truck.log": `${D}/../j1939/truck.log`,
+      "obd.log": `${T}/../diag/obd-session.log`,
+      "uds.log": `${T}/../diag/obd-session.log`,
     };
     // Live-bus tools stand in for what they would do: candump prints a log, cansend echoes the frame it gets.
     const live: Array<[string, string]> = [

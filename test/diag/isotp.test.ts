@@ -9,6 +9,7 @@ import { IsoTpEndpoint, IsoTpError, openIsoTp, type IsoTpOptions } from "../../h
 import { IsoTpReassembler, type ReassemblyEvent } from "../../host/diag/isotp-reassembler";
 import { stMinMicros } from "../../host/diag/isotp-pci";
 import { within } from "../support/wait";
+import { log } from "../../host/log";
 
 const h = (s: string) => Uint8Array.from(Buffer.from(s.replace(/[\s.]/g, ""), "hex"));
 const bytes = (n: number, seed = 0) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
@@ -190,6 +191,63 @@ describe("ISO-TP endpoints over a virtual bus", () => {
     assert.deepEqual(frames[8].data, Uint8Array.of(0x25, m[74], m[75], m[76], 0x77, 0x77, 0x77, 0x77));
     const gap = frames[3].t! - frames[2].t!;
     assert.ok(gap >= 0.0029, `consecutive frames ${gap * 1000} ms apart, STmin is 3 ms`);
+  });
+
+  it("STmin 0: consecutive frames leave in bursts (Bus.sendBatch), cut at the block size granted; STmin > 0 frame by frame", async () => {
+    const wire = "virtual:isotp-burst";
+    const inner = await openBus(wire);
+    const calls: number[] = []; // frames per bus call of the tester: 1 for send(), n for sendBatch()
+    const bus: Bus = {
+      name: inner.name,
+      send: (f) => (calls.push(1), inner.send(f)),
+      sendBatch: (fs) => (calls.push(fs.length), inner.sendBatch!(fs)),
+      close: () => inner.close(),
+      counters: () => inner.counters(),
+      batches: () => inner.batches!(),
+      [Symbol.asyncIterator]: () => inner[Symbol.asyncIterator](),
+    };
+    const tester = new IsoTpEndpoint(bus, { txId: 0x7e0, rxId: 0x7e8 }, true);
+    open.push(tester);
+    const m = bytes(4095); // FF with 6 bytes, then 585 CFs of 7
+    let ecu = await endpoint(wire, { txId: 0x7e8, rxId: 0x7e0 });
+    const [, got] = await Promise.all([tester.send(m), ecu.receive(5000)]);
+    assert.deepEqual(got, m);
+    assert.deepEqual(calls, [1, ...Array<number>(9).fill(64), 585 - 9 * 64], "the FF alone, then bursts of 64 frames");
+    assert.equal(tester.counters().txFrames, 586);
+    await ecu.close();
+
+    calls.length = 0;
+    ecu = await endpoint(wire, { txId: 0x7e8, rxId: 0x7e0, blockSize: 100 });
+    const [, got2] = await Promise.all([tester.send(m), ecu.receive(5000)]);
+    assert.deepEqual(got2, m);
+    assert.deepEqual(calls, [1, 64, 36, 64, 36, 64, 36, 64, 36, 64, 36, 64, 21], "bursts never cross a block (100 frames)");
+    await ecu.close();
+
+    calls.length = 0;
+    ecu = await endpoint(wire, { txId: 0x7e8, rxId: 0x7e0, stMin: 0xf1 });
+    const [, got3] = await Promise.all([tester.send(bytes(100)), ecu.receive(5000)]);
+    assert.deepEqual(got3, bytes(100));
+    assert.deepEqual(calls, Array<number>(15).fill(1), "with STmin every frame is its own send");
+    assert.equal(ecu.counters().stMinViolations, 0, "the tester keeps the STmin the ECU grants");
+  });
+
+  it("a sender faster than the STmin granted: the message is taken, the early frames counted (stMinViolations), one warning", async () => {
+    const wire = "virtual:isotp-fast-sender";
+    const logged: string[] = [];
+    const sink = log.sink;
+    log.sink = (line) => logged.push(line);
+    try {
+      const { tester, ecu } = await pair(wire, { forceStMinUs: 0 }, { stMin: 20 });
+      const m = bytes(300); // FF + 42 CFs
+      const [, got] = await Promise.all([tester.send(m), ecu.receive(5000)]);
+      assert.deepEqual(got, m);
+      const c = ecu.counters();
+      assert.ok(c.stMinViolations >= 30 && c.stMinViolations <= 41, `${c.stMinViolations} early frames of 41 gaps`);
+      assert.deepEqual(c.errors, {});
+      assert.equal(logged.filter((l) => l.includes("sooner than the STmin of 20000 us granted")).length, 1, logged.join("\n"));
+    } finally {
+      log.sink = sink;
+    }
   });
 
   it("sender errors: timeout-bs, overflow, wft-overrun (WAITs under the limit are fine), bad-fc; the endpoint keeps working", async () => {

@@ -16,7 +16,7 @@ import { ROOT, runVgw } from "../candb/helpers";
 import { within } from "../support/wait";
 import { J1939View } from "../../host/j1939/view";
 import { loadDecoder } from "../../can-db/annotate";
-import { j1939DumpLine } from "../../cli/commands/dump";
+import { viewDumpLine } from "../../cli/commands/dump";
 
 describe("DM1 (active DTCs)", () => {
   it("one DTC in a single frame: lamps, SPN (19 bits), FMI with its name, OC", () => {
@@ -318,10 +318,10 @@ describe("vgw dump --j1939's forms (the view with dump's DBC decoder)", () => {
     const frames = bamFrames({ pgn: 0x1f010, source: 0x02, destination: 0xff, data: Uint8Array.of(0x05, ...new Array(9).fill(0)) });
     const lines = frames.flatMap((f, i) => view.frame({ ...f, t: 5 + i * 0.05, bus: "vcan0" }));
     assert.deepEqual(
-      lines.map((l) => j1939DumpLine(l, "text")),
+      lines.map((l) => viewDumpLine(l, "text")),
       ["  vcan0  j1939 bam pgn=1F010 02->FF [10] 05000000000000000000  Message2 Signal2=5"],
     );
-    assert.deepEqual(JSON.parse(j1939DumpLine(lines[0], "jsonl")), {
+    assert.deepEqual(JSON.parse(viewDumpLine(lines[0], "jsonl")), {
       t: 5.1,
       bus: "vcan0",
       j1939: { transport: "bam", pgn: 0x1f010, source: 2, destination: 255, priority: 7, size: 10, packets: 2 },
@@ -333,7 +333,7 @@ describe("vgw dump --j1939's forms (the view with dump's DBC decoder)", () => {
     const end = view.finish();
     assert.equal(end[0].t, 6);
     assert.deepEqual(
-      end.map((l) => j1939DumpLine(l, "text")),
+      end.map((l) => viewDumpLine(l, "text")),
       ["  vcan0  j1939 ! incomplete pgn=1F010 02->FF bam: the input ended after packet 0 of 2"],
     );
     assert.equal(view.finish().length, 0, "reported once");

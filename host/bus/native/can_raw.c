@@ -22,6 +22,10 @@
  *   receiveBuffer(handle) -> bytes                 the socket's receive buffer as set (as asked for, not doubled)
  *   receive(handle, filters: Uint32Array [id, mask, ...], errMask, onChunk(ab, count, errorFrames), onEnd(errno))
  *   send(handle, canId, fdFlags (-1 = classic), data: Uint8Array, rtrDlc) -> 0 or errno
+ *   sendBatch(handle, frames: Uint8Array, sizes: Uint8Array) -> frames sent (or -errno when none was)
+ *                                                 `frames` holds struct canfd_frame slots (72 bytes, filled by JS),
+ *                                                 `sizes` each slot's size on the wire (CAN_MTU or CANFD_MTU): one
+ *                                                 sendmmsg() for the lot instead of a call and a write per frame
  *   counters(handle) -> [kernelDropped, userDropped]
  *   close(handle)                                  onEnd follows once every received chunk was delivered
  *   strerror(errno) -> the C library's text for it
@@ -485,6 +489,47 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* Up to this many frames per sendmmsg(); a longer batch takes several calls. */
+#define TX_BATCH 64
+
+static napi_value js_send_batch(napi_env env, napi_callback_info info) {
+  SOCKET_CALL(3);
+  napi_typedarray_type type;
+  size_t len = 0, count = 0;
+  void *frames = NULL, *sizes = NULL;
+  if (napi_get_typedarray_info(env, argv[1], &type, &len, &frames, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      napi_get_typedarray_info(env, argv[2], &type, &count, &sizes, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      len < count * sizeof(struct canfd_frame)) {
+    napi_throw_type_error(env, NULL, "frames must be a Uint8Array of canfd_frame slots, sizes a Uint8Array with one size per slot");
+    return NULL;
+  }
+  struct mmsghdr msgs[TX_BATCH];
+  struct iovec iov[TX_BATCH];
+  int32_t sent = 0, result = 0;
+  if (s->fd < 0) result = -EBADF;
+  while (result == 0 && (size_t)sent < count) {
+    unsigned n = 0;
+    for (; n < TX_BATCH && (size_t)sent + n < count; n++) {
+      size_t i = (size_t)sent + n;
+      uint8_t size = ((uint8_t *)sizes)[i];
+      iov[n].iov_base = (uint8_t *)frames + i * sizeof(struct canfd_frame);
+      iov[n].iov_len = size == CANFD_MTU ? CANFD_MTU : CAN_MTU;
+      memset(&msgs[n], 0, sizeof msgs[n]);
+      msgs[n].msg_hdr.msg_iov = &iov[n];
+      msgs[n].msg_hdr.msg_iovlen = 1;
+    }
+    int r = sendmmsg(s->fd, msgs, n, MSG_DONTWAIT);
+    if (r < 0) result = sent ? 1 : -errno; /* the caller retries the rest, frame by frame, and gets the errno then */
+    else {
+      sent += r;
+      if ((unsigned)r < n) result = 1;
+    }
+  }
+  napi_value out;
+  napi_create_int32(env, result < 0 ? result : sent, &out);
+  return out;
+}
+
 static napi_value js_counters(napi_env env, napi_callback_info info) {
   SOCKET_CALL(1);
   napi_value out, k, u;
@@ -539,6 +584,7 @@ NAPI_MODULE_INIT() {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
       {"receive", NULL, js_receive, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_default, NULL},
+      {"sendBatch", NULL, js_send_batch, NULL, NULL, NULL, napi_default, NULL},
       {"counters", NULL, js_counters, NULL, NULL, NULL, napi_default, NULL},
       {"receiveBuffer", NULL, js_receive_buffer, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
