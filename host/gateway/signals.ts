@@ -8,8 +8,11 @@
  * by boot and sequence (when they could be read) and the reason. Decoding never throws anything else.
  */
 import { readFileSync } from "node:fs";
+import { EventEmitter } from "node:events";
+import type { MqttClient } from "mqtt";
 import { decode, encode } from "cbor-x";
-import { PayloadError, PROTOCOL_VERSION } from "./uplink";
+import { PayloadError, PROTOCOL_VERSION, parseTopic } from "./uplink";
+import { SequenceTracker, type SequenceVerdict } from "./sequence";
 import { VgwError, fileReason } from "../../frame/errors";
 import { COL, FLAG_SIGNED, physicalValue, rowProblem, tableHash, MAX_SIGNALS, MAX_SIG_ONLY } from "../../can-db/signal-table";
 import { keyText } from "../../can-db/frame-key";
@@ -291,4 +294,90 @@ export function encodeSignalBatch(boot: number, seq: number, samples: readonly S
   const baseTime = samples.length ? samples[0].t : 0;
   // the wire time is uptime mod 2^32
   return encode({ v: PROTOCOL_VERSION, b: boot, s: seq, t: baseTime % 2 ** 32, h: hash, n: samples.length, g: Buffer.from(g) });
+}
+
+export interface SignalReceiverCounts {
+  batches: number;
+  samples: number;
+  duplicates: number;
+  /** Signal-batch numbers skipped and not filled later. */
+  missing: number;
+  malformed: number;
+  /** Batches refused because their table hash is not the table's. */
+  hashMismatch: number;
+}
+
+export interface SignalReceiverEvents {
+  batch: [batch: SignalBatch, device: string, verdict: SequenceVerdict];
+  gap: [device: string, verdict: Extract<SequenceVerdict, { kind: "gap" }>, batch: SignalBatch];
+  duplicate: [device: string, boot: number, seq: number];
+  /** A batch refused (malformed, or another table: `error.reason === "hash"`); it is dropped whole. */
+  malformed: [topic: string, error: SignalBatchError];
+}
+
+/**
+ * The receiving end of `<prefix>/<device>/signals`: decodes each batch with the table, drops duplicates (QoS 1
+ * resends) and reports gaps by the signal batches' own numbering, which is separate from the frame batches'.
+ */
+export class SignalReceiver extends EventEmitter<SignalReceiverEvents> {
+  readonly counts: SignalReceiverCounts = { batches: 0, samples: 0, duplicates: 0, missing: 0, malformed: 0, hashMismatch: 0 };
+  private readonly trackers = new Map<string, SequenceTracker>();
+  private readonly topic: string;
+  private readonly onMessage = (topic: string, payload: Buffer): void => this.handle(topic, payload);
+
+  private constructor(
+    readonly client: MqttClient,
+    readonly table: SignalTable,
+    readonly prefix: string,
+    device: string,
+  ) {
+    super();
+    this.topic = signalsTopic(prefix, device);
+  }
+
+  static async attach(client: MqttClient, table: SignalTable, options: { prefix?: string; device?: string } = {}): Promise<SignalReceiver> {
+    const r = new SignalReceiver(client, table, options.prefix ?? "vgw", options.device ?? "+");
+    client.on("message", r.onMessage);
+    await client.subscribeAsync(r.topic, { qos: 1 });
+    return r;
+  }
+
+  async detach(): Promise<void> {
+    this.client.removeListener("message", this.onMessage);
+    if (this.client.connected) await this.client.unsubscribeAsync(this.topic).catch(() => undefined);
+  }
+
+  /** Handles one message (exposed for receivers that share a subscription); other topics are ignored. */
+  handle(topic: string, payload: Uint8Array): void {
+    const parts = parseTopic(topic);
+    if (!parts || parts.prefix !== this.prefix || parts.kind !== "signals") return;
+    let batch: SignalBatch;
+    try {
+      batch = decodeSignalBatch(payload, this.table);
+    } catch (e) {
+      if (!(e instanceof SignalBatchError)) throw e;
+      this.counts.malformed++;
+      if (e.reason === "hash") this.counts.hashMismatch++;
+      this.emit("malformed", topic, e);
+      return;
+    }
+    let tracker = this.trackers.get(parts.device);
+    if (!tracker) {
+      tracker = new SequenceTracker(false);
+      this.trackers.set(parts.device, tracker);
+    }
+    const verdict = tracker.observe(batch.boot, batch.seq);
+    if (verdict.kind === "duplicate") {
+      this.counts.duplicates++;
+      this.emit("duplicate", parts.device, batch.boot, batch.seq);
+      return;
+    }
+    if (verdict.kind === "gap") {
+      this.counts.missing += verdict.missing;
+      this.emit("gap", parts.device, verdict, batch);
+    } else if (verdict.kind === "late") this.counts.missing--;
+    this.counts.batches++;
+    this.counts.samples += batch.samples.length;
+    this.emit("batch", batch, parts.device, verdict);
+  }
 }
