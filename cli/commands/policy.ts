@@ -195,6 +195,7 @@ export async function policyCommand(file: string, opts: PolicyOptions): Promise<
     if (compiled.settings.txAllow.length) {
       log.warn("policy: txAllow and txRate are not sent: the gateway takes its transmit allowlist from its settings only; deploy them with --format env");
     }
+    if (compiled.settings.sigTable) log.warn("policy: sigTable and sigOnly are not sent: the gateway takes its signal table from its settings; deploy them with --format env");
     const results = await publishPolicy(compiled.settings, opts.publish, timeoutMs);
     const lines = results.map((r) => `${r.op}: ${r.ok ? "ok" : `refused: ${r.reason}${r.msg ? ` (${r.msg})` : ""}`}`);
     await writeStdout(lines.join("\n") + "\n");
