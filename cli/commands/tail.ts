@@ -128,7 +128,11 @@ export async function tail(opts: TailOptions): Promise<void> {
     });
   }
   const hashChecked = new Map<string, number>();
+  // the table refusal the gateway reported last (status \`serr\`), reported once per device and text
+  const refusedTable = new Map<string, string>();
   rx.on("status", (device, s) => {
+    const serr = s.raw.serr;
+    if (typeof serr === "string" && serr !== "" && refusedTable.get(device) !== serr && refusedTable.set(device, serr)) event({ event: "signal-table-refused", device, error: serr }, `${device}: the gateway refused its signal table: ${serr}`);
     const sh = s.raw.sh;
     if (table && s.online && typeof sh === "number" && hashChecked.get(device) !== sh) {
       hashChecked.set(device, sh);
