@@ -11,6 +11,7 @@
  * whose factor or offset has no such exact form is refused rather than approximated.
  */
 import type { SignalDef } from "./model";
+import { signalLayout } from "./signal-layout";
 
 /** The firmware's table size. */
 export const MAX_SIGNALS = 64;
@@ -155,6 +156,7 @@ export function signalRefusal(s: SignalDef): string | undefined {
   if (s.valueType !== "integer") return `it is an IEEE ${s.valueType} signal (SIG_VALTYPE_); the gateway extracts integers only`;
   if (s.muxValue !== undefined || s.muxSwitch !== undefined) return "it is multiplexed; the gateway extracts signals that are in every frame of their message";
   if (s.length > MAX_SIGNAL_BITS) return `it is ${s.length} bits long; the gateway extracts at most ${MAX_SIGNAL_BITS}`;
+  if (!signalLayout(s)) return "its bits run past byte 63, beyond any frame";
   const scaling = exactScaling(s.factor, s.offset);
   return typeof scaling === "string" ? scaling : undefined;
 }
@@ -193,7 +195,7 @@ export function rowProblem(row: readonly number[]): string | undefined {
   if (key < 0 || key > 0xffffffff) return `key ${key} is not a 32-bit unsigned integer`;
   if (len < 1 || len > MAX_SIGNAL_BITS) return `len ${len} is not 1..${MAX_SIGNAL_BITS}`;
   if (start < 0 || start > 511) return `start ${start} is not 0..511`;
-  if (!(flags & FLAG_MOTOROLA) && start + len > 512) return `start ${start} + len ${len} runs past 64 bytes`;
+  if (!signalLayout({ startBit: start, length: len, byteOrder: flags & FLAG_MOTOROLA ? "big_endian" : "little_endian" })) return `start ${start} + len ${len} runs past 64 bytes`;
   if (flags < 0 || (flags & ~FLAGS_KNOWN) !== 0) return `flags ${flags} has reserved bits set`;
   if (fDen < 1 || fDen >= INT_LIMIT) return `fDen ${fDen} is not 1..2^31-1`;
   if (Math.abs(fNum) >= INT_LIMIT || Math.abs(oNum) >= INT_LIMIT) return "fNum and oNum must be below 2^31 in magnitude";

@@ -107,6 +107,9 @@ describe("signal table", () => {
     assert.match(bad(COL.flags, 8)!, /reserved bits/);
     assert.match(bad(COL.fDen, 0)!, /fDen 0/);
     assert.match(bad(COL.start, 500)!, /past 64 bytes/);
+    // Motorola: the MSB at bit 7 of byte 63, 16 bits walk on into byte 64
+    assert.match(rowProblem([1, 511, 16, 1, 1, 1, 0, 0, 0, 0, 0])!, /past 64 bytes/);
+    assert.equal(rowProblem([1, 511, 8, 1, 1, 1, 0, 0, 0, 0, 0]), undefined);
     assert.match(bad(COL.relPm, -1)!, /relPm -1/);
     assert.match(rowProblem(good.slice(1))!, /11 integers, got 10/);
   });
