@@ -70,8 +70,10 @@ export function policySettings(p: {
 export class SettingsModel {
   private readonly filters: KeyFilter[];
   private readonly rules = new Map<number, RateRule>();
+  private readonly sigOnly: Set<number>;
 
   constructor(settings: PolicySettings) {
+    this.sigOnly = new Set((settings.sigOnly ?? []).map((k) => k >>> 0));
     this.filters = settings.canFilters.map(([value, mask]) => ({ value: value >>> 0, mask: mask >>> 0 }));
     // a later rule for the same key wins, as in the firmware
     for (const [key, interval, onChange] of settings.rateRules) this.rules.set(key >>> 0, { key: key >>> 0, interval, onChange: onChange !== 0 });
@@ -80,6 +82,11 @@ export class SettingsModel {
   /** The accept filters pass the key (no filters: every frame passes). */
   accepts(key: number): boolean {
     return this.filters.length === 0 || admitsAny(this.filters, key);
+  }
+
+  /** Frames of the key go only to signals (`sigOnly`): never into frame batches. */
+  signalsOnly(key: number): boolean {
+    return this.sigOnly.has(key >>> 0);
   }
 
   /** The key's downsampling rule, if it has one. */

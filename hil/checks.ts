@@ -71,7 +71,7 @@ function idText(f: Frame): string {
 
 /** Whether the gateway, configured as the scenario says, forwards this frame at all. */
 export function gatewayForwards(f: Frame, model: SettingsModel): boolean {
-  return !f.err && model.accepts(keyOf(f));
+  return !f.err && model.accepts(keyOf(f)) && !model.signalsOnly(keyOf(f));
 }
 
 /** Minimum-interval downsampling keeps a timing-dependent subset: those IDs are checked as a subsequence. */
@@ -361,7 +361,8 @@ export function checkGatewaySignals(e: Extract<Expectation, { kind: "signals" }>
   const inputs = new Map<number, Array<{ v: number; r: (typeof rec.replayed)[number] }>>();
   const indices = table.rows.map((_, i) => i).filter((i) => !e.messages.length || e.messages.includes(table.info[i]?.message ?? ""));
   for (const r of rec.replayed) {
-    if (r.lost || !gatewayForwards(r.frame, model)) continue;
+    // signals are extracted from every frame the accept filters pass, sigOnly or not
+    if (r.lost || r.frame.err || !model.accepts(keyOf(r.frame))) continue;
     const d = decode(r.frame);
     if (!d) continue;
     for (const i of indices) {

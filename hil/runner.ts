@@ -363,7 +363,8 @@ async function runStep(step: Step, c: StepContext): Promise<void> {
 
 /** True when the status accounts for every frame the gateway received: nothing left in its open batch or outbox. */
 function accountedFor(c: Record<string, number>): boolean {
-  const settled = (c.flt ?? 0) + (c.ds ?? 0) + (c.ack ?? 0) + (c["drop.outbox"] ?? 0) + (c["drop.malformed"] ?? 0);
+  // `sonly`: frames that went only to signals (sigOnly), never into a frame batch
+  const settled = (c.flt ?? 0) + (c.ds ?? 0) + (c.ack ?? 0) + (c.sonly ?? 0) + (c["drop.outbox"] ?? 0) + (c["drop.malformed"] ?? 0);
   return c.rx !== undefined && c.rx === settled && (c.ob ?? 0) === 0;
 }
 

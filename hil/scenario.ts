@@ -267,6 +267,9 @@ function compileSignalPolicy(cx: Context, p: { node: Node; path: string }, sc: S
   if (blocked) throw cx.error(p.node, "gateway.signals", `${blocked.message.name} has signals in the table but the scenario's filters do not admit it`);
   sc.gateway.extra.sigTable = compiled.settings.sigTable;
   sc.gateway.extra.sigOnly = compiled.settings.sigOnly;
+  // the checks model the gateway from its settings: sigOnly frames never reach the frame uplink
+  sc.gateway.settings.sigTable = compiled.settings.sigTable;
+  sc.gateway.settings.sigOnly = compiled.settings.sigOnly;
   return { policy: p.path, table: SignalTable.fromPolicy(compiled) };
 }
 
