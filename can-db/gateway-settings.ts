@@ -26,6 +26,10 @@ export interface PolicySettings {
   txAllow: number[][];
   /** Transmitted frames per second, all IDs together. */
   txRate: number;
+  /** The signal table (can-db/signal-table.ts), when the policy has signals; the firmware's default is empty. */
+  sigTable?: number[][];
+  /** Frame keys whose frames go only to signals. */
+  sigOnly?: number[];
 }
 
 /** A transmit allowlist filter, with the frame kinds it admits beyond classic data frames. */
@@ -41,22 +45,35 @@ export interface RateRule {
 }
 
 /** Settings from filters and rules, in the firmware's encoding (the tables' sizes are the caller's to check). */
-export function policySettings(p: { filters: readonly KeyFilter[]; rules: readonly RateRule[]; txAllow: readonly AllowFilter[]; txRate: number }): PolicySettings {
+export function policySettings(p: {
+  filters: readonly KeyFilter[];
+  rules: readonly RateRule[];
+  txAllow: readonly AllowFilter[];
+  txRate: number;
+  signals?: { table: number[][]; sigOnly: number[] };
+}): PolicySettings {
   const pairs = (filters: readonly KeyFilter[]) => filters.map((f) => [f.value, f.mask]);
-  return {
+  const settings: PolicySettings = {
     canFilters: pairs(p.filters),
     rateRules: p.rules.map((r) => [r.key, r.interval, r.onChange ? 1 : 0]),
     txAllow: p.txAllow.map((f) => (f.kinds ? [f.value, f.mask, f.kinds] : [f.value, f.mask])),
     txRate: p.txRate,
   };
+  if (p.signals) {
+    settings.sigTable = p.signals.table;
+    settings.sigOnly = p.signals.sigOnly;
+  }
+  return settings;
 }
 
 /** What the firmware's frame selection does with a frame key under given settings (firmware/src/filters.ts). */
 export class SettingsModel {
   private readonly filters: KeyFilter[];
   private readonly rules = new Map<number, RateRule>();
+  private readonly sigOnly: Set<number>;
 
   constructor(settings: PolicySettings) {
+    this.sigOnly = new Set((settings.sigOnly ?? []).map((k) => k >>> 0));
     this.filters = settings.canFilters.map(([value, mask]) => ({ value: value >>> 0, mask: mask >>> 0 }));
     // a later rule for the same key wins, as in the firmware
     for (const [key, interval, onChange] of settings.rateRules) this.rules.set(key >>> 0, { key: key >>> 0, interval, onChange: onChange !== 0 });
@@ -65,6 +82,11 @@ export class SettingsModel {
   /** The accept filters pass the key (no filters: every frame passes). */
   accepts(key: number): boolean {
     return this.filters.length === 0 || admitsAny(this.filters, key);
+  }
+
+  /** Frames of the key go only to signals (`sigOnly`): never into frame batches. */
+  signalsOnly(key: number): boolean {
+    return this.sigOnly.has(key >>> 0);
   }
 
   /** The key's downsampling rule, if it has one. */

@@ -12,7 +12,7 @@
  *   exclude: [ MM5_10_TX3 ]
  *   transmit: { rate: 5, allow: [ ABS_Switch ] }
  */
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from "yaml";
+import { LineCounter, YAMLMap, isMap, isScalar, isSeq, parseDocument, type Node, type Pair } from "yaml";
 import { readFileSync } from "node:fs";
 import { VgwError } from "../frame/errors";
 import { MAX_TX_RATE } from "./gateway-settings";
@@ -54,12 +54,39 @@ export interface SelectorSpec extends RateSpec {
   source?: number;
 }
 
+/**
+ * One entry of `signals`: the message(s) whose signals the gateway extracts and publishes on `P/signals`, which
+ * signals (names or globs; all when absent), their publication rules, and whether raw frames go up too.
+ */
+export interface SignalsSpec {
+  where: string;
+  line: number;
+  /** Which messages, as an uplink selector by message or id (no rates: those are the signal rules below). */
+  select: SelectorSpec;
+  /** Signal names or globs; undefined = every signal of the message. */
+  signals?: string[];
+  onChange?: boolean;
+  /** Physical units; converted to raw per signal. */
+  deadband?: number;
+  /** Relative deadband in per mille (written as a percentage, e.g. "2%" or "0.5%"). */
+  relPm?: number;
+  /** ms: minimum interval between published samples. */
+  interval?: number;
+  /** ms: publish at least this often even when unchanged. */
+  heartbeat?: number;
+  /** false: the message's frames go only to signals (`sigOnly`), not into frame batches. */
+  raw?: boolean;
+}
+
 export interface PolicySpec {
   file: string;
   defaults: RateSpec & { line: number };
   uplink: SelectorSpec[];
   exclude: SelectorSpec[];
   transmit?: { rate: number; allow: SelectorSpec[]; line: number };
+  /** The `signals` section; undefined when the policy has none (then no signal settings are printed). */
+  signals?: SignalsSpec[];
+  signalsLine?: number;
 }
 
 const MAX_INTERVAL_MS = 3_600_000;
@@ -182,6 +209,59 @@ class Reader {
     return out;
   }
 
+  signalsEntry(node: Node, where: string): SignalsSpec {
+    const line = this.line(node);
+    if (!isMap(node)) this.fail(node, where, `expected a map with message (or id) and signals, got ${show(node)}`);
+    const map = this.entries(node, where, ["message", "id", "ext", "signals", "onChange", "deadband", "relDeadband", "interval", "heartbeat", "raw"]);
+    const sel = new Map([...map].filter(([k]) => ["message", "id", "ext"].includes(k)));
+    if (!sel.has("message") && !sel.has("id")) this.fail(node, where, "select the message by message (a name or glob) or id");
+    // the selector reader checks message/id/ext exactly as in uplink
+    const selNode = new YAMLMap();
+    selNode.items = node.items.filter((p) => isScalar(p.key) && sel.has(String(p.key.value)));
+    selNode.range = node.range;
+    const select = this.selector(selNode, where, false, false);
+    select.line = line;
+    const out: SignalsSpec = { where, line, select };
+    const signals = map.get("signals");
+    if (signals) {
+      const v = signals.value as Node | null;
+      const items = isSeq(v) ? v.items : isScalar(v) ? [v] : this.fail(v ?? signals, `${where}.signals`, `expected a signal name or glob, or a list of them, got ${show(v)}`);
+      out.signals = items.map((item, i) => {
+        const n = item as Node;
+        if (!isScalar(n) || typeof n.value !== "string" || n.value === "") this.fail(n, `${where}.signals[${i}]`, `expected a signal name or glob, got ${show(n)}`);
+        return n.value;
+      });
+      if (!out.signals.length) this.fail(v, `${where}.signals`, "the list is empty: leave it out for every signal of the message");
+    }
+    const onChange = map.get("onChange");
+    if (onChange) out.onChange = this.bool(onChange, `${where}.onChange`);
+    const raw = map.get("raw");
+    if (raw) out.raw = this.bool(raw, `${where}.raw`);
+    const interval = map.get("interval");
+    if (interval) out.interval = this.number(interval, `${where}.interval`, 0, MAX_INTERVAL_MS, "a minimum interval in ms");
+    const heartbeat = map.get("heartbeat");
+    if (heartbeat) out.heartbeat = this.number(heartbeat, `${where}.heartbeat`, 0, MAX_INTERVAL_MS, "a heartbeat period in ms");
+    const deadband = map.get("deadband");
+    if (deadband) {
+      const n = deadband.value as Node | null;
+      const v = isScalar(n) ? n.value : undefined;
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0) this.fail(n ?? deadband, `${where}.deadband`, `expected a deadband in the signals' physical units (a number >= 0), got ${show(n)}`);
+      out.deadband = v;
+    }
+    const rel = map.get("relDeadband");
+    if (rel) {
+      const n = rel.value as Node | null;
+      const v = isScalar(n) ? n.value : undefined;
+      const m = typeof v === "string" ? /^\s*(\d+(?:\.\d)?)\s*%\s*$/.exec(v) : null;
+      if (!m) this.fail(n ?? rel, `${where}.relDeadband`, `expected a percentage with at most one decimal (the gateway counts per mille), e.g. "2%" or "0.5%", got ${show(n)}`);
+      out.relPm = Math.round(Number(m[1]) * 10);
+    }
+    if ((out.deadband !== undefined || out.relPm !== undefined) && out.onChange === false) {
+      this.fail(node, where, "a deadband applies to onChange only; onChange is false here");
+    }
+    return out;
+  }
+
   /** `291`, `0x123`, `"0x100-0x1FF"`. */
   idRange(pair: Pair, where: string): { lo: number; hi: number } {
     const node = pair.value as Node | null;
@@ -226,7 +306,7 @@ export function parsePolicy(text: string, file: string): PolicySpec {
   const r: Reader = new Reader(file, lines);
   const root = doc.contents as Node | null;
   if (!isMap(root)) r.fail(root, "", "a policy is a map with uplink (and optionally defaults, exclude, transmit)");
-  const top = r.entries(root, "", ["version", "defaults", "uplink", "exclude", "transmit"]);
+  const top = r.entries(root, "", ["version", "defaults", "uplink", "exclude", "transmit", "signals"]);
   const version = top.get("version");
   if (version) r.number(version, "version", 1, 1, "the policy format version");
 
@@ -238,16 +318,27 @@ export function parsePolicy(text: string, file: string): PolicySpec {
     r.rate(r.entries(d.value, "defaults", ["interval", "every", "onChange"]), "defaults", defaults);
   }
 
+  const sig = top.get("signals");
+  let signals: SignalsSpec[] | undefined;
+  if (sig) {
+    const v = sig.value as Node | null;
+    if (!isSeq(v)) r.fail(v ?? sig, "signals", `expected a list of entries with message and signals, got ${show(v)}`);
+    signals = v.items.map((item, i) => r.signalsEntry(item as Node, `signals[${i}]`));
+    if (!signals.length) r.fail(v, "signals", "the list is empty: leave signals out for frames only");
+  }
   const uplink = top.get("uplink");
-  if (!uplink) r.fail(root, "uplink", "missing: list the messages the gateway forwards (a gateway that forwards nothing is useless)");
+  // a policy with signals may uplink no raw frames at all
+  if (!uplink && !signals) r.fail(root, "uplink", "missing: list the messages the gateway forwards (a gateway that forwards nothing is useless)");
   const spec: PolicySpec = {
     file,
     defaults,
     uplink: r.selectors(uplink, "uplink", true),
     // excluding a parameter group from a selection would need filters that subtract: not expressible as accept pairs
     exclude: r.selectors(top.get("exclude"), "exclude", false, false),
+    signals,
+    signalsLine: sig ? r.line(sig.value as Node) : undefined,
   };
-  if (!spec.uplink.length) r.fail(uplink.value as Node, "uplink", "the list is empty: select at least one message");
+  if (uplink && !spec.uplink.length) r.fail(uplink.value as Node, "uplink", "the list is empty: select at least one message");
 
   const t = top.get("transmit");
   if (t) {

@@ -10,13 +10,15 @@
  * GenMsgCycleTime) -> exact accept filters (policy-filters.ts), widened only when asked -> the same for transmit.
  * A policy that would forward nothing is an error: the firmware reads an empty filter list as "accept all".
  */
-import { PolicyError, type PolicySpec, type RateSpec, type SelectorSpec } from "./policy-file";
+import { PolicyError, type PolicySpec, type RateSpec, type SelectorSpec, type SignalsSpec } from "./policy-file";
 import { admits, admitsAny, admittedCount, admittedKeys, exactCover, widenFilters, type KeyFilter } from "./policy-filters";
 import { EXT_BIT, frameKey, keyText } from "./frame-key";
 import { MAX_FILTERS, MAX_RULES, policySettings, type AllowFilter, type PolicySettings } from "./gateway-settings";
 import { VgwError } from "../frame/errors";
 import { attributeValue, type Database, type MessageDef } from "./model";
 import { makeJ1939Id } from "./j1939";
+import { MAX_SIGNALS, MAX_SIG_ONLY, exactScaling, rawDeadband, signalRefusal, signalRow, tableHash, type Scaling, type SignalRow } from "./signal-table";
+import type { SignalDef } from "./model";
 
 export interface CompileOptions {
   /** When the exact filters do not fit, widen masks (admitting extra IDs, all reported) instead of failing. */
@@ -49,6 +51,25 @@ export interface PolicyRow {
   tx: boolean;
   /** Admitted by the allowlist without being selected for transmit (only with allowSuperset). */
   txExtra: boolean;
+  /** How many of its signals are in the signal table. */
+  signals?: number;
+  /** Its frames go only to signals (`raw: false`): its key is in `sigOnly`. */
+  sigOnly?: boolean;
+}
+
+/** One row of the signal table, with where it came from. */
+export interface CompiledSignal {
+  /** Index in sigTable: the `i` of the samples on the wire. */
+  index: number;
+  message: MessageDef;
+  signal: SignalDef;
+  key: number;
+  row: SignalRow;
+  /** The deadband as written (physical units), when given. */
+  deadband?: number;
+  /** The policy entry that last set its rules. */
+  where: string;
+  line: number;
 }
 
 /** Keys admitted beyond the selection, when filters had to be widened. */
@@ -80,6 +101,10 @@ export interface CompiledPolicy {
   widenings: Widening[];
   /** Rules that will do less than they seem to (a rule that silently does nothing is the rate-limit twin of a filter that forwards nothing). */
   warnings: string[];
+  /** The signal table, in sigTable order (empty without a `signals` section). */
+  signals: CompiledSignal[];
+  /** FNV-1a hash of the table (the gateway's status `sh`). */
+  signalHash: number;
 }
 
 const CYCLE_ATTRIBUTE = "GenMsgCycleTime";
@@ -240,7 +265,7 @@ class Resolver {
       }
     }
     const kept = [...this.rows.values()].filter((r) => r.uplink);
-    if (!kept.length && !this.groups.some((g) => g.uplink)) {
+    if (!kept.length && !this.groups.some((g) => g.uplink) && !this.spec.signals?.length) {
       const last = this.spec.exclude[this.spec.exclude.length - 1];
       throw new PolicyError(this.spec.file, last?.line ?? 1, "exclude", "excludes every selected message: the gateway would forward nothing");
     }
@@ -268,6 +293,106 @@ class Resolver {
     }
     return [...this.rows.values()].filter((r) => r.tx);
   }
+}
+
+const GLOB_CHARS = /[*?[]/;
+/** Skipped signals named in a warning before "and N more". */
+const SKIP_LIST = 6;
+
+interface SignalChoice {
+  row: PolicyRow;
+  signal: SignalDef;
+  onChange?: boolean;
+  deadband?: number;
+  relPm?: number;
+  interval?: number;
+  heartbeat?: number;
+  entry: SignalsSpec;
+}
+
+/**
+ * The `signals` section -> the signal table: each entry's messages and signals, rules merged per signal (later entries
+ * win per field), every signal checked for exact extraction. A signal named exactly that cannot be extracted is an
+ * error; one picked by a glob (or by naming no signals) is skipped, and the skip is reported as a warning.
+ */
+function compileSignals(resolver: Resolver, spec: PolicySpec, warnings: string[]): { signals: CompiledSignal[]; sigOnly: number[] } {
+  const chosen = new Map<string, SignalChoice>();
+  const raw = new Map<number, { raw: boolean; entry: SignalsSpec }>();
+  // skipped signals, one warning per entry, message and reason
+  const skipped = new Map<string, string[]>();
+  for (const e of spec.signals ?? []) {
+    for (const row of resolver.select(e.select)) {
+      const m = row.message;
+      if (!m) throw new PolicyError(spec.file, e.line, e.where, `${keyText(row.key)} is not a message of ${resolver.db.file ?? "the DBC"}, so it has no signals`);
+      if (e.raw !== undefined) raw.set(row.key, { raw: e.raw, entry: e });
+      const picked: SignalDef[] = [];
+      const consider = (s: SignalDef, named: boolean, where: string) => {
+        const why = signalRefusal(s);
+        if (!why) picked.push(s);
+        else if (named) throw new PolicyError(spec.file, e.line, where, `signal ${m.name}.${s.name}: ${why}`);
+        else {
+          const id = `${spec.file}:${e.line}: ${where}: skipped|${m.name}|${why}`;
+          skipped.set(id, [...(skipped.get(id) ?? []), s.name]);
+        }
+      };
+      if (!e.signals) for (const s of m.signals) consider(s, false, e.where);
+      else {
+        e.signals.forEach((glob, k) => {
+          const re = globRegExp(glob);
+          const matches = m.signals.filter((s) => re.test(s.name) || re.test(s.dbcName));
+          if (!matches.length) throw new PolicyError(spec.file, e.line, `${e.where}.signals[${k}]`, `'${glob}' matches no signal of ${m.name}`);
+          for (const s of matches) consider(s, !GLOB_CHARS.test(glob), `${e.where}.signals[${k}]`);
+        });
+      }
+      for (const s of picked) {
+        const id = `${row.key}/${s.dbcName}`;
+        const c = chosen.get(id) ?? { row, signal: s, entry: e };
+        c.entry = e;
+        for (const f of ["onChange", "deadband", "relPm", "interval", "heartbeat"] as const) if (e[f] !== undefined) c[f] = e[f] as never;
+        // a deadband means "changed by more than": it implies onChange
+        if (c.onChange === undefined && (e.deadband !== undefined || e.relPm !== undefined)) c.onChange = true;
+        chosen.set(id, c);
+      }
+    }
+  }
+  for (const [id, names] of skipped) {
+    const [where, message, why] = id.split("|");
+    const list = names.length > SKIP_LIST ? `${names.slice(0, SKIP_LIST).join(", ")} and ${names.length - SKIP_LIST} more` : names.join(", ");
+    warnings.push(`${where} ${names.length} signal${names.length > 1 ? "s" : ""} of ${message} (${list}): ${why}`);
+  }
+  if (chosen.size > MAX_SIGNALS) {
+    throw new PolicyError(spec.file, spec.signalsLine ?? 1, "signals", `${chosen.size} signals selected; the gateway's table holds ${MAX_SIGNALS}. Name fewer signals (signals: [...])`);
+  }
+  const signals: CompiledSignal[] = [];
+  for (const c of chosen.values()) {
+    const m = c.row.message!;
+    const scaling = exactScaling(c.signal.factor, c.signal.offset) as Scaling;
+    let deadband = 0;
+    if (c.deadband !== undefined) {
+      const d = rawDeadband(c.deadband, scaling);
+      if (d === undefined || d >= 2 ** 31) throw new PolicyError(spec.file, c.entry.line, `${c.entry.where}.deadband`, `signal ${m.name}.${c.signal.name}: deadband ${c.deadband} has no exact raw equivalent below 2^31`);
+      deadband = d;
+    }
+    const r = signalRow(c.signal, c.row.key, { onChange: c.onChange, minInt: c.interval, heartbeat: c.heartbeat, deadband, relPm: c.relPm });
+    if (!r.row) throw new PolicyError(spec.file, c.entry.line, c.entry.where, `${m.name}: ${r.refusal}`);
+    if (c.onChange && CHANGES_EVERY_FRAME.test(c.signal.name)) {
+      warnings.push(`${m.name}.${c.signal.name}: onChange will publish every sample: it looks like a counter or checksum, which changes in every frame`);
+    }
+    c.row.signals = (c.row.signals ?? 0) + 1;
+    signals.push({ index: signals.length, message: m, signal: c.signal, key: c.row.key, row: r.row, deadband: c.deadband, where: c.entry.where, line: c.entry.line });
+  }
+  const sigOnly: number[] = [];
+  for (const [key, { raw: goesRaw, entry }] of [...raw].sort((a, b) => a[0] - b[0])) {
+    const row = resolver.rows.get(key)!;
+    if (goesRaw || !row.signals) continue;
+    row.sigOnly = true;
+    sigOnly.push(key);
+    if (row.uplink) warnings.push(`${row.message!.name}: ${entry.where} has raw: false, so its frames go only to signals although uplink selects it`);
+  }
+  if (sigOnly.length > MAX_SIG_ONLY) {
+    throw new PolicyError(spec.file, spec.signalsLine ?? 1, "signals", `${sigOnly.length} messages have raw: false; the gateway holds ${MAX_SIG_ONLY} sigOnly keys`);
+  }
+  return { signals, sigOnly };
 }
 
 /**
@@ -333,9 +458,12 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
   const resolver = new Resolver(spec, db);
   const kept = resolver.uplink();
   const sent = resolver.transmit();
+  const warnings: string[] = [];
+  const sig = compileSignals(resolver, spec, warnings);
   const rows = [...resolver.rows.values()].sort((a, b) => a.key - b.key);
 
-  const rules = kept.filter((r) => r.interval > 0 || r.onChange).sort((a, b) => a.key - b.key);
+  // rate rules act on the raw-frame path only, which a sigOnly message does not take
+  const rules = kept.filter((r) => (r.interval > 0 || r.onChange) && !r.sigOnly).sort((a, b) => a.key - b.key);
   if (rules.length > MAX_RULES) {
     throw new VgwError(
       `rateRules: ${rules.length} messages have an interval or onChange; the firmware holds ${MAX_RULES} rules. ` +
@@ -345,7 +473,9 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
 
   const widenings: Widening[] = [];
   const groups = resolver.groups;
-  const uplink = compileFilters("canFilters", kept, groups.filter((g) => g.uplink).map((g) => g.filter), rows, max, options, "selected");
+  // the messages signals are extracted from must pass the accept filters too
+  const admitted = [...kept, ...rows.filter((r) => r.signals && !r.uplink)];
+  const uplink = compileFilters("canFilters", admitted, groups.filter((g) => g.uplink).map((g) => g.filter), rows, max, options, "selected");
   if (uplink.widening) widenings.push(uplink.widening);
   const txGroups = groups.filter((g) => g.tx).map((g) => g.filter);
   const tx = sent.length || txGroups.length ? compileFilters("txAllow", sent, txGroups, rows, max, options, "transmit") : { filters: [] as KeyFilter[] };
@@ -353,11 +483,10 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
 
   for (const r of rows) {
     r.filter = uplink.filters.findIndex((f) => admitsAny([f], r.key));
-    r.extra = !r.uplink && r.filter >= 0;
+    r.extra = !r.uplink && !r.signals && r.filter >= 0;
     const txAdmitted = admitsAny(tx.filters, r.key);
     r.txExtra = !r.tx && txAdmitted;
   }
-  const warnings: string[] = [];
   for (const r of rules) {
     const name = r.message?.name ?? keyText(r.key);
     if (r.interval > 0 && r.cycle !== undefined && r.interval < r.cycle) {
@@ -373,7 +502,10 @@ export function compilePolicy(spec: PolicySpec, db: Database, options: CompileOp
       rules: rules.map((r) => ({ key: r.key, interval: r.interval, onChange: r.onChange })),
       txAllow: allowEntries(tx.filters, sent),
       txRate: spec.transmit?.rate ?? 0,
+      signals: spec.signals ? { table: sig.signals.map((x) => x.row), sigOnly: sig.sigOnly } : undefined,
     }),
+    signals: sig.signals,
+    signalHash: tableHash(sig.signals.map((x) => x.row)),
     rows,
     groups,
     widenings,

@@ -71,7 +71,7 @@ function idText(f: Frame): string {
 
 /** Whether the gateway, configured as the scenario says, forwards this frame at all. */
 export function gatewayForwards(f: Frame, model: SettingsModel): boolean {
-  return !f.err && model.accepts(keyOf(f));
+  return !f.err && model.accepts(keyOf(f)) && !model.signalsOnly(keyOf(f));
 }
 
 /** Minimum-interval downsampling keeps a timing-dependent subset: those IDs are checked as a subsequence. */
@@ -337,6 +337,76 @@ export function checkSignals(e: Extract<Expectation, { kind: "signals" }>, rec: 
   );
 }
 
+/**
+ * Signals from the gateway (`from: gateway`): every `P/signals` sample of a signal must equal, within the tolerances,
+ * the DBC decode of a replayed input frame of its message, in order (sample k+1 comes from a later frame than sample
+ * k); each signal that had input was published at least once (its first sample); and the rules held between
+ * consecutive samples of a boot: at least `minInt` apart, and for on-change signals a change beyond the deadbands,
+ * unless the heartbeat was due.
+ */
+export function checkGatewaySignals(e: Extract<Expectation, { kind: "signals" }>, rec: RunRecord, sc: Scenario, decode: SignalDecoder): CheckResult {
+  const table = sc.gateway.signals!.table;
+  const tol = e.tolerance;
+  const rel = e.relTolerance;
+  const name = `gateway signals${e.messages.length ? ` of ${e.messages.join(", ")}` : ""} within ±${tol}${rel ? ` and ${rel * 100}%` : ""}, rules respected`;
+  const model = new SettingsModel(sc.gateway.settings);
+  const details: string[] = [];
+  let failures = 0;
+  let compared = 0;
+  const fail = (text: string) => {
+    failures++;
+    if (details.length < MAX_DETAILS) details.push(text);
+  };
+  // inputs per signal index, decoded once per frame
+  const inputs = new Map<number, Array<{ v: number; r: (typeof rec.replayed)[number] }>>();
+  const indices = table.rows.map((_, i) => i).filter((i) => !e.messages.length || e.messages.includes(table.info[i]?.message ?? ""));
+  for (const r of rec.replayed) {
+    // signals are extracted from every frame the accept filters pass, sigOnly or not
+    if (r.lost || r.frame.err || !model.accepts(keyOf(r.frame))) continue;
+    const d = decode(r.frame);
+    if (!d) continue;
+    for (const i of indices) {
+      const info = table.info[i];
+      const v = info && info.message === d.message ? d.signals[info.signal] : undefined;
+      if (typeof v === "number") (inputs.get(i) ?? inputs.set(i, []).get(i)!).push({ v, r });
+    }
+  }
+  for (const i of indices) {
+    const ins = inputs.get(i) ?? [];
+    const samples = rec.signals.filter((x) => x.i === i);
+    const sig = table.name(i);
+    if (ins.length && !samples.length) fail(`${sig}: ${ins.length} input frames, no sample published (the first one always is)`);
+    let j = 0;
+    for (const s of samples) {
+      const v = s.value as number;
+      while (j < ins.length && !(Math.abs(ins[j].v - v) <= tol + rel * Math.abs(ins[j].v) + 1e-9 * Math.abs(v))) j++;
+      compared++;
+      if (j >= ins.length) {
+        fail(`${sig}: sample ${v} (raw ${s.raw}, gateway t ${s.deviceT} ms, batch ${s.boot?.toString(16)}:${s.seq}) matches no later replayed input`);
+        j = 0;
+      } else j++;
+    }
+    const [, , , flags, fNum, , oNum, minInt, heartbeat, deadband, relPm] = table.rows[i];
+    for (let k = 1; k < samples.length; k++) {
+      const p = samples[k - 1];
+      const q = samples[k];
+      if (p.boot !== q.boot) continue; // a reboot starts the rules afresh
+      const dt = q.deviceT! - p.deviceT!;
+      if (heartbeat > 0 && dt >= heartbeat) continue;
+      const at = `${sig} at gateway t ${q.deviceT} ms (batch ${q.boot?.toString(16)}:${q.seq})`;
+      if (dt < minInt) fail(`${at}: ${dt} ms after the previous sample, minimum interval ${minInt} ms`);
+      if (flags & 4) {
+        const d = Math.abs(q.raw! - p.raw!);
+        if (d <= deadband) fail(`${at}: raw ${p.raw} -> ${q.raw} is within the deadband ${deadband}`);
+        else if (relPm > 0 && d * Math.abs(fNum) * 1000 <= relPm * Math.abs(p.raw! * fNum + oNum)) fail(`${at}: raw ${p.raw} -> ${q.raw} is within the relative deadband ${relPm / 10}%`);
+      }
+    }
+  }
+  const metrics = { compared, failures, signals: indices.length };
+  if (compared === 0) return result(e, name, false, "no gateway signal sample arrived (is the table deployed, and do the messages reach the gateway?)", details, metrics);
+  return result(e, name, failures === 0, failures ? `${failures} problems in ${compared} samples; first: ${details[0]}` : `${compared} samples of ${indices.length} signals agree with the replayed frames and the rules`, details, metrics);
+}
+
 export function checkCommand(e: Extract<Expectation, { kind: "command" }>, rec: RunRecord): CheckResult {
   const cmd = rec.commands.find((c) => c.ref === e.ref && c.frame);
   const frameText = cmd?.frame ? formatFrame(cmd.frame) : "?";
@@ -428,7 +498,7 @@ export function checkAll(rec: RunRecord, sc: Scenario, decode?: SignalDecoder): 
         return checkCycle(e, rec, sc, a);
       case "signals":
         if (!decode) return result(e, "signals", false, "no DBC decoder available for this run");
-        return checkSignals(e, rec, sc, a, decode);
+        return e.from === "gateway" ? checkGatewaySignals(e, rec, sc, decode) : checkSignals(e, rec, sc, a, decode);
       case "command":
         return checkCommand(e, rec);
       case "status":

@@ -8,6 +8,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { VgwError } from "../frame/errors";
 import { log } from "../host/log";
 import { GatewayReceiver } from "../host/gateway/receiver";
+import { SignalReceiver, type SignalTable } from "../host/gateway/signals";
 import { encodeCommand, gatewayTopics, type GatewayCommand, type GatewayTopics } from "../host/gateway/uplink";
 import { flattenCounters } from "./checks";
 import type { RunRecord, StatusRecord } from "./record";
@@ -16,6 +17,8 @@ export class GatewayObserver {
   readonly topics: GatewayTopics;
   /** True once the subscriptions of the current connection are in place (after each reconnect too). */
   private subscribed = false;
+  /** The `P/signals` receiver, when the scenario gives the gateway a signal table. */
+  signalReceiver?: SignalReceiver;
 
   private constructor(
     private readonly client: MqttClient,
@@ -26,7 +29,7 @@ export class GatewayObserver {
   }
 
   /** Connects (bounded by `timeoutMs`) and subscribes; reconnects and resubscribes when the broker comes back. */
-  static async connect(url: string, prefix: string, device: string, rec: RunRecord, now: () => number, timeoutMs = 5000): Promise<GatewayObserver> {
+  static async connect(url: string, prefix: string, device: string, rec: RunRecord, now: () => number, timeoutMs = 5000, signals?: SignalTable): Promise<GatewayObserver> {
     const client = mqtt.connect(url, { clientId: `vgw-hil-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, reconnectPeriod: 100, connectTimeout: timeoutMs });
     client.on("error", (e) => log.debug(`hil observer: ${e.message}`));
     try {
@@ -39,6 +42,7 @@ export class GatewayObserver {
       });
       const receiver = await GatewayReceiver.attach(client, { prefix, device, expectStart: true });
       const obs = new GatewayObserver(client, receiver, rec);
+      if (signals) obs.signalReceiver = await SignalReceiver.attach(client, signals, { prefix, device });
       obs.subscribed = true;
       obs.wire(now);
       return obs;
@@ -62,6 +66,21 @@ export class GatewayObserver {
       for (let s = v.from; s <= v.to && rec.uplink.gaps.length < 10_000; s++) rec.uplink.gaps.push(`${b.boot.toString(16)}:${s}`);
     });
     r.on("malformed", (topic, e) => rec.undecodable.push({ topic, at: now(), reason: e.message }));
+    const sr = this.signalReceiver;
+    if (sr) {
+      sr.on("batch", (b) => {
+        const at = now();
+        for (const s of b.samples) {
+          const info = sr.table.info[s.i];
+          rec.signals.push({ message: info?.message ?? "", signal: info?.signal ?? sr.table.name(s.i), value: sr.table.physical(s.i, s.raw), deviceT: s.t, receivedAt: at, i: s.i, raw: s.raw, boot: b.boot, seq: b.seq });
+        }
+      });
+      sr.on("duplicate", () => rec.uplink.duplicates++);
+      sr.on("gap", (_dev, v, b) => {
+        for (let s = v.from; s <= v.to && rec.uplink.gaps.length < 10_000; s++) rec.uplink.gaps.push(`signals ${b.boot.toString(16)}:${s}`);
+      });
+      sr.on("malformed", (topic, e) => rec.undecodable.push({ topic, at: now(), reason: e.message }));
+    }
     r.on("status", (_dev, s) => rec.statuses.push({ at: now(), online: s.online, counters: flattenCounters(s.raw), raw: s.raw }));
     r.on("result", (_dev, res) => {
       // The harness's own status requests (ids "hil-..."): their effect is the status message itself.
@@ -96,6 +115,7 @@ export class GatewayObserver {
 
   async close(): Promise<void> {
     await this.receiver.detach().catch(() => undefined);
+    await this.signalReceiver?.detach().catch(() => undefined);
     await this.client.endAsync(true);
   }
 }

@@ -38,6 +38,12 @@ export interface DeliveredSignal {
   value: number | string;
   deviceT?: number;
   receivedAt: number;
+  /** Its index in the signal table and its raw value, for `P/signals` samples. */
+  i?: number;
+  raw?: number;
+  /** The signal batch it travelled in. */
+  boot?: number;
+  seq?: number;
 }
 
 export interface CommandRecord {

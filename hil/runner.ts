@@ -87,7 +87,7 @@ export async function runScenario(sc: Scenario, opts: RunOptions): Promise<RunOu
     cleanup.push(() => p.close());
     const device = opts.device ?? "hil";
     const prefix = opts.prefix ?? "vgw";
-    const observer = await GatewayObserver.connect(broker.url, prefix, device, rec, now);
+    const observer = await GatewayObserver.connect(broker.url, prefix, device, rec, now, undefined, sc.gateway.signals?.table);
     cleanup.push(() => observer.close());
     const target = await openTarget(targetKind, {
       // A board reaches the broker on its own; the simulated gateway goes through the proxy, so links can be cut.
@@ -153,7 +153,7 @@ function prefixKeys(prefix: string, o: object): Record<string, number> {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [prefix + k, v as number]));
 }
 
-function dbcDecoder(path: string): SignalDecoder {
+export function dbcDecoder(path: string): SignalDecoder {
   const decoder = new Decoder(loadDbcFile(path));
   return (frame) => {
     const d = decoder.decode(frame);
@@ -363,7 +363,8 @@ async function runStep(step: Step, c: StepContext): Promise<void> {
 
 /** True when the status accounts for every frame the gateway received: nothing left in its open batch or outbox. */
 function accountedFor(c: Record<string, number>): boolean {
-  const settled = (c.flt ?? 0) + (c.ds ?? 0) + (c.ack ?? 0) + (c["drop.outbox"] ?? 0) + (c["drop.malformed"] ?? 0);
+  // `sonly`: frames that went only to signals (sigOnly), never into a frame batch
+  const settled = (c.flt ?? 0) + (c.ds ?? 0) + (c.ack ?? 0) + (c.sonly ?? 0) + (c["drop.outbox"] ?? 0) + (c["drop.malformed"] ?? 0);
   return c.rx !== undefined && c.rx === settled && (c.ob ?? 0) === 0;
 }
 

@@ -33,6 +33,11 @@ import { EXT_BIT, frameKey } from "../can-db/frame-key";
 import { MAX_FILTERS, MAX_RULES, MAX_TX_RATE, policySettings, type PolicySettings, type RateRule } from "../can-db/gateway-settings";
 import type { KeyFilter } from "../can-db/policy-filters";
 import { EcuConfigError, loadEcuConfig, type EcuConfig } from "../host/diag/ecu-sim";
+import { SettingsModel } from "../can-db/gateway-settings";
+import { compilePolicy } from "../can-db/policy";
+import { loadPolicyFile } from "../can-db/policy-file";
+import { loadDbcFile } from "../can-db/load";
+import { SignalTable } from "../host/gateway/signals";
 
 /** A scenario file that cannot be run as written: `file:line: key: reason`. */
 export class ScenarioError extends VgwError {
@@ -62,6 +67,11 @@ export interface ScenarioGateway {
   settings: PolicySettings;
   /** Other firmware settings, passed through as written. */
   extra: Record<string, unknown>;
+  /**
+   * `signals: policy.yaml`: the policy whose `signals:` section (docs/policy.md) is compiled with the scenario's DBC
+   * into sigTable/sigOnly (deployed as settings); the observer decodes `P/signals` with this table.
+   */
+  signals?: { policy: string; table: SignalTable };
 }
 
 /** A trace to replay: a file (any format the trace registry reads), or a synthetic load the harness generates. */
@@ -97,7 +107,7 @@ export type CanFault = "overflow" | "report-loss" | "bus-off" | "recover";
 
 export type Expectation =
   | { kind: "delivery"; ids: KeyFilter[]; maxLost: number; origin: Origin }
-  | { kind: "signals"; messages: string[]; tolerance: number; relTolerance: number; origin: Origin }
+  | { kind: "signals"; messages: string[]; tolerance: number; relTolerance: number; from: "frames" | "gateway"; origin: Origin }
   | { kind: "latency"; p99Ms?: number; maxMs?: number; origin: Origin }
   | { kind: "cycle"; key: number; periodMs: number; toleranceMs: number; maxOutsidePct: number; origin: Origin }
   | { kind: "command"; ref: string; outcome: "transmitted" | "refused"; withinMs: number; reason?: string; origin: Origin }
@@ -158,18 +168,20 @@ export function parseScenario(text: string, file: string): Scenario {
     }
   }
 
+  const pendingSignals: PendingSignals = {};
   const scenario: Scenario = {
     file,
     name: root.has("name") ? cx.str(root.get("name")!, "name") : path.basename(file, path.extname(file)),
     description: root.has("description") ? cx.str(root.get("description")!, "description") : "",
     traces,
-    gateway: root.has("gateway") ? gatewaySection(cx, root.get("gateway")!) : defaultGateway(),
+    gateway: root.has("gateway") ? gatewaySection(cx, root.get("gateway")!, dir, pendingSignals) : defaultGateway(),
     broker: root.has("broker") ? brokerSpec(cx, root.get("broker")!) : { kind: "aedes" },
     steps: [],
     expectations: [],
   };
   if (root.has("target")) scenario.target = cx.oneOf(root.get("target")!, "target", ["sim", "board"] as const);
   if (root.has("dbc")) scenario.dbc = cx.existingFile(root.get("dbc")!, "dbc", dir);
+  if (pendingSignals.value) scenario.gateway.signals = compileSignalPolicy(cx, pendingSignals.value, scenario);
   if (root.has("ecu")) {
     const file = cx.existingFile(root.get("ecu")!, "ecu", dir);
     try {
@@ -237,7 +249,36 @@ export function defaultGateway(): ScenarioGateway {
  * Compiles the `gateway:` section into the firmware's settings. Per frame key, minInterval and onChange make one rate
  * rule; the firmware holds one transmit rate for every ID, so the lowest `rate` of the allowlist is it.
  */
-function gatewaySection(cx: Context, node: Node): ScenarioGateway {
+/**
+ * The signal table of `gateway.signals`: the policy's `signals:` section against the scenario's DBC. Its messages must
+ * pass the scenario's accept filters, or the gateway would never see them.
+ */
+function compileSignalPolicy(cx: Context, p: { node: Node; path: string }, sc: Scenario): { policy: string; table: SignalTable } {
+  if (!sc.dbc) throw cx.error(p.node, "gateway.signals", "a signal table needs a 'dbc' at the top of the scenario");
+  let compiled;
+  try {
+    compiled = compilePolicy(loadPolicyFile(p.path), loadDbcFile(sc.dbc));
+  } catch (e) {
+    throw cx.error(p.node, "gateway.signals", (e as Error).message);
+  }
+  if (!compiled.signals.length) throw cx.error(p.node, "gateway.signals", `${p.path} has no signals section`);
+  const model = new SettingsModel(sc.gateway.settings);
+  const blocked = compiled.signals.find((x) => !model.accepts(x.key));
+  if (blocked) throw cx.error(p.node, "gateway.signals", `${blocked.message.name} has signals in the table but the scenario's filters do not admit it`);
+  sc.gateway.extra.sigTable = compiled.settings.sigTable;
+  sc.gateway.extra.sigOnly = compiled.settings.sigOnly;
+  // the checks model the gateway from its settings: sigOnly frames never reach the frame uplink
+  sc.gateway.settings.sigTable = compiled.settings.sigTable;
+  sc.gateway.settings.sigOnly = compiled.settings.sigOnly;
+  return { policy: p.path, table: SignalTable.fromPolicy(compiled) };
+}
+
+/** `gateway.signals` as written: compiled once the scenario's DBC is known (it may come later in the file). */
+interface PendingSignals {
+  value?: { node: Node; path: string };
+}
+
+function gatewaySection(cx: Context, node: Node, dir: string, pending: PendingSignals): ScenarioGateway {
   let filters: KeyFilter[] = [];
   let txAllow: KeyFilter[] = [];
   const rates: number[] = [];
@@ -272,6 +313,12 @@ function gatewaySection(cx: Context, node: Node): ScenarioGateway {
         });
         if (txAllow.length > MAX_FILTERS) throw cx.error(v, key, `${txAllow.length} allowed IDs; the firmware holds ${MAX_FILTERS}`);
         break;
+      case "signals":
+        pending.value = { node: v, path: cx.existingFile(v, key, dir) };
+        break;
+      case "sigTable":
+      case "sigOnly":
+        throw cx.error(v, key, "give the signal table as 'signals: <policy.yaml>' (compiled with the scenario's DBC), so the observer can decode it");
       default:
         extra[k] = cx.plain(v);
     }
@@ -380,9 +427,12 @@ function parseExpectation(cx: Context, node: Node, key: string, sc: Scenario): E
     }
     case "signals": {
       if (!sc.dbc) throw cx.error(v, at, "signal checks need a 'dbc' at the top of the scenario");
-      const m = isEmpty ? new Map<string, Node>() : cx.map(v, at, ["messages", "tolerance", "relTolerance"]);
+      const m = isEmpty ? new Map<string, Node>() : cx.map(v, at, ["messages", "tolerance", "relTolerance", "from"]);
+      const from = m.has("from") ? cx.oneOf(m.get("from")!, `${at}.from`, ["frames", "gateway"] as const) : "frames";
+      if (from === "gateway" && !sc.gateway.signals) throw cx.error(v, `${at}.from`, "signals from the gateway need a signal table: 'signals: <policy.yaml>' in the gateway section");
       return {
         kind,
+        from,
         messages: m.has("messages") ? cx.items(m.get("messages")!, `${at}.messages`).map((n, i) => cx.str(n, `${at}.messages[${i}]`)) : [],
         tolerance: m.has("tolerance") ? cx.nonNegative(m.get("tolerance")!, `${at}.tolerance`) : 0,
         relTolerance: m.has("relTolerance") ? cx.nonNegative(m.get("relTolerance")!, `${at}.relTolerance`) : 0,

@@ -12,11 +12,17 @@ import { openStore } from "../../host/ingest/store";
 import { openSubscriber } from "../../host/ingest/subscriber";
 import { log } from "../../host/log";
 import { positiveNumber } from "../options";
+import { loadDbcFile } from "../../can-db/load";
+import { loadPolicyFile } from "../../can-db/policy-file";
+import { compilePolicy } from "../../can-db/policy";
+import { loadSignalTable, SignalTable } from "../../host/gateway/signals";
 
 interface IngestOptions {
   broker: string;
   store: string;
   dbc?: string;
+  policy?: string;
+  table?: string;
   prefix: string;
   device?: string[];
   group?: string;
@@ -43,6 +49,8 @@ export async function ingest(opts: IngestOptions): Promise<void> {
   if (opts.group !== undefined && !/^[A-Za-z0-9_-]+$/.test(opts.group)) throw new UsageError(`--group '${opts.group}': use letters, digits, - and _`);
   for (const d of opts.device ?? []) if (!/^[^/+#.\s]+$/.test(d)) throw new UsageError(`--device '${d}': a device id has no / + # . or spaces`);
   const decoder = opts.dbc ? await loadDecoder(opts.dbc) : undefined;
+  const signalTable = ingestSignalTable(opts);
+  if (signalTable && /^nats:\/\//i.test(opts.broker)) throw new UsageError("gateway signals (--policy/--table) are taken over MQTT only; the NATS stream carries frames and status");
   const store = await openStore(opts.store);
   let ingester: Ingester | undefined;
   const stop = (): void => ingester?.stop();
@@ -50,8 +58,8 @@ export async function ingest(opts: IngestOptions): Promise<void> {
   process.once("SIGTERM", stop);
   const timer = opts.duration !== undefined ? setTimeout(stop, opts.duration * 1000) : undefined;
   try {
-    const subscriber = await openSubscriber(opts.broker, { prefix: opts.prefix, devices: opts.device ?? [], group: opts.group, ackWaitMs: opts.ackWait, clientId: opts.clientId });
-    ingester = new Ingester({ store, subscriber, prefix: opts.prefix, decoder, progressMs: opts.progress === undefined ? 2000 : opts.progress * 1000 });
+    const subscriber = await openSubscriber(opts.broker, { prefix: opts.prefix, devices: opts.device ?? [], group: opts.group, ackWaitMs: opts.ackWait, clientId: opts.clientId, signals: signalTable !== undefined });
+    ingester = new Ingester({ store, subscriber, prefix: opts.prefix, decoder, signalTable, progressMs: opts.progress === undefined ? 2000 : opts.progress * 1000 });
     const c = await ingester.run();
     const seconds = ingester.elapsedMs / 1000;
     const totals = await store.counts();
@@ -60,6 +68,7 @@ export async function ingest(opts: IngestOptions): Promise<void> {
         `${c.duplicates} duplicate batches dropped, ${c.rejects} payloads rejected, ${c.statuses} status messages, ${c.signals} signal values, ` +
         `${c.commits} commits (${c.commits ? (c.commitMs / c.commits).toFixed(1) : 0} ms each)`,
     );
+    if (signalTable) log.info(`ingest: ${c.gatewaySignals} gateway signal samples in ${c.signalBatches} signal batches stored, ${c.duplicateSignalBatches} duplicate signal batches dropped`);
     log.info(`ingest: the store holds ${totals.frames} frames in ${totals.batches} batches, ${totals.missing} batches missing (gaps view), ${totals.rejects} rejects`);
   } finally {
     clearTimeout(timer);
@@ -69,6 +78,17 @@ export async function ingest(opts: IngestOptions): Promise<void> {
   }
 }
 
+/** The signal table for `P/signals`: compiled from --policy (with --dbc), or read from --table; none without either. */
+function ingestSignalTable(opts: IngestOptions): SignalTable | undefined {
+  if (opts.policy && opts.table) throw new UsageError("give either --policy (with --dbc) or --table, not both");
+  if (opts.table) return loadSignalTable(opts.table);
+  if (!opts.policy) return undefined;
+  if (!opts.dbc) throw new UsageError("--policy needs the --dbc it was compiled against");
+  const compiled = compilePolicy(loadPolicyFile(opts.policy), loadDbcFile(opts.dbc));
+  if (!compiled.signals.length) throw new UsageError(`--policy ${opts.policy} has no signals section`);
+  return SignalTable.fromPolicy(compiled);
+}
+
 export function registerIngest(program: Command): void {
   program
     .command("ingest")
@@ -76,6 +96,8 @@ export function registerIngest(program: Command): void {
     .requiredOption("--broker <url>", "mqtt://host[:port], mqtts://host[:port]?ca=ca.pem, or nats://host:port[,host:port...] (JetStream)")
     .requiredOption("--store <store>", "a file path (embedded DuckDB store) or postgres://user[:pass]@host[:port]/db")
     .option("--dbc <file>", "also store decoded signals in long form (the signals table)")
+    .option("--policy <file>", "also store the gateways' own signal samples (P/signals), decoded with this policy's table (with --dbc)")
+    .option("--table <file>", "the same with a compiled table (vgw policy env or JSON output)")
     .option("--prefix <prefix>", "topic prefix", "vgw")
     .option("--device <id...>", "only these gateways (default: every gateway under the prefix)")
     .option("--group <name>", "workers with the same group share the load (MQTT 5 $share group, or the JetStream consumer name)")

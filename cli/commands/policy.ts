@@ -12,6 +12,7 @@ import { loadPolicyFile, parsePolicy } from "../../can-db/policy-file";
 import { compilePolicy, type CompiledPolicy, type PolicyRow, type Widening } from "../../can-db/policy";
 import { MAX_FILTERS, type PolicySettings } from "../../can-db/gateway-settings";
 import { keyText } from "../../can-db/frame-key";
+import { FLAG_MOTOROLA, FLAG_ON_CHANGE, FLAG_SIGNED, tableHash } from "../../can-db/signal-table";
 import { UsageError, VgwError } from "../../frame/errors";
 import { contains } from "../../can-db/policy-filters";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
@@ -38,6 +39,8 @@ const DEFAULT_PREFIX = "vgw";
 
 export function settingsEnv(settings: PolicySettings, header: string): string {
   const lines = [`# ${header}`];
+  // the hash the gateway reports as `sh`: a comment, which the settings reader skips
+  if (settings.sigTable) lines.push(`# sigTable hash sh=0x${tableHash(settings.sigTable).toString(16).padStart(8, "0")}`);
   for (const [key, value] of Object.entries(settings)) lines.push(`${key}=${JSON.stringify(value)}`);
   return lines.join("\n") + "\n";
 }
@@ -49,8 +52,10 @@ function filterText(f: number[]): string {
 }
 
 export function explainTable(compiled: CompiledPolicy): string {
+  const withSignals = compiled.settings.sigTable !== undefined;
   const table = new Table({
-    head: ["message", "ID", "uplink", "interval ms", "on change", "admitted by", "transmit"],
+    // the signals column only when the policy has signals
+    head: ["message", "ID", "uplink", "interval ms", "on change", "admitted by", "transmit", ...(withSignals ? ["signals"] : [])],
     style: { head: [], border: [] },
     // one line per message: no rule between rows
     chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
@@ -61,18 +66,44 @@ export function explainTable(compiled: CompiledPolicy): string {
     const interval = !r.uplink || r.interval === 0 ? "-" : r.every !== undefined ? `${r.interval} (every ${r.every} x ${r.cycle})` : String(r.interval);
     const admitted = r.filter >= 0 ? `#${r.filter} ${filterText(canFilters[r.filter])}` : "-";
     const tx = r.tx ? `allowed (${compiled.settings.txRate}/s)` : r.txExtra ? "EXTRA" : "-";
-    table.push([r.message?.name ?? "(not in DBC)", keyText(r.key) + (r.ext ? " ext" : ""), uplink, interval, r.uplink && r.onChange ? "yes" : "-", admitted, tx]);
+    const raw = r.sigOnly ? "signals only" : r.signals && !r.uplink ? "kept (signals)" : uplink;
+    const sig = r.signals ? `${r.signals}${r.sigOnly ? " (only)" : ""}` : "-";
+    const rated = r.uplink && !r.sigOnly;
+    table.push([r.message?.name ?? "(not in DBC)", keyText(r.key) + (r.ext ? " ext" : ""), raw, rated ? interval : "-", rated && r.onChange ? "yes" : "-", admitted, tx, ...(withSignals ? [sig] : [])]);
   }
   for (const g of compiled.groups) {
     // the group's own filter, or the widened one that contains it
     const filter = canFilters.findIndex((f) => contains({ value: f[0], mask: f[1] }, g.filter));
     const source = g.source === undefined ? "any source" : `source 0x${g.source.toString(16).toUpperCase()}`;
     const tx = g.tx ? `allowed (${compiled.settings.txRate}/s)` : "-";
-    table.push([`(PGN group, ${source})`, `PGN 0x${g.pgn.toString(16).toUpperCase()}`, g.uplink ? "kept" : filter >= 0 ? "admitted" : "-", "-", "-", filter >= 0 ? `#${filter} ${filterText(canFilters[filter])}` : "-", tx]);
+    table.push([`(PGN group, ${source})`, `PGN 0x${g.pgn.toString(16).toUpperCase()}`, g.uplink ? "kept" : filter >= 0 ? "admitted" : "-", "-", "-", filter >= 0 ? `#${filter} ${filterText(canFilters[filter])}` : "-", tx, ...(withSignals ? ["-"] : [])]);
   }
-  const kept = compiled.rows.filter((r) => r.uplink).length;
+  const kept = compiled.rows.filter((r) => r.uplink && !r.sigOnly).length;
   const s = compiled.settings;
-  return `${kept} of ${compiled.rows.length} messages kept; ${s.canFilters.length} accept filters, ${s.rateRules.length} rate rules, ${s.txAllow.length} transmit filters\n${table.toString()}\n`;
+  const head = `${kept} of ${compiled.rows.length} messages kept; ${s.canFilters.length} accept filters, ${s.rateRules.length} rate rules, ${s.txAllow.length} transmit filters`;
+  const sigs = withSignals ? `\n${signalsTable(compiled)}` : "";
+  return `${head}\n${table.toString()}\n${sigs}`;
+}
+
+/** A deadband or rule value for the table: "-" for none. */
+const orDash = (v: number, unit = "") => (v ? `${v}${unit}` : "-");
+
+/** The signal table, one line per row: what the gateway extracts and when it publishes. */
+export function signalsTable(compiled: CompiledPolicy): string {
+  const table = new Table({
+    head: ["i", "message", "signal", "bits", "scaling", "on change", "deadband", "rel", "min ms", "heartbeat ms"],
+    style: { head: [], border: [] },
+    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
+  });
+  for (const c of compiled.signals) {
+    const [, start, len, flags, fNum, fDen, oNum, minInt, heartbeat, deadband, relPm] = c.row;
+    const bits = `${start}|${len}@${flags & FLAG_MOTOROLA ? "0" : "1"}${flags & FLAG_SIGNED ? "-" : "+"}`;
+    const scaling = fDen === 1 && oNum === 0 ? (fNum === 1 ? "raw" : `raw*${fNum}`) : `(raw*${fNum}${oNum < 0 ? "-" : "+"}${Math.abs(oNum)})/${fDen}`;
+    const band = c.deadband !== undefined ? `${c.deadband}${c.signal.unit ? " " + c.signal.unit : ""} = ${deadband} raw` : orDash(deadband, " raw");
+    table.push([c.index, c.message.name, c.signal.name, bits, scaling, flags & FLAG_ON_CHANGE ? "yes" : "-", band, relPm ? `${relPm / 10}%` : "-", orDash(minInt), orDash(heartbeat)]);
+  }
+  const only = compiled.settings.sigOnly?.length ?? 0;
+  return `${compiled.signals.length} signals (sigTable hash sh=0x${compiled.signalHash.toString(16).padStart(8, "0")}), ${only} messages signals-only\n${table.toString()}\n`;
 }
 
 function rowName(r: PolicyRow): string {
@@ -164,6 +195,7 @@ export async function policyCommand(file: string, opts: PolicyOptions): Promise<
     if (compiled.settings.txAllow.length) {
       log.warn("policy: txAllow and txRate are not sent: the gateway takes its transmit allowlist from its settings only; deploy them with --format env");
     }
+    if (compiled.settings.sigTable) log.warn("policy: sigTable and sigOnly are not sent: the gateway takes its signal table from its settings; deploy them with --format env");
     const results = await publishPolicy(compiled.settings, opts.publish, timeoutMs);
     const lines = results.map((r) => `${r.op}: ${r.ok ? "ok" : `refused: ${r.reason}${r.msg ? ` (${r.msg})` : ""}`}`);
     await writeStdout(lines.join("\n") + "\n");

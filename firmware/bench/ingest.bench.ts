@@ -8,6 +8,7 @@ import { describe, test } from "@devicescript/test"
 import { BatchEncoder, BATCH_OVERHEAD } from "../src/batch"
 import { checkRecord } from "../src/records"
 import { FrameSelector } from "../src/filters"
+import { SignalTable } from "../src/signals"
 import { checkConfig } from "../src/config"
 import { Gateway } from "../src/gateway"
 
@@ -86,6 +87,8 @@ describe("frame path benchmark", () => {
         const sink = {
             counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 },
             selector: new FrameSelector(),
+            signals: new SignalTable(512),
+            closeSignals: () => {},
             closeBatch: () => enc.clear(),
         }
         await measure("BatchEncoder.addReport", pk, 60, (b: Buffer, now: number) => enc.addReport(b, now, sink))

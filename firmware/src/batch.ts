@@ -8,11 +8,14 @@
 import { headSize, MAJOR_BYTES, MAJOR_UINT, putHead } from "./cbor"
 import { FrameSelector } from "./filters"
 import { checkRecord, FLAG_EXT, FLAG_FD, FLAG_RTR, RECORD_HEAD } from "./records"
+import { SignalSink, SignalTable } from "./signals"
 
 /** Where addReport counts and sends what it does not encode itself. */
-export interface IngestSink {
+export interface IngestSink extends SignalSink {
     counters: { rx: number; filtered: number; downsampled: number; malformed: number }
     selector: FrameSelector
+    /** Signal extraction, after the accept filters and before downsampling (signals.ts). */
+    signals: SignalTable
     /** Closes the open batch (the encoder is empty afterwards). */
     closeBatch(): void
 }
@@ -193,7 +196,8 @@ export class BatchEncoder {
     addReport(buf: Buffer, now: number, sink: IngestSink, start = 0) {
         const end = buf.length
         const sel = sink.selector
-        const selecting = sel.hasFilters || sel.hasRules
+        const sig = sink.signals.active ? sink.signals : null
+        const selecting = sel.hasFilters || sel.hasRules || sig !== null
         const rec = this.rec
         const table = this.table
         const arena = this.arena
@@ -240,6 +244,8 @@ export class BatchEncoder {
                     sink.counters.filtered++
                     continue
                 }
+                // signals see every accepted frame (rateRules are for the raw frames); 2 = signals only
+                if (sig !== null && sig.onFrame(key, buf, src, dataLen, now, sink) === 2) continue
                 if (sel.hasRules && !sel.keeps(key, buf, src, dataLen, now)) {
                     sink.counters.downsampled++
                     continue

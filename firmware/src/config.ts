@@ -6,6 +6,7 @@
 import { readSetting } from "@devicescript/settings"
 import { KIND_FLAGS, MAX_ALLOW } from "./allowlist"
 import { MAX_FILTERS, MAX_RULES } from "./filters"
+import { onlyProblem, tableProblem } from "./signals"
 
 export interface GatewayConfig {
     mqttHost: string
@@ -42,6 +43,12 @@ export interface GatewayConfig {
     outboxBytes: number
     /** ms between status publications. */
     statusPeriod: number
+    /** Signals extracted from frames (rows of 11 integers, signals.ts); empty = none. */
+    sigTable: number[][]
+    /** Frame keys whose frames go to signals only, not into frame batches. */
+    sigOnly: number[]
+    /** Largest `P/signals` payload, bytes. */
+    sigBytes: number
 }
 
 export const DEFAULTS: GatewayConfig = {
@@ -63,9 +70,12 @@ export const DEFAULTS: GatewayConfig = {
     txExpMax: 30000,
     insecure: false,
     batchWindow: 100,
-    batchBytes: 4096,
+    batchBytes: 2560,
     outboxBytes: 12288,
     statusPeriod: 5000,
+    sigTable: [],
+    sigOnly: [],
+    sigBytes: 512,
 }
 
 export const KEYS = Object.keys(DEFAULTS)
@@ -140,18 +150,34 @@ export function checkSetting(key: string, v: any): string {
             return isUint(v, 1024, 32768) ? "" : "bytes 1024..32768"
         case "statusPeriod":
             return isUint(v, 500, 3600000) ? "" : "ms 500..3600000"
+        case "sigTable":
+            return tableProblem(v)
+        case "sigOnly":
+            return onlyProblem(v)
+        case "sigBytes":
+            return isUint(v, 128, 2048) ? "" : "bytes 128..2048"
     }
     return "unknown setting"
 }
 
+/** Settings refused as a whole with the signal table: either one bad leaves no signals (status `serr`). */
+const SIGNAL_KEYS = ["sigTable", "sigOnly"]
+
 /**
  * Checks a set of raw values; missing keys take defaults, bad ones too (with a message each). A bad broker setting
  * (host, port, TLS, user, password) is `fatal` instead: a typo must not fall back to plain TCP or to no password.
+ * A bad `sigTable` or `sigOnly` empties both and says why in `sigError` (the status's `serr`).
  */
-export function checkConfig(raw: Record<string, any>): { config: GatewayConfig; errors: string[]; fatal: string[] } {
+export function checkConfig(raw: Record<string, any>): {
+    config: GatewayConfig
+    errors: string[]
+    fatal: string[]
+    sigError: string
+} {
     const config: any = {}
     const errors: string[] = []
     const fatal: string[] = []
+    let sigError = ""
     for (const k of KEYS) {
         const v = raw[k]
         const d = (DEFAULTS as any)[k]
@@ -160,7 +186,11 @@ export function checkConfig(raw: Record<string, any>): { config: GatewayConfig; 
             continue
         }
         const why = checkSetting(k, v)
-        if (why && BROKER_KEYS.indexOf(k) >= 0) {
+        if (why && SIGNAL_KEYS.indexOf(k) >= 0) {
+            sigError = `${k}: ${why}`
+            errors.push(`setting ${k}: expected ${why}; no signals published`)
+            config[k] = d
+        } else if (why && BROKER_KEYS.indexOf(k) >= 0) {
             fatal.push(`setting ${k}: expected ${why}; not connecting to the broker`)
             config[k] = d
         } else if (why) {
@@ -183,11 +213,19 @@ export function checkConfig(raw: Record<string, any>): { config: GatewayConfig; 
         errors.push(`setting outboxBytes: must hold one batch (batchBytes + 64); using ${c.batchBytes + 64}`)
         c.outboxBytes = c.batchBytes + 64
     }
-    return { config: c, errors, fatal }
+    if (sigError) {
+        c.sigTable = []
+        c.sigOnly = []
+    }
+    if (c.outboxBytes < c.sigBytes + 64) {
+        errors.push(`setting sigBytes: the outbox must hold one signal batch; using ${c.outboxBytes - 64}`)
+        c.sigBytes = c.outboxBytes - 64
+    }
+    return { config: c, errors, fatal, sigError }
 }
 
 /** Reads every setting from the device's settings store. */
-export async function loadConfig(): Promise<{ config: GatewayConfig; errors: string[]; fatal: string[] }> {
+export async function loadConfig(): Promise<{ config: GatewayConfig; errors: string[]; fatal: string[]; sigError: string }> {
     const raw: Record<string, any> = {}
     for (const k of KEYS) raw[k] = await readSetting(k, undefined)
     // The password under a `$` key: the Jacdac settings service leaves `$` keys out of its listing

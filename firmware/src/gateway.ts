@@ -13,6 +13,7 @@ import { FrameSelector } from "./filters"
 import { encodePublish, encodeSubscribe, publishHeaderSize, putPublishHeader } from "./mqtt/packets"
 import { MqttSession } from "./mqtt/session"
 import { Outbox } from "./outbox"
+import { SignalTable } from "./signals"
 
 export const VERSION = "0.1.0"
 /** Service command of the CanBus `frames` report (firmware/services/canbus.md). */
@@ -57,6 +58,8 @@ export class Gateway {
     readonly selector = new FrameSelector()
     readonly outbox: Outbox
     readonly commands: CommandHandler
+    /** Decoded signals (`sigTable`), published on `P/signals`. */
+    readonly signals: SignalTable
     session: MqttSession = null
     seq = 0
     /** The CanBus client, once bound. */
@@ -66,6 +69,7 @@ export class Gateway {
     busState = "unbound"
     private nextPid = 1
     private readonly topicFrames: Buffer
+    private readonly topicSignals: Buffer
     private readonly topicStatus: Buffer
     private readonly topicResult: Buffer
     readonly topicCmd: string
@@ -93,8 +97,11 @@ export class Gateway {
         this.selector.setFilters(config.canFilters)
         this.selector.setRules(config.rateRules)
         this.allow.set(config.txAllow)
+        this.signals = new SignalTable(config.sigBytes)
+        this.signals.compile(config.sigTable, config.sigOnly)
         const p = config.topicPrefix + "/" + config.deviceId + "/"
         this.topicFrames = Buffer.from(p + "frames")
+        this.topicSignals = Buffer.from(p + "signals")
         this.topicStatus = Buffer.from(p + "status")
         this.topicResult = Buffer.from(p + "result")
         this.topicCmd = p + "cmd"
@@ -148,6 +155,32 @@ export class Gateway {
         this.kick.emit(true)
     }
 
+    /**
+     * Closes the open signal batch into a PUBLISH packet on `P/signals` in the outbox, like a frame batch (its
+     * entry carries no frames: `pub`/`ack` stay frame counts); a batch that does not fit is counted in `drop.sig`.
+     */
+    closeSignals() {
+        const sig = this.signals
+        if (sig.count === 0) return
+        const seq = sig.seq++
+        const size = sig.payloadSize(this.bootId, seq)
+        const topic = this.topicSignals
+        const hdr = publishHeaderSize(topic.length, 1, size)
+        const ob = this.outbox
+        const off = ob.reserve(hdr + size)
+        if (off < 0) sig.dropped += sig.count
+        else {
+            const pid = this.allocPid()
+            const ring = ob.buffer()
+            const p = putPublishHeader(ring, off, topic, 1, false, pid, size)
+            sig.writePayload(ring, p, this.bootId, seq)
+            ob.commit(off, hdr + size, pid, 0)
+            sig.published += sig.count
+        }
+        sig.clear()
+        this.kick.emit(true)
+    }
+
     /** A packet id not used by any outbox entry (MQTT 3.1.1, 2.3.1). */
     private allocPid(): number {
         for (;;) {
@@ -166,6 +199,9 @@ export class Gateway {
             // While disconnected the open batch keeps filling up to batchBytes instead of closing every window:
             // fuller batches code more frames per byte, so the outbox holds more of the outage.
             if (enc.count && s && s.connected && ds.millis() - enc.t0 >= this.config.batchWindow) this.closeBatch()
+            const sig = this.signals
+            if (sig.count && s && s.connected && ((ds.millis() >>> 0) - sig.t0) >>> 0 >= this.config.batchWindow)
+                this.closeSignals()
             if (s && s.connected) {
                 for (;;) {
                     const i = ob.nextUnsent()
@@ -286,7 +322,8 @@ export class Gateway {
         // counters and uptime are reported modulo 2^32 (docs/protocol.md, "Wrap-around"): a CBOR uint the host reads
         // as u32, never a value the writer cannot encode (which silently dropped the whole status)
         const u32 = uptime32
-        w.map(22)
+        const sig = this.signals
+        w.map(sig.error ? 29 : 28)
         w.text("v")
         w.int(1)
         w.text("online")
@@ -314,7 +351,7 @@ export class Gateway {
         w.text("bat")
         w.int(u32(c.batchesAcked))
         w.text("drop")
-        w.map(6)
+        w.map(7)
         w.text("outbox")
         w.int(u32(c.dropOutbox))
         w.text("malformed")
@@ -327,6 +364,8 @@ export class Gateway {
         w.int(u32(c.dropReport))
         w.text("flood")
         w.int(s ? s.floods : 0)
+        w.text("sig")
+        w.int(u32(sig.dropped))
         w.text("rc")
         w.int(s && s.connects > 0 ? s.connects - 1 : 0)
         w.text("bus")
@@ -344,6 +383,22 @@ export class Gateway {
         w.int(s ? s.violations : 0)
         w.text("sub")
         w.text(this.subscription)
+        w.text("sh")
+        w.int(sig.hash)
+        w.text("sseq")
+        w.int(u32(sig.seq))
+        w.text("sig")
+        w.int(u32(sig.published))
+        w.text("sds")
+        w.int(u32(sig.ruled))
+        w.text("sshort")
+        w.int(u32(sig.short))
+        w.text("sonly")
+        w.int(u32(sig.only))
+        if (sig.error) {
+            w.text("serr")
+            w.text(sig.error.length > 120 ? sig.error.slice(0, 120) : sig.error)
+        }
     }
 
     /** The last will: `{v, online: false, dev, b}`, retained. */

@@ -42,7 +42,7 @@ function routeFrameReports(can: ds.CanBus, gw: Gateway, numbering: ReportSequenc
 }
 
 async function main() {
-    const { config, errors, fatal } = await loadConfig()
+    const { config, errors, fatal, sigError } = await loadConfig()
     for (const e of errors) console.warn(e)
     for (const e of fatal) console.error(e)
     let can: ds.CanBus
@@ -57,6 +57,7 @@ async function main() {
         }
     } else can = new ds.CanBus()
     const gw = new Gateway(config, can, makeBootId())
+    if (sigError) gw.signals.refuse(sigError)
 
     const numbering = new ReportSequence()
     routeFrameReports(can, gw, numbering)

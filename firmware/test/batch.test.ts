@@ -3,6 +3,7 @@ import { describe, expect, test } from "@devicescript/test"
 import { BatchEncoder, BATCH_OVERHEAD } from "../src/batch"
 import { decodeCbor } from "../src/cbor"
 import { FrameSelector } from "../src/filters"
+import { SignalTable } from "../src/signals"
 import { FLAG_EXT, FLAG_FD, FLAG_RTR, FLAG_BRS } from "../src/records"
 
 /** Reference decoder of docs/protocol.md's records, written from the document, to check the encoder against. */
@@ -152,6 +153,8 @@ describe("frame path (addReport)", () => {
         const sink = {
             counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 },
             selector: new FrameSelector(),
+            signals: new SignalTable(512),
+            closeSignals: () => {},
             closeBatch: () => {},
         }
         const data = Buffer.alloc(64)
@@ -204,6 +207,8 @@ describe("frame path (addReport)", () => {
         const sink = {
             counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 },
             selector: new FrameSelector(),
+            signals: new SignalTable(512),
+            closeSignals: () => {},
             closeBatch: () => {
                 waiting.push(payload(b, 1, 0).toString("hex"))
                 b.clear()
@@ -258,7 +263,7 @@ describe("frame path (addReport)", () => {
         const sel = new FrameSelector()
         sel.setFilters([[0x100, 0x700]])
         sel.setRules([[0x101, 0, 1]])
-        const sink = { counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 }, selector: sel, closeBatch: () => {} }
+        const sink = { counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 }, selector: sel, signals: new SignalTable(512), closeSignals: () => {}, closeBatch: () => {} }
         // 0x101 twice with the same data (second: downsampled), 0x200 (filtered), 0x102
         const rep = Buffer.from("010100000001aa" + "010100000001aa" + "000200000001aa" + "020100000001aa", "hex")
         enc.addReport(rep, 5, sink)

@@ -24,7 +24,7 @@ describe("settings", () => {
         for (const e of fatal) expect(e.indexOf("12345")).toBe(-1)
         expect(config.canMode).toBe("listen")
         expect(config.deviceId).toBe("gw1")
-        expect(config.batchBytes).toBe(4096)
+        expect(config.batchBytes).toBe(2560)
         for (const e of errors) expect(e.indexOf("12345")).toBe(-1)
         expect(errors[0].indexOf("deviceId") >= 0).toBe(true)
     })

@@ -1,12 +1,15 @@
 import { describe, expect, test } from "@devicescript/test"
 import { BatchEncoder } from "../src/batch"
 import { FrameSelector } from "../src/filters"
+import { SignalTable } from "../src/signals"
 import { REPORT_HEADER, ReportSequence } from "../src/reports"
 
 function sink() {
     return {
         counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 },
         selector: new FrameSelector(),
+        signals: new SignalTable(512),
+        closeSignals: () => {},
         closeBatch: () => {},
     }
 }

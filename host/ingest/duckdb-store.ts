@@ -9,8 +9,8 @@
  */
 import { DuckDBInstance, timestampTZValue, type DuckDBConnection } from "@duckdb/node-api";
 import { FrameChunkWriter } from "./duckdb-chunks";
-import { frameTimeMs, lastUptimeMs, type BatchRow } from "./rows";
-import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type Store, type StoreCounts, type StoredFrame, type WriteUnit } from "./store";
+import { frameTimeMs, lastUptimeMs, type BatchRow, type SignalBatchRow } from "./rows";
+import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type Store, type StoreCounts, type StoredFrame, type StoredSample, type WriteUnit } from "./store";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS batches (
@@ -28,6 +28,14 @@ CREATE OR REPLACE VIEW frames AS
 CREATE TABLE IF NOT EXISTS signals (
   time TIMESTAMPTZ NOT NULL, device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL, idx USMALLINT NOT NULL,
   message VARCHAR NOT NULL, signal VARCHAR NOT NULL, value DOUBLE, label VARCHAR);
+-- The gateway's own signal samples (P/signals), once per signal batch key (its numbering is not the frame batches').
+CREATE TABLE IF NOT EXISTS signal_batches (
+  device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL,
+  received_at TIMESTAMPTZ NOT NULL, samples UINTEGER NOT NULL, hash UINTEGER NOT NULL,
+  PRIMARY KEY (device, boot, seq));
+CREATE TABLE IF NOT EXISTS gateway_signals (
+  time TIMESTAMPTZ NOT NULL, device VARCHAR NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL, idx UINTEGER NOT NULL,
+  t_ms BIGINT NOT NULL, message VARCHAR NOT NULL, signal VARCHAR NOT NULL, value DOUBLE NOT NULL, raw BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS statuses (
   device VARCHAR NOT NULL, boot BIGINT, up BIGINT NOT NULL, received_at TIMESTAMPTZ NOT NULL, online BOOLEAN NOT NULL, fields VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS rejects (
@@ -53,8 +61,9 @@ class DuckDbStore implements Store {
   }
 
   async commit(unit: WriteUnit): Promise<CommitResult> {
-    const result: CommitResult = { stored: [], duplicates: [] };
-    if (unit.batches.length + unit.statuses.length + unit.rejects.length === 0) return result;
+    const result: CommitResult = { stored: [], duplicates: [], storedSignals: [], duplicateSignals: [] };
+    const signalBatches = unit.signalBatches ?? [];
+    if (unit.batches.length + signalBatches.length + unit.statuses.length + unit.rejects.length === 0) return result;
     await this.conn.run("BEGIN TRANSACTION");
     try {
       const fresh = await this.insertBatchKeys(unit.batches);
@@ -72,6 +81,7 @@ class DuckDbStore implements Store {
       });
       await this.appendFrames(result.stored);
       await this.appendSignals(result.stored);
+      await this.storeSignalBatches(signalBatches, result);
       for (const s of unit.statuses) {
         // A status is kept once per (device, boot, uptime): a retained copy seen again adds nothing.
         await this.conn.run(
@@ -156,6 +166,45 @@ class DuckDbStore implements Store {
     a.closeSync();
   }
 
+  /** Signal batches: the key first (ON CONFLICT DO NOTHING RETURNING), the samples only for a key this inserted. */
+  private async storeSignalBatches(batches: SignalBatchRow[], result: CommitResult): Promise<void> {
+    if (!batches.length) return;
+    let a: Awaited<ReturnType<DuckDBConnection["createAppender"]>> | undefined;
+    for (const b of batches) {
+      const r = await this.conn.runAndReadAll("INSERT INTO signal_batches VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING seq", [
+        b.device,
+        BigInt(b.boot),
+        BigInt(b.seq),
+        msToTs(b.receivedAt),
+        b.samples.length,
+        b.hash,
+      ]);
+      if (r.getRows().length === 0) {
+        result.duplicateSignals.push(b);
+        continue;
+      }
+      result.storedSignals.push(b);
+      a ??= await this.conn.createAppender("gateway_signals");
+      for (const s of b.samples) {
+        a.appendTimestampTZ(msToTs(s.timeMs));
+        a.appendVarchar(b.device);
+        a.appendBigInt(BigInt(b.boot));
+        a.appendBigInt(BigInt(b.seq));
+        a.appendUInteger(s.idx);
+        a.appendBigInt(BigInt(s.tMs));
+        a.appendVarchar(s.message);
+        a.appendVarchar(s.signal);
+        a.appendDouble(s.value);
+        a.appendBigInt(BigInt(s.raw));
+        a.endRow();
+      }
+    }
+    if (a) {
+      a.flushSync();
+      a.closeSync();
+    }
+  }
+
   async *readFrames(q: ExportQuery): AsyncIterable<StoredFrame[]> {
     const range = "($2::BIGINT IS NULL OR epoch_ms(time) >= $2) AND ($3::BIGINT IS NULL OR epoch_ms(time) < $3)";
     const args = [q.device, q.fromMs === undefined ? null : BigInt(q.fromMs), q.toMs === undefined ? null : BigInt(q.toMs)];
@@ -191,12 +240,31 @@ class DuckDbStore implements Store {
     }
   }
 
+  async readGatewaySignals(device: string): Promise<StoredSample[]> {
+    const r = await this.conn.runAndReadAll(
+      "SELECT boot, seq, idx, t_ms, epoch_ms(time), message, signal, value, raw FROM gateway_signals WHERE device = $1 ORDER BY boot, seq, idx",
+      [device],
+    );
+    return r.getRows().map(([boot, seq, idx, tMs, timeMs, message, signal, value, raw]) => ({
+      boot: Number(boot),
+      seq: Number(seq),
+      idx: Number(idx),
+      tMs: Number(tMs),
+      timeMs: Number(timeMs),
+      message: String(message),
+      signal: String(signal),
+      value: Number(value),
+      raw: Number(raw),
+    }));
+  }
+
   async counts(): Promise<StoreCounts> {
     const one = async (sql: string): Promise<number> => Number((await this.conn.runAndReadAll(sql)).getRows()[0][0] ?? 0);
     return {
       batches: await one("SELECT count(*) FROM batches"),
       frames: await one("SELECT count(*) FROM frame_rows"),
       signals: await one("SELECT count(*) FROM signals"),
+      gatewaySignals: await one("SELECT count(*) FROM gateway_signals"),
       statuses: await one("SELECT count(*) FROM statuses"),
       rejects: await one("SELECT count(*) FROM rejects"),
       missing: await one("SELECT coalesce(sum(missing), 0) FROM gaps"),

@@ -13,6 +13,7 @@ import { FrameColumns } from "../../frame/columns";
 import { toRow } from "./rows";
 import type { Store, WriteUnit } from "./store";
 import type { Delivery, Subscriber } from "./subscriber";
+import type { SignalTable } from "../gateway/signals";
 
 export interface IngestCounts {
   deliveries: number;
@@ -20,6 +21,10 @@ export interface IngestCounts {
   batches: number;
   frames: number;
   signals: number;
+  /** Gateway signal batches stored (new keys) and their samples; signal batches already stored. */
+  signalBatches: number;
+  gatewaySignals: number;
+  duplicateSignalBatches: number;
   /** Batches already stored: redelivered, replayed or taken by another worker first. */
   duplicates: number;
   rejects: number;
@@ -36,6 +41,8 @@ export interface IngesterOptions {
   subscriber: Subscriber;
   prefix: string;
   decoder?: FrameDecoder;
+  /** The gateways' signal table: `P/signals` batches are decoded with it and stored (the subscriber must take them). */
+  signalTable?: SignalTable;
   /** At most this many deliveries per commit. */
   maxUnit?: number;
   /** Progress line every this many ms on stderr (0: none). */
@@ -46,7 +53,7 @@ export interface IngesterOptions {
 const MAX_REPORTED = 20;
 
 export class Ingester {
-  readonly counts: IngestCounts = { deliveries: 0, batches: 0, frames: 0, signals: 0, duplicates: 0, rejects: 0, statuses: 0, ignored: 0, commits: 0, commitMs: 0 };
+  readonly counts: IngestCounts = { deliveries: 0, batches: 0, frames: 0, signals: 0, signalBatches: 0, gatewaySignals: 0, duplicateSignalBatches: 0, duplicates: 0, rejects: 0, statuses: 0, ignored: 0, commits: 0, commitMs: 0 };
   private queue: Delivery[] = [];
   private writing?: Promise<void>;
   private failure?: Error;
@@ -123,11 +130,12 @@ export class Ingester {
   }
 
   private async commit(deliveries: Delivery[]): Promise<void> {
-    const unit: WriteUnit = { batches: [], statuses: [], rejects: [] };
+    const unit: WriteUnit = { batches: [], signalBatches: [], statuses: [], rejects: [] };
     this.columns.clear();
     for (const d of deliveries) {
-      const row = toRow(d.topic, d.payload, d.receivedAt, this.options.prefix, this.options.decoder, this.columns);
+      const row = toRow(d.topic, d.payload, d.receivedAt, this.options.prefix, this.options.decoder, this.columns, this.options.signalTable);
       if (row.kind === "batch") unit.batches.push(row.row);
+      else if (row.kind === "signals") unit.signalBatches!.push(row.row);
       else if (row.kind === "status") unit.statuses.push(row.row);
       else if (row.kind === "reject") unit.rejects.push(row.row);
       else this.counts.ignored++;
@@ -144,6 +152,9 @@ export class Ingester {
       c.signals += b.signals.length;
     }
     c.duplicates += result.duplicates.length;
+    c.signalBatches += result.storedSignals.length;
+    for (const b of result.storedSignals) c.gatewaySignals += b.samples.length;
+    c.duplicateSignalBatches += result.duplicateSignals.length;
     c.statuses += unit.statuses.length;
     for (const b of result.duplicates) {
       // A QoS 1 resend is normal after a reconnect; a device replaying old numbers is not: both are worth a line, up to a bound.

@@ -32,7 +32,8 @@ export class MqttSubscriber implements Subscriber {
   private topics(): string[] {
     const devices = this.options.devices.length ? this.options.devices : ["+"];
     const share = this.options.group ? `$share/${this.options.group}/` : "";
-    return devices.flatMap((d) => [`${share}${this.options.prefix}/${d}/frames`, `${share}${this.options.prefix}/${d}/status`]);
+    const kinds = this.options.signals ? ["frames", "status", "signals"] : ["frames", "status"];
+    return devices.flatMap((d) => kinds.map((k) => `${share}${this.options.prefix}/${d}/${k}`));
   }
 
   async start(onDelivery: (d: Delivery) => void): Promise<void> {

@@ -14,8 +14,8 @@ import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { Client } from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { frameTimeMs, lastUptimeMs, type BatchRow } from "./rows";
-import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type Store, type StoreCounts, type StoredFrame, type WriteUnit } from "./store";
+import { frameTimeMs, lastUptimeMs, type BatchRow, type SignalBatchRow } from "./rows";
+import { GAPS_VIEW_SELECT, StoreError, type CommitResult, type ExportQuery, type Store, type StoreCounts, type StoredFrame, type StoredSample, type WriteUnit } from "./store";
 
 /** Serialises schema and partition changes across workers (any constant both sides agree on). */
 const SCHEMA_LOCK = 0x76677769;
@@ -35,6 +35,14 @@ CREATE TABLE IF NOT EXISTS signals (
   message TEXT NOT NULL, signal TEXT NOT NULL, value DOUBLE PRECISION, label TEXT)
   ${partitioned ? "PARTITION BY RANGE (time)" : ""};
 CREATE INDEX IF NOT EXISTS signals_device_time ON signals (device, message, signal, time);
+CREATE TABLE IF NOT EXISTS signal_batches (
+  device TEXT NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL,
+  received_at TIMESTAMPTZ NOT NULL, samples INTEGER NOT NULL, hash BIGINT NOT NULL,
+  PRIMARY KEY (device, boot, seq));
+CREATE TABLE IF NOT EXISTS gateway_signals (
+  time TIMESTAMPTZ NOT NULL, device TEXT NOT NULL, boot BIGINT NOT NULL, seq BIGINT NOT NULL, idx INTEGER NOT NULL,
+  t_ms BIGINT NOT NULL, message TEXT NOT NULL, signal TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, raw BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS gateway_signals_device_time ON gateway_signals (device, message, signal, time);
 CREATE TABLE IF NOT EXISTS statuses (
   device TEXT NOT NULL, boot BIGINT, up BIGINT NOT NULL, received_at TIMESTAMPTZ NOT NULL, online BOOLEAN NOT NULL, fields JSONB NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS statuses_once ON statuses (device, coalesce(boot, -1), up, online);
@@ -61,8 +69,9 @@ class PostgresStore implements Store {
   ) {}
 
   async commit(unit: WriteUnit): Promise<CommitResult> {
-    const result: CommitResult = { stored: [], duplicates: [] };
-    if (unit.batches.length + unit.statuses.length + unit.rejects.length === 0) return result;
+    const result: CommitResult = { stored: [], duplicates: [], storedSignals: [], duplicateSignals: [] };
+    const signalBatches = unit.signalBatches ?? [];
+    if (unit.batches.length + signalBatches.length + unit.statuses.length + unit.rejects.length === 0) return result;
     if (this.partitioned) await this.ensurePartitions(unit.batches);
     const c = this.client;
     await c.query("BEGIN");
@@ -89,6 +98,7 @@ class PostgresStore implements Store {
       }
       if (result.stored.length) await this.copy("COPY frames FROM STDIN (FORMAT binary)", [frameCopyBuffer(result.stored)]);
       if (result.stored.some((b) => b.signals.length)) await this.copy("COPY signals FROM STDIN", chunked(signalLines(result.stored)));
+      await this.storeSignalBatches(signalBatches, result);
       for (const s of unit.statuses) {
         await c.query("INSERT INTO statuses VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", [s.device, s.boot, s.up, iso(s.receivedAt), s.online, s.fields]);
       }
@@ -99,6 +109,29 @@ class PostgresStore implements Store {
       throw e;
     }
     return result;
+  }
+
+  /**
+   * Signal batches, keys in one order (as for frame batches, so two workers wait rather than deadlock); the samples of
+   * the keys this transaction inserted, one COPY.
+   */
+  private async storeSignalBatches(batches: SignalBatchRow[], result: CommitResult): Promise<void> {
+    if (!batches.length) return;
+    const sorted = [...batches].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.boot - b.boot || a.seq - b.seq));
+    const res = await this.client.query<{ device: string; boot: string; seq: string }>(
+      `INSERT INTO signal_batches SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::int[], $6::bigint[])
+       ON CONFLICT DO NOTHING RETURNING device, boot, seq`,
+      [sorted.map((b) => b.device), sorted.map((b) => b.boot), sorted.map((b) => b.seq), sorted.map((b) => iso(b.receivedAt)), sorted.map((b) => b.samples.length), sorted.map((b) => b.hash)],
+    );
+    const fresh = new Set(res.rows.map((r) => `${r.device}\u0000${r.boot}\u0000${r.seq}`));
+    for (const b of sorted) (fresh.delete(`${b.device}\u0000${b.boot}\u0000${b.seq}`) ? result.storedSignals : result.duplicateSignals).push(b);
+    if (!result.storedSignals.length) return;
+    const lines = function* (stored: SignalBatchRow[]): Iterable<string> {
+      for (const b of stored) {
+        for (const s of b.samples) yield `${iso(s.timeMs)}\t${copyText(b.device)}\t${b.boot}\t${b.seq}\t${s.idx}\t${s.tMs}\t${copyText(s.message)}\t${copyText(s.signal)}\t${s.value}\t${s.raw}\n`;
+      }
+    };
+    await this.copy("COPY gateway_signals FROM STDIN", chunked(lines(result.storedSignals)));
   }
 
   private async copy(sql: string, chunks: Iterable<string | Buffer>): Promise<void> {
@@ -162,12 +195,32 @@ class PostgresStore implements Store {
     }
   }
 
+  async readGatewaySignals(device: string): Promise<StoredSample[]> {
+    const r = await this.client.query<Record<string, string | number>>(
+      `SELECT boot, seq, idx, t_ms, (extract(epoch FROM time) * 1000)::bigint AS time_ms, message, signal, value, raw
+       FROM gateway_signals WHERE device = $1 ORDER BY boot, seq, idx`,
+      [device],
+    );
+    return r.rows.map((x) => ({
+      boot: Number(x.boot),
+      seq: Number(x.seq),
+      idx: Number(x.idx),
+      tMs: Number(x.t_ms),
+      timeMs: Number(x.time_ms),
+      message: String(x.message),
+      signal: String(x.signal),
+      value: Number(x.value),
+      raw: Number(x.raw),
+    }));
+  }
+
   async counts(): Promise<StoreCounts> {
     const one = async (sql: string): Promise<number> => Number((await this.client.query<{ n: string }>(sql)).rows[0].n ?? 0);
     return {
       batches: await one("SELECT count(*) AS n FROM batches"),
       frames: await one("SELECT count(*) AS n FROM frames"),
       signals: await one("SELECT count(*) AS n FROM signals"),
+      gatewaySignals: await one("SELECT count(*) AS n FROM gateway_signals"),
       statuses: await one("SELECT count(*) AS n FROM statuses"),
       rejects: await one("SELECT count(*) AS n FROM rejects"),
       missing: await one("SELECT coalesce(sum(missing), 0) AS n FROM gaps"),

@@ -15,6 +15,7 @@ import type { FrameDecoder } from "../../can-db/annotate";
 import { FrameColumns } from "../../frame/columns";
 import type { Frame } from "../../frame/frame";
 import { decodeBatchInto, decodeStatus, parseTopic, PayloadError } from "../gateway/uplink";
+import { decodeSignalBatch, type SignalTable } from "../gateway/signals";
 
 export interface BatchRow {
   device: string;
@@ -62,7 +63,35 @@ export interface RejectRow {
   bytes: number;
 }
 
-export type Row = { kind: "batch"; row: BatchRow } | { kind: "status"; row: StatusRow } | { kind: "reject"; row: RejectRow } | { kind: "ignored" };
+/**
+ * A `P/signals` batch (docs/policy.md "Signals"): its key (device, boot, seq) in the signal batches' own numbering,
+ * and its samples in long form. A sample's absolute time is estimated as for frames: arrival - (last sample's uptime
+ * - its uptime).
+ */
+export interface SignalBatchRow {
+  device: string;
+  boot: number;
+  seq: number;
+  receivedAt: number;
+  /** The table hash the batch was decoded with. */
+  hash: number;
+  samples: GatewaySample[];
+}
+
+export interface GatewaySample {
+  /** Place in its batch. */
+  idx: number;
+  /** Gateway uptime, ms. */
+  tMs: number;
+  /** Estimated absolute time, epoch ms. */
+  timeMs: number;
+  message: string;
+  signal: string;
+  value: number;
+  raw: number;
+}
+
+export type Row = { kind: "signals"; row: SignalBatchRow } | { kind: "batch"; row: BatchRow } | { kind: "status"; row: StatusRow } | { kind: "reject"; row: RejectRow } | { kind: "ignored" };
 
 
 /** The gateway's uptime stamp (ms) of the last frame of a batch. */
@@ -105,10 +134,21 @@ function signalRows(row: BatchRow, decoder: FrameDecoder): SignalRow[] {
  * Turns one delivery into a row. Never throws on bad input: a payload that does not decode becomes a reject with
  * the reason; a topic that is not ours (another prefix, a kind the store does not keep) is ignored.
  */
-export function toRow(topic: string, payload: Uint8Array, receivedAt: number, prefix: string, decoder?: FrameDecoder, columns = new FrameColumns(256)): Row {
+export function toRow(topic: string, payload: Uint8Array, receivedAt: number, prefix: string, decoder?: FrameDecoder, columns = new FrameColumns(256), table?: SignalTable): Row {
   const parts = parseTopic(topic);
   if (!parts || parts.prefix !== prefix) return { kind: "ignored" };
   try {
+    if (parts.kind === "signals" && table) {
+      // a batch of another table is rejected (the reason names both hashes), never stored with the wrong names
+      const b = decodeSignalBatch(payload, table);
+      if (b.samples.length === 0) throw new PayloadError(`signal batch (boot ${b.boot.toString(16)}, seq ${b.seq}): no samples`);
+      const last = b.samples[b.samples.length - 1].t;
+      const samples = b.samples.map((x, idx): GatewaySample => {
+        const info = table.info[x.i];
+        return { idx, tMs: x.t, timeMs: receivedAt - (last - x.t), message: info?.message ?? "", signal: info?.signal ?? table.name(x.i), value: table.physical(x.i, x.raw), raw: x.raw };
+      });
+      return { kind: "signals", row: { device: parts.device, boot: b.boot, seq: b.seq, receivedAt, hash: b.hash, samples } };
+    }
     if (parts.kind === "frames") {
       const h = decodeBatchInto(payload, columns);
       if (h.count === 0) throw new PayloadError(`batch (boot ${h.boot.toString(16)}, seq ${h.seq}): no frames`);

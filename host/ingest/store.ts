@@ -10,7 +10,7 @@
  * crashed before its commit therefore leave exactly one copy (docs/ingest.md has the whole argument).
  */
 import { VgwError } from "../../frame/errors";
-import type { BatchRow, RejectRow, StatusRow } from "./rows";
+import type { BatchRow, RejectRow, SignalBatchRow, StatusRow } from "./rows";
 
 /** A store that cannot be opened or written. */
 export class StoreError extends VgwError {}
@@ -21,10 +21,15 @@ export interface CommitResult {
   stored: BatchRow[];
   /** Batches whose key was already stored (redelivery, replay of an old seq, a second consumer). */
   duplicates: BatchRow[];
+  /** Signal batches whose key was new, and those already stored. */
+  storedSignals: SignalBatchRow[];
+  duplicateSignals: SignalBatchRow[];
 }
 
 export interface WriteUnit {
   batches: BatchRow[];
+  /** `P/signals` batches, stored once by (device, boot, seq) in `signal_batches`, samples in `gateway_signals`. */
+  signalBatches?: SignalBatchRow[];
   statuses: StatusRow[];
   rejects: RejectRow[];
 }
@@ -53,10 +58,25 @@ export interface ExportQuery {
   toMs?: number;
 }
 
+/** A gateway signal sample read back (`gateway_signals`), in stored order (boot, seq, idx). */
+export interface StoredSample {
+  boot: number;
+  seq: number;
+  idx: number;
+  tMs: number;
+  timeMs: number;
+  message: string;
+  signal: string;
+  value: number;
+  raw: number;
+}
+
 export interface StoreCounts {
   batches: number;
   frames: number;
   signals: number;
+  /** Gateway signal samples (`gateway_signals`). */
+  gatewaySignals: number;
   statuses: number;
   rejects: number;
   /** Missing batch numbers between stored ones, per the `gaps` view. */
@@ -69,6 +89,8 @@ export interface Store {
   commit(unit: WriteUnit): Promise<CommitResult>;
   /** Frames of one device in stored order, in pages (constant memory). */
   readFrames(query: ExportQuery): AsyncIterable<StoredFrame[]>;
+  /** The gateway signal samples of one device, in stored order (for tests and small queries; SQL for the rest). */
+  readGatewaySignals(device: string): Promise<StoredSample[]>;
   counts(): Promise<StoreCounts>;
   close(): Promise<void>;
 }

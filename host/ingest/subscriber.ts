@@ -26,6 +26,8 @@ export interface SubscriberOptions {
   group?: string;
   /** NATS: how long a delivery may stay unacknowledged before JetStream hands it to another worker of the group. */
   ackWaitMs?: number;
+  /** Also take `P/signals` batches (MQTT only; the NATS stream's subjects are frames and status). */
+  signals?: boolean;
   /** MQTT: the client id of this worker's persistent session (default vgw-ingest-HOST-GROUP); unique per worker. */
   clientId?: string;
 }

@@ -12,6 +12,12 @@ import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
 import { encodeBatch } from "../../host/gateway/uplink";
 import { startSecureMosquitto, type SecureMosquitto } from "../support/mosquitto";
 import { sleep } from "../support/wait";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { compilePolicy } from "../../can-db/policy";
+import { loadPolicyFile } from "../../can-db/policy-file";
+import { loadDbcFile } from "../../can-db/load";
+import { encodeSignalBatch, SignalTable } from "../../host/gateway/signals";
 
 const CLI = join(__dirname, "../../cli/main.js");
 const DBC = join(__dirname, "../../../test/fixtures/dbc/motohawk.dbc");
@@ -105,5 +111,67 @@ describe("vgw tail (mosquitto with TLS and a password)", function () {
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--format must be text or jsonl/);
     await sleep(10);
+  });
+
+  describe("--signals", () => {
+    const FIX = join(__dirname, "../../../test/fixtures/policy");
+    const sigArgs = ["--signals", "--policy", join(FIX, "abs.signals.policy.yaml"), "--dbc", join(FIX, "abs.dbc")];
+    const compiled = compilePolicy(loadPolicyFile(join(FIX, "abs.signals.policy.yaml")), loadDbcFile(join(FIX, "abs.dbc")));
+    const table = SignalTable.fromPolicy(compiled);
+    const status = (sh: number) => encode({ v: 1, online: true, dev: "gw2", fw: "0.1.0", b: 0x5, up: 1000, seq: 0, sh, bus: "error-active", rc: 0 });
+
+    it("prints the decoded samples with names, values and units (table from --policy/--dbc and from --table), duplicates dropped", async () => {
+      const samples = [
+        { i: 0, t: 1500, raw: 800 },
+        { i: 4, t: 1500, raw: 32768 },
+        { i: 1, t: 1520, raw: 65535 },
+      ];
+      const run = await runTail(["--broker", broker.tlsUrl, "--device", "gw2", ...sigArgs, "--count", "3"], async () => {
+        const batch = encodeSignalBatch(0x5, 0, samples, table);
+        await publishAll([
+          { topic: "vgw/gw2/status", payload: status(table.hash) },
+          { topic: "vgw/gw2/signals", payload: batch },
+          { topic: "vgw/gw2/signals", payload: batch },
+        ]);
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const lines = run.stdout.trim().split("\n");
+      assert.deepEqual(lines, [
+        "(1.500) gw2 BREMSE_33.whlspeed_FL = 12.5 m/s (raw 800)",
+        `(1.500) gw2 MM5_10_TX1.AY1 = ${32768 * 0.000127465 - 4.1768} g (raw 32768)`,
+        `(1.520) gw2 BREMSE_33.whlspeed_FR = ${65535 / 64} m/s (raw 65535)`,
+      ]);
+      assert.doesNotMatch(run.stderr, /hash/);
+
+      const dir = mkdtempSync(join(tmpdir(), "vgw-tail-"));
+      const tablePath = join(dir, "gw2.json");
+      writeFileSync(tablePath, JSON.stringify(compiled.settings));
+      const json = await runTail(["--broker", broker.tlsUrl, "--device", "gw2", "--signals", "--table", tablePath, "--format", "jsonl", "--count", "1"], async () => {
+        await publishAll([{ topic: "vgw/gw2/signals", payload: encodeSignalBatch(0x6, 0, [{ i: 5, t: 7, raw: 3 }], table) }]);
+      });
+      assert.equal(json.code, 0, json.stderr);
+      assert.deepEqual(JSON.parse(json.stdout.trim().split("\n").pop()!), { t: 0.007, bus: "gw2", i: 5, signal: "#5 0x542 0|8", value: 3, raw: 3, boot: 6, sseq: 0 });
+    });
+
+    it("refuses a gateway running another table: status sh and batch h, exit 1 with a clear message", async () => {
+      const other = new SignalTable(table.rows.slice(1));
+      const run = await runTail(["--broker", broker.tlsUrl, "--device", "gw3", ...sigArgs, "--duration", "3"], async () => {
+        await publishAll([
+          { topic: "vgw/gw3/status", payload: status(other.hash) },
+          { topic: "vgw/gw3/signals", payload: encodeSignalBatch(0x5, 0, [{ i: 0, t: 1, raw: 1 }], other) },
+        ]);
+      });
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.stdout, "");
+      assert.match(run.stderr, /gateway gw3 has signal table hash 0x[0-9a-f]{8}, the table here hashes to 0x[0-9a-f]{8}: the gateway runs a different sigTable/);
+      assert.match(run.stderr, /vgw\/gw3\/signals: signal batch refused: signal batch \(boot 5, seq 0\): the batch has signal table hash/);
+      assert.match(run.stderr, /1 refused \(1 for another table\)/);
+    });
+
+    it("--signals without a table is a usage error", async () => {
+      const run = await runTail(["--broker", broker.tlsUrl, "--signals"]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /--signals needs the table the gateway runs/);
+    });
   });
 });

@@ -54,6 +54,18 @@ describe("policy: vgw policy command", function () {
     golden("abs.explain.txt", r.stdout);
   });
 
+  it("signals: env with sigTable/sigOnly and the hash comment, json, --explain with the signal table (golden)", () => {
+    const policy = `${FIX}/abs.signals.policy.yaml`;
+    const env = vgw([...DBC, policy]);
+    assert.equal(env.code, 0, env.stderr);
+    golden("abs.signals.env", env.stdout);
+    assert.match(env.stderr, /signals\[2\]: skipped 38 signals of BREMSE_52/);
+    const json = vgw([...DBC, policy, "--format", "json"]);
+    golden("abs.signals.json", json.stdout);
+    const explain = vgw([...DBC, policy, "--explain"]);
+    golden("abs.signals.explain.txt", explain.stdout);
+  });
+
   it("J1939 PGN groups: env and --explain (golden)", () => {
     const args = ["--dbc", `${FIX}/j1939.dbc`, `${FIX}/j1939.policy.yaml`];
     const env = vgw(args);

@@ -1,0 +1,378 @@
+/**
+ * Decoded signals (docs/protocol.md, "Signals"): the gateway extracts raw signal values from CAN frames by the
+ * `sigTable` rows, applies each signal's publication rules and codes the published samples into `P/signals` batches.
+ *
+ * Hot path, as in batch.ts: no allocation per frame. The table is compiled once into two Buffers (a Buffer byte costs
+ * one byte of heap, an array element eight): ROW bytes per signal, and an open-addressing hash from frame key to the
+ * key's first signal (the signals of one key are chained) and its `sigOnly` flag.
+ */
+import { headSize, MAJOR_BYTES, MAJOR_UINT, putHead } from "./cbor"
+import { putVarint } from "./batch"
+
+/** Rows in `sigTable` at most; the row index is the signal index on the wire (one varint byte: i < 64). */
+export const MAX_SIGNALS = 64
+/** Keys in `sigOnly` at most. */
+export const MAX_SIG_ONLY = 32
+/** Integers per `sigTable` row: [key, start, len, flags, fNum, fDen, oNum, minInt, heartbeat, deadband, relPm]. */
+export const ROW_WIDTH = 11
+export const SIG_MOTOROLA = 1
+export const SIG_SIGNED = 2
+export const SIG_ON_CHANGE = 4
+/** Largest frame data (CAN FD), bytes: a signal must lie within it. */
+const MAX_DATA = 64
+/**
+ * Compiled row: u8 first byte, u8 bytes spanned, u8 right shift, u8 flags, u8 next row of the same key (NONE = end),
+ * u8 length in bits, u8 published-yet, pad; i32 fNum @8, i32 oNum @12, u32 minInt @16, u32 heartbeat @20,
+ * u32 deadband @24, u32 relPm @28, u32 last published raw @32, u32 its time @36.
+ */
+const ROW = 40
+const NONE = 0xff
+/** Key hash: more entries than keys (64 signal keys + 32 sigOnly keys at most), so a probe ends at a free entry. */
+const KEY_HASH = 128
+/** u32 key, u8 first row (NONE: no signals), u8 bits: 1 = used, 2 = sigOnly. */
+const KEY_ENTRY = 6
+/** Largest sample record: head (1 byte, i < 64) + dt (5) + value (5). */
+export const MAX_SAMPLE = 11
+/** The batch map around the records: map head, v, b, s, t, h, n (5-byte uints), g's key and byte-string head. */
+export const SIG_OVERHEAD = 1 + 3 + 7 + 7 + 7 + 7 + 7 + 2 + 3
+
+/** Where the signal path counts and sends. */
+export interface SignalSink {
+    /** Closes the open signal batch into the outbox (the table's batch is empty afterwards). */
+    closeSignals(): void
+}
+
+function isInt(v: any, min: number, max: number) {
+    return typeof v === "number" && v === Math.floor(v) && v >= min && v <= max
+}
+
+/** Bytes [first, first + n) that a signal spans, and the right shift of its LSB in them (DBC conventions). */
+function span(start: number, len: number, motorola: boolean): number[] {
+    const first = start >> 3
+    const bit = start & 7
+    if (!motorola) return [first, (bit + len + 7) >> 3, bit]
+    // Motorola: `start` is the MSB; bits run down to bit 0 of its byte, then from bit 7 of the next byte
+    const n = len <= bit + 1 ? 1 : 1 + ((len - bit - 1 + 7) >> 3)
+    return [first, n, 8 * (n - 1) + bit - len + 1]
+}
+
+/** Why `rows` is not a valid `sigTable`, or "" (the row and field named). */
+export function tableProblem(rows: any): string {
+    if (!Array.isArray(rows)) return "an array of rows"
+    if (rows.length > MAX_SIGNALS) return `at most ${MAX_SIGNALS} rows`
+    for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]
+        const at = `row ${i}: `
+        if (!Array.isArray(r) || r.length !== ROW_WIDTH) return at + `${ROW_WIDTH} integers`
+        if (!isInt(r[0], 0, 0xffffffff)) return at + "key: a u32 frame key"
+        if (r[0] < 0x80000000 && r[0] > 0x7ff) return at + "key: a standard id above 0x7ff"
+        if (!isInt(r[1], 0, MAX_DATA * 8 - 1)) return at + "start: a bit 0..511"
+        if (!isInt(r[2], 1, 32)) return at + "len: 1..32 bits"
+        if (!isInt(r[3], 0, 7)) return at + "flags: Motorola 1 | signed 2 | onChange 4"
+        if (!isInt(r[4], -0x7fffffff, 0x7fffffff)) return at + "fNum: |fNum| < 2^31"
+        if (!isInt(r[5], 1, 0x7fffffff)) return at + "fDen: 1..2^31-1"
+        if (!isInt(r[6], -0x7fffffff, 0x7fffffff)) return at + "oNum: |oNum| < 2^31"
+        if (!isInt(r[7], 0, 0xffffffff)) return at + "minInt: ms, a u32"
+        if (!isInt(r[8], 0, 0xffffffff)) return at + "heartbeat: ms, a u32"
+        if (!isInt(r[9], 0, 0xffffffff)) return at + "deadband: a u32"
+        if (!isInt(r[10], 0, 0xffffffff)) return at + "relPm: a u32"
+        const s = span(r[1], r[2], !!(r[3] & SIG_MOTOROLA))
+        if (s[0] + s[1] > MAX_DATA) return at + "the signal ends past byte 64"
+    }
+    return ""
+}
+
+/** Why `keys` is not a valid `sigOnly`, or "". */
+export function onlyProblem(keys: any): string {
+    if (!Array.isArray(keys) || keys.length > MAX_SIG_ONLY) return `at most ${MAX_SIG_ONLY} frame keys`
+    for (const k of keys) if (!isInt(k, 0, 0xffffffff)) return "frame keys (u32)"
+    return ""
+}
+
+/**
+ * The table hash `sh`: FNV-1a 32-bit over every integer of the rows in order, each as 4 bytes little-endian modulo
+ * 2^32; 0 for an empty table.
+ */
+export function tableHash(rows: number[][]): number {
+    if (!rows.length) return 0
+    let h = 0x811c9dc5
+    for (const r of rows) {
+        for (const x of r) {
+            // h * 0x01000193 modulo 2^32 without Math.imul: (h << 24) + h * 0x193 stays exact in a double;
+            // unrolled, as the VM's budget between awaits is counted in operations
+            const v = x >>> 0
+            h = (h ^ (v & 0xff)) >>> 0
+            h = ((h << 24) + h * 0x193) >>> 0
+            h = (h ^ ((v >>> 8) & 0xff)) >>> 0
+            h = ((h << 24) + h * 0x193) >>> 0
+            h = (h ^ ((v >>> 16) & 0xff)) >>> 0
+            h = ((h << 24) + h * 0x193) >>> 0
+            h = (h ^ (v >>> 24)) >>> 0
+            h = ((h << 24) + h * 0x193) >>> 0
+        }
+    }
+    return h
+}
+
+export class SignalTable {
+    /** Signals in the table (0: none, or refused). */
+    n = 0
+    /** `sh`. */
+    hash = 0
+    /** Why the table was refused (`serr`), or "". */
+    error = ""
+    /** True when frames must be looked up (signals or sigOnly keys). */
+    active = false
+    /** Samples put into signal batches that went into the outbox (`sig`). */
+    published = 0
+    /** Samples dropped by the rules (`sds`). */
+    ruled = 0
+    /** Signals skipped because the frame was shorter than their bits (`sshort`). */
+    short = 0
+    /** Frames of `sigOnly` keys, kept out of the frame batches (`sonly`). */
+    only = 0
+    /** Samples of signal batches that did not fit in the outbox (`drop.sig`). */
+    dropped = 0
+    /** Next signal-batch sequence number (`sseq`). */
+    seq = 0
+    /** Records (`g`) of the open batch; allocated with a non-empty table. */
+    rec: Buffer = null
+    recLen = 0
+    /** Samples in the open batch. */
+    count = 0
+    /** Base time of the open batch (its first sample), ms. */
+    t0 = 0
+    private time = 0
+    private rows: Buffer = null
+    private keys: Buffer = null
+
+    /** `sigBytes`: the largest payload; the records take at most sigBytes - SIG_OVERHEAD. */
+    constructor(readonly sigBytes: number) {}
+
+    /** Compiles a checked table; a table that fails `tableProblem` is refused whole (returns why; no signals). */
+    compile(table: number[][], only: number[]): string {
+        this.n = 0
+        this.hash = 0
+        this.active = false
+        const why = tableProblem(table) || onlyProblem(only)
+        if (why) return this.refuse(why)
+        if (!table.length && !only.length) return ""
+        this.keys = Buffer.alloc(KEY_HASH * KEY_ENTRY)
+        if (table.length) {
+            this.rows = Buffer.alloc(table.length * ROW)
+            this.rec = Buffer.alloc(this.sigBytes - SIG_OVERHEAD)
+        }
+        const rows = this.rows
+        // rows are chained per key in table order: the last row of each key seen so far
+        const tail: number[] = []
+        for (let i = 0; i < table.length; i++) {
+            const t = table[i]
+            const r = i * ROW
+            const s = span(t[1], t[2], !!(t[3] & SIG_MOTOROLA))
+            rows[r] = s[0]
+            rows[r + 1] = s[1]
+            rows[r + 2] = s[2]
+            rows[r + 3] = t[3]
+            rows[r + 4] = NONE
+            rows[r + 5] = t[2]
+            rows.setAt(r + 8, "i32", t[4])
+            rows.setAt(r + 12, "i32", t[6])
+            for (let c = 7; c <= 10; c++) rows.setAt(r + 16 + (c - 7) * 4, "u32", t[c])
+            const e = this.entry(t[0] >>> 0)
+            const k = this.keys
+            if (k[e + 5] & 1 && k[e + 4] !== NONE) rows[tail[k[e + 4]] * ROW + 4] = i
+            else k[e + 4] = i
+            tail[k[e + 4]] = i
+        }
+        for (const key of only) {
+            const e = this.entry(key >>> 0)
+            this.keys[e + 5] |= 2
+        }
+        this.n = table.length
+        this.hash = tableHash(table)
+        this.active = true
+        return ""
+    }
+
+    /** Refuses the table: no signals (frames are still forwarded); `serr` reports why. */
+    refuse(why: string): string {
+        this.n = 0
+        this.hash = 0
+        this.active = false
+        this.error = why
+        console.error(`setting sigTable/sigOnly refused, no signals published: ${why}`)
+        return why
+    }
+
+    /** The key's hash entry, created (no signals, not sigOnly) when missing. */
+    private entry(key: number): number {
+        const k = this.keys
+        let e = ((key ^ (key >>> 7) ^ (key >>> 17)) & (KEY_HASH - 1)) * KEY_ENTRY
+        while (k[e + 5] & 1) {
+            if (k.getAt(e, "u32") === key) return e
+            e = (e + KEY_ENTRY) % (KEY_HASH * KEY_ENTRY)
+        }
+        k.setAt(e, "u32", key)
+        k[e + 4] = NONE
+        k[e + 5] = 1
+        return e
+    }
+
+    /**
+     * One frame that passed the accept filters: every signal of its key is extracted and ruled. Returns 2 when the
+     * frame is for signals only (counted in `sonly`), 1 when it has signals and goes on to the frame batches too,
+     * 0 when the key is not in the table.
+     */
+    onFrame(key: number, buf: Buffer, src: number, dataLen: number, now: number, sink: SignalSink): number {
+        const k = this.keys
+        let e = ((key ^ (key >>> 7) ^ (key >>> 17)) & (KEY_HASH - 1)) * KEY_ENTRY
+        for (;;) {
+            if (!(k[e + 5] & 1)) return 0
+            if (k.getAt(e, "u32") === key) break
+            e = (e + KEY_ENTRY) % (KEY_HASH * KEY_ENTRY)
+        }
+        const rows = this.rows
+        let i = k[e + 4]
+        while (i !== NONE) {
+            const r = i * ROW
+            const first = rows[r]
+            const n = rows[r + 1]
+            const fl = rows[r + 3]
+            const len = rows[r + 5]
+            if (first + n > dataLen) {
+                this.short++
+                i = rows[r + 4]
+                continue
+            }
+            // --- extract: the spanned bytes as one word (at most 4 bytes), then shift and mask ---
+            const b = src + first
+            const sh = rows[r + 2]
+            let v: number
+            if (fl & SIG_MOTOROLA) {
+                if (n === 1) v = buf[b] >> sh
+                else if (n === 2) v = ((buf[b] << 8) | buf[b + 1]) >> sh
+                else if (n === 3) v = ((buf[b] << 16) | (buf[b + 1] << 8) | buf[b + 2]) >> sh
+                else {
+                    const w = ((buf[b + n - 4] << 24) | (buf[b + n - 3] << 16) | (buf[b + n - 2] << 8) | buf[b + n - 1]) >>> sh
+                    // 5 bytes: the top byte's low bits above the word (sh >= 1 then)
+                    v = n === 5 ? w | (buf[b] << (32 - sh)) : w
+                }
+            } else {
+                if (n === 1) v = buf[b] >> sh
+                else if (n === 2) v = (buf[b] | (buf[b + 1] << 8)) >> sh
+                else if (n === 3) v = (buf[b] | (buf[b + 1] << 8) | (buf[b + 2] << 16)) >> sh
+                else {
+                    const w = buf.getAt(b, "u32") >>> sh
+                    v = n === 5 ? w | (buf[b + 4] << (32 - sh)) : w
+                }
+            }
+            if (len < 32) {
+                v = v & (0xffffffff >>> (32 - len))
+                if (fl & SIG_SIGNED) v = (v << (32 - len)) >> (32 - len)
+            } else v = fl & SIG_SIGNED ? v | 0 : v >>> 0
+            // --- rules ---
+            const t = now >>> 0
+            let pub = rows[r + 6] === 0
+            if (!pub) {
+                const age = (t - rows.getAt(r + 36, "u32")) >>> 0
+                const hb = rows.getAt(r + 20, "u32")
+                if (hb > 0 && age >= hb) pub = true
+                else if (age >= rows.getAt(r + 16, "u32")) {
+                    if (!(fl & SIG_ON_CHANGE)) pub = true
+                    else {
+                        const last = fl & SIG_SIGNED ? rows.getAt(r + 32, "i32") : rows.getAt(r + 32, "u32")
+                        const d = v > last ? v - last : last - v
+                        if (d > rows.getAt(r + 24, "u32")) {
+                            const rel = rows.getAt(r + 28, "u32")
+                            if (rel === 0) pub = true
+                            else {
+                                const f = rows.getAt(r + 8, "i32")
+                                const phys = last * f + rows.getAt(r + 12, "i32")
+                                pub = d * Math.abs(f) * 1000 > rel * Math.abs(phys)
+                            }
+                        }
+                    }
+                }
+            }
+            if (!pub) {
+                this.ruled++
+                i = rows[r + 4]
+                continue
+            }
+            rows[r + 6] = 1
+            rows.setAt(r + 32, "u32", v >>> 0)
+            rows.setAt(r + 36, "u32", t)
+            // --- sample record ---
+            if (this.recLen + MAX_SAMPLE > this.rec.length) sink.closeSignals()
+            const rec = this.rec
+            let p = this.recLen
+            if (this.count === 0) {
+                this.t0 = t
+                this.time = t
+                rec[p++] = i << 1
+            } else if (t !== this.time) {
+                rec[p++] = (i << 1) | 1
+                p = putVarint(rec, p, (t - this.time) >>> 0)
+                this.time = t
+            } else rec[p++] = i << 1
+            p = putVarint(rec, p, fl & SIG_SIGNED ? ((v << 1) ^ (v >> 31)) >>> 0 : v)
+            this.recLen = p
+            this.count++
+            i = rows[r + 4]
+        }
+        if (k[e + 5] & 2) {
+            this.only++
+            return 2
+        }
+        return 1
+    }
+
+    /** Starts a new, empty batch. */
+    clear() {
+        this.recLen = 0
+        this.count = 0
+    }
+
+    /** Size of the `P/signals` map of the open batch. */
+    payloadSize(boot: number, seq: number): number {
+        return (
+            1 +
+            2 + headSize(1) +
+            2 + headSize(boot) +
+            2 + headSize(seq) +
+            2 + headSize(this.t0) +
+            2 + headSize(this.hash) +
+            2 + headSize(this.count) +
+            2 + headSize(this.recLen) + this.recLen
+        )
+    }
+
+    /** Writes the map {v, b, s, t, h, n, g} of the open batch at `pos`; returns the position after it. */
+    writePayload(out: Buffer, pos: number, boot: number, seq: number): number {
+        if (pos + this.payloadSize(boot, seq) > out.length) throw new RangeError("signal batch buffer too small")
+        out[pos] = 0xa7
+        out[pos + 1] = 0x61
+        out[pos + 2] = 0x76 // "v"
+        out[pos + 3] = 0x01
+        out[pos + 4] = 0x61
+        out[pos + 5] = 0x62 // "b"
+        let p = putHead(out, pos + 6, MAJOR_UINT, boot)
+        out[p] = 0x61
+        out[p + 1] = 0x73 // "s"
+        p = putHead(out, p + 2, MAJOR_UINT, seq)
+        out[p] = 0x61
+        out[p + 1] = 0x74 // "t"
+        p = putHead(out, p + 2, MAJOR_UINT, this.t0)
+        out[p] = 0x61
+        out[p + 1] = 0x68 // "h"
+        p = putHead(out, p + 2, MAJOR_UINT, this.hash)
+        out[p] = 0x61
+        out[p + 1] = 0x6e // "n"
+        p = putHead(out, p + 2, MAJOR_UINT, this.count)
+        out[p] = 0x61
+        out[p + 1] = 0x67 // "g"
+        p = putHead(out, p + 2, MAJOR_BYTES, this.recLen)
+        out.blitAt(p, this.rec, 0, this.recLen)
+        return p + this.recLen
+    }
+}
