@@ -6,7 +6,7 @@
 import { readSetting } from "@devicescript/settings"
 import { KIND_FLAGS, MAX_ALLOW } from "./allowlist"
 import { MAX_FILTERS, MAX_RULES } from "./filters"
-import { onlyProblem, tableProblem } from "./signals"
+import { onlyProblem, tableShape } from "./signals"
 
 export interface GatewayConfig {
     mqttHost: string
@@ -151,7 +151,8 @@ export function checkSetting(key: string, v: any): string {
         case "statusPeriod":
             return isUint(v, 500, 3600000) ? "" : "ms 500..3600000"
         case "sigTable":
-            return tableProblem(v)
+            // the rows are checked by SignalTable.compile (status `serr`)
+            return tableShape(v)
         case "sigOnly":
             return onlyProblem(v)
         case "sigBytes":

@@ -98,7 +98,6 @@ export class Gateway {
         this.selector.setRules(config.rateRules)
         this.allow.set(config.txAllow)
         this.signals = new SignalTable(config.sigBytes)
-        this.signals.compile(config.sigTable, config.sigOnly)
         const p = config.topicPrefix + "/" + config.deviceId + "/"
         this.topicFrames = Buffer.from(p + "frames")
         this.topicSignals = Buffer.from(p + "signals")
@@ -124,6 +123,11 @@ export class Gateway {
                 self.statusWanted = true
             },
         })
+    }
+
+    /** Compiles the signal table of the settings (before the first frame); a refusal leaves no signals. */
+    async loadSignals(): Promise<string> {
+        return await this.signals.compile(this.config.sigTable, this.config.sigOnly)
     }
 
     /** The frame path: every record of one `frames` report from `start` on, received at `now` (BatchEncoder.addReport). */

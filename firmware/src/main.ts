@@ -58,6 +58,7 @@ async function main() {
     } else can = new ds.CanBus()
     const gw = new Gateway(config, can, makeBootId())
     if (sigError) gw.signals.refuse(sigError)
+    else await gw.loadSignals()
 
     const numbering = new ReportSequence()
     routeFrameReports(can, gw, numbering)

@@ -6,6 +6,7 @@
  * one byte of heap, an array element eight): ROW bytes per signal, and an open-addressing hash from frame key to the
  * key's first signal (the signals of one key are chained) and its `sigOnly` flag.
  */
+import * as ds from "@devicescript/core"
 import { headSize, MAJOR_BYTES, MAJOR_UINT, putHead } from "./cbor"
 import { putVarint } from "./batch"
 
@@ -58,10 +59,28 @@ function span(start: number, len: number, motorola: boolean): number[] {
 
 /** Why `rows` is not a valid `sigTable`, or "" (the row and field named). */
 export function tableProblem(rows: any): string {
+    const why = tableShape(rows)
+    if (why) return why
+    for (let i = 0; i < rows.length; i++) {
+        const p = rowProblem(rows[i], i)
+        if (p) return p
+    }
+    return ""
+}
+
+/**
+ * The cheap part of the check (settings): an array of at most 64 rows. The rows themselves are checked by
+ * `SignalTable.compile`, which yields to the scheduler between rows: the VM stops a fiber that runs too long.
+ */
+export function tableShape(rows: any): string {
     if (!Array.isArray(rows)) return "an array of rows"
     if (rows.length > MAX_SIGNALS) return `at most ${MAX_SIGNALS} rows`
-    for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]
+    return ""
+}
+
+/** Why row `i` is not valid, or "". */
+export function rowProblem(r: any, i: number): string {
+    {
         const at = `row ${i}: `
         if (!Array.isArray(r) || r.length !== ROW_WIDTH) return at + `${ROW_WIDTH} integers`
         if (!isInt(r[0], 0, 0xffffffff)) return at + "key: a u32 frame key"
@@ -96,7 +115,13 @@ export function onlyProblem(keys: any): string {
 export function tableHash(rows: number[][]): number {
     if (!rows.length) return 0
     let h = 0x811c9dc5
-    for (const r of rows) {
+    for (const r of rows) h = hashRow(h, r)
+    return h
+}
+
+/** FNV-1a of one row's integers, continuing from `h`. */
+function hashRow(h: number, r: number[]): number {
+    {
         for (const x of r) {
             // h * 0x01000193 modulo 2^32 without Math.imul: (h << 24) + h * 0x193 stays exact in a double;
             // unrolled, as the VM's budget between awaits is counted in operations
@@ -149,12 +174,21 @@ export class SignalTable {
     /** `sigBytes`: the largest payload; the records take at most sigBytes - SIG_OVERHEAD. */
     constructor(readonly sigBytes: number) {}
 
-    /** Compiles a checked table; a table that fails `tableProblem` is refused whole (returns why; no signals). */
-    compile(table: number[][], only: number[]): string {
+    /**
+     * Checks and compiles a table; a bad row refuses it whole (returns why; no signals). Yields between rows: a 64-row
+     * table checked, hashed and compiled at once runs past the VM's budget for one fiber step.
+     */
+    async compile(table: number[][], only: number[]): Promise<string> {
         this.n = 0
         this.hash = 0
         this.active = false
-        const why = tableProblem(table) || onlyProblem(only)
+        let why = tableShape(table) || onlyProblem(only)
+        let h = 0x811c9dc5
+        for (let i = 0; !why && i < table.length; i++) {
+            why = rowProblem(table[i], i)
+            h = hashRow(h, table[i])
+            if (i % 4 === 3) await ds.sleep(0)
+        }
         if (why) return this.refuse(why)
         if (!table.length && !only.length) return ""
         this.keys = Buffer.alloc(KEY_HASH * KEY_ENTRY)
@@ -183,13 +217,14 @@ export class SignalTable {
             if (k[e + 5] & 1 && k[e + 4] !== NONE) rows[tail[k[e + 4]] * ROW + 4] = i
             else k[e + 4] = i
             tail[k[e + 4]] = i
+            if (i % 8 === 7) await ds.sleep(0)
         }
         for (const key of only) {
             const e = this.entry(key >>> 0)
             this.keys[e + 5] |= 2
         }
         this.n = table.length
-        this.hash = tableHash(table)
+        this.hash = table.length ? h : 0
         this.active = true
         return ""
     }

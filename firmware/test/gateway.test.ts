@@ -74,7 +74,7 @@ describe("gateway without a broker", () => {
         gw.writeStatus(w, true)
         expect(w.overflow).toBe(false)
         const s = decodeCbor(w.result())
-        const keys = ["v", "online", "dev", "fw", "b", "up", "seq", "rx", "flt", "ds", "pub", "ack", "bat", "drop", "rc", "bus", "can", "ob", "obmax", "tx", "pv", "sub"]
+        const keys = ["v", "online", "dev", "fw", "b", "up", "seq", "rx", "flt", "ds", "pub", "ack", "bat", "drop", "rc", "bus", "can", "ob", "obmax", "tx", "pv", "sub", "sh", "sseq", "sig", "sds", "sshort", "sonly"]
         for (const k of keys) expect(s[k] === undefined).toBe(false)
         expect(Object.keys(s).length).toBe(keys.length)
         expect(s.online).toBe(true)

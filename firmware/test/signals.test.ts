@@ -90,14 +90,14 @@ function feed(t: SignalTable, k: Keep, key: number, data: Buffer, now: number, s
 }
 
 describe("signals", () => {
-    test("the example of docs/protocol.md, byte for byte", () => {
+    test("the example of docs/protocol.md, byte for byte", async () => {
         const rows = [
             [0x123, 0, 16, 0, 1, 10, 0, 0, 0, 0, 0],
             [0x123, 23, 12, 7, 1, 4, -160, 0, 0, 0, 0],
             [0x98fef100, 8, 8, 0, 1, 1, 0, 0, 1000, 0, 0],
         ]
         const t = new SignalTable(512)
-        expect(t.compile(rows, [])).toBe("")
+        expect(await t.compile(rows, [])).toBe("")
         expect(t.hash).toBe(0xfa79dad0)
         const k = new Keep(t)
         expect(t.onFrame(0x123, Buffer.from("e803fff000000000", "hex"), 0, 8, 1000, k)).toBe(1)
@@ -114,7 +114,7 @@ describe("signals", () => {
         expect(decodeSamples(m.g, m.t, (i) => i === 1).join(" ")).toBe("0@1000=1000 1@1000=-1 0@1005=1001 2@1005=66")
     })
 
-    test("the table hash: FNV-1a over the rows' integers as u32 little-endian", () => {
+    test("the table hash: FNV-1a over the rows' integers as u32 little-endian", async () => {
         expect(tableHash([])).toBe(0)
         expect(tableHash([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]])).toBe(0x0ed0f6b5)
         expect(tableHash([[-1]])).toBe(0xe3160fb1)
@@ -139,7 +139,7 @@ describe("signals", () => {
             }
             await ds.sleep(0)
             const t = new SignalTable(2048)
-            expect(t.compile(rows, [])).toBe("")
+            expect(await t.compile(rows, [])).toBe("")
             await ds.sleep(0)
             const k = new Keep(t)
             for (let f = 0; f < 4; f++) {
@@ -159,16 +159,16 @@ describe("signals", () => {
         expect(checked).toBe(12 * 4 * 64)
     })
 
-    test("a frame shorter than the signal skips it (sshort); other signals of the frame still count", () => {
+    test("a frame shorter than the signal skips it (sshort); other signals of the frame still count", async () => {
         const t = new SignalTable(512)
-        t.compile([row(0x10, 0, 8, 0), row(0x10, 56, 8, 0), row(0x10, 7, 16, 1)], [])
+        await t.compile([row(0x10, 0, 8, 0), row(0x10, 56, 8, 0), row(0x10, 7, 16, 1)], [])
         const k = new Keep(t)
         expect(feed(t, k, 0x10, Buffer.from("0102", "hex"), 5, () => false).join(" ")).toBe("0@5=1 2@5=258")
         expect(t.short).toBe(1)
         expect(t.onFrame(0x11, Buffer.from("01", "hex"), 0, 1, 5, k)).toBe(0)
     })
 
-    test("rules: first sample, minInt, onChange with deadband and relPm, heartbeat", () => {
+    test("rules: first sample, minInt, onChange with deadband and relPm, heartbeat", async () => {
         // 0: every 100 ms at most; 1: onChange, deadband 2; 2: onChange, relPm 100 (10 %), physical = raw - 100;
         // 3: onChange with heartbeat 1000; 4: signed onChange
         const rows = [
@@ -179,7 +179,7 @@ describe("signals", () => {
             [0x20, 32, 8, 6, 1, 1, 0, 0, 0, 0, 0],
         ]
         const t = new SignalTable(512)
-        t.compile(rows, [])
+        await t.compile(rows, [])
         const k = new Keep(t)
         const f = (hex: string, now: number) =>
             feed(t, k, 0x20, Buffer.from(hex, "hex"), now, (i) => i === 4).join(" ")
@@ -195,9 +195,9 @@ describe("signals", () => {
         expect(f("0b0d9caa01", 1000)).toBe("3@1000=170")
     })
 
-    test("batches close before sigBytes and keep the time deltas", () => {
+    test("batches close before sigBytes and keep the time deltas", async () => {
         const t = new SignalTable(128)
-        t.compile([row(0x30, 0, 32, 0)], [])
+        await t.compile([row(0x30, 0, 32, 0)], [])
         const k = new Keep(t)
         for (let n = 0; n < 40; n++) t.onFrame(0x30, Buffer.from([0xff, 0xff, 0xff, 0xff]), 0, 4, 1000 + n * 200, k)
         expect(k.batches.length > 2).toBe(true)
@@ -228,16 +228,18 @@ describe("signals", () => {
         for (let i = 0; i < 65; i++) many.push(row(1, 0, 8, 0))
         expect(tableProblem(many).indexOf("64") >= 0).toBe(true)
         expect(tableProblem("x")).toBe("an array of rows")
-        const r = checkConfig({ sigTable: [row(0x123, 0, 8, 0), row(0x124, 0, 40, 0)], sigOnly: [0x123] })
-        expect(r.sigError.indexOf("row 1: len") >= 0).toBe(true)
-        expect(r.config.sigTable.length).toBe(0)
-        expect(r.config.sigOnly.length).toBe(0)
-        const bad = checkConfig({ sigOnly: ["x"] })
+        const bad = checkConfig({ sigOnly: ["x"], sigTable: [row(0x123, 0, 8, 0)] })
         expect(bad.sigError.indexOf("sigOnly") >= 0).toBe(true)
+        expect(bad.config.sigTable.length).toBe(0)
+        expect(checkConfig({ sigTable: 5 }).sigError.indexOf("sigTable") >= 0).toBe(true)
+        await ds.sleep(0)
+        const r = checkConfig({ sigTable: [row(0x123, 0, 8, 0), row(0x124, 0, 40, 0)], sigOnly: [0x123] })
+        expect(r.sigError).toBe("")
         await ds.sleep(0)
         const gw = new Gateway(r.config, null, 1)
+        expect((await gw.loadSignals()).indexOf("row 1: len") >= 0).toBe(true)
+        expect(gw.signals.active).toBe(false)
         await ds.sleep(0)
-        gw.signals.refuse(r.sigError)
         gw.ingest(Buffer.from("230100000002aabb", "hex"), 10)
         expect(gw.enc.count).toBe(1)
         const w = new CborWriter(Buffer.alloc(512))
@@ -256,7 +258,7 @@ describe("signals", () => {
         })
         await ds.sleep(0)
         const gw = new Gateway(config, null, 1)
-        await ds.sleep(0)
+        expect(await gw.loadSignals()).toBe("")
         const rep = Buffer.from("23010000000101" + "24010000000105" + "24010000000105" + "25010000000100" + "77070000000100", "hex")
         gw.ingest(rep, 100)
         expect(gw.counters.rx).toBe(5)

@@ -82,7 +82,7 @@ describe("gateway end to end: firmware in the simulator, aedes broker", function
     assert.equal(st.ack, 3000);
     assert.equal(st.flt, 0);
     assert.equal(st.ds, 0);
-    assert.deepEqual(st.drop, { outbox: 0, malformed: 0, ctrl: 0, cmd: 0, report: 0, flood: 0 });
+    assert.deepEqual(st.drop, { outbox: 0, malformed: 0, ctrl: 0, cmd: 0, report: 0, flood: 0, sig: 0 });
     assert.equal(st.bus, "error-active");
     assert.equal(st.dev, "e2e1");
   });
