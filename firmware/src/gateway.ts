@@ -190,6 +190,16 @@ export class Gateway {
         if (frames >= 0) this.kick.emit(true)
     }
 
+    /** A batch the broker will never acknowledge (too large for it, or refused): its frames count as dropped. */
+    onRefused(pid: number) {
+        const frames = this.outbox.ack(pid)
+        if (frames > 0) {
+            this.counters.dropOutbox += frames
+            this.counters.batchesDropped++
+        }
+        if (frames >= 0) this.kick.emit(true)
+    }
+
     /** Uptime in ms, not yet reduced modulo 2^32. */
     uptime(): number {
         return ds.millis() + this.clockOffset
@@ -199,7 +209,7 @@ export class Gateway {
         const s = this.session
         this.subscription = "pending"
         this.outbox.resendAll()
-        await s.send(encodeSubscribe(this.allocPid(), this.topicCmd, 1))
+        await s.send(encodeSubscribe(this.allocPid(), this.topicCmd, 1, s.v5))
         await this.publishStatus(true)
         this.kick.emit(true)
     }
@@ -228,7 +238,7 @@ export class Gateway {
         w.reset()
         writeResult(w, res)
         const s = this.session
-        if (w.overflow || !s || !(await s.send(encodePublish(this.topicResult, w.result(), 1, false, this.allocPid()))))
+        if (w.overflow || !s || !(await s.send(encodePublish(this.topicResult, w.result(), 1, false, this.allocPid(), s.v5))))
             this.counters.dropCmd++
     }
 
@@ -276,7 +286,7 @@ export class Gateway {
         w.reset()
         this.writeStatus(w, online)
         if (w.overflow) return
-        await s.send(encodePublish(this.topicStatus, w.result(), 1, true, this.allocPid()))
+        await s.send(encodePublish(this.topicStatus, w.result(), 1, true, this.allocPid(), s.v5))
     }
 
     /** The status map (docs/protocol.md, "Status"). */
@@ -286,7 +296,7 @@ export class Gateway {
         // counters and uptime are reported modulo 2^32 (docs/protocol.md, "Wrap-around"): a CBOR uint the host reads
         // as u32, never a value the writer cannot encode (which silently dropped the whole status)
         const u32 = uptime32
-        w.map(22)
+        w.map(24)
         w.text("v")
         w.int(1)
         w.text("online")
@@ -344,6 +354,10 @@ export class Gateway {
         w.int(s ? s.violations : 0)
         w.text("sub")
         w.text(this.subscription)
+        w.text("mq")
+        w.int(s ? s.level : 0)
+        w.text("big")
+        w.int(s ? s.oversize : 0)
     }
 
     /** The last will: `{v, online: false, dev, b}`, retained. */
