@@ -87,6 +87,10 @@ const V5_RETRY = 16
 /** Of the broker's Receive Maximum, this many in-flight slots are kept free of outbox batches for status and results. */
 const SEND_RESERVE = 2
 const CLOSED = "closed by broker"
+/** guardReceive's verdicts on a socket event. */
+const ADMIT = 0
+const DISCARD = 1
+const OVERFLOW = 2
 
 export class MqttSession {
     connected = false
@@ -115,6 +119,8 @@ export class MqttSession {
     /** QoS 1 PUBLISHes sent on this connection and not yet acknowledged. */
     private inflight = 0
     private sock: Socket = null
+    /** The current connection received more than `rxCap` unparsed bytes (guardReceive closed it). */
+    private overflowed = false
     /** Bytes of the chunk being parsed that are not parsed yet. */
     private rest = 0
     private readonly parser: MqttParser
@@ -165,8 +171,41 @@ export class MqttSession {
         return n
     }
 
+    /**
+     * Bounds the runtime's socket queue where it grows: in the socket's event hook. `@devicescript/net` queues every
+     * chunk the network delivers while the session's fiber is busy elsewhere (handling a command, writing); an aedes
+     * burst once ran the VM out of memory inside that hook (not reproduced on demand). Here a chunk that would take
+     * the unparsed bytes past `rxCap` closes the connection at once (counted in `floods`); the chunk and every later
+     * one of that connection are dropped unqueued. `connect` installs the library's hook anew each time, so this
+     * wraps it once per connection.
+     */
+    private guardReceive(sock: Socket) {
+        const hooks = ds as any
+        const inner = hooks._socketOnEvent
+        const self = this
+        hooks._socketOnEvent = (event: string, arg?: Buffer | string) => {
+            const verdict = self.admitEvent(sock, event, arg)
+            if (verdict === ADMIT) inner(event, arg)
+            // ends the library's Socket: recv() throws once the queue under the cap is read
+            else if (verdict === OVERFLOW) inner("error", `received data over the cap of ${self.opts.rxCap} bytes`)
+        }
+    }
+
+    /** guardReceive's decision on one socket event: ADMIT, DISCARD (the connection already overflowed) or OVERFLOW. */
+    private admitEvent(sock: Socket, event: string, arg: Buffer | string): number {
+        if (event !== "data" || sock !== this.sock) return ADMIT
+        if (this.overflowed) return DISCARD
+        if (this.backlog() + (arg as Buffer).length <= this.opts.rxCap) return ADMIT
+        this.overflowed = true
+        this.floods++
+        const hooks = ds as any
+        hooks._socketClose()
+        return OVERFLOW
+    }
+
     /** Ends the connection when the received backlog is past the hard cap. */
     private checkBacklog() {
+        if (this.overflowed) throw new Error(`received data over the cap of ${this.opts.rxCap} bytes`)
         const n = this.backlog()
         if (n > this.opts.rxCap) {
             this.floods++
@@ -271,7 +310,9 @@ export class MqttSession {
         if (this.v4Left > 0) this.v4Left--
         this.level = v5 ? LEVEL_5 : LEVEL_311
         this.v5 = v5
+        this.overflowed = false
         this.sock = await connect({ host: o.host, port: o.port, proto: o.tls ? "tls" : "tcp", timeout: CONNECT_TIMEOUT })
+        this.guardReceive(this.sock)
         this.lastRecv = ds.millis()
         if (!(await this.write(this.sock, encodeConnect(o, v5)))) throw new Error("CONNECT not sent: " + this.lastError)
         const deadline = ds.millis() + CONNECT_TIMEOUT
