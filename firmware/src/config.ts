@@ -14,6 +14,8 @@ export interface GatewayConfig {
     mqttTls: boolean
     mqttUser: string
     mqttPass: string
+    /** Try MQTT 5 first, falling back to 3.1.1; false: MQTT 3.1.1 only. */
+    mqttV5: boolean
     deviceId: string
     topicPrefix: string
     /** MQTT keep-alive, s. */
@@ -57,6 +59,7 @@ export const DEFAULTS: GatewayConfig = {
     mqttTls: false,
     mqttUser: "",
     mqttPass: "",
+    mqttV5: true,
     deviceId: "gw1",
     topicPrefix: "vgw",
     keepAlive: 30,
@@ -119,6 +122,7 @@ export function checkSetting(key: string, v: any): string {
         case "mqttPort":
             return isUint(v, 1, 65535) ? "" : "a port 1..65535"
         case "mqttTls":
+        case "mqttV5":
             return typeof v === "boolean" ? "" : "true or false"
         case "keepAlive":
             // 0 would turn keep-alive off: a dead broker connection would then never be noticed

@@ -230,6 +230,16 @@ export class Gateway {
         if (frames >= 0) this.kick.emit(true)
     }
 
+    /** A batch the broker will never acknowledge (too large for it, or refused): its frames count as dropped. */
+    onRefused(pid: number) {
+        const frames = this.outbox.ack(pid)
+        if (frames > 0) {
+            this.counters.dropOutbox += frames
+            this.counters.batchesDropped++
+        }
+        if (frames >= 0) this.kick.emit(true)
+    }
+
     /** Uptime in ms, not yet reduced modulo 2^32. */
     uptime(): number {
         return ds.millis() + this.clockOffset
@@ -239,7 +249,7 @@ export class Gateway {
         const s = this.session
         this.subscription = "pending"
         this.outbox.resendAll()
-        await s.send(encodeSubscribe(this.allocPid(), this.topicCmd, 1))
+        await s.send(encodeSubscribe(this.allocPid(), this.topicCmd, 1, s.v5))
         await this.publishStatus(true)
         this.kick.emit(true)
     }
@@ -268,7 +278,7 @@ export class Gateway {
         w.reset()
         writeResult(w, res)
         const s = this.session
-        if (w.overflow || !s || !(await s.send(encodePublish(this.topicResult, w.result(), 1, false, this.allocPid()))))
+        if (w.overflow || !s || !(await s.send(encodePublish(this.topicResult, w.result(), 1, false, this.allocPid(), s.v5))))
             this.counters.dropCmd++
     }
 
@@ -316,7 +326,7 @@ export class Gateway {
         w.reset()
         this.writeStatus(w, online)
         if (w.overflow) return
-        await s.send(encodePublish(this.topicStatus, w.result(), 1, true, this.allocPid()))
+        await s.send(encodePublish(this.topicStatus, w.result(), 1, true, this.allocPid(), s.v5))
     }
 
     /** The status map (docs/protocol.md, "Status"). */
@@ -327,7 +337,7 @@ export class Gateway {
         // as u32, never a value the writer cannot encode (which silently dropped the whole status)
         const u32 = uptime32
         const sig = this.signals
-        w.map(sig.error ? 29 : 28)
+        w.map(sig.error ? 31 : 30)
         w.text("v")
         w.int(1)
         w.text("online")
@@ -403,6 +413,10 @@ export class Gateway {
             w.text("serr")
             w.text(sig.error.length > 120 ? sig.error.slice(0, 120) : sig.error)
         }
+        w.text("mq")
+        w.int(s ? s.level : 0)
+        w.text("big")
+        w.int(s ? s.oversize : 0)
     }
 
     /** The last will: `{v, online: false, dev, b}`, retained. */

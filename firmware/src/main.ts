@@ -100,6 +100,7 @@ async function main() {
             rxBytes: RX_BYTES,
             maxPacket: MAX_PACKET,
             rxCap: RX_CAP,
+            v5: config.mqttV5,
         },
         {
             connected: async () => await gw.onConnected(),
@@ -107,6 +108,7 @@ async function main() {
             message: async (topic: string, payload: Buffer, length: number, retain: boolean) =>
                 await gw.onMessage(topic, payload, length, retain),
             subscribed: (granted: boolean) => gw.onSubscribed(granted),
+            refused: (pid: number) => gw.onRefused(pid),
         }
     )
     gw.session = session

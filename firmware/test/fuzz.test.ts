@@ -3,7 +3,17 @@ import { describe, expect, test } from "@devicescript/test"
 import { TxAllowlist } from "../src/allowlist"
 import { CborWriter } from "../src/cbor"
 import { CommandHandler, CommandTarget } from "../src/commands"
-import { encodePublish, MqttParser, parsePublish, PUBLISH, violation } from "../src/mqtt/packets"
+import {
+    CONNACK,
+    connackProperties,
+    encodePublish,
+    MqttParser,
+    parsePublish,
+    PUBLISH,
+    SUBACK,
+    subackCodes,
+    violation,
+} from "../src/mqtt/packets"
 
 /**
  * The receive path under fuzz, as the session runs it: mutated MQTT packets (every packet type a broker may send,
@@ -125,6 +135,15 @@ function brokerPacket(r: () => number, i: number, clock: number): Buffer {
     return b
 }
 
+/** Every CONNACK property value the session reads starts inside the packet. */
+function connackValuesInside(body: Buffer): boolean {
+    let inside = true
+    connackProperties(body, (_id: number, at: number) => {
+        if (at >= body.length) inside = false
+    })
+    return inside
+}
+
 describe("fuzz", () => {
     test("10,000 mutated MQTT packets and CBOR commands: no throw, only allowed transmits, every refusal with a reason", async () => {
         const r = rng(0x1badf00d)
@@ -185,5 +204,45 @@ describe("fuzz", () => {
         expect(ok > 100).toBe(true)
         expect(h.counts["not-allowed"] > 100).toBe(true)
         expect(h.counts["malformed"] > 100).toBe(true)
+    })
+    test("5,000 mutated MQTT 5 broker packets: the MQTT 5 check accepts only what parses, no throw", async () => {
+        // made by mqtt-packet (mqtt.test.ts): CONNACK with properties, PUBLISH with properties, PUBACK 0x97 with a
+        // reason string, SUBACK with a reason string, DISCONNECT 0x93 with a reason string
+        const seeds = [
+            "201300001022000a21001427000003e82500130007",
+            "321400016300050d2600016b000176030001780101aa",
+            "4008000997041f000171",
+            "90090002051f00026f6b01",
+            "e00793051f0002726d",
+        ]
+        const r = rng(0x5eed0005)
+        const parser = new MqttParser(1024, 8192)
+        let accepted = 0
+        let closed = 0
+        for (let i = 0; i < 5000; i++) {
+            // the VM's opcode budget: renewed only by a sleep
+            if (i % 8 === 0) await ds.sleep(0)
+            const seed = Buffer.from(seeds[i % seeds.length], "hex")
+            // the length byte is kept (the parser's framing has its own fuzz above): the mutations hit the properties
+            const bytes = mutate(r, seed, 2)
+            parser.reset()
+            parser.feed(bytes, 0, bytes.length)
+            const p = parser.next()
+            if (!p) continue
+            const why = violation(p, p.type !== CONNACK, true)
+            if (why) {
+                expect(why.length > 0).toBe(true)
+                closed++
+                continue
+            }
+            accepted++
+            // what the session then reads must be inside the packet
+            if (p.type === PUBLISH) expect(parsePublish(p.flags, p.body, true).payloadOffset <= p.body.length).toBe(true)
+            if (p.type === SUBACK) expect(subackCodes(p.body) < p.body.length).toBe(true)
+            if (p.type === CONNACK && p.length > 2) expect(connackValuesInside(p.body)).toBe(true)
+        }
+        console.log(`fuzz v5: 5000 packets, ${accepted} accepted, ${closed} closed`)
+        expect(closed > 1000).toBe(true)
+        expect(accepted > 500).toBe(true)
     })
 })

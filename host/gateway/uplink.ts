@@ -337,6 +337,10 @@ export interface GatewayStatus {
   pv?: number;
   /** The command subscription: "pending", "ok" or "refused" (the broker's ACL refused it: no commands arrive). */
   sub?: string;
+  /** MQTT protocol level of the gateway's broker connection: 4 (3.1.1) or 5. */
+  mq?: number;
+  /** Publishes the gateway did not send: larger than the broker's MQTT 5 Maximum Packet Size. */
+  big?: number;
   /** Every key as received, for printing. */
   raw: Record<string, unknown>;
 }
@@ -367,6 +371,8 @@ export function decodeStatus(payload: Uint8Array): GatewayStatus {
     tx: num("tx"),
     pv: num("pv"),
     sub: typeof map.sub === "string" ? map.sub : undefined,
+    mq: num("mq"),
+    big: num("big"),
     raw: map,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The gateway firmware (real bytecode in the DeviceScript VM, the host's CanBus server on the devtools bus) against a
- * hostile network: a raw-MQTT server that breaks the protocol in every way docs/firmware.md "Threat model" lists, one
- * violation per connection, and real brokers (aedes, mosquitto, MQTT 3.1.1) carrying a burst of commands and a 100 KB message. The gateway
+ * hostile network: a raw-MQTT server that breaks the protocol (3.1.1 and MQTT 5) in every way docs/firmware.md "Threat
+ * model" lists, one violation per connection, and real brokers (aedes, which falls back to 3.1.1; mosquitto at 3.1.1
+ * and at MQTT 5) carrying a burst of commands and a 100 KB message. The gateway
  * must close each broken connection, reconnect, stay up, and transmit nothing but the one allowed command of the
  * positive control (the CanBus server's transmit counters are checked, not the firmware's word for it).
  *
@@ -14,6 +15,7 @@ import { openBroker, type HilBroker } from "../../host/gateway/broker";
 import { startSimulatedGateway, type SimulatedGateway } from "../../host/simulator/gateway";
 import { decodeResult, decodeStatus, encodeCommand, type CommandResult, type GatewayStatus } from "../../host/gateway/uplink";
 import { log } from "../../host/log";
+import { jd } from "../../host/simulator/jacdac";
 import { startGatewayFixture, type GatewayFixture } from "../support/gateway";
 import {
   CONNECT,
@@ -21,16 +23,22 @@ import {
   SUBSCRIBE,
   RawMqttServer,
   connack,
+  connack5,
+  connectLevel,
   publish,
+  publish5,
   puback,
   readPublish,
   suback,
+  suback5,
   type RawConnection,
   type RawPacket,
 } from "../support/raw-mqtt";
 import { sleep, waitFor, within } from "../support/wait";
 
 const DEVICE = "hb1";
+const SECRET_KEY = "$mqttPass";
+const SECRET = "s3cret-pass-9";
 const CMD = `vgw/${DEVICE}/cmd`;
 const ALLOWED = 0x123;
 
@@ -47,7 +55,7 @@ function paddedCommand(size: number, boot: number, exp: number, n: number): Uint
   throw new Error(`no command of ${size} bytes`);
 }
 
-describe("gateway against a hostile raw-MQTT broker (firmware in the simulator)", function () {
+describe("gateway against a hostile raw MQTT 3.1.1 broker (firmware in the simulator)", function () {
   this.timeout(300_000);
   let srv: RawMqttServer;
   let gw: SimulatedGateway;
@@ -66,7 +74,8 @@ describe("gateway against a hostile raw-MQTT broker (firmware in the simulator)"
     gw = await startSimulatedGateway({
       broker: srv.url,
       device: DEVICE,
-      settings: { canMode: "normal", insecure: true, txAllow: [[ALLOWED, 0x7ff]], txRate: 50, statusPeriod: 1000 },
+      // MQTT 3.1.1 only: the raw server below answers in 3.1.1 (the MQTT 5 suite follows)
+      settings: { canMode: "normal", insecure: true, txAllow: [[ALLOWED, 0x7ff]], txRate: 50, statusPeriod: 1000, mqttV5: false },
       onFirmwareLine: (line) => {
         lines.push(line);
         if (lines.length > 300) lines.shift();
@@ -238,14 +247,243 @@ describe("gateway against a hostile raw-MQTT broker (firmware in the simulator)"
   });
 });
 
-for (const kind of ["aedes", "mosquitto"] as const) describe(`gateway under a command burst and a 100 KB message through ${kind} (firmware in the simulator)`, function () {
+describe("gateway against a hostile raw MQTT 5 broker (firmware in the simulator)", function () {
+  this.timeout(300_000);
+  let srv: RawMqttServer;
+  let gw: SimulatedGateway;
+  const lines: string[] = [];
+  let crashed = "";
+  let boot = 0;
+  let upOffset = 0;
+  let nextId = 1;
+  const exp = (aheadMs = 20_000): number => (Date.now() + upOffset + aheadMs) % 2 ** 32;
+  const allowedTx = (id = nextId++): Uint8Array => encodeCommand({ op: "tx", id, boot, exp: exp(), frame: makeFrame({ id: ALLOWED, data: Uint8Array.from([id & 0xff]) }) });
+  const transmitted = (): number => gw.server.counters.txFrames + gw.server.counters.txFailed;
+
+  before(async () => {
+    srv = await RawMqttServer.start();
+    gw = await startSimulatedGateway({
+      broker: srv.url,
+      device: DEVICE,
+      // mqttV5 is the default: not set. The password under the `$` key (docs/firmware.md, Threat model: secrets)
+      settings: { canMode: "normal", insecure: true, txAllow: [[ALLOWED, 0x7ff]], txRate: 50, statusPeriod: 1000, mqttUser: "gw", [SECRET_KEY]: SECRET },
+      onFirmwareLine: (line) => {
+        lines.push(line);
+        if (lines.length > 300) lines.shift();
+        if (/^stop program|PANIC|Exception/.test(line)) crashed ||= line;
+        log.debug(`fw: ${line}`);
+      },
+    });
+  });
+  after(async () => {
+    await gw?.stop();
+    await srv?.close();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") process.stderr.write(`firmware output (last 30 lines):\n  ${lines.slice(-30).join("\n  ")}\n`);
+  });
+
+  /** The gateway's next connection and its CONNECT. */
+  async function connection(): Promise<{ c: RawConnection; connect: RawPacket }> {
+    const c = await srv.accept(20_000);
+    const connect = await c.next((p) => p.type === CONNECT, 10_000, "CONNECT");
+    return { c, connect };
+  }
+
+  /** Statuses (and every QoS 1 PUBLISH acknowledged) in the MQTT 5 form when `v5`. */
+  async function status(c: RawConnection, v5: boolean, pred: (s: GatewayStatus) => boolean = () => true, from = 0): Promise<GatewayStatus> {
+    let found: GatewayStatus | undefined;
+    await c.next(
+      (p: RawPacket) => {
+        if (p.type !== PUBLISH) return false;
+        const pub = readPublish(p, v5);
+        if (pub.pid && !(p as { acked?: boolean }).acked) {
+          (p as { acked?: boolean }).acked = true;
+          c.write(puback(pub.pid));
+        }
+        if (!pub.topic.endsWith("/status")) return false;
+        const st = decodeStatus(pub.payload);
+        if (!st.online || !pred(st)) return false;
+        found = st;
+        return true;
+      },
+      15_000,
+      "a status",
+      from,
+    );
+    boot = found!.boot!;
+    upOffset = found!.up! - Date.now();
+    return found!;
+  }
+
+  /** CONNACK (MQTT 5, `props` raw), SUBACK, and the first status. */
+  async function handshake5(c: RawConnection, props: Buffer = Buffer.alloc(0)): Promise<GatewayStatus> {
+    c.write(connack5(0, props));
+    const sub = await c.next((p) => p.type === SUBSCRIBE, 10_000, "SUBSCRIBE");
+    // MQTT 5 SUBSCRIBE: packet id, an empty property block, the topic, options QoS 1
+    assert.equal(sub.body[2], 0, "an empty SUBSCRIBE property block");
+    c.write(suback5(sub.body.readUInt16BE(0), 1));
+    return await status(c, true, () => true, c.packets.indexOf(sub));
+  }
+
+  async function closedByGateway(c: RawConnection, what: string, ms = 8000): Promise<void> {
+    await within(c.closedP, ms, `the gateway to close the connection after ${what}`);
+    assert.equal(crashed, "", "the firmware did not stop");
+  }
+
+  it("connects with MQTT 5: Session Expiry 0, Receive Maximum 4, Maximum Packet Size 8192; status mq 5; commands run", async () => {
+    const { c, connect } = await connection();
+    assert.equal(connectLevel(connect), 5);
+    // after "MQTT", level, flags, keep-alive: the property block (13 bytes)
+    assert.equal(connect.body.subarray(10, 24).toString("hex"), "0d" + "1100000000" + "210004" + "2700002000");
+    const s = await handshake5(c);
+    assert.equal(s.mq, 5);
+    const from = c.packets.length;
+    c.write(publish5(CMD, allowedTx(), 2, 21, Buffer.from("2600016b000176", "hex")));
+    const res = await c.next((q) => q.type === PUBLISH && readPublish(q, true).topic.endsWith("/result"), 10_000, "a result", from);
+    const pub = readPublish(res, true);
+    c.write(puback(pub.pid));
+    const r = decodeResult(pub.payload);
+    assert.deepEqual([r.ok, r.reason], [true, "ok"]);
+    // the command's PUBACK (reason code 0: the 4-byte form)
+    await c.next((q) => q.type === 4 && q.body.readUInt16BE(0) === 21, 5000, "the command's PUBACK", from);
+    await waitFor(() => gw.server.counters.txFrames === 1, 5000, "the frame on the bus");
+    c.close();
+  });
+
+  const afterConnack = (bytes: () => Buffer) => async (c: RawConnection): Promise<void> => {
+    c.write(connack5());
+    await c.next((p) => p.type === SUBSCRIBE, 10_000, "SUBSCRIBE");
+    c.write(bytes());
+  };
+  const violations5: Array<[string, (c: RawConnection) => Promise<void>]> = [
+    ["a PUBLISH whose property length runs past the packet", afterConnack(() => publish5(CMD, allowedTx(), 2, 31, Buffer.alloc(0), 200))],
+    ["a PUBLISH with an unknown property (0x50)", afterConnack(() => publish5(CMD, allowedTx(), 2, 32, Buffer.from("5001", "hex")))],
+    ["a PUBLISH with a Topic Alias (the gateway allows none)", afterConnack(() => publish5(CMD, allowedTx(), 2, 33, Buffer.from("230001", "hex")))],
+    ["a string property running past its property block", afterConnack(() => publish5(CMD, allowedTx(), 2, 34, Buffer.from("030040", "hex")))],
+    ["a CONNACK whose property length runs past the packet", async (c) => c.write(Buffer.from("20030000ff", "hex"))],
+    ["a CONNACK with an unknown property", async (c) => c.write(connack5(0, Buffer.from("7f00", "hex")))],
+    ["a 3.1.1 CONNACK accepting the MQTT 5 CONNECT", async (c) => c.write(connack())],
+  ];
+  for (const [what, send] of violations5) {
+    it(`closes the connection on ${what}, counts it, transmits nothing`, async () => {
+      const before = transmitted();
+      const { c } = await connection();
+      await send(c);
+      await closedByGateway(c, what);
+      assert.equal(transmitted(), before, "nothing reached the CAN bus");
+    });
+  }
+
+  it("counts the violations (pv); a CONNACK with failure reason 0x87: no session, the next CONNECT is MQTT 5 again", async () => {
+    let { c } = await connection();
+    c.write(connack5(0x87, Buffer.from("1f00026e6f", "hex")));
+    await closedByGateway(c, "CONNACK 0x87");
+    ({ c } = await connection().then((x) => {
+      assert.equal(connectLevel(x.connect), 5, "a refusal for another reason is no fallback");
+      return x;
+    }));
+    const s = await handshake5(c);
+    assert.ok((s.pv ?? 0) >= violations5.length, `pv counts the MQTT 5 violations: ${s.pv}`);
+    c.close();
+  });
+
+  it("a DISCONNECT from the broker with a reason code ends the connection; not a violation", async () => {
+    let { c } = await connection();
+    const s0 = await handshake5(c);
+    c.write(Buffer.from("e00793051f0002726d", "hex"));
+    await closedByGateway(c, "DISCONNECT 0x93");
+    ({ c } = await connection());
+    const s = await handshake5(c);
+    assert.equal(s.pv, s0.pv, "pv unchanged");
+    c.close();
+  });
+
+  it("honours the broker's Receive Maximum: never more unacknowledged QoS 1 PUBLISHes than it allows", async () => {
+    const { c } = await connection();
+    // Receive Maximum 3; the statuses come every second, acknowledged only at the end
+    c.write(connack5(0, Buffer.from("210003", "hex")));
+    const sub = await c.next((p) => p.type === SUBSCRIBE, 10_000, "SUBSCRIBE");
+    c.write(suback5(sub.body.readUInt16BE(0), 1));
+    const unacked = (): RawPacket[] => c.packets.filter((p) => p.type === PUBLISH && (p.flags & 6) === 2);
+    await waitFor(() => unacked().length >= 3, 10_000, "three QoS 1 PUBLISHes");
+    await sleep(3500);
+    assert.equal(unacked().length, 3, "no fourth QoS 1 PUBLISH while three are unacknowledged");
+    for (const p of unacked()) c.write(puback(readPublish(p, true).pid));
+    await waitFor(() => unacked().length > 3, 10_000, "a status after the PUBACKs");
+    c.close();
+  });
+
+  it("falls back to MQTT 3.1.1 when the broker answers return code 1, and when it closes before CONNACK", async () => {
+    let { c } = await connection();
+    c.write(connack(1));
+    await closedByGateway(c, "CONNACK return code 1");
+    let x = await connection();
+    assert.equal(connectLevel(x.connect), 4, "3.1.1 after return code 1");
+    c = x.c;
+    c.write(connack());
+    const sub = await c.next((p) => p.type === SUBSCRIBE, 10_000, "SUBSCRIBE");
+    c.write(suback(sub.body.readUInt16BE(0), 1));
+    const s = await status(c, false, () => true, c.packets.indexOf(sub));
+    assert.equal(s.mq, 4);
+    // a new boot tries MQTT 5 again (rebooted while connected: no reconnect of the old boot is left queued); a
+    // broker that closes the connection instead of answering
+    await gw.reboot();
+    c.close();
+    // the reboot stops the program on purpose
+    crashed = "";
+    x = await connection();
+    assert.equal(connectLevel(x.connect), 5, "MQTT 5 first after a reboot");
+    x.c.close();
+    x = await connection();
+    assert.equal(connectLevel(x.connect), 4, "3.1.1 after a close before CONNACK");
+    x.c.close();
+    assert.equal(crashed, "");
+    assert.equal(transmitted(), 1, "only the positive control reached the CAN bus");
+  });
+
+  it("the `$mqttPass` setting: sent in CONNECT, and readable by any other client of the Jacdac settings service (Get)", async () => {
+    // the firmware read it: the password is in the CONNECT it sends
+    const { c, connect } = await connection();
+    assert.ok(connect.body.includes(Buffer.from(SECRET)), "the CONNECT carries the password from $mqttPass");
+    c.close();
+    // another client on the device's Jacdac bus (here: jacdac-ts on the devtools bus, as any bus client)
+    const manager = gw.sim.bus.services({ serviceClass: jd.SRV_DEVICE_SCRIPT_MANAGER, lost: false })[0];
+    const service = manager?.device.services({ serviceClass: jd.SRV_SETTINGS })[0];
+    assert.ok(service, "the VM's settings service");
+    const settings = new jd.SettingsClient(service);
+    // Get of a plain key answers its value (any bus client can read it)
+    const user = await settings.getValue("mqttUser");
+    assert.equal(user ? Buffer.from(user).toString("utf8") : "", JSON.stringify("gw"), "Get answers a plain key");
+    const got = await settings.getValue(SECRET_KEY);
+    const text = got ? Buffer.from(got).toString("utf8") : "";
+    log.info(`settings Get ${SECRET_KEY}: ${got === undefined ? "no answer" : `${got.length} bytes`}`);
+    // Measured: the runtime answers Get of a `$` key with its value, so `$` hides a key from listings at most and
+    // the Jacdac bus must be trusted (docs/firmware.md, Threat model). This fails when a runtime starts hiding it:
+    // then the threat model can say so.
+    assert.equal(text, JSON.stringify(SECRET), "Get of $mqttPass answers the password (as the runtime does today)");
+  });
+});
+
+/**
+ * aedes (1.2) answers an MQTT 5 CONNECT with a 3.1.1 CONNACK, return code 1 (measured), so the gateway falls back to
+ * 3.1.1; mosquitto speaks either, the gateway's `mqttV5` setting chooses.
+ */
+const BROKERS = [
+  { kind: "aedes", v5: true, mq: 4 },
+  { kind: "mosquitto", v5: false, mq: 4 },
+  { kind: "mosquitto", v5: true, mq: 5 },
+] as const;
+
+for (const { kind, v5, mq } of BROKERS) describe(`gateway under a command burst and a 100 KB message through ${kind}, MQTT ${mq === 5 ? "5" : "3.1.1"} (firmware in the simulator)`, function () {
   this.timeout(300_000);
   let broker: HilBroker;
   let fx: GatewayFixture;
+  const name = `${kind}${mq === 5 ? "-v5" : ""}`;
 
   before(async () => {
     broker = await openBroker({ kind });
-    fx = await startGatewayFixture({ broker: broker.url, device: `hb-${kind}`, settings: { canMode: "normal", insecure: true, txAllow: [[ALLOWED, 0x7ff]] } });
+    fx = await startGatewayFixture({ broker: broker.url, device: `hb-${name}`, settings: { canMode: "normal", insecure: true, txAllow: [[ALLOWED, 0x7ff]], mqttV5: v5 } });
   });
   after(async () => {
     await fx?.stop();
@@ -280,11 +518,37 @@ for (const kind of ["aedes", "mosquitto"] as const) describe(`gateway under a co
     }
     assert.ok([...answered.values()].every((ok) => !ok), "every answered command was refused");
     assert.equal(fx.crashed, undefined);
+    assert.equal(settled.mq, mq, "the protocol in use");
+    // MQTT 5 does not hold the burst back here: mosquitto 2.0.11 had up to 186 of 300 messages published at once
+    // unacknowledged to a subscriber announcing Receive Maximum 4 (measured, docs/firmware.md); the gateway sheds or
+    // drops as with 3.1.1, counted
     await fx.publishCommand(new Uint8Array(100 * 1024));
-    // the 100 KB packet always drops its connection, counted
-    const s = await fx.status((x) => (x.drop?.flood ?? 0) > (settled.drop?.flood ?? 0), 30_000);
+    let s: GatewayStatus;
+    if (mq === 5) {
+      // over the gateway's Maximum Packet Size: the broker drops the message for this client instead of sending it;
+      // a command published after it is answered on the same connection
+      const probe = paddedCommand(155, st.boot!, (settled.up! + 20_000) % 2 ** 32, 9999);
+      const got = new Promise<CommandResult>((resolve) => {
+        const f = (dev: string, r: CommandResult): void => {
+          if (dev === fx.device && r.id === 9999) {
+            fx.receiver.removeListener("result", f);
+            resolve(r);
+          }
+        };
+        fx.receiver.on("result", f);
+      });
+      await fx.publishCommand(probe);
+      await within(got, 30_000, "the result of the command after the 100 KB message");
+      s = await fx.status(undefined, 30_000);
+      assert.equal(s.drop?.flood ?? 0, settled.drop?.flood ?? 0, "no connection dropped for the 100 KB message");
+      assert.equal(s.rc, settled.rc, "the connection was kept");
+    } else {
+      // MQTT 3.1.1 has no Maximum Packet Size: the 100 KB packet reaches the gateway and drops its connection, counted
+      s = await fx.status((x) => (x.drop?.flood ?? 0) > (settled.drop?.flood ?? 0), 30_000);
+    }
+    assert.equal(s.mq, mq);
     assert.equal(fx.crashed, undefined);
     assert.equal(fx.gw.server.counters.txFrames + fx.gw.server.counters.txFailed, 0, "nothing reached the CAN bus");
-    log.info(`${kind} burst: ${answered.size} answered; status after it ${JSON.stringify(settled.drop)} rc ${settled.rc}; after 100 KB ${JSON.stringify(s.drop)} rc ${s.rc}`);
+    log.info(`${name} burst: ${answered.size} answered; status after it ${JSON.stringify(settled.drop)} rc ${settled.rc}; after 100 KB ${JSON.stringify(s.drop)} rc ${s.rc}, mq ${s.mq}`);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * A broker that is not one: a TCP server on 127.0.0.1 that speaks MQTT 3.1.1 as raw bytes, so a test can send a
+ * A broker that is not one: a TCP server on 127.0.0.1 that speaks MQTT 3.1.1 (or MQTT 5: the `*5` helpers) as raw bytes, so a test can send a
  * client anything, including what no real broker would (a PUBLISH before CONNACK, QoS 3, a 5-byte remaining
  * length). Each accepted connection is handed to the test as a `RawConnection` that parses what the client sends
  * into packets and writes whatever bytes it is given.
@@ -54,13 +54,45 @@ export const suback = (pid: number, code: number): Buffer => packet(9, 0, Buffer
 export const puback = (pid: number): Buffer => packet(PUBACK, 0, u16(pid));
 export const pingresp = (): Buffer => packet(13, 0, Buffer.alloc(0));
 
-/** Topic, packet id and payload of a PUBLISH the client sent. */
-export function readPublish(p: RawPacket): { topic: string; pid: number; payload: Buffer } {
+/** MQTT 5 CONNACK: reason code `rc`, then a property block of `props` (raw bytes, written as given). */
+export const connack5 = (rc = 0, props: Buffer = Buffer.alloc(0)): Buffer =>
+  packet(2, 0, Buffer.concat([Buffer.from([0, rc]), remainingLength(props.length), props]));
+/** MQTT 5 SUBACK of one subscription, no properties. */
+export const suback5 = (pid: number, code: number): Buffer => packet(9, 0, Buffer.concat([u16(pid), Buffer.from([0, code])]));
+/** MQTT 5 PUBLISH: like `publish`, with a property block (a length, then `props`, raw) after the packet id. */
+export function publish5(topic: string, payload: Uint8Array, flags: number, pid: number, props: Buffer = Buffer.alloc(0), propLength = props.length): Buffer {
+  const t = Buffer.from(topic);
+  return packet(PUBLISH, flags, Buffer.concat([u16(t.length), t, u16(pid), remainingLength(propLength), props, Buffer.from(payload)]));
+}
+
+/** The protocol level (4: 3.1.1, 5: MQTT 5) of a CONNECT the client sent. */
+export const connectLevel = (p: RawPacket): number => p.body[6];
+
+/** A variable byte integer at `pos`: its value and size. */
+function varint(b: Buffer, pos: number): { value: number; size: number } {
+  let value = 0;
+  let mul = 1;
+  let i = 0;
+  for (;;) {
+    const x = b[pos + i++];
+    value += (x & 0x7f) * mul;
+    mul *= 128;
+    if (!(x & 0x80)) return { value, size: i };
+  }
+}
+
+/** Topic, packet id and payload of a PUBLISH the client sent; `v5`: its property block is skipped. */
+export function readPublish(p: RawPacket, v5 = false): { topic: string; pid: number; payload: Buffer } {
   const tlen = p.body.readUInt16BE(0);
   const topic = p.body.subarray(2, 2 + tlen).toString("utf8");
   const qos = (p.flags >> 1) & 3;
   const pid = qos ? p.body.readUInt16BE(2 + tlen) : 0;
-  return { topic, pid, payload: p.body.subarray(2 + tlen + (qos ? 2 : 0)) };
+  let at = 2 + tlen + (qos ? 2 : 0);
+  if (v5) {
+    const n = varint(p.body, at);
+    at += n.size + n.value;
+  }
+  return { topic, pid, payload: p.body.subarray(at) };
 }
 
 export class RawConnection {

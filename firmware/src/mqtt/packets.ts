@@ -1,7 +1,9 @@
 /**
- * MQTT 3.1.1 control packets (OASIS mqtt-v3.1.1-os, section 2 and 3): encoders for what a client sends and a
- * streaming parser for what a broker sends. Only the subset the gateway uses; no packet is ever traced as bytes
- * (CONNECT carries the password).
+ * MQTT 3.1.1 and MQTT 5 control packets (OASIS mqtt-v3.1.1-os and mqtt-v5.0-os, sections 2 and 3): encoders for what
+ * a client sends and a streaming parser for what a broker sends. Only the subset the gateway uses; no packet is ever
+ * traced as bytes (CONNECT carries the password). The framing is the same in both; MQTT 5 adds a property block
+ * (a varint length, then identifier/value pairs) to CONNECT, CONNACK, PUBLISH, the acknowledgements and DISCONNECT,
+ * and reason codes to the acknowledgements. The `v5` parameters choose the MQTT 5 form.
  */
 
 export const CONNECT = 1
@@ -18,6 +20,12 @@ export const UNSUBACK = 11
 export const PINGREQ = 12
 export const PINGRESP = 13
 export const DISCONNECT = 14
+
+/** The protocol levels of CONNECT (3.1.2.2): MQTT 3.1.1 and MQTT 5. */
+export const LEVEL_311 = 4
+export const LEVEL_5 = 5
+/** Receive Maximum the gateway announces in an MQTT 5 CONNECT: QoS 1 commands the broker may have unacknowledged. */
+export const RECEIVE_MAXIMUM = 4
 
 /** Bytes of the remaining-length varint for `n` (1..4; the protocol's maximum is 268,435,455). */
 export function remainingLengthSize(n: number): number {
@@ -43,6 +51,11 @@ function putU16(buf: Buffer, pos: number, v: number): number {
     return pos + 2
 }
 
+function putU32(buf: Buffer, pos: number, v: number): number {
+    putU16(buf, pos, (v >>> 16) & 0xffff)
+    return putU16(buf, pos + 2, v & 0xffff)
+}
+
 function putStr(buf: Buffer, pos: number, s: Buffer): number {
     pos = putU16(buf, pos, s.length)
     buf.blitAt(pos, s, 0, s.length)
@@ -60,19 +73,29 @@ export interface ConnectOptions {
     /** QoS of the will message (0..2). */
     willQos?: number
     cleanSession?: boolean
+    /**
+     * MQTT 5 only: the Maximum Packet Size property (the largest packet the broker may send; it refuses or drops a
+     * larger one itself instead of sending it). The CONNECT also carries Session Expiry 0 and Receive Maximum.
+     */
+    maxPacket?: number
 }
 
-export function encodeConnect(o: ConnectOptions): Buffer {
+/** The property block of an MQTT 5 CONNECT: Session Expiry 0, Receive Maximum, Maximum Packet Size (13 bytes). */
+const CONNECT_PROPS = 13
+
+/** CONNECT; `v5`: protocol level 5 with properties (3.1.2.11), else 3.1.1. */
+export function encodeConnect(o: ConnectOptions, v5 = false): Buffer {
     const cid = Buffer.from(o.clientId)
     const user = o.username ? Buffer.from(o.username) : null
     const pass = o.password ? Buffer.from(o.password) : null
     const wt = o.willTopic ? Buffer.from(o.willTopic) : null
     const wp = o.willPayload || Buffer.alloc(0)
     let flags = o.cleanSession === false ? 0 : 0x02
-    let len = 10 + 2 + cid.length
+    let len = 10 + 2 + cid.length + (v5 ? 1 + CONNECT_PROPS : 0)
     if (wt) {
         flags |= 0x04 | ((o.willQos || 0) << 3) | (o.willRetain ? 0x20 : 0)
-        len += 2 + wt.length + 2 + wp.length
+        // MQTT 5: an empty will property block before the will topic
+        len += 2 + wt.length + 2 + wp.length + (v5 ? 1 : 0)
     }
     if (user) {
         flags |= 0x80
@@ -87,11 +110,21 @@ export function encodeConnect(o: ConnectOptions): Buffer {
     buf[0] = CONNECT << 4
     let p = putRemainingLength(buf, 1, len)
     p = putStr(buf, p, Buffer.from("MQTT"))
-    buf[p++] = 4 // protocol level 3.1.1
+    buf[p++] = v5 ? LEVEL_5 : LEVEL_311
     buf[p++] = flags
     p = putU16(buf, p, o.keepAlive)
+    if (v5) {
+        buf[p++] = CONNECT_PROPS
+        buf[p++] = 0x11 // Session Expiry Interval: 0, the session ends with the connection (as clean session)
+        p = putU32(buf, p, 0)
+        buf[p++] = 0x21 // Receive Maximum
+        p = putU16(buf, p, RECEIVE_MAXIMUM)
+        buf[p++] = 0x27 // Maximum Packet Size
+        p = putU32(buf, p, o.maxPacket || 268435455)
+    }
     p = putStr(buf, p, cid)
     if (wt) {
+        if (v5) buf[p++] = 0
         p = putStr(buf, p, wt)
         p = putStr(buf, p, wp)
     }
@@ -100,10 +133,13 @@ export function encodeConnect(o: ConnectOptions): Buffer {
     return buf
 }
 
-/** Bytes of a PUBLISH packet's fixed and variable header (everything before the payload). */
-export function publishHeaderSize(topicLen: number, qos: number, payloadLen: number): number {
-    const rem = 2 + topicLen + (qos ? 2 : 0) + payloadLen
-    return 1 + remainingLengthSize(rem) + 2 + topicLen + (qos ? 2 : 0)
+/**
+ * Bytes of a PUBLISH packet's fixed and variable header (everything before the payload); `v5` adds the empty
+ * property block (one byte).
+ */
+export function publishHeaderSize(topicLen: number, qos: number, payloadLen: number, v5 = false): number {
+    const vh = 2 + topicLen + (qos ? 2 : 0) + (v5 ? 1 : 0)
+    return 1 + remainingLengthSize(vh + payloadLen) + vh
 }
 
 /** Writes a PUBLISH header at `pos`; the payload goes at the returned position. */
@@ -114,19 +150,28 @@ export function putPublishHeader(
     qos: number,
     retain: boolean,
     packetId: number,
-    payloadLen: number
+    payloadLen: number,
+    v5 = false
 ): number {
-    const rem = 2 + topic.length + (qos ? 2 : 0) + payloadLen
+    const rem = 2 + topic.length + (qos ? 2 : 0) + (v5 ? 1 : 0) + payloadLen
     buf[pos] = (PUBLISH << 4) | (qos << 1) | (retain ? 1 : 0)
     let p = putRemainingLength(buf, pos + 1, rem)
     p = putStr(buf, p, topic)
     if (qos) p = putU16(buf, p, packetId)
+    if (v5) buf[p++] = 0
     return p
 }
 
-export function encodePublish(topic: Buffer, payload: Buffer, qos: number, retain: boolean, packetId: number): Buffer {
-    const buf = Buffer.alloc(publishHeaderSize(topic.length, qos, payload.length) + payload.length)
-    const p = putPublishHeader(buf, 0, topic, qos, retain, packetId, payload.length)
+export function encodePublish(
+    topic: Buffer,
+    payload: Buffer,
+    qos: number,
+    retain: boolean,
+    packetId: number,
+    v5 = false
+): Buffer {
+    const buf = Buffer.alloc(publishHeaderSize(topic.length, qos, payload.length, v5) + payload.length)
+    const p = putPublishHeader(buf, 0, topic, qos, retain, packetId, payload.length, v5)
     buf.blitAt(p, payload, 0, payload.length)
     return buf
 }
@@ -136,9 +181,38 @@ export function setDup(buf: Buffer, pos: number) {
     buf[pos] = buf[pos] | 0x08
 }
 
+/**
+ * Size of the MQTT 5 form of the 3.1.1 QoS 1 PUBLISH at `off` of `buf` (`copyPublishV5`): one more byte, the empty
+ * property block, and perhaps one more remaining-length byte.
+ */
+export function publishV5Size(buf: Buffer, off: number, len: number): number {
+    let h = off + 1
+    while (buf[h] & 0x80) h++
+    const rem = len - (h + 1 - off) + 1
+    return 1 + remainingLengthSize(rem) + rem
+}
+
+/**
+ * Copies the 3.1.1 QoS 1 PUBLISH at [off, off + len) of `buf` (the outbox ring holds that form, whatever the
+ * protocol of the connection it is sent on) into `out` in its MQTT 5 form (`publishV5Size` bytes): the empty property
+ * block after the packet id.
+ */
+export function copyPublishV5(out: Buffer, buf: Buffer, off: number, len: number) {
+    let h = off + 1
+    while (buf[h] & 0x80) h++
+    h++
+    const tlen = (buf[h] << 8) | buf[h + 1]
+    const vh = h + 2 + tlen + 2 // end of the packet id
+    out[0] = buf[off]
+    const p = putRemainingLength(out, 1, len - (h - off) + 1)
+    out.blitAt(p, buf, h, vh - h)
+    out[p + vh - h] = 0
+    out.blitAt(p + vh - h + 1, buf, vh, off + len - vh)
+}
+
 /** Offset of the packet id in a QoS>0 PUBLISH built by putPublishHeader. */
-export function publishPacketId(pkt: Buffer): number {
-    let p = 1
+export function publishPacketId(pkt: Buffer, off = 0): number {
+    let p = off + 1
     while (pkt[p] & 0x80) p++
     p++
     const tlen = (pkt[p] << 8) | pkt[p + 1]
@@ -158,13 +232,15 @@ export function encodePuback(packetId: number): Buffer {
     return ackLike(PUBACK, 0, packetId)
 }
 
-export function encodeSubscribe(packetId: number, topic: string, qos: number): Buffer {
+/** SUBSCRIBE to one topic; `v5`: with an empty property block, the options byte being the maximum QoS alone. */
+export function encodeSubscribe(packetId: number, topic: string, qos: number, v5 = false): Buffer {
     const t = Buffer.from(topic)
-    const len = 2 + 2 + t.length + 1
+    const len = 2 + (v5 ? 1 : 0) + 2 + t.length + 1
     const buf = Buffer.alloc(1 + remainingLengthSize(len) + len)
     buf[0] = (SUBSCRIBE << 4) | 0x02 // reserved bits 0010 (3.8.1)
     let p = putRemainingLength(buf, 1, len)
     p = putU16(buf, p, packetId)
+    if (v5) buf[p++] = 0
     p = putStr(buf, p, t)
     buf[p] = qos
     return buf
@@ -315,10 +391,128 @@ export class MqttParser {
     }
 }
 
-/** Reads the topic (and packet id, when QoS > 0) of a PUBLISH body. Returns null when the body is too short. */
+/**
+ * MQTT 5 variable byte integer (1.5.5) at `pos`, before `end`: its value, or -1 when it runs past `end`, takes more
+ * than 4 bytes or is not in its shortest form ("MUST use the minimum number of bytes"). Its size is
+ * remainingLengthSize(value).
+ */
+export function readVarint(b: Buffer, pos: number, end: number): number {
+    let v = 0
+    let mul = 1
+    for (let i = 0; i < 4; i++) {
+        if (pos + i >= end) return -1
+        const x = b[pos + i]
+        v += (x & 0x7f) * mul
+        mul *= 128
+        if (!(x & 0x80)) return remainingLengthSize(v) === i + 1 ? v : -1
+    }
+    return -1
+}
+
+/**
+ * Value layout of an MQTT 5 property (2.2.2.2) by identifier: 1 a byte, 2 a two-byte integer, 4 a four-byte
+ * integer, 7 a variable byte integer, 8 a length-prefixed string or binary, 9 a string pair; 0 unknown.
+ */
+function propertyType(id: number): number {
+    if (id === 0x01 || id === 0x17 || id === 0x19 || id === 0x24 || id === 0x25 || (id >= 0x28 && id <= 0x2a)) return 1
+    if (id === 0x13 || (id >= 0x21 && id <= 0x23)) return 2
+    if (id === 0x02 || id === 0x11 || id === 0x18 || id === 0x27) return 4
+    if (id === 0x0b) return 7
+    if (id === 0x03 || id === 0x08 || id === 0x09 || id === 0x12 || id === 0x15 || id === 0x16) return 8
+    if (id === 0x1a || id === 0x1c || id === 0x1f) return 8
+    if (id === 0x26) return 9
+    return 0
+}
+
+/** Properties a broker may put in each packet (MQTT 5, 3.x.2.2). No Topic Alias: the gateway allows none (maximum 0). */
+const CONNACK_PROPS = hex`11 21 24 25 27 12 22 1f 26 28 29 2a 13 1a 1c 15 16`
+const PUBLISH_PROPS = hex`01 02 08 09 26 0b 03`
+const ACK_PROPS = hex`1f 26`
+const DISCONNECT_PROPS = hex`1f 26 1c`
+
+function hexByte(x: number): string {
+    const b = Buffer.alloc(1)
+    b[0] = x
+    return b.toString("hex")
+}
+
+/** Why the last `propertiesEnd` failed. */
+let propertyError = ""
+
+/**
+ * Checks the property block (a varint length, then identifier/value pairs) at `pos` of `b`, which must end at or
+ * before `end`: every identifier known and one of `allowed`, every value inside the block. Returns the position
+ * after the block, or -1 (`propertyError` says why). `value(id, at)`, when given, is called for each property with
+ * the position of its value.
+ */
+export function propertiesEnd(
+    b: Buffer,
+    pos: number,
+    end: number,
+    allowed: Buffer,
+    value?: (id: number, at: number) => void
+): number {
+    const n = readVarint(b, pos, end)
+    if (n < 0) {
+        propertyError = "malformed property length"
+        return -1
+    }
+    let p = pos + remainingLengthSize(n)
+    const stop = p + n
+    if (stop > end) {
+        propertyError = `property length ${n} past the end of the packet`
+        return -1
+    }
+    while (p < stop) {
+        const id = b[p++]
+        const type = propertyType(id)
+        if (type === 0) {
+            propertyError = `unknown property 0x${hexByte(id)}`
+            return -1
+        }
+        if (allowed.indexOf(id) < 0) {
+            propertyError = `property 0x${hexByte(id)} not allowed here`
+            return -1
+        }
+        if (value) value(id, p)
+        let size = type === 7 ? 0 : type
+        if (type === 7) {
+            const v = readVarint(b, p, stop)
+            size = v < 0 ? stop : remainingLengthSize(v)
+        } else if (type >= 8 && p + 2 <= stop) {
+            size = 2 + ((b[p] << 8) | b[p + 1])
+            if (type === 9 && p + size + 2 <= stop) size += 2 + ((b[p + size] << 8) | b[p + size + 1])
+        }
+        p += size
+        if (p > stop) {
+            propertyError = `property 0x${hexByte(id)} runs past its property block`
+            return -1
+        }
+    }
+    return stop
+}
+
+/** Why the property block at `pos` of `body` is not exactly the rest of the body, or "". */
+function propertiesCheck(body: Buffer, pos: number, allowed: Buffer): string {
+    const end = propertiesEnd(body, pos, body.length, allowed)
+    if (end < 0) return propertyError
+    return end === body.length ? "" : "bytes after the properties"
+}
+
+/** A 2- or 4-byte integer property value at `at`. */
+export function propertyInt(b: Buffer, at: number, size: number): number {
+    const v = (b[at] << 8) | b[at + 1]
+    return size === 2 ? v : v * 65536 + ((b[at + 2] << 8) | b[at + 3])
+}
+
+/**
+ * Reads the topic (and packet id, when QoS > 0) of a PUBLISH body; `v5`: and skips its properties. Returns null when
+ * the body is too short or (MQTT 5) its properties are malformed.
+ */
 export function parsePublish(
     flags: number,
-    body: Buffer
+    body: Buffer,
+    v5 = false
 ): { topic: string; qos: number; packetId: number; payloadOffset: number } {
     if (body.length < 2) return null
     const tlen = (body[0] << 8) | body[1]
@@ -332,29 +526,55 @@ export function parsePublish(
         packetId = (body[p] << 8) | body[p + 1]
         p += 2
     }
+    if (v5) {
+        propertyError = "malformed PUBLISH"
+        p = propertiesEnd(body, p, body.length, PUBLISH_PROPS)
+        if (p < 0) return null
+    }
     return { topic, qos, packetId, payloadOffset: p }
+}
+
+/** Position of the first reason code of an MQTT 5 SUBACK body (after the packet id and properties), or -1. */
+export function subackCodes(body: Buffer): number {
+    return propertiesEnd(body, 2, body.length, ACK_PROPS)
 }
 
 function hasWildcard(topic: string): boolean {
     return topic.indexOf("+") >= 0 || topic.indexOf("#") >= 0
 }
 
+/** Reason codes of an MQTT 5 PUBACK (3.4.2.1) and SUBACK (3.9.3; QoS 2 is never granted: we ask for QoS 1). */
+const PUBACK_CODES = hex`00 10 80 83 87 90 91 97 99`
+const SUBACK_CODES = hex`00 01 80 83 87 8f 91 97 9e a1 a2`
+
 /**
- * Why a packet from the broker breaks MQTT 3.1.1 (or what this client subscribed to), or "" when it does not.
- * A violation closes the connection (4.8: "the receiver MUST close the Network Connection"): nothing in a packet
- * that the client cannot interpret is acted upon. `afterConnack`: a CONNACK was already received on this connection.
+ * Why a packet from the broker breaks MQTT 3.1.1 (or, `v5`, MQTT 5), or what this client subscribed to, or "" when it
+ * does not. A violation closes the connection (3.1.1 4.8, 5 4.13: "the receiver MUST close the Network Connection"):
+ * nothing in a packet that the client cannot interpret is acted upon. `afterConnack`: a CONNACK was already received
+ * on this connection.
  */
-export function violation(p: MqttPacket, afterConnack: boolean): string {
+export function violation(p: MqttPacket, afterConnack: boolean, v5 = false): string {
     const t = p.type
+    // AUTH (15 in MQTT 5) belongs to enhanced authentication, which the gateway never asks for
     if (t === 0 || t === 15) return `reserved packet type ${t}`
-    if (t === CONNECT || t === SUBSCRIBE || t === UNSUBSCRIBE || t === PINGREQ || t === DISCONNECT)
+    if (t === CONNECT || t === SUBSCRIBE || t === UNSUBSCRIBE || t === PINGREQ || (t === DISCONNECT && !v5))
         return `packet type ${t} is sent by clients only`
     if (!afterConnack && t !== CONNACK) return `packet type ${t} before CONNACK`
     const body = p.body
     if (t === CONNACK) {
         if (afterConnack) return "a second CONNACK"
-        if (p.flags !== 0 || p.length !== 2) return "malformed CONNACK"
-        return ""
+        if (p.flags !== 0) return "malformed CONNACK"
+        if (!v5 || p.length === 2) {
+            if (p.length !== 2) return "malformed CONNACK"
+            // a broker without MQTT 5 answers an MQTT 5 CONNECT in 3.1.1 form: refused (return code 1) is the fallback
+            // signal; accepted would be a broker that did not understand what it accepted
+            if (v5 && body[1] === 0) return "a 3.1.1 CONNACK accepting an MQTT 5 CONNECT"
+            return ""
+        }
+        if (p.truncated) return "CONNACK larger than the receive buffer"
+        if (body[0] & 0xfe) return "malformed CONNACK"
+        const why = propertiesCheck(body, 2, CONNACK_PROPS)
+        return why ? "CONNACK: " + why : ""
     }
     if (t === PUBLISH) {
         const qos = (p.flags >> 1) & 3
@@ -362,14 +582,22 @@ export function violation(p: MqttPacket, afterConnack: boolean): string {
         // our only subscription is QoS 1: a broker never forwards at a higher QoS than granted (3.8.4)
         if (qos === 2) return "PUBLISH with QoS 2 (subscribed with QoS 1)"
         if (qos === 0 && p.flags & 0x08) return "DUP set on a QoS 0 PUBLISH"
-        const pub = parsePublish(p.flags, body)
-        if (!pub) return "malformed PUBLISH"
+        const pub = parsePublish(p.flags, body, v5)
+        if (!pub) return v5 ? "PUBLISH: " + propertyError : "malformed PUBLISH"
         if (pub.topic.length === 0) return "PUBLISH with a zero-length topic"
         if (hasWildcard(pub.topic)) return "wildcard in a PUBLISH topic"
         if (qos && pub.packetId === 0) return "PUBLISH with packet id 0"
         return ""
     }
-    if (t === PUBACK || t === UNSUBACK) {
+    if (t === PUBACK) {
+        if (p.flags !== 0 || (!v5 && p.length !== 2) || p.length < 2) return `malformed packet type ${t}`
+        if (p.length > 2 && PUBACK_CODES.indexOf(body[2]) < 0) return `PUBACK reason code ${body[2]}`
+        const why = p.length > 3 ? propertiesCheck(body, 3, ACK_PROPS) : ""
+        return why ? "PUBACK: " + why : ""
+    }
+    if (t === UNSUBACK) {
+        // MQTT 5 UNSUBACK carries properties and reason codes: the gateway never unsubscribes, so it answers nothing
+        if (v5) return "UNSUBACK without UNSUBSCRIBE"
         if (p.flags !== 0 || p.length !== 2) return `malformed packet type ${t}`
         return ""
     }
@@ -377,9 +605,15 @@ export function violation(p: MqttPacket, afterConnack: boolean): string {
     if (t === PUBREC || t === PUBREL || t === PUBCOMP) return `packet type ${t} without a QoS 2 PUBLISH`
     if (t === SUBACK) {
         if (p.flags !== 0 || p.length < 3 || p.truncated) return "malformed SUBACK"
-        for (let i = 2; i < body.length; i++) {
+        let i = 2
+        if (v5) {
+            i = subackCodes(body)
+            if (i < 0) return "SUBACK: " + propertyError
+            if (i >= body.length) return "SUBACK without a reason code"
+        }
+        for (; i < body.length; i++) {
             const rc = body[i]
-            if (rc !== 0 && rc !== 1 && rc !== 0x80) return `SUBACK return code ${rc}`
+            if (v5 ? SUBACK_CODES.indexOf(rc) < 0 : rc !== 0 && rc !== 1 && rc !== 0x80) return `SUBACK return code ${rc}`
         }
         return ""
     }
@@ -387,5 +621,16 @@ export function violation(p: MqttPacket, afterConnack: boolean): string {
         if (p.flags !== 0 || p.length !== 0) return "malformed PINGRESP"
         return ""
     }
+    if (t === DISCONNECT) {
+        // MQTT 5: the broker may end the session with a reason code (and properties)
+        if (p.flags !== 0 || p.truncated) return "malformed DISCONNECT"
+        const why = p.length > 1 ? propertiesCheck(body, 1, DISCONNECT_PROPS) : ""
+        return why ? "DISCONNECT: " + why : ""
+    }
     return `unexpected packet type ${t}`
+}
+
+/** The properties of an MQTT 5 CONNACK body, each handed to `value(id, at)` (checked by violation() before). */
+export function connackProperties(body: Buffer, value: (id: number, at: number) => void) {
+    propertiesEnd(body, 2, body.length, CONNACK_PROPS, value)
 }
