@@ -9,6 +9,7 @@ import { CborWriter } from "./cbor"
 import { TxAllowlist } from "./allowlist"
 import { CommandHandler, CommandResult, uptime32, writeResult } from "./commands"
 import { GatewayConfig } from "./config"
+import { DIAG_DEFAULTS, DiagClient, DiagConfig } from "./diag"
 import { FrameSelector } from "./filters"
 import { encodePublish, encodeSubscribe, publishHeaderSize, putPublishHeader } from "./mqtt/packets"
 import { MqttSession } from "./mqtt/session"
@@ -57,6 +58,8 @@ export class Gateway {
     readonly selector = new FrameSelector()
     readonly outbox: Outbox
     readonly commands: CommandHandler
+    /** Diagnostic requests and the poll list (diag.ts). */
+    readonly diag: DiagClient
     session: MqttSession = null
     seq = 0
     /** The CanBus client, once bound. */
@@ -68,6 +71,7 @@ export class Gateway {
     private readonly topicFrames: Buffer
     private readonly topicStatus: Buffer
     private readonly topicResult: Buffer
+    private readonly topicDiag: Buffer
     readonly topicCmd: string
     private readonly small = new CborWriter(Buffer.alloc(SMALL_PAYLOAD))
     private readonly kick = ds.emitter<boolean>()
@@ -85,7 +89,8 @@ export class Gateway {
     constructor(
         readonly config: GatewayConfig,
         private readonly can: ds.CanBus,
-        bootId: number
+        bootId: number,
+        diagConfig: DiagConfig = DIAG_DEFAULTS
     ) {
         this.bootId = bootId
         this.enc = new BatchEncoder(config.batchBytes - BATCH_OVERHEAD)
@@ -97,8 +102,22 @@ export class Gateway {
         this.topicFrames = Buffer.from(p + "frames")
         this.topicStatus = Buffer.from(p + "status")
         this.topicResult = Buffer.from(p + "result")
+        this.topicDiag = Buffer.from(p + "diag")
         this.topicCmd = p + "cmd"
         const self = this
+        this.diag = new DiagClient(diagConfig, {
+            bootId: this.bootId,
+            now: () => self.uptime(),
+            normalMode: () => self.config.canMode === "normal",
+            bound: () => self.bound,
+            transmit: async (record: Buffer) => {
+                await self.can.transmit(record)
+            },
+            publish: async (payload: Buffer) => {
+                const s = self.session
+                return !!s && s.connected && (await s.send(encodePublish(self.topicDiag, payload, 1, false, self.allocPid())))
+            },
+        })
         this.commands = new CommandHandler({
             bootId: this.bootId,
             now: () => self.uptime(),
@@ -116,11 +135,14 @@ export class Gateway {
             requestStatus: () => {
                 self.statusWanted = true
             },
+            diag: this.diag,
         })
     }
 
     /** The frame path: every record of one `frames` report from `start` on, received at `now` (BatchEncoder.addReport). */
     ingest(buf: Buffer, now: number, start = 0) {
+        // before the filters: a diagnostic response is heard whatever they select
+        this.diag.tap(buf, start)
         this.enc.addReport(buf, now, this, start)
     }
 
@@ -286,7 +308,7 @@ export class Gateway {
         // counters and uptime are reported modulo 2^32 (docs/protocol.md, "Wrap-around"): a CBOR uint the host reads
         // as u32, never a value the writer cannot encode (which silently dropped the whole status)
         const u32 = uptime32
-        w.map(22)
+        w.map(23)
         w.text("v")
         w.int(1)
         w.text("online")
@@ -344,6 +366,8 @@ export class Gateway {
         w.int(s ? s.violations : 0)
         w.text("sub")
         w.text(this.subscription)
+        w.text("diag")
+        this.diag.writeStatus(w)
     }
 
     /** The last will: `{v, online: false, dev, b}`, retained. */
