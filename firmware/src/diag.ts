@@ -21,7 +21,7 @@ export const READ_SERVICES = [0x01, 0x02, 0x03, 0x05, 0x06, 0x07, 0x09, 0x0a, 0x
 /** Services whose positive answer echoes the request's second byte (PID, DID high byte, sub-function). */
 const ECHO_SERVICES = [0x01, 0x02, 0x09, 0x10, 0x19, 0x22, 0x31]
 export const MAX_DIAG_ALLOW = 8
-export const MAX_POLL = 16
+export const MAX_POLL = 8
 /** Client response timeout (P2 plus the path through the controller), ms. */
 export const P2_MS = 1000
 /** After a responsePending (NRC 0x78): the server's extended timeout P2* (ISO 14229-2), ms. */
@@ -31,7 +31,7 @@ export const MAX_PENDING = 6
 /** Between a flow control and the next consecutive frame (N_Cr), ms. */
 export const NCR_MS = 1000
 /** The `P/diag` batch buffer: also bounds a batch's payload (docs/firmware.md, Memory). */
-export const POLL_BATCH = 512
+export const POLL_BATCH = 320
 /** A poll batch is published at most this long after its first response, ms. */
 export const POLL_FLUSH_MS = 1000
 /** Anti-replay window of diag ids below the highest one run (docs/protocol.md, "Diagnostics"). */
