@@ -15,7 +15,7 @@ import type { GatewayTarget } from "./target";
 import type { RunRecord } from "./record";
 
 /** One link's view of the wire: sends go to the gateway, receives are the gateway's transmissions that pass its filters. */
-class WireTap implements Bus {
+export class WireTap implements Bus {
   readonly name = "hil-wire";
   private readonly queue = new RxQueue(4096);
   private readonly count = { rx: 0, tx: 0 };

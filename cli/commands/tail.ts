@@ -148,7 +148,18 @@ export async function tail(opts: TailOptions): Promise<void> {
     lastStatus.set(device, key);
     event({ event: "status", device, ...s.raw }, statusText(device, s));
   });
-  rx.on("result", (device, r) => event({ event: "result", device, ...r }, `${device}: command ${String(r.id)} (${r.op}): ${r.ok ? "ok" : `refused: ${r.reason}`}${r.msg ? ` (${r.msg})` : ""}`));
+  rx.on("result", (device, r) => {
+    const hexData = r.data ? Buffer.from(r.data).toString("hex").toUpperCase() : undefined;
+    const text = `${device}: command ${String(r.id)} (${r.op}): ${r.ok ? "ok" : `refused: ${r.reason}`}${r.msg ? ` (${r.msg})` : ""}${hexData !== undefined ? ` ${hexData}` : ""}`;
+    event({ event: "result", device, ...r, data: hexData }, text);
+  });
+  // poll responses (P/diag): one line per response, the bytes in hex or the error code
+  rx.on("diag", (device, b) => {
+    for (const e of b.entries) {
+      const hexData = e.data ? Buffer.from(e.data).toString("hex").toUpperCase() : undefined;
+      event({ event: "diag", device, boot: b.boot, seq: b.seq, index: e.index, t: e.t, data: hexData, error: e.error }, `${device}: poll ${e.index} at ${e.t} ms: ${hexData ?? `error: ${e.error}`}`);
+    }
+  });
 
   const onSignal = (): void => finish();
   process.once("SIGINT", onSignal);

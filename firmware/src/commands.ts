@@ -4,6 +4,7 @@
  * frame is transmitted only after every check passed.
  */
 import { CborError, CborWriter, decodeCbor } from "./cbor"
+import { DiagClient } from "./diag"
 import { MAX_FILTERS, MAX_RULES } from "./filters"
 import { checkRecord, FLAG_ERR, FLAG_FD, frameKey, lastRecordError } from "./records"
 
@@ -32,6 +33,8 @@ export interface CommandResult {
     ok: boolean
     r: string
     msg: string
+    /** The response bytes of a `diag` command. */
+    d?: Buffer
 }
 
 /** What a command may touch; the gateway supplies it, tests supply their own. */
@@ -54,15 +57,21 @@ export interface CommandTarget {
     setFilters(pairs: number[][]): void
     setRules(rules: number[][]): void
     requestStatus(): void
+    /** The diagnostic client (diag.ts) for `diag` and `poll`; without it they are refused as `unbound`. */
+    diag?: DiagClient
 }
 
-const OPS = ["tx", "filter", "rate", "status"]
+const OPS = ["tx", "filter", "rate", "status", "diag", "poll"]
 const KEYS: Record<string, string[]> = {
     tx: ["op", "id", "boot", "exp", "f"],
     filter: ["op", "id", "boot", "exp", "acc"],
     rate: ["op", "id", "boot", "exp", "rules"],
     status: ["op", "id", "boot", "exp"],
+    diag: ["op", "id", "boot", "exp", "req", "res", "d"],
+    poll: ["op", "id", "boot", "exp", "on", "list"],
 }
+/** Ops that act on the bus: they need an id, the current boot id and an expiry. */
+const GUARDED = ["tx", "diag", "poll"]
 
 function isU32(v: any): boolean {
     return typeof v === "number" && v >= 0 && v <= 0xffffffff && v === Math.floor(v)
@@ -172,9 +181,9 @@ export class CommandHandler {
             }
         }
         const t = this.target
-        if (op === "tx") {
+        if (GUARDED.indexOf(op) >= 0) {
             // the id is what makes a replay recognisable (a redelivery, a second copy from a compromised client)
-            if (id === null) return result(id, op, false, "bad-field", "id is required for tx")
+            if (id === null) return result(id, op, false, "bad-field", `id is required for ${op}`)
             if (cmd.boot === undefined) return result(id, op, false, "bad-field", "boot is required")
             if (cmd.exp === undefined) return result(id, op, false, "bad-field", "exp is required")
         }
@@ -190,6 +199,13 @@ export class CommandHandler {
             if (ahead > t.txExpMax) return result(id, op, false, "exp-too-far", `exp is more than ${t.txExpMax} ms ahead`)
         }
         if (op === "tx") return await this.transmit(id, cmd.exp, cmd.f)
+        if (op === "diag" || op === "poll") {
+            if (!t.diag) return result(id, op, false, "unbound", "no diagnostic client")
+            const x = op === "diag" ? await t.diag.command(id, cmd.req, cmd.res, cmd.d) : t.diag.pollCommand(id, cmd.on, cmd.list)
+            const res = result(id, op, x.r === "ok", x.r, x.msg)
+            if (x.data) res.d = x.data
+            return res
+        }
         if (op === "filter") {
             const pairs = tuples(cmd.acc, 2, MAX_FILTERS)
             if (!pairs) return result(id, op, false, "bad-field", `acc must be at most ${MAX_FILTERS} [value, mask] uint pairs`)
@@ -273,7 +289,7 @@ export class CommandHandler {
 
 /** The result map (docs/protocol.md), written into `w`. */
 export function writeResult(w: CborWriter, res: CommandResult) {
-    w.map(5)
+    w.map(res.d ? 6 : 5)
     w.text("id")
     if (res.id === null || res.id === undefined) w.nil()
     else if (typeof res.id === "string") w.text(res.id)
@@ -287,4 +303,8 @@ export function writeResult(w: CborWriter, res: CommandResult) {
     w.text(res.r)
     w.text("msg")
     w.text(res.msg)
+    if (res.d) {
+        w.text("d")
+        w.bytes(res.d, 0, res.d.length)
+    }
 }

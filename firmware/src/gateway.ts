@@ -9,6 +9,7 @@ import { CborWriter } from "./cbor"
 import { TxAllowlist } from "./allowlist"
 import { CommandHandler, CommandResult, uptime32, writeResult } from "./commands"
 import { GatewayConfig } from "./config"
+import { DIAG_DEFAULTS, DiagClient, DiagConfig } from "./diag"
 import { FrameSelector } from "./filters"
 import { encodePublish, encodeSubscribe, publishHeaderSize, putPublishHeader } from "./mqtt/packets"
 import { MqttSession } from "./mqtt/session"
@@ -60,6 +61,8 @@ export class Gateway {
     readonly commands: CommandHandler
     /** Decoded signals (`sigTable`), published on `P/signals`. */
     readonly signals: SignalTable
+    /** Diagnostic requests and the poll list (diag.ts). */
+    readonly diag: DiagClient
     session: MqttSession = null
     seq = 0
     /** The CanBus client, once bound. */
@@ -72,6 +75,7 @@ export class Gateway {
     private readonly topicSignals: Buffer
     private readonly topicStatus: Buffer
     private readonly topicResult: Buffer
+    private readonly topicDiag: Buffer
     readonly topicCmd: string
     private readonly small = new CborWriter(Buffer.alloc(SMALL_PAYLOAD))
     private readonly kick = ds.emitter<boolean>()
@@ -89,7 +93,8 @@ export class Gateway {
     constructor(
         readonly config: GatewayConfig,
         private readonly can: ds.CanBus,
-        bootId: number
+        bootId: number,
+        diagConfig: DiagConfig = DIAG_DEFAULTS
     ) {
         this.bootId = bootId
         this.enc = new BatchEncoder(config.batchBytes - BATCH_OVERHEAD)
@@ -103,8 +108,22 @@ export class Gateway {
         this.topicSignals = Buffer.from(p + "signals")
         this.topicStatus = Buffer.from(p + "status")
         this.topicResult = Buffer.from(p + "result")
+        this.topicDiag = Buffer.from(p + "diag")
         this.topicCmd = p + "cmd"
         const self = this
+        this.diag = new DiagClient(diagConfig, {
+            bootId: this.bootId,
+            now: () => self.uptime(),
+            normalMode: () => self.config.canMode === "normal",
+            bound: () => self.bound,
+            transmit: async (record: Buffer) => {
+                await self.can.transmit(record)
+            },
+            publish: async (payload: Buffer) => {
+                const s = self.session
+                return !!s && s.connected && (await s.send(encodePublish(self.topicDiag, payload, 1, false, self.allocPid())))
+            },
+        })
         this.commands = new CommandHandler({
             bootId: this.bootId,
             now: () => self.uptime(),
@@ -122,6 +141,7 @@ export class Gateway {
             requestStatus: () => {
                 self.statusWanted = true
             },
+            diag: this.diag,
         })
     }
 
@@ -132,6 +152,8 @@ export class Gateway {
 
     /** The frame path: every record of one `frames` report from `start` on, received at `now` (BatchEncoder.addReport). */
     ingest(buf: Buffer, now: number, start = 0) {
+        // before the filters: a diagnostic response is heard whatever they select
+        this.diag.tap(buf, start)
         this.enc.addReport(buf, now, this, start)
     }
 
@@ -337,7 +359,7 @@ export class Gateway {
         // as u32, never a value the writer cannot encode (which silently dropped the whole status)
         const u32 = uptime32
         const sig = this.signals
-        w.map(sig.error ? 31 : 30)
+        w.map(sig.error ? 32 : 31)
         w.text("v")
         w.int(1)
         w.text("online")
@@ -417,6 +439,8 @@ export class Gateway {
         w.int(s ? s.level : 0)
         w.text("big")
         w.int(s ? s.oversize : 0)
+        w.text("diag")
+        this.diag.writeStatus(w)
     }
 
     /** The last will: `{v, online: false, dev, b}`, retained. */

@@ -10,6 +10,7 @@
 import * as ds from "@devicescript/core"
 import { makeBootId } from "./bootid"
 import { loadConfig } from "./config"
+import { loadDiagConfig } from "./diag"
 import { FRAMES_REPORT, Gateway, MAX_PACKET, RX_BYTES, RX_CAP } from "./gateway"
 import { startMcp2515CanBusFromSettings } from "./mcp2515/server"
 import { MqttSession } from "./mqtt/session"
@@ -56,7 +57,9 @@ async function main() {
             can = new ds.CanBus()
         }
     } else can = new ds.CanBus()
-    const gw = new Gateway(config, can, makeBootId())
+    const diag = await loadDiagConfig()
+    for (const e of diag.errors) console.warn(e)
+    const gw = new Gateway(config, can, makeBootId(), diag.config)
     if (sigError) gw.signals.refuse(sigError)
     else await gw.loadSignals()
 
@@ -121,6 +124,7 @@ async function main() {
     else setTimeout(async () => await session.run(), 0)
     setTimeout(async () => await gw.publishLoop(), 0)
     setTimeout(async () => await gw.statusLoop(), 0)
+    setTimeout(async () => await gw.diag.pollLoop(), 0)
 }
 
 main.start()

@@ -9,13 +9,14 @@
  *   "malformed" a payload that does not decode, dropped and counted
  *   "status"    a status map (retained; `online: false` is the last will)
  *   "result"    a command result
+ *   "diag"      a `P/diag` batch of poll responses (device, DiagBatch)
  *
  * `vgw tail`, the `mqtt://` bus, the demo, the tests and the HIL harness all read gateways through this one class.
  */
 import { EventEmitter } from "node:events";
 import type { MqttClient, IPublishPacket } from "mqtt";
 import { log } from "../log";
-import { decodeBatch, decodeResult, decodeStatus, parseTopic, PayloadError, type CommandResult, type FrameBatch, type GatewayStatus } from "./uplink";
+import { decodeBatch, decodeDiagBatch, decodeResult, decodeStatus, parseTopic, PayloadError, type CommandResult, type DiagBatch, type FrameBatch, type GatewayStatus } from "./uplink";
 import { SequenceTracker, type SequenceVerdict } from "./sequence";
 
 export interface ReceiverOptions {
@@ -59,6 +60,7 @@ export interface ReceiverEvents {
   malformed: [topic: string, error: PayloadError];
   status: [device: string, status: GatewayStatus];
   result: [device: string, result: CommandResult];
+  diag: [device: string, batch: DiagBatch];
 }
 
 /** Length of an MQTT 3.1.1 PUBLISH on the wire: fixed header + remaining length varint + topic + packet id + payload. */
@@ -97,7 +99,7 @@ export class GatewayReceiver extends EventEmitter<ReceiverEvents> {
     const r = new GatewayReceiver(client, options);
     client.on("message", r.onMessage);
     const base = `${r.prefix}/${r.device}`;
-    await client.subscribeAsync([`${base}/frames`, `${base}/status`, `${base}/result`], { qos: 1 });
+    await client.subscribeAsync([`${base}/frames`, `${base}/status`, `${base}/result`, `${base}/diag`], { qos: 1 });
     // A broker may send the retained status in the same write as the SUBACK (NATS does): MQTT.js then hands it over
     // before the caller of attach() could add its listeners, and the event would be lost. Messages wait for the
     // next turn of the event loop, by which time the caller has listened.
@@ -115,7 +117,7 @@ export class GatewayReceiver extends EventEmitter<ReceiverEvents> {
   async detach(): Promise<void> {
     this.client.removeListener("message", this.onMessage);
     const base = `${this.prefix}/${this.device}`;
-    if (this.client.connected) await this.client.unsubscribeAsync([`${base}/frames`, `${base}/status`, `${base}/result`]).catch(() => undefined);
+    if (this.client.connected) await this.client.unsubscribeAsync([`${base}/frames`, `${base}/status`, `${base}/result`, `${base}/diag`]).catch(() => undefined);
   }
 
   private handle(topic: string, payload: Buffer, packet: IPublishPacket): void {
@@ -136,6 +138,9 @@ export class GatewayReceiver extends EventEmitter<ReceiverEvents> {
         }
         case "result":
           this.emit("result", parts.device, decodeResult(payload));
+          break;
+        case "diag":
+          this.emit("diag", parts.device, decodeDiagBatch(payload));
           break;
       }
     } catch (e) {

@@ -24,11 +24,12 @@ export interface GatewayTopics {
   status: string;
   cmd: string;
   result: string;
+  diag: string;
 }
 
 export function gatewayTopics(prefix: string, device: string): GatewayTopics {
   const p = `${prefix}/${device}`;
-  return { frames: `${p}/frames`, status: `${p}/status`, cmd: `${p}/cmd`, result: `${p}/result` };
+  return { frames: `${p}/frames`, status: `${p}/status`, cmd: `${p}/cmd`, result: `${p}/result`, diag: `${p}/diag` };
 }
 
 /** Splits `<prefix>/<device>/<kind>` (prefix may contain slashes). */
@@ -377,12 +378,41 @@ export function decodeStatus(payload: Uint8Array): GatewayStatus {
   };
 }
 
+/** One poll response in a `P/diag` batch: the poll list index, the gateway's uptime (ms mod 2^32), the response or an error code. */
+export interface DiagEntry {
+  index: number;
+  t: number;
+  data?: Uint8Array;
+  error?: string;
+}
+
+export interface DiagBatch {
+  boot: number;
+  seq: number;
+  entries: DiagEntry[];
+}
+
+/** A `P/diag` batch (docs/protocol.md, "Diagnostics"). */
+export function decodeDiagBatch(payload: Uint8Array): DiagBatch {
+  const map = decodeMap(payload, "diag");
+  if (map.v !== 1 || typeof map.b !== "number" || typeof map.s !== "number" || !Array.isArray(map.r)) throw new PayloadError("diag: 'v'/'b'/'s'/'r' missing");
+  const entries = map.r.map((e: unknown, i: number): DiagEntry => {
+    if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== "number" || typeof e[1] !== "number") throw new PayloadError(`diag: entry ${i} is not [index, t, response]`);
+    if (e[2] instanceof Uint8Array) return { index: e[0], t: e[1], data: new Uint8Array(e[2]) };
+    if (typeof e[2] === "string") return { index: e[0], t: e[1], error: e[2] };
+    throw new PayloadError(`diag: entry ${i}: response is neither bytes nor an error code`);
+  });
+  return { boot: map.b, seq: map.s, entries };
+}
+
 export interface CommandResult {
   id: unknown;
   op: string | null;
   ok: boolean;
   reason: string;
   msg: string;
+  /** The response bytes of a `diag` command. */
+  data?: Uint8Array;
 }
 
 export function decodeResult(payload: Uint8Array): CommandResult {
@@ -394,6 +424,7 @@ export function decodeResult(payload: Uint8Array): CommandResult {
     ok: map.ok,
     reason: map.r,
     msg: typeof map.msg === "string" ? map.msg : "",
+    ...(map.d instanceof Uint8Array ? { data: new Uint8Array(map.d) } : {}),
   };
 }
 
@@ -401,7 +432,11 @@ export type GatewayCommand =
   | { op: "tx"; id: number | string; boot: number; exp: number; frame: Frame }
   | { op: "filter"; id?: number | string; acc: Array<[number, number]> }
   | { op: "rate"; id?: number | string; rules: Array<[number, number, 0 | 1]> }
-  | { op: "status"; id?: number | string };
+  | { op: "status"; id?: number | string }
+  /** One ISO-TP request (1..7 bytes) from `req` to the ECU answering on `res` (keys: id, + 0x80000000 for 29-bit). */
+  | { op: "diag"; id: number; boot: number; exp: number; req: number; res: number; data: Uint8Array }
+  /** Replaces the poll list (`[req, res, periodMs, request]` entries) and/or switches it on or off. */
+  | { op: "poll"; id: number; boot: number; exp: number; on?: boolean; list?: Array<[number, number, number, Uint8Array]> };
 
 /** Encodes a command for `P/cmd`. */
 export function encodeCommand(cmd: GatewayCommand): Uint8Array {
@@ -424,6 +459,19 @@ export function encodeCommand(cmd: GatewayCommand): Uint8Array {
       map.rules = cmd.rules;
       break;
     case "status":
+      break;
+    case "diag":
+      map.boot = cmd.boot;
+      map.exp = cmd.exp % 2 ** 32;
+      map.req = cmd.req;
+      map.res = cmd.res;
+      map.d = Buffer.from(cmd.data);
+      break;
+    case "poll":
+      map.boot = cmd.boot;
+      map.exp = cmd.exp % 2 ** 32;
+      if (cmd.on !== undefined) map.on = cmd.on;
+      if (cmd.list) map.list = cmd.list.map(([req, res, period, request]) => [req, res, period, Buffer.from(request)]);
       break;
   }
   return encode(map);
