@@ -83,14 +83,11 @@ describe("gateway without a broker", () => {
         expect(s.flt).toBe(8) // ids 0x102 and 0x103 are outside [0x100, 0x7fe]
         expect(s.drop.malformed).toBe(1)
         expect(s.bus).toBe("unbound")
-<<<<<<< HEAD
         // no session: no protocol level, nothing refused for size
         expect(s.mq).toBe(0)
         expect(s.big).toBe(0)
-=======
         expect(Object.keys(s.diag).join(",")).toBe("req,ok,neg,err,pub,drop,busy,poll")
         expect(s.diag.req).toBe(0)
->>>>>>> gwdiag
         const will = decodeCbor(gw.willPayload())
         expect(will.online).toBe(false)
         expect(will.b).toBe(0x1234)
