@@ -24,7 +24,8 @@ timeout 120 j1939cat -r vcan0:0x90 >"$R/k-rx.out" 2>"$R/k-rx.err" &
 RX=$!
 timeout 120 j1939cat -r -B vcan0:0x92 >"$R/k-bamrx.out" 2>"$R/k-bamrx.err" &
 RXB=$!
-timeout 120 vgw dump -i vcan0 --j1939 --format jsonl >"$R/k-dump.jsonl" 2>"$R/k-dump.err" &
+# --rcvbuf: as candump above, the ETP bursts overflow the default socket buffer under TCG
+timeout 120 vgw dump -i vcan0 --rcvbuf 4194304 --j1939 --format jsonl >"$R/k-dump.jsonl" 2>"$R/k-dump.err" &
 DUMP=$!
 wait_for "$R/k-dump.err" "listening" 60
 sleep 0.5
