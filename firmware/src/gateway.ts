@@ -30,9 +30,12 @@ export const CMD_BACKLOG = 4096
  * Hard cap on received bytes waiting to be parsed: past it the session drops the connection (freeing them) and
  * counts it in `drop.flood` (docs/firmware.md, Memory).
  */
-export const RX_CAP = 8192
-/** Largest incoming packet accepted: commands are at most 512 B, so anything past this is a flood, not a command. */
-export const MAX_PACKET = 8192
+export const RX_CAP = 6144
+/**
+ * Largest incoming packet accepted: commands are at most 512 B, so anything past this is a flood, not a command.
+ * Below RX_CAP, so a packet the gateway announces it takes (MQTT 5 Maximum Packet Size) always fits under the cap.
+ */
+export const MAX_PACKET = 4096
 /** Status, result and last-will maps are written into a buffer of this size. */
 export const SMALL_PAYLOAD = 512
 

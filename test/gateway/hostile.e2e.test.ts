@@ -331,11 +331,11 @@ describe("gateway against a hostile raw MQTT 5 broker (firmware in the simulator
     assert.equal(crashed, "", "the firmware did not stop");
   }
 
-  it("connects with MQTT 5: Session Expiry 0, Receive Maximum 4, Maximum Packet Size 8192; status mq 5; commands run", async () => {
+  it("connects with MQTT 5: Session Expiry 0, Receive Maximum 4, Maximum Packet Size 4096; status mq 5; commands run", async () => {
     const { c, connect } = await connection();
     assert.equal(connectLevel(connect), 5);
     // after "MQTT", level, flags, keep-alive: the property block (13 bytes)
-    assert.equal(connect.body.subarray(10, 24).toString("hex"), "0d" + "1100000000" + "210004" + "2700002000");
+    assert.equal(connect.body.subarray(10, 24).toString("hex"), "0d" + "1100000000" + "210004" + "2700001000");
     const s = await handshake5(c);
     assert.equal(s.mq, 5);
     const from = c.packets.length;

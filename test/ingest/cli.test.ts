@@ -39,7 +39,7 @@ describe("vgw ingest / vgw export (CLI)", function () {
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
-      await waitFor(() => stderr.includes("-> DuckDB"), 20_000, `ingest to subscribe (${stderr})`);
+      await waitFor(() => stderr.includes("-> DuckDB"), 20_000, () => `ingest to subscribe (${stderr})`);
       const client = await connectBroker(parseBrokerUrl(broker.url));
       const frames = mixedFrames(120);
       for (const b of batchesOf("gw1", 7, frames, 40)) await client.publishAsync(b.topic, Buffer.from(b.payload), { qos: 1 });

@@ -121,10 +121,10 @@ describe("vgw tail, the mqtt:// bus and the HIL observer on a 3-node NATS cluste
     const tailFrames = lines.filter((l) => l.event === undefined);
     assert.equal(tailFrames.length, frames.length, "vgw tail: every frame");
     tailFrames.forEach((l, i) => assert.equal(l.id, frames[i].id, `vgw tail: frame ${i}`));
-    await waitFor(() => got.length >= frames.length, 30_000, `the mqtt:// bus to read ${frames.length} frames (has ${got.length})`);
+    await waitFor(() => got.length >= frames.length, 30_000, () => `the mqtt:// bus to read ${frames.length} frames (has ${got.length})`);
     await reading;
     assert.deepEqual(got.map(formatFrame), frames.map(formatFrame), "the mqtt:// bus: every frame in order");
-    await waitFor(() => rec.delivered.length >= frames.length, 30_000, `the observer to see ${frames.length} frames (has ${rec.delivered.length})`);
+    await waitFor(() => rec.delivered.length >= frames.length, 30_000, () => `the observer to see ${frames.length} frames (has ${rec.delivered.length})`);
     assert.deepEqual(rec.delivered.map((d) => formatFrame(d.frame)), frames.map(formatFrame), "the HIL observer: every frame in order");
     assert.deepEqual(rec.uplink.gaps, []);
     assert.ok(rec.statuses.some((s) => s.online), "the observer got the retained status");
@@ -132,7 +132,7 @@ describe("vgw tail, the mqtt:// bus and the HIL observer on a 3-node NATS cluste
     // Commands down across nodes: the bus's transmit waits for the gateway's result; the observer's arrives too.
     await bus.send(parseFrame("123#DEADBEEF"));
     await observer.command({ op: "tx", id: "obs-1", boot: BOOT, exp: 5000, frame: parseFrame("456#01") });
-    await waitFor(() => transmitted.length === 2, 20_000, `both commands at the gateway (${transmitted.map(formatFrame).join(", ")})`);
+    await waitFor(() => transmitted.length === 2, 20_000, () => `both commands at the gateway (${transmitted.map(formatFrame).join(", ")})`);
     assert.deepEqual(transmitted.map(formatFrame), ["123#DEADBEEF", "456#01"]);
   });
 

@@ -64,7 +64,7 @@ describe("ingest on a 3-node NATS cluster: a broker node and a worker killed mid
     [cluster, pg] = await Promise.all([startNatsCluster(3), startPostgres()]);
     const url = pg.createDatabase("fleet");
     for (let i = 0; i < 2; i++) workers.push(startWorker(cluster.natsUrl, url));
-    await waitFor(() => workers.every((w) => w.stderr.includes("-> PostgreSQL")), 60_000, `both workers subscribed (${workers.map((w) => w.stderr).join(" | ")})`, 100);
+    await waitFor(() => workers.every((w) => w.stderr.includes("-> PostgreSQL")), 60_000, () => `both workers subscribed (${workers.map((w) => w.stderr).join(" | ")})`, 100);
 
     // The firmware publishes to node 0, which stays up; what it published is what its receiver saw.
     fw = await startGatewayFixture({ broker: cluster.mqttUrl(0), device: "fw1" });
@@ -111,7 +111,7 @@ describe("ingest on a 3-node NATS cluster: a broker node and a worker killed mid
     await Promise.all([...publishers, fwFeed]);
     // The firmware's last batch leaves within its batch window; its status then says the outbox is empty.
     const last = await fw.status((st) => st.ob === 0 && st.rx === 2000, 30_000);
-    await waitFor(() => fwFrames.length >= (last.pub ?? 0), 10_000, `the ${last.pub} frames the firmware published to reach its receiver`);
+    await waitFor(() => fwFrames.length >= (last.pub ?? 0), 10_000, () => `the ${last.pub} frames (has ${fwFrames.length}) the firmware published to reach its receiver`);
 
     store = await openStore(url);
     const s = store;
@@ -120,7 +120,7 @@ describe("ingest on a 3-node NATS cluster: a broker node and a worker killed mid
     await waitFor(() => {
       void s.counts().then((n) => (stored = n.frames));
       return stored >= expected;
-    }, 60_000, `the store to hold ${expected} frames (has ${stored}); the surviving worker: ${workers[1].stderr.slice(-500)}`, 250);
+    }, 60_000, () => `the store to hold ${expected} frames (has ${stored}); the killed worker: ${workers[0].stderr.slice(-300)}; the surviving worker: ${workers[1].stderr.slice(-500)}`, 250);
 
     workers[1].child.kill("SIGTERM");
     assert.equal(await within(workers[1].exited, 30_000, "the worker to drain and exit on SIGTERM"), 0, workers[1].stderr);

@@ -101,7 +101,7 @@ describe("ingest library", function () {
           await client.endAsync();
         }
         const expectedDeliveries = items.length - 1;
-        await waitFor(() => ingester.counts.deliveries >= expectedDeliveries && ingester.counts.commits > 0 && ingester.counts.batches + ingester.counts.duplicates + ingester.counts.rejects + ingester.counts.statuses >= expectedDeliveries, 60_000, `${expectedDeliveries} deliveries committed (${JSON.stringify(ingester.counts)})`);
+        await waitFor(() => ingester.counts.deliveries >= expectedDeliveries && ingester.counts.commits > 0 && ingester.counts.batches + ingester.counts.duplicates + ingester.counts.rejects + ingester.counts.statuses >= expectedDeliveries, 60_000, () => `${expectedDeliveries} deliveries committed (${JSON.stringify(ingester.counts)})`);
         ingester.stop();
         const c = await running;
         assert.equal(c.batches, gw1.length - 1 + gw2.length);

@@ -86,7 +86,7 @@ describe("ingest: gateway signal batches", function () {
           await client.endAsync();
         }
         const c = ingester.counts;
-        await waitFor(() => c.signalBatches + c.duplicateSignalBatches + c.rejects + c.batches >= items.length, 60_000, `${items.length} deliveries committed (${JSON.stringify(c)})`);
+        await waitFor(() => c.signalBatches + c.duplicateSignalBatches + c.rejects + c.batches >= items.length, 60_000, () => `${items.length} deliveries committed (${JSON.stringify(c)})`);
         ingester.stop();
         await running;
         assert.equal(c.signalBatches, 3);

@@ -71,7 +71,7 @@ describe("policy on a running gateway (firmware in the simulator, aedes)", funct
     fx.receiver.on("batch", onBatch);
     try {
       await fx.gw.bus.sendMany(frames);
-      await waitFor(() => keys.length >= selected.length, 15_000, `${selected.length} frames at the broker (got ${keys.length})`);
+      await waitFor(() => keys.length >= selected.length, 15_000, () => `${selected.length} frames at the broker (got ${keys.length})`);
       const after = await fx.status((s) => (s.rx ?? 0) >= (before.rx ?? 0) + frames.length, 10_000);
       await sleep(300); // more than the batch window: anything admitted by mistake would have arrived
       return { keys: keys.sort((a, b) => a - b), flt: (after.flt ?? 0) - (before.flt ?? 0), ds: (after.ds ?? 0) - (before.ds ?? 0) };

@@ -108,7 +108,7 @@ describe("signals on a running gateway (firmware in the simulator, aedes)", func
       } else await fx.gw.bus.sendMany(frames);
       // a reboot started the counters afresh
       const status = await fx.status((s) => (s.rx ?? 0) >= frames.length, 60_000);
-      await waitFor(() => (sigRx!.counts.samples >= Number(status.raw.sig ?? 0)) && problems.length === 0, 20_000, `the samples the status counts (sig ${String(status.raw.sig)}) at the broker (got ${sigRx!.counts.samples}; ${problems.join("; ")})`);
+      await waitFor(() => (sigRx!.counts.samples >= Number(status.raw.sig ?? 0)) && problems.length === 0, 20_000, () => `the samples the status counts (sig ${String(status.raw.sig)}) at the broker (got ${sigRx!.counts.samples}; ${problems.join("; ")})`);
       await sleep(500);
       const last = await fx.status(() => true, 10_000);
       assert.deepEqual(problems, []);

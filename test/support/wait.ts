@@ -2,11 +2,14 @@
  * Bounded waiting for tests: every wait names what it waited for and fails with that name, never hangs.
  */
 
-/** Polls `cond` every `stepMs` until it holds; rejects after `timeoutMs` with `what` in the message. */
-export async function waitFor(cond: () => boolean, timeoutMs: number, what: string, stepMs = 20): Promise<void> {
+/**
+ * Polls `cond` every `stepMs` until it holds; rejects after `timeoutMs` with `what` in the message. `what` may be a
+ * function: it is called at the timeout, so the message shows the state then, not at the start of the wait.
+ */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string | (() => string), stepMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "function" ? what() : what}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
