@@ -248,6 +248,9 @@ describe("mqtt packets", () => {
         expect(violation(parsed("320a000163000503230001aa"), true, true)).toBe("PUBLISH: property 0x23 not allowed here")
         // a string property whose length runs past its block; a non-minimal property length varint
         expect(violation(parsed("20060000031f0005"), false, true)).toBe("CONNACK: property 0x1f runs past its property block")
+        // a property twice (Receive Maximum 3, then 512); two User Properties are allowed
+        expect(violation(parsed("2009000006210003210200"), false, true)).toBe("CONNACK: property 0x21 twice")
+        expect(violation(parsed("200e00000b2600016100002600000000"), false, true)).toBe("")
         expect(violation(parsed("200400008000"), false, true)).toBe("CONNACK: malformed property length")
         // bytes after the CONNACK's properties
         expect(violation(parsed("20040000000a"), false, true)).toBe("CONNACK: bytes after the properties")

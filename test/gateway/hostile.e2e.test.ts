@@ -363,6 +363,7 @@ describe("gateway against a hostile raw MQTT 5 broker (firmware in the simulator
     ["a string property running past its property block", afterConnack(() => publish5(CMD, allowedTx(), 2, 34, Buffer.from("030040", "hex")))],
     ["a CONNACK whose property length runs past the packet", async (c) => c.write(Buffer.from("20030000ff", "hex"))],
     ["a CONNACK with an unknown property", async (c) => c.write(connack5(0, Buffer.from("7f00", "hex")))],
+    ["a CONNACK with Receive Maximum twice (3, then 512)", async (c) => c.write(connack5(0, Buffer.from("210003210200", "hex")))],
     ["a 3.1.1 CONNACK accepting the MQTT 5 CONNECT", async (c) => c.write(connack())],
   ];
   for (const [what, send] of violations5) {
@@ -440,6 +441,35 @@ describe("gateway against a hostile raw MQTT 5 broker (firmware in the simulator
     x.c.close();
     assert.equal(crashed, "");
     assert.equal(transmitted(), 1, "only the positive control reached the CAN bus");
+  });
+
+  it("after falling back, tries MQTT 5 again on the 17th connection (V5_RETRY = 16: a broker upgraded without a gateway reboot is found)", async () => {
+    // From wherever the earlier tests left the count: accept 3.1.1 connections until the gateway tries MQTT 5.
+    const accept311 = async (x: { c: RawConnection }): Promise<void> => {
+      // a CONNACK makes it a successful connection (the backoff restarts at its minimum); then the broker goes away
+      x.c.write(connack());
+      await x.c.next((p) => p.type === SUBSCRIBE, 10_000, "SUBSCRIBE");
+      x.c.close();
+    };
+    let x = await connection();
+    for (let i = 0; connectLevel(x.connect) !== 5; i++) {
+      assert.ok(i <= 16, "MQTT 5 tried within 17 connections");
+      await accept311(x);
+      x = await connection();
+    }
+    // refused: the fallback starts; exactly 16 connections speak 3.1.1, the 17th MQTT 5 again
+    x.c.write(connack(1));
+    await closedByGateway(x.c, "CONNACK return code 1");
+    const levels: number[] = [];
+    for (let i = 0; i < 17; i++) {
+      x = await connection();
+      levels.push(connectLevel(x.connect));
+      if (i < 16) await accept311(x);
+    }
+    assert.deepEqual(levels, [...Array(16).fill(4), 5]);
+    await handshake5(x.c);
+    x.c.close();
+    assert.equal(crashed, "");
   });
 
   it("the `$mqttPass` setting: sent in CONNECT, and readable by any other client of the Jacdac settings service (Get)", async () => {

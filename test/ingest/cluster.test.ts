@@ -16,6 +16,8 @@ import type { MqttClient } from "mqtt";
 import { formatFrame, sameFrame, type Frame } from "../../frame/frame";
 import { readAllFrames } from "../../host/trace";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
+import { connect as natsConnect } from "nats";
+import { streamName } from "../../host/ingest/nats-subscriber";
 import { openStore, type Store } from "../../host/ingest/store";
 import { startGatewayFixture, type GatewayFixture } from "../support/gateway";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster";
@@ -29,6 +31,22 @@ interface Worker {
   child: ChildProcess;
   stderr: string;
   exited: Promise<number | null>;
+}
+
+/** The stream's message count and the consumer's delivery state, for a failure message. */
+async function jetStreamState(servers: string): Promise<string> {
+  const nc = await natsConnect({ servers: servers.replace(/^nats:\/\//, "").split(","), timeout: 5000 });
+  try {
+    const jsm = await nc.jetstreamManager();
+    const stream = streamName("vgw");
+    const si = await jsm.streams.info(stream);
+    const ci = await jsm.consumers.info(stream, "ingest");
+    return `stream ${si.state.messages} messages (leader ${si.cluster?.leader ?? "?"}), consumer delivered ${ci.delivered.stream_seq}, ack floor ${ci.ack_floor.stream_seq}, pending ${ci.num_pending}, ack pending ${ci.num_ack_pending}, redelivered ${ci.num_redelivered}, waiting pulls ${ci.num_waiting} (leader ${ci.cluster?.leader ?? "?"})`;
+  } catch (e) {
+    return `not readable: ${(e as Error).message}`;
+  } finally {
+    await nc.close();
+  }
 }
 
 function startWorker(broker: string, store: string): Worker {
@@ -117,10 +135,16 @@ describe("ingest on a 3-node NATS cluster: a broker node and a worker killed mid
     const s = store;
     const expected = plans.reduce((n, p) => n + p.reduce((m, b) => m + b.frames.length, 0), 0) + fwFrames.length;
     let stored = 0;
-    await waitFor(() => {
-      void s.counts().then((n) => (stored = n.frames));
-      return stored >= expected;
-    }, 60_000, () => `the store to hold ${expected} frames (has ${stored}); the killed worker: ${workers[0].stderr.slice(-300)}; the surviving worker: ${workers[1].stderr.slice(-500)}`, 250);
+    try {
+      await waitFor(() => {
+        void s.counts().then((n) => (stored = n.frames));
+        return stored >= expected;
+      }, 60_000, () => `the store to hold ${expected} frames (has ${stored})`, 250);
+    } catch (e) {
+      // What JetStream holds and what the consumer handed out tell a stalled worker from messages never captured.
+      const lines = (w: Worker): string => w.stderr.split("\n").filter((l) => !l.includes("already stored")).slice(-8).join(" | ");
+      throw new Error(`${(e as Error).message}; JetStream: ${await jetStreamState(c.natsUrl)}; the killed worker: ${lines(workers[0])}; the surviving worker: ${lines(workers[1])}`);
+    }
 
     workers[1].child.kill("SIGTERM");
     assert.equal(await within(workers[1].exited, 30_000, "the worker to drain and exit on SIGTERM"), 0, workers[1].stderr);

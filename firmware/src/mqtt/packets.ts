@@ -463,6 +463,9 @@ export function propertiesEnd(
         propertyError = `property length ${n} past the end of the packet`
         return -1
     }
+    // Identifiers seen so far, one bit each (ids 0x01..0x2a span two 32-bit words)
+    let seenLo = 0
+    let seenHi = 0
     while (p < stop) {
         const id = b[p++]
         const type = propertyType(id)
@@ -473,6 +476,17 @@ export function propertiesEnd(
         if (allowed.indexOf(id) < 0) {
             propertyError = `property 0x${hexByte(id)} not allowed here`
             return -1
+        }
+        // MQTT 5 (2.2.2.2): a property other than User Property and Subscription Identifier appears at most once; a
+        // second Receive Maximum or Maximum Packet Size must not get to override the first one the gateway checked.
+        if (id !== 0x26 && id !== 0x0b) {
+            const bit = 1 << (id & 31)
+            if ((id < 32 ? seenLo : seenHi) & bit) {
+                propertyError = `property 0x${hexByte(id)} twice`
+                return -1
+            }
+            if (id < 32) seenLo |= bit
+            else seenHi |= bit
         }
         if (value) value(id, p)
         let size = type === 7 ? 0 : type
