@@ -220,7 +220,7 @@ export class DecodedLines {
 
 export const ISOTP_HELP =
   "reassemble ISO-TP messages on these pairs of hex IDs, REQUEST:RESPONSE, comma-separated (7E0:7E8,18DA10F1:18DAF110): an isotp line after the frame that completes one, or names how it failed";
-export const OBD_HELP = "watch the OBD-II pairs (7DF, 7E0-7E7 <-> 7E8-7EF) and decode their messages: services, PIDs with names and units, DTCs, VIN";
+export const OBD_HELP = "watch the OBD-II pairs (7DF, 7E0-7E7 <-> 7E8-7EF; 29-bit 18DB33F1, 18DAxxF1 <-> 18DAF1xx) and decode their messages: services, PIDs with names and units, DTCs, VIN";
 
 /** The ISO-TP view of --isotp and --obd (none without them). */
 export function diagViews(opts: { isotp?: string; obd?: boolean }): IsoTpView[] {

@@ -33,8 +33,26 @@ export interface IsoTpLine {
 }
 
 const OBD_FUNCTIONAL = 0x7df;
+/** ISO 15765-4 with 29-bit IDs (normal fixed addressing): functional 18DB33F1; ECU xx takes 18DAxxF1, answers 18DAF1xx. */
+const OBD_FUNCTIONAL_29 = 0x18db33f1;
+const OBD_PHYSICAL_29 = 0x18da0000;
+const OBD_TESTER = 0xf1;
 
-/** The standard OBD-II pairs on 11-bit IDs (ISO 15765-4): 7E0-7E7 <-> 7E8-7EF. The functional 7DF is watched too. */
+/** The 29-bit OBD-II pair an extended ID belongs to (the ECU's address from either direction), or undefined. */
+function obdPair29(id: number): IsoTpPair | undefined {
+  if ((id & 0xffff0000) !== OBD_PHYSICAL_29) return undefined;
+  const target = (id >> 8) & 0xff;
+  const source = id & 0xff;
+  // exactly one side is the tester: 18DAxxF1 is a request to ECU xx, 18DAF1xx an answer from it
+  const ecu = source === OBD_TESTER && target !== OBD_TESTER ? target : target === OBD_TESTER && source !== OBD_TESTER ? source : -1;
+  if (ecu < 0) return undefined;
+  return { request: OBD_PHYSICAL_29 | (ecu << 8) | OBD_TESTER, response: OBD_PHYSICAL_29 | (OBD_TESTER << 8) | ecu, ext: true };
+}
+
+/**
+ * The standard OBD-II pairs on 11-bit IDs (ISO 15765-4): 7E0-7E7 <-> 7E8-7EF. The functional 7DF is watched too, and
+ * with 29-bit IDs 18DB33F1 and every 18DAxxF1 <-> 18DAF1xx pair (watched from the first frame of it seen).
+ */
 export const OBD_PAIRS: readonly IsoTpPair[] = Array.from({ length: 8 }, (_, i) => ({ request: 0x7e0 + i, response: 0x7e8 + i, ext: false }));
 
 /** `7E0:7E8,18DA10F1:18DAF110`: hex IDs, request first; an ID above 7FF (or written with 8 digits) is a 29-bit one. */
@@ -126,6 +144,9 @@ function splitPids(payload: Uint8Array, step: number): DecodedPid[] {
 
 export class IsoTpView {
   private readonly watchers: Array<{ watcher: IsoTpWatcher; pair: IsoTpPair }> = [];
+  /** Request IDs of the 29-bit pairs watched (OBD-II ones are made when first seen: 254 possible ECU addresses). */
+  private readonly obd29 = new Set<number>();
+  private readonly nCr: number;
   private messages = 0;
   private readonly errors: Record<string, number> = {};
   private lastT: number | undefined;
@@ -136,21 +157,30 @@ export class IsoTpView {
     private readonly obd = false,
     nCr = 1,
   ) {
+    this.nCr = nCr;
     const all = [...pairs];
     if (obd) {
       for (const p of OBD_PAIRS) if (!all.some((q) => q.request === p.request && q.response === p.response && q.ext === p.ext)) all.push(p);
-      // 7DF carries single-frame requests only (ISO 15765-4): both sides of its watcher are the one ID.
+      // 7DF and 18DB33F1 carry single-frame requests only (ISO 15765-4): both sides of their watchers are the one ID.
       all.push({ request: OBD_FUNCTIONAL, response: OBD_FUNCTIONAL, ext: false });
+      all.push({ request: OBD_FUNCTIONAL_29, response: OBD_FUNCTIONAL_29, ext: true });
     }
-    for (const pair of all) {
-      const watcher = new IsoTpWatcher({ source: { id: pair.request, ext: pair.ext }, dest: { id: pair.response, ext: pair.ext }, nCr });
-      this.watchers.push({ watcher, pair });
-    }
+    for (const pair of all) this.watch(pair);
+  }
+
+  private watch(pair: IsoTpPair): void {
+    const watcher = new IsoTpWatcher({ source: { id: pair.request, ext: pair.ext }, dest: { id: pair.response, ext: pair.ext }, nCr: this.nCr });
+    this.watchers.push({ watcher, pair });
+    if (pair.ext) this.obd29.add(pair.request);
   }
 
   /** The lines one frame completes (usually none). */
   frame(f: Frame): IsoTpLine[] {
     if (f.t !== undefined) this.lastT = f.t;
+    if (this.obd && f.ext) {
+      const pair = obdPair29(f.id);
+      if (pair && !this.obd29.has(pair.request)) this.watch(pair);
+    }
     let lines: IsoTpLine[] | undefined;
     for (const w of this.watchers) {
       const { pair } = w;
@@ -201,5 +231,10 @@ export class IsoTpView {
 const NONE: IsoTpLine[] = [];
 
 function isObdPair(pair: IsoTpPair): boolean {
-  return !pair.ext && (pair.request === OBD_FUNCTIONAL || OBD_PAIRS.some((p) => p.request === pair.request && p.response === pair.response));
+  if (pair.ext) {
+    if (pair.request === OBD_FUNCTIONAL_29) return true;
+    const std = obdPair29(pair.request);
+    return std !== undefined && std.request === pair.request && std.response === pair.response;
+  }
+  return pair.request === OBD_FUNCTIONAL || OBD_PAIRS.some((p) => p.request === pair.request && p.response === pair.response);
 }

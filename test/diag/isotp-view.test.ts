@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { main } from "../../cli/main";
 import { log } from "../../host/log";
 import { startEcus } from "../../host/diag/bus-links";
-import { loadEcuConfig } from "../../host/diag/ecu-sim";
+import { DEFAULT_ECU_TEXT, loadEcuConfig, parseEcuConfig } from "../../host/diag/ecu-sim";
 import { describeObd, parseIsoTpPairs } from "../../host/diag/isotp-view";
 import { within } from "../support/wait";
 
@@ -112,6 +112,34 @@ describe("vgw decode / dump --isotp, --obd", function () {
         ],
       );
       assert.match(dumped.err, /dump: isotp: 2 messages/);
+    } finally {
+      await ecus.close();
+    }
+  });
+
+  it("dump --obd on 29-bit IDs (ISO 15765-4): the functional 18DB33F1 request and the answer on 18DAF110, decoded", async () => {
+    const bus = "virtual:isotp-view-29";
+    const ecus = await startEcus(bus, parseEcuConfig(`${DEFAULT_ECU_TEXT}\next: true\n`, "<the default ECU on 29-bit IDs>"));
+    try {
+      const codes: number[] = [];
+      const dumped = await captured(async () => {
+        const dumping = main(["node", "vgw", "dump", "-i", bus, "--obd", "--no-frames", "--format", "jsonl", "-n", "2"]);
+        await new Promise((r) => setTimeout(r, 100));
+        codes.push(await main(["node", "vgw", "diag", "-i", bus, "--ext", "obd", "read", "0C"]));
+        codes.push(await dumping);
+      });
+      assert.deepEqual(codes, [0, 0], dumped.err);
+      const objs = dumped.out
+        .trim()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as { isotp: { id: number; ext: boolean }; obd: { request?: boolean; response?: boolean; pids: unknown[] } });
+      assert.deepEqual(objs.map((o) => [o.isotp.id.toString(16), o.isotp.ext, o.obd.request ?? false, o.obd.response ?? false]), [
+        ["18db33f1", true, true, false],
+        ["18daf110", true, false, true],
+      ]);
+      assert.deepEqual(objs[0].obd.pids, [0x0c]);
+      assert.equal((objs[1].obd.pids[0] as { name: string }).name, "Engine speed");
     } finally {
       await ecus.close();
     }
