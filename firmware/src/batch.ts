@@ -201,8 +201,10 @@ export class BatchEncoder {
                     if (bits & KEY_USED && sKeys[e + 4] !== NONE) {
                         if (bits & KEY_FAST && dataLen === 8) {
                             // SignalTable.onFrame for rows without rules, inline: per signal a few byte reads and
-                            // shifts and its sample record (calls cost about 20 us each in the VM; this ran 3 per
-                            // sample). The same output as onFrame, byte for byte (firmware/test/signals.test.ts).
+                            // shifts (precomputed per row) and its sample record, no call per frame or sample (a
+                            // call costs 2-5 simple operations in the simulator's VM, about 20 us under the GC
+                            // stress of `devs run --test`; docs/performance.md). The same output as onFrame, byte
+                            // for byte (firmware/test/signals.test.ts, test/firmware/signals-diff.test.ts).
                             const x0 = buf.getAt(src, "u32")
                             const x1 = buf.getAt(src + 4, "u32")
                             let i = sKeys[e + 4]

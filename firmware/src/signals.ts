@@ -58,7 +58,7 @@ export const KEY_USED = 1
 export const KEY_ONLY = 2
 /**
  * Every row of the key has no publication rules (each sample is published) and an 8-byte mode other than MODE_SLOW:
- * the frame path extracts its signals from an 8-byte frame inline (a VM call costs about 20 us, docs/performance.md).
+ * the frame path extracts its signals from an 8-byte frame inline, without a call per frame (docs/performance.md).
  */
 export const KEY_FAST = 4
 /** Largest sample record: head (1 byte, i < 64) + dt (5) + value (5). */
