@@ -293,10 +293,7 @@ async function main(): Promise<void> {
             `gateway drops ${JSON.stringify(st?.drop ?? {})}; VM CPU ${f2(s.vmUsPerFrame)} us/frame; CPU of one core while offered: ${s.cpu}; load ${load()}`,
         );
         if (lossless) best = Math.max(best, achieved);
-        if (!st) {
-          const why = firmwareLines.filter((l) => /Exception|stop program|PANIC/.test(l)).join(" | ");
-          out(`   the gateway stopped answering${why ? `: ${why}` : ""}`);
-        }
+        if (!st) out(`   the gateway stopped answering; the firmware's last lines:\n     ${firmwareLines.slice(-12).join("\n     ")}`);
         if (!lossless || s.latencyMs.p99 > 2000) break;
         await sleep(500);
       }

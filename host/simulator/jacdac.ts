@@ -8,7 +8,8 @@ import { log } from "../log";
 /**
  * `ws` with its sends of one tick written to the socket together: the CanBus server sends a Jacdac packet (16 frames)
  * per websocket message, and one `write` system call per message was the largest CPU cost of the host process at
- * 100k frames/s (bench/gateway.ts, docs/performance.md). Corked until the next tick: order and timing are unchanged.
+ * 100k frames/s (bench/gateway.ts, docs/performance.md). Corked until the event loop's next turn: the order is
+ * unchanged and the delay a fraction of a millisecond.
  */
 class CorkedWebSocket extends WebSocket {}
 const send = WebSocket.prototype.send as (...args: unknown[]) => void;
@@ -20,7 +21,8 @@ const send = WebSocket.prototype.send as (...args: unknown[]) => void;
   if (sock && !this.corked) {
     this.corked = true;
     sock.cork();
-    process.nextTick(() => {
+    // setImmediate, not nextTick: the server awaits each send, and a nextTick runs between two of them
+    setImmediate(() => {
       this.corked = false;
       sock.uncork();
     });
