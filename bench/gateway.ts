@@ -13,11 +13,16 @@
  *
  * Environment: VGW_BENCH_BROKER (mosquitto with TCP_NODELAY, the default; mosquitto-nagle; aedes, in this process);
  * VGW_BENCH_RATES (comma-separated offered rates, default 10000,20000,40000,60000,80000,90000,100000,110000,130000);
- * VGW_BENCH_PARTS (which parts to run, default 1,2,3,4,5); VGW_BENCH_SETTINGS (JSON firmware settings for parts 3 and
+ * VGW_BENCH_PARTS (which parts to run, default 1,2,3,4,5,6); VGW_BENCH_SETTINGS (JSON firmware settings for parts 3 and
  * 5, e.g. '{"outboxBytes":16384}', to measure what a setting buys). Every part prints the load average beside it.
  *
  *   5. stall tolerance: the VM process stopped (SIGSTOP) for 25-150 ms under 40,000 frames/s, as a busy machine's
  *      scheduler would; what arrives meanwhile is handled as one burst
+ *   6. the signal path: part 3 with signals selected (2-3 per frame, 8 rows: what one settings packet holds) and raw
+ *      frames published too
+ *
+ * Parts 3 and 6 print the VM process's CPU time per frame (/proc/PID/stat, offer to last delivery): the cost of a
+ * frame in the gateway, which the load of a shared machine distorts far less than the rates it reaches.
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
@@ -35,7 +40,7 @@ import { decodeBatch, encodeBatch } from "../host/gateway/uplink";
 const ROOT = resolve(__dirname, "../..");
 const TRACE = resolve(ROOT, "test/fixtures/traces/candump.log");
 const RATES = (process.env.VGW_BENCH_RATES ?? "10000,20000,40000,60000,80000,90000,100000,110000,130000").split(",").map(Number);
-const PARTS = new Set((process.env.VGW_BENCH_PARTS ?? "1,2,3,4,5").split(",").map(Number));
+const PARTS = new Set((process.env.VGW_BENCH_PARTS ?? "1,2,3,4,5,6").split(",").map(Number));
 /**
  * The broker: "mosquitto" (the default) is a process of its own with TCP_NODELAY on its sockets, as a deployment
  * should run it (docs/firmware.md, "Throughput"); "mosquitto-nagle" is the same broker with `set_tcp_nodelay false`
@@ -74,6 +79,41 @@ function busFrames(n: number, start: number): Frame[] {
   return out;
 }
 
+/**
+ * The signal table of part 6: as firmware/bench/ingest.bench.ts's rows (Intel 16-bit, Motorola signed 12-bit, Intel
+ * 8-bit per ID), but 7 of them on 3 IDs, every frame carrying 2 or 3 signals: the simulator deploys each setting in
+ * one Jacdac packet (236 bytes; a 224-byte value made the VM panic), which holds these 7 rows and not 50. What a frame costs
+ * depends on the signals it carries (one hash probe finds them), not on the table's size, so this stands for 50
+ * signals at about 3 per frame.
+ */
+const SIGNAL_IDS = [0x10, 0x18, 0x20];
+const SIGNAL_ROWS: number[][] = SIGNAL_IDS.flatMap((id, k) =>
+  [
+    [id, 0, 16, 0, 1, 10, 0, 0, 0, 0, 0],
+    [id, 23, 12, 3, 1, 4, -160, 0, 0, 0, 0],
+    [id, 40, 8, 0, 1, 1, 0, 0, 0, 0, 0],
+  ].slice(0, k === 0 ? 3 : 2),
+);
+
+/** Part 3's frames on the IDs of SIGNAL_IDS: every frame carries 2 or 3 selected signals. */
+function signalFrames(n: number, start: number): Frame[] {
+  const out: Frame[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = start + i;
+    const v = Math.floor(s / SIGNAL_IDS.length);
+    out[i] = makeFrame({ id: SIGNAL_IDS[s % SIGNAL_IDS.length], data: Uint8Array.from([v & 0xff, (v >> 8) & 0xff, 0x12, 0x34, (v * 7) & 0xff, 0, s & 0x0f, 0xaa]) });
+  }
+  return out;
+}
+
+/** The VM process's share of one core over 2 s without frames (timers, keep-alive, status): its floor. */
+async function idleVmShare(gw: SimulatedGateway): Promise<number> {
+  const c0 = cpuSeconds(gw.sim.vm.pid);
+  const t0 = performance.now();
+  await sleep(2000);
+  return ((cpuSeconds(gw.sim.vm.pid) - c0) / ((performance.now() - t0) / 1000)) * 100;
+}
+
 interface Rig {
   gw: SimulatedGateway;
   receiver: GatewayReceiver;
@@ -99,20 +139,32 @@ function cpuSeconds(pid: number): number {
  * Share of one core used by the VM process, the devtools server and this process (CanBus server, broker, receiver,
  * checks) between two samples: shows which one saturates first on a 2-core machine.
  */
-function cpuSampler(gw: SimulatedGateway): () => string {
+function cpuSampler(gw: SimulatedGateway): () => { text: string; vmSeconds: number } {
   const pids = { vm: gw.sim.vm.pid, devtools: gw.sim.devtools.pid, bench: process.pid };
   const t0 = performance.now();
   const c0 = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, cpuSeconds(pid)]));
   return () => {
     const s = (performance.now() - t0) / 1000;
-    return Object.entries(pids)
+    const text = Object.entries(pids)
       .map(([n, pid]) => `${n} ${Math.round(((cpuSeconds(pid) - c0[n]) / s) * 100)}%`)
       .join(", ");
+    return { text, vmSeconds: cpuSeconds(pids.vm) - c0.vm };
   };
 }
 
-/** Offers `rate` frames/s for `seconds`; returns the delivery summary and the CPU shares while frames were offered. */
-async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number, start: number) => Frame[]): Promise<SessionSummary & { cpu: string }> {
+interface Offered extends SessionSummary {
+  /** CPU shares while frames were offered, and this process's event-loop delay. */
+  cpu: string;
+  /**
+   * CPU time of the VM process (user + system, /proc/PID/stat) from the first frame offered until the last one
+   * arrived (or the drain gave up), per frame sent, in microseconds: what one frame costs the gateway, whatever
+   * else the machine runs (wall-clock rates depend on the load; this does much less).
+   */
+  vmUsPerFrame: number;
+}
+
+/** Offers `rate` frames/s for `seconds`; returns the delivery summary and the CPU the VM and the rig used. */
+async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number, start: number) => Frame[]): Promise<Offered> {
   const s = session(rig);
   const cpu = cpuSampler(rig.gw);
   // this process runs the CanBus server, the broker and the receiver: a pause of its event loop holds frames and
@@ -121,9 +173,12 @@ async function offer(rig: Rig, rate: number, seconds: number, frames: (n: number
   loop.enable();
   await s.offer(rate, seconds, frames);
   loop.disable();
-  const cpuShare = `${cpu()}; bench event loop delay p99 ${f1(loop.percentile(99) / 1e6)} ms, max ${f1(loop.max / 1e6)} ms`;
+  const during = cpu();
+  const cpuShare = `${during.text}; bench event loop delay p99 ${f1(loop.percentile(99) / 1e6)} ms, max ${f1(loop.max / 1e6)} ms`;
   await s.drain(3000);
-  return { ...s.summary(), cpu: cpuShare };
+  const vmSeconds = cpu().vmSeconds;
+  const summary = s.summary();
+  return { ...summary, cpu: cpuShare, vmUsPerFrame: (vmSeconds * 1e6) / summary.sent };
 }
 
 async function openBenchBroker(): Promise<HilBroker> {
@@ -191,6 +246,7 @@ async function main(): Promise<void> {
       await waitOnline(rig);
       out("");
       out(`3. sustained throughput, 8-byte frames, 4 s per offered rate${Object.keys(SETTINGS).length ? `, settings ${JSON.stringify(SETTINGS)}` : ""}`);
+      out(`   the VM idle (no frames): ${f1(await idleVmShare(gw))}% of one core; load ${load()}`);
       let best = 0;
       for (const rate of RATES) {
         const s = await offer(rig, rate, 4, busFrames);
@@ -201,7 +257,7 @@ async function main(): Promise<void> {
           `   offered ${k(rate).padStart(8)}/s: sent ${k(s.sent)}, delivered ${k(s.delivered)} (${k(achieved)}/s), lost ${k(s.lost)}, ` +
               `p99 ${f1(s.latencyMs.p99)} ms, ${f2(s.wireBytesPerFrame)} B/frame, ${k(s.batches)} batches of ${k(s.delivered / s.batches)} frames; ` +
             `gateway drops ${JSON.stringify(st?.drop ?? {})}, outbox bound ${st?.obmax ?? "-"} B, CanBus rx_overflow ${gw.server.counters.rxOverflow}; ` +
-            `CPU of one core while offered: ${s.cpu}; load ${load()}`,
+            `VM CPU ${f2(s.vmUsPerFrame)} us/frame; CPU of one core while offered: ${s.cpu}; load ${load()}`,
         );
         if (lossless) best = Math.max(best, achieved);
         if (!st) {
@@ -212,6 +268,36 @@ async function main(): Promise<void> {
         await sleep(500);
       }
       out(`   highest zero-loss sustained rate: ${k(best)} frames/s`);
+    }
+
+    // 6. The signal path end to end: every frame carries 2 or 3 selected signals (SIGNAL_ROWS says why not 50 rows),
+    // frames published raw as well (the firmware's heaviest ordinary load); rising rates as in part 3.
+    if (PARTS.has(6)) {
+      await gw.reboot({ batchWindow: 100, ...SETTINGS, sigTable: SIGNAL_ROWS });
+      await waitOnline(rig);
+      out("");
+      out(`6. signal path: ${SIGNAL_ROWS.length} signals selected over ${SIGNAL_IDS.length} IDs (${f2(SIGNAL_ROWS.length / SIGNAL_IDS.length)} per frame) + raw frames, 8-byte frames, 4 s per offered rate`);
+      out(`   the VM idle (no frames): ${f1(await idleVmShare(gw))}% of one core; load ${load()}`);
+      let best = 0;
+      for (const rate of RATES) {
+        const before = await requestStatus(client, receiver, DEVICE, 5000);
+        const s = await offer(rig, rate, 4, signalFrames);
+        const st = await requestStatus(client, receiver, DEVICE, 5000);
+        const samples = Number(st?.raw.sig ?? NaN) - Number(before?.raw.sig ?? NaN);
+        const sigDropped = Number((st?.drop as Record<string, number> | undefined)?.sig ?? NaN) - Number((before?.drop as Record<string, number> | undefined)?.sig ?? NaN);
+        const achieved = s.delivered / Math.max(s.seconds, 4);
+        const lossless = s.lost === 0 && s.unexpected === 0 && s.delivered === s.sent && sigDropped === 0;
+        out(
+          `   offered ${k(rate).padStart(8)}/s: sent ${k(s.sent)}, delivered ${k(s.delivered)} (${k(achieved)}/s), lost ${k(s.lost)}, ` +
+            `signal samples published ${k(samples)} (${f2(samples / s.sent)} per frame), dropped ${k(sigDropped)}; p99 ${f1(s.latencyMs.p99)} ms; ` +
+            `gateway drops ${JSON.stringify(st?.drop ?? {})}; VM CPU ${f2(s.vmUsPerFrame)} us/frame; CPU of one core while offered: ${s.cpu}; load ${load()}`,
+        );
+        if (lossless) best = Math.max(best, achieved);
+        if (!st) out(`   the gateway stopped answering; the firmware's last lines:\n     ${firmwareLines.slice(-12).join("\n     ")}`);
+        if (!lossless || s.latencyMs.p99 > 2000) break;
+        await sleep(500);
+      }
+      out(`   highest zero-loss sustained rate with signals: ${k(best)} frames/s`);
     }
 
     // 5. Stall tolerance: the VM process stopped (SIGSTOP) for a while under a steady load, as the machine's scheduler

@@ -8,7 +8,30 @@
 import { headSize, MAJOR_BYTES, MAJOR_UINT, putHead } from "./cbor"
 import { FrameSelector } from "./filters"
 import { checkRecord, FLAG_EXT, FLAG_FD, FLAG_RTR, RECORD_HEAD } from "./records"
-import { SignalSink, SignalTable } from "./signals"
+import {
+    KEY_ENTRY,
+    KEY_FAST,
+    KEY_HASH,
+    KEY_ONLY,
+    KEY_USED,
+    MAX_SAMPLE,
+    MODE_MOTOROLA,
+    MODE_PAST,
+    MODE_SPAN,
+    MODE_X0,
+    MODE_X1,
+    NONE,
+    ROW,
+    ROW_FLAGS,
+    ROW_LEFT,
+    ROW_MODE,
+    ROW_NEXT,
+    ROW_RIGHT,
+    ROW_SPAN,
+    SIG_SIGNED,
+    SignalSink,
+    SignalTable,
+} from "./signals"
 
 /** Where addReport counts and sends what it does not encode itself. */
 export interface IngestSink extends SignalSink {
@@ -51,32 +74,23 @@ export class BatchEncoder {
     count = 0
     /** Base time (ms) of the open batch: its first frame's arrival. */
     t0 = 0
-    private time = 0
-    private nSlots = 0
-    private gen = 1
+    time = 0
+    nSlots = 0
+    gen = 1
     /**
      * Hash entries of HASH_ENTRY bytes: u32 id, u8 flags, u8 slot, u16 generation. Buffers, not arrays: an array
      * element costs 8 bytes in the VM, so four 512-entry arrays would take 16 KB of a 64 KB heap.
      */
-    private readonly table = Buffer.alloc(HASH_SIZE * HASH_ENTRY)
+    readonly table = Buffer.alloc(HASH_SIZE * HASH_ENTRY)
     /** Per slot: arena offset (u16) and last length (u8 in a separate buffer). */
-    private readonly sOff = Buffer.alloc(SLOT_MAX * 2)
-    private readonly sLen = Buffer.alloc(SLOT_MAX)
-    private readonly arena = Buffer.alloc(ARENA_BYTES)
-    private arenaUsed = 0
+    readonly sOff = Buffer.alloc(SLOT_MAX * 2)
+    readonly sLen = Buffer.alloc(SLOT_MAX)
+    readonly arena = Buffer.alloc(ARENA_BYTES)
+    arenaUsed = 0
 
     /** `recBytes`: capacity of the records; the whole batch payload is at most recBytes + BATCH_OVERHEAD. */
     constructor(recBytes: number) {
         this.rec = Buffer.alloc(recBytes)
-    }
-
-    /** True when the next frame might not fit: the caller closes the batch first. */
-    full(): boolean {
-        return (
-            this.recLen + MAX_RECORD > this.rec.length ||
-            this.nSlots >= SLOT_MAX ||
-            this.arenaUsed + 64 > ARENA_BYTES
-        )
     }
 
     /** Starts a new, empty batch. */
@@ -94,96 +108,6 @@ export class BatchEncoder {
     }
 
     /**
-     * Appends one frame received at `now` (ms). `src[off..off+len)` is its data (`len` = requested length and no data
-     * for a remote frame). The caller has checked `full()` and validated the record.
-     */
-    add(id: number, flags: number, src: Buffer, off: number, len: number, now: number) {
-        const rec = this.rec
-        let p = this.recLen
-        if (this.count === 0) {
-            this.t0 = now
-            this.time = now
-        } else if (now !== this.time) {
-            // ds.millis() never goes back; a negative step would still be clamped rather than corrupt the batch.
-            const dt = now > this.time ? now - this.time : 0
-            p = putVarint(rec, p, dt * 4 + 3)
-            this.time = now
-        }
-        const dataLen = flags & FLAG_RTR ? 0 : len
-        const table = this.table
-        let e = ((id ^ (id >>> 9) ^ (flags << 5)) & HASH_MASK) * HASH_ENTRY
-        const gen = this.gen
-        let s = -1
-        while (table.getAt(e + 6, "u16") === gen) {
-            if (table.getAt(e, "u32") === id && table[e + 4] === flags) {
-                s = table[e + 5]
-                break
-            }
-            e = (e + HASH_ENTRY) & (HASH_SIZE * HASH_ENTRY - 1)
-        }
-        const arena = this.arena
-        if (s < 0) {
-            // new slot: LITERAL with id and flags
-            s = this.nSlots++
-            table.setAt(e, "u32", id)
-            table[e + 4] = flags
-            table[e + 5] = s
-            table.setAt(e + 6, "u16", gen)
-            const a = this.arenaUsed
-            this.sOff.setAt(s * 2, "u16", a)
-            this.arenaUsed = a + (flags & FLAG_FD ? 64 : 8)
-            this.sLen[s] = len
-            p = putVarint(rec, p, s * 4)
-            p = putVarint(rec, p, id)
-            rec[p++] = flags
-            rec[p++] = len
-            if (dataLen) {
-                rec.blitAt(p, src, off, dataLen)
-                arena.blitAt(a, src, off, dataLen)
-                p += dataLen
-            }
-        } else if (this.sLen[s] !== len) {
-            // length changed: LITERAL without id and flags
-            p = putVarint(rec, p, s * 4)
-            rec[p++] = len
-            if (dataLen) {
-                rec.blitAt(p, src, off, dataLen)
-                arena.blitAt(this.sOff.getAt(s * 2, "u16"), src, off, dataLen)
-                p += dataLen
-            }
-            this.sLen[s] = len
-        } else {
-            // DELTA (mask + changed bytes), or REPEAT when nothing changed; both heads have the same varint size.
-            const start = p
-            p = putVarint(rec, p, s * 4 + 1)
-            const a = this.sOff.getAt(s * 2, "u16")
-            // all mask bytes first, then the changed bytes (docs/protocol.md)
-            const maskPos = p
-            const maskBytes = (dataLen + 7) >> 3
-            p += maskBytes
-            let changed = false
-            for (let j = 0; j < maskBytes; j++) {
-                let mask = 0
-                const base = j * 8
-                const n = dataLen - base < 8 ? dataLen - base : 8
-                for (let i = 0; i < n; i++) {
-                    const v = src[off + base + i]
-                    if (arena[a + base + i] !== v) {
-                        arena[a + base + i] = v
-                        mask |= 1 << i
-                        rec[p++] = v
-                    }
-                }
-                rec[maskPos + j] = mask
-                if (mask) changed = true
-            }
-            if (!changed) p = putVarint(rec, start, s * 4 + 2)
-        }
-        this.recLen = p
-        this.count++
-    }
-
-    /**
      * The frame path: checks, selects and encodes every record of one CanBus `frames` report received at `now`.
      * Same output as `add` per frame, but written as one loop with no function call for an ordinary classic frame:
      * calls are by far the most expensive operation of the DeviceScript VM, and this runs 100k times a second.
@@ -197,7 +121,19 @@ export class BatchEncoder {
         const end = buf.length
         const sel = sink.selector
         const sig = sink.signals.active ? sink.signals : null
-        const selecting = sel.hasFilters || sel.hasRules || sig !== null
+        const filtering = sel.hasFilters
+        const ruling = sel.hasRules
+        const selecting = filtering || ruling || sig !== null
+        // the signal table's key hash and rows, and its open batch as locals (written back before anything else
+        // reads them: closeSignals, onFrame, the end of the report)
+        const sKeys = sig !== null ? sig.keys : null
+        const sRows = sig !== null ? sig.rows : null
+        let sRec = sig !== null ? sig.rec : null
+        let sp = sig !== null ? sig.recLen : 0
+        let sCount = sig !== null ? sig.count : 0
+        let sTime = sig !== null ? sig.time : 0
+        const sCap = sRec !== null ? sRec.length - MAX_SAMPLE : 0
+        const t = now >>> 0
         const rec = this.rec
         const table = this.table
         const arena = this.arena
@@ -223,7 +159,13 @@ export class BatchEncoder {
             const flags = buf[off + 4]
             const len = buf[off + 5]
             let dataLen = len
-            if (flags !== 0) {
+            if (flags === FLAG_EXT) {
+                // a classic 29-bit frame (checkRecord's rules for it; most J1939 traffic): no call
+                if (id > 0x1fffffff || len > 8 || off + RECORD_HEAD + len > end) {
+                    malformed++
+                    break
+                }
+            } else if (flags !== 0) {
                 const nx = checkRecord(buf, off, end)
                 if (nx < 0) {
                     malformed++
@@ -240,13 +182,111 @@ export class BatchEncoder {
             // --- select ---
             if (selecting) {
                 const key = flags & FLAG_EXT ? (id | 0x80000000) >>> 0 : id
-                if (sel.hasFilters && !sel.accepts(key)) {
+                if (filtering && !sel.accepts(key)) {
                     sink.counters.filtered++
                     continue
                 }
-                // signals see every accepted frame (rateRules are for the raw frames); 2 = signals only
-                if (sig !== null && sig.onFrame(key, buf, src, dataLen, now, sink) === 2) continue
-                if (sel.hasRules && !sel.keeps(key, buf, src, dataLen, now)) {
+                // --- signals: they see every accepted frame (rateRules are for the raw frames) ---
+                if (sig !== null) {
+                    // one probe of the key hash (SignalTable.entry's); most keys of a bus have no signals
+                    let e = ((key ^ (key >>> 7) ^ (key >>> 17)) & (KEY_HASH - 1)) * KEY_ENTRY
+                    let bits = sKeys[e + 5]
+                    while (bits & KEY_USED) {
+                        if (sKeys.getAt(e, "u32") === key) break
+                        e += KEY_ENTRY
+                        if (e === KEY_HASH * KEY_ENTRY) e = 0
+                        bits = sKeys[e + 5]
+                    }
+                    // a key with no rows is a sigOnly key without signals
+                    if (bits & KEY_USED && sKeys[e + 4] !== NONE) {
+                        if (bits & KEY_FAST && dataLen === 8) {
+                            // SignalTable.onFrame for rows without rules, inline: per signal a few byte reads and
+                            // shifts (precomputed per row) and its sample record, no call per frame or sample (a
+                            // call costs 2-5 simple operations in the simulator's VM, about 20 us under the GC
+                            // stress of `devs run --test`; docs/performance.md). The same output as onFrame, byte
+                            // for byte (firmware/test/signals.test.ts, test/firmware/signals-diff.test.ts).
+                            const x0 = buf.getAt(src, "u32")
+                            const x1 = buf.getAt(src + 4, "u32")
+                            let i = sKeys[e + 4]
+                            while (i !== NONE) {
+                                const r = i * ROW
+                                const mode = sRows[r + ROW_MODE]
+                                let w = 0
+                                if (mode === MODE_X0) w = x0
+                                else if (mode === MODE_X1) w = x1
+                                else if (mode === MODE_SPAN) {
+                                    const sh = sRows[r + ROW_SPAN]
+                                    w = (x0 >>> sh) | (x1 << (32 - sh))
+                                } else if (mode === MODE_PAST) {
+                                    sig.short++
+                                    i = sRows[r + ROW_NEXT]
+                                    continue
+                                } else {
+                                    // Motorola, 1 to 4 bytes big-endian from its first byte
+                                    const b = src + sRows[r]
+                                    if (mode === MODE_MOTOROLA) w = buf[b]
+                                    else if (mode === MODE_MOTOROLA + 1) w = (buf[b] << 8) | buf[b + 1]
+                                    else if (mode === MODE_MOTOROLA + 2) w = (buf[b] << 16) | (buf[b + 1] << 8) | buf[b + 2]
+                                    else w = (buf[b] << 24) | (buf[b + 1] << 16) | (buf[b + 2] << 8) | buf[b + 3]
+                                }
+                                const signed = sRows[r + ROW_FLAGS] & SIG_SIGNED
+                                // the signal's MSB to bit 31, then down to bit 0: masked, and sign-extended by >>
+                                const left = sRows[r + ROW_LEFT]
+                                const v = signed ? (w << left) >> sRows[r + ROW_RIGHT] : (w << left) >>> sRows[r + ROW_RIGHT]
+                                // --- sample record (SignalTable.onFrame's) ---
+                                if (sp > sCap) {
+                                    sig.recLen = sp
+                                    sig.count = sCount
+                                    sig.time = sTime
+                                    sink.closeSignals()
+                                    sRec = sig.rec
+                                    sp = sig.recLen
+                                    sCount = sig.count
+                                }
+                                if (sCount === 0) {
+                                    sig.t0 = t
+                                    sTime = t
+                                    sRec[sp++] = i << 1
+                                } else if (t !== sTime) {
+                                    sRec[sp++] = (i << 1) | 1
+                                    // varints written in place (putVarint's loop; u32 values, so >>> 7 is exact)
+                                    let dt = (t - sTime) >>> 0
+                                    while (dt >= 0x80) {
+                                        sRec[sp++] = (dt & 0x7f) | 0x80
+                                        dt = dt >>> 7
+                                    }
+                                    sRec[sp++] = dt
+                                    sTime = t
+                                } else sRec[sp++] = i << 1
+                                let u = signed ? ((v << 1) ^ (v >> 31)) >>> 0 : v
+                                while (u >= 0x80) {
+                                    sRec[sp++] = (u & 0x7f) | 0x80
+                                    u = u >>> 7
+                                }
+                                sRec[sp++] = u
+                                sCount++
+                                i = sRows[r + ROW_NEXT]
+                            }
+                        } else {
+                            // rules, or a frame of another length: the reference, one call
+                            sig.recLen = sp
+                            sig.count = sCount
+                            sig.time = sTime
+                            sig.onFrame(key, buf, src, dataLen, now, sink)
+                            sRec = sig.rec
+                            sp = sig.recLen
+                            sCount = sig.count
+                            sTime = sig.time
+                            // onFrame counted a sigOnly frame itself
+                            if (bits & KEY_ONLY) continue
+                        }
+                    }
+                    if (bits & KEY_ONLY) {
+                        sig.only++
+                        continue
+                    }
+                }
+                if (ruling && !sel.keeps(key, buf, src, dataLen, now)) {
                     sink.counters.downsampled++
                     continue
                 }
@@ -293,8 +333,19 @@ export class BatchEncoder {
                 this.arenaUsed = a + (flags & FLAG_FD ? 64 : 8)
                 roomy = s + 1 < SLOT_MAX && this.arenaUsed + 64 <= ARENA_BYTES
                 sLen[s] = len
-                p = putVarint(rec, p, s * 4)
-                p = putVarint(rec, p, id)
+                // LITERAL head s*4 (s < 192: at most 2 bytes) and the id as varints, in place (no call)
+                const h = s * 4
+                if (h < 0x80) rec[p++] = h
+                else {
+                    rec[p++] = (h & 0x7f) | 0x80
+                    rec[p++] = h >> 7
+                }
+                let v = id
+                while (v >= 0x80) {
+                    rec[p++] = (v & 0x7f) | 0x80
+                    v = v >>> 7
+                }
+                rec[p++] = v
                 rec[p++] = flags
                 rec[p++] = len
                 if (dataLen) {
@@ -427,6 +478,11 @@ export class BatchEncoder {
         this.recLen = p
         this.count = count
         this.time = time
+        if (sig !== null) {
+            sig.recLen = sp
+            sig.count = sCount
+            sig.time = sTime
+        }
         const c = sink.counters
         c.rx += rx
         c.malformed += malformed
@@ -473,4 +529,105 @@ export class BatchEncoder {
         out.blitAt(p, this.rec, 0, this.recLen)
         return p + this.recLen
     }
+}
+
+/** True when the next frame might not fit: the caller of addFrame closes the batch first. */
+export function batchFull(enc: BatchEncoder): boolean {
+    return (
+        enc.recLen + MAX_RECORD > enc.rec.length ||
+        enc.nSlots >= SLOT_MAX ||
+        enc.arenaUsed + 64 > ARENA_BYTES
+    )
+}
+
+/**
+ * The record coding one frame at a time, the reference addReport's output is tested against (firmware/test/
+ * batch.test.ts); not a method, so the firmware's build leaves it out (a program's functions must stay below 64 KB
+ * of bytecode, and the frame path never calls it). Appends one frame received at `now` (ms) to `enc`. `src[off..off+len)` is its data (`len` = requested length and no data
+ * for a remote frame). The caller has checked `full()` and validated the record.
+ */
+export function addFrame(enc: BatchEncoder, id: number, flags: number, src: Buffer, off: number, len: number, now: number) {
+    const rec = enc.rec
+    let p = enc.recLen
+    if (enc.count === 0) {
+        enc.t0 = now
+        enc.time = now
+    } else if (now !== enc.time) {
+        // ds.millis() never goes back; a negative step would still be clamped rather than corrupt the batch.
+        const dt = now > enc.time ? now - enc.time : 0
+        p = putVarint(rec, p, dt * 4 + 3)
+        enc.time = now
+    }
+    const dataLen = flags & FLAG_RTR ? 0 : len
+    const table = enc.table
+    let e = ((id ^ (id >>> 9) ^ (flags << 5)) & HASH_MASK) * HASH_ENTRY
+    const gen = enc.gen
+    let s = -1
+    while (table.getAt(e + 6, "u16") === gen) {
+        if (table.getAt(e, "u32") === id && table[e + 4] === flags) {
+            s = table[e + 5]
+            break
+        }
+        e = (e + HASH_ENTRY) & (HASH_SIZE * HASH_ENTRY - 1)
+    }
+    const arena = enc.arena
+    if (s < 0) {
+        // new slot: LITERAL with id and flags
+        s = enc.nSlots++
+        table.setAt(e, "u32", id)
+        table[e + 4] = flags
+        table[e + 5] = s
+        table.setAt(e + 6, "u16", gen)
+        const a = enc.arenaUsed
+        enc.sOff.setAt(s * 2, "u16", a)
+        enc.arenaUsed = a + (flags & FLAG_FD ? 64 : 8)
+        enc.sLen[s] = len
+        p = putVarint(rec, p, s * 4)
+        p = putVarint(rec, p, id)
+        rec[p++] = flags
+        rec[p++] = len
+        if (dataLen) {
+            rec.blitAt(p, src, off, dataLen)
+            arena.blitAt(a, src, off, dataLen)
+            p += dataLen
+        }
+    } else if (enc.sLen[s] !== len) {
+        // length changed: LITERAL without id and flags
+        p = putVarint(rec, p, s * 4)
+        rec[p++] = len
+        if (dataLen) {
+            rec.blitAt(p, src, off, dataLen)
+            arena.blitAt(enc.sOff.getAt(s * 2, "u16"), src, off, dataLen)
+            p += dataLen
+        }
+        enc.sLen[s] = len
+    } else {
+        // DELTA (mask + changed bytes), or REPEAT when nothing changed; both heads have the same varint size.
+        const start = p
+        p = putVarint(rec, p, s * 4 + 1)
+        const a = enc.sOff.getAt(s * 2, "u16")
+        // all mask bytes first, then the changed bytes (docs/protocol.md)
+        const maskPos = p
+        const maskBytes = (dataLen + 7) >> 3
+        p += maskBytes
+        let changed = false
+        for (let j = 0; j < maskBytes; j++) {
+            let mask = 0
+            const base = j * 8
+            const n = dataLen - base < 8 ? dataLen - base : 8
+            for (let i = 0; i < n; i++) {
+                const v = src[off + base + i]
+                if (arena[a + base + i] !== v) {
+                    arena[a + base + i] = v
+                    mask |= 1 << i
+                    rec[p++] = v
+                }
+            }
+            rec[maskPos + j] = mask
+            if (mask) changed = true
+        }
+        if (!changed) p = putVarint(rec, start, s * 4 + 2)
+    }
+    enc.recLen = p
+    enc.count++
 }

@@ -24,14 +24,43 @@ const MAX_DATA = 64
 /**
  * Compiled row: u8 first byte, u8 bytes spanned, u8 right shift, u8 flags, u8 next row of the same key (NONE = end),
  * u8 length in bits, u8 published-yet, pad; i32 fNum @8, i32 oNum @12, u32 minInt @16, u32 heartbeat @20,
- * u32 deadband @24, u32 relPm @28, u32 last published raw @32, u32 its time @36.
+ * u32 deadband @24, u32 relPm @28, u32 last published raw @32, u32 its time @36; then how the frame path
+ * (BatchEncoder.addReport) extracts it from an 8-byte frame without a call: u8 mode @40 (ROW_MODE), u8 left shift
+ * @41 and u8 right shift @42 (the value is `(word << left) >> right`, `>>>` when unsigned), u8 word shift @43 (mode
+ * MODE_SPAN).
  */
-const ROW = 40
-const NONE = 0xff
+export const ROW = 48
+export const ROW_NEXT = 4
+export const ROW_FLAGS = 3
+export const ROW_MODE = 40
+export const ROW_LEFT = 41
+export const ROW_RIGHT = 42
+export const ROW_SPAN = 43
+/**
+ * Modes of an 8-byte frame's extraction (the frame read as two little-endian words x0, x1): the Intel signal lies in
+ * x0, in x1, or across both (MODE_SPAN: `(x0 >>> span) | (x1 << (32 - span))`); a Motorola signal of 1 to 4 bytes is
+ * read as MODE_MOTOROLA + bytes - 1 big-endian bytes from its first byte; MODE_PAST: the signal ends past byte 8 (a
+ * short frame for it); MODE_SLOW: only SignalTable.onFrame extracts it (a Motorola signal over 5 bytes).
+ */
+export const MODE_X0 = 0
+export const MODE_X1 = 1
+export const MODE_SPAN = 2
+export const MODE_MOTOROLA = 3
+export const MODE_PAST = 7
+export const MODE_SLOW = 8
+export const NONE = 0xff
 /** Key hash: more entries than keys (64 signal keys + 32 sigOnly keys at most), so a probe ends at a free entry. */
-const KEY_HASH = 128
-/** u32 key, u8 first row (NONE: no signals), u8 bits: 1 = used, 2 = sigOnly. */
-const KEY_ENTRY = 6
+export const KEY_HASH = 128
+/** u32 key, u8 first row (NONE: no signals), u8 bits: KEY_USED, KEY_ONLY, KEY_FAST. */
+export const KEY_ENTRY = 6
+export const KEY_USED = 1
+/** `sigOnly`: the frame goes to signals only. */
+export const KEY_ONLY = 2
+/**
+ * Every row of the key has no publication rules (each sample is published) and an 8-byte mode other than MODE_SLOW:
+ * the frame path extracts its signals from an 8-byte frame inline, without a call per frame (docs/performance.md).
+ */
+export const KEY_FAST = 4
 /** Largest sample record: head (1 byte, i < 64) + dt (5) + value (5). */
 export const MAX_SAMPLE = 11
 /** The batch map around the records: map head, v, b, s, t, h, n (5-byte uints), g's key and byte-string head. */
@@ -55,6 +84,22 @@ function span(start: number, len: number, motorola: boolean): number[] {
     // Motorola: `start` is the MSB; bits run down to bit 0 of its byte, then from bit 7 of the next byte
     const n = len <= bit + 1 ? 1 : 1 + ((len - bit - 1 + 7) >> 3)
     return [first, n, 8 * (n - 1) + bit - len + 1]
+}
+
+/**
+ * The row's 8-byte mode and its left shift and word shift (ROW_MODE): `sp` is its span() (first byte, bytes, right
+ * shift). The value is then `(word << left) >> (32 - len)` (`>>>` when unsigned), the word as the mode says.
+ */
+function fastMode(start: number, len: number, flags: number, sp: number[]): number[] {
+    if (sp[0] + sp[1] > 8) return [MODE_PAST, 0, 0]
+    if (!(flags & SIG_MOTOROLA)) {
+        if (start + len <= 32) return [MODE_X0, 32 - start - len, 0]
+        if (start >= 32) return [MODE_X1, 64 - start - len, 0]
+        return [MODE_SPAN, 32 - len, start]
+    }
+    // Motorola: the spanned bytes read big-endian into one word, the LSB at bit sp[2]
+    if (sp[1] <= 4) return [MODE_MOTOROLA + sp[1] - 1, 32 - sp[2] - len, 0]
+    return [MODE_SLOW, 0, 0]
 }
 
 /** Why `rows` is not a valid `sigTable`, or "" (the row and field named). */
@@ -167,9 +212,11 @@ export class SignalTable {
     count = 0
     /** Base time of the open batch (its first sample), ms. */
     t0 = 0
-    private time = 0
-    private rows: Buffer = null
-    private keys: Buffer = null
+    /** Time of the open batch's last sample (ms, u32): a sample at another time carries a `dt`. */
+    time = 0
+    /** The compiled rows (ROW bytes each) and the key hash: read in place by BatchEncoder.addReport. */
+    rows: Buffer = null
+    keys: Buffer = null
 
     /** `sigBytes`: the largest payload; the records take at most sigBytes - SIG_OVERHEAD. */
     constructor(readonly sigBytes: number) {}
@@ -212,10 +259,22 @@ export class SignalTable {
             rows.setAt(r + 8, "i32", t[4])
             rows.setAt(r + 12, "i32", t[6])
             for (let c = 7; c <= 10; c++) rows.setAt(r + 16 + (c - 7) * 4, "u32", t[c])
+            const mode = fastMode(t[1], t[2], t[3], s)
+            rows[r + ROW_MODE] = mode[0]
+            rows[r + ROW_LEFT] = mode[1]
+            rows[r + ROW_RIGHT] = 32 - t[2]
+            rows[r + ROW_SPAN] = mode[2]
+            // a key is fast while every row of it is: no rules (minInt 0, not on change) and not MODE_SLOW
+            const fast = mode[0] !== MODE_SLOW && t[7] === 0 && !(t[3] & SIG_ON_CHANGE)
             const e = this.entry(t[0] >>> 0)
             const k = this.keys
-            if (k[e + 5] & 1 && k[e + 4] !== NONE) rows[tail[k[e + 4]] * ROW + 4] = i
-            else k[e + 4] = i
+            if (k[e + 4] !== NONE) {
+                rows[tail[k[e + 4]] * ROW + 4] = i
+                if (!fast) k[e + 5] &= ~KEY_FAST
+            } else {
+                k[e + 4] = i
+                if (fast) k[e + 5] |= KEY_FAST
+            }
             tail[k[e + 4]] = i
             if (i % 8 === 7) await ds.sleep(0)
         }

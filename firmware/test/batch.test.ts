@@ -1,6 +1,6 @@
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { BatchEncoder, BATCH_OVERHEAD } from "../src/batch"
+import { addFrame, batchFull, BatchEncoder, BATCH_OVERHEAD } from "../src/batch"
 import { decodeCbor } from "../src/cbor"
 import { FrameSelector } from "../src/filters"
 import { SignalTable } from "../src/signals"
@@ -69,10 +69,10 @@ describe("frame batch", () => {
     test("the example of docs/protocol.md, byte for byte", () => {
         const enc = new BatchEncoder(256)
         const d = Buffer.from("deadbeef", "hex")
-        enc.add(0x123, 0, d, 0, 4, 1000)
-        enc.add(0x123, 0, d, 0, 4, 1000)
-        enc.add(0x123, 0, Buffer.from("deadbfef", "hex"), 0, 4, 1002)
-        enc.add(0x12345678, FLAG_EXT | FLAG_RTR, d, 0, 2, 1002)
+        addFrame(enc, 0x123, 0, d, 0, 4, 1000)
+        addFrame(enc, 0x123, 0, d, 0, 4, 1000)
+        addFrame(enc, 0x123, 0, Buffer.from("deadbfef", "hex"), 0, 4, 1002)
+        addFrame(enc, 0x12345678, FLAG_EXT | FLAG_RTR, d, 0, 2, 1002)
         const p = payload(enc, 0x5eed1234, 7)
         expect(p.toString("hex")).toBe(
             "a661760161621a5eed12346173076174190" + "3e8616e0461665600a3020004deadbeef020b0104bf04f8acd19101" + "0302"
@@ -97,10 +97,10 @@ describe("frame batch", () => {
             if (kind === 4) { id = 0x100 + (i % 3); len = i % 9 }
             for (let j = 0; j < 64; j++) data[j] = (i * 13 + j * (i % 4)) & 0xff
             if (i % 7 === 0) now += i % 11
-            if (enc.full()) break
+            if (batchFull(enc)) break
             // stay under the VM's opcode budget between two awaits
             if (i % 20 === 0) await ds.sleep(0)
-            enc.add(id, flags, data, 0, len, now)
+            addFrame(enc, id, flags, data, 0, len, now)
             const dl = flags & FLAG_RTR ? 0 : len
             expected.push(`${now} ${id} ${flags} ${len} ${data.slice(0, dl).toString("hex")}`)
         }
@@ -115,22 +115,22 @@ describe("frame batch", () => {
     test("repeats and one-byte changes cost 1 and 3 bytes", () => {
         const enc = new BatchEncoder(512)
         const d = Buffer.from("0102030405060708", "hex")
-        enc.add(0x10, 0, d, 0, 8, 1)
+        addFrame(enc, 0x10, 0, d, 0, 8, 1)
         const a = enc.recLen
-        enc.add(0x10, 0, d, 0, 8, 1)
+        addFrame(enc, 0x10, 0, d, 0, 8, 1)
         expect(enc.recLen - a).toBe(1)
         d[3] = 0x99
         const b = enc.recLen
-        enc.add(0x10, 0, d, 0, 8, 1)
+        addFrame(enc, 0x10, 0, d, 0, 8, 1)
         expect(enc.recLen - b).toBe(3)
     })
     test("full() keeps every batch within its byte bound and slot limit", async () => {
         const enc = new BatchEncoder(4096 - BATCH_OVERHEAD)
         const d = Buffer.alloc(8)
         let n = 0
-        while (!enc.full()) {
+        while (!batchFull(enc)) {
             d[0] = n & 0xff
-            enc.add(n % 300, 0, d, 0, 8, n)
+            addFrame(enc, n % 300, 0, d, 0, 8, n)
             n++
             if (n % 50 === 0) await ds.sleep(0)
         }
@@ -139,8 +139,8 @@ describe("frame batch", () => {
         expect(n > 100).toBe(true)
         enc.clear()
         expect(enc.count).toBe(0)
-        expect(enc.full()).toBe(false)
-        enc.add(5, 0, d, 0, 8, 99999)
+        expect(batchFull(enc)).toBe(false)
+        addFrame(enc, 5, 0, d, 0, 8, 99999)
         const m = decodeCbor(payload(enc, 3, 4))
         expect(decodeRecords(m.f, m.t)[0]).toBe("99999 5 0 8 " + d.toString("hex"))
     })
@@ -179,7 +179,7 @@ describe("frame path (addReport)", () => {
                 r[5] = len
                 r.blitAt(6, data, 0, dl)
                 recs.push(r)
-                a.add(id, flags, data, 0, len, now)
+                addFrame(a, id, flags, data, 0, len, now)
             }
             b.addReport(Buffer.concat(...recs), now, sink)
             if (k % 5 === 0) now += k
@@ -241,12 +241,12 @@ describe("frame path (addReport)", () => {
             b.addReport(rep, now, sink)
             for (let i = 0; i < 16; i++) {
                 const o = i * 14
-                if (a.full()) {
+                if (batchFull(a)) {
                     if (waiting.shift() !== payload(a, 1, 0).toString("hex")) mismatches++
                     closed++
                     a.clear()
                 }
-                a.add(rep.getAt(o, "u32"), 0, rep, o + 6, 8, now)
+                addFrame(a, rep.getAt(o, "u32"), 0, rep, o + 6, 8, now)
             }
             if (k % 3 === 0) now += 1 + (k % 7)
             await ds.sleep(0)

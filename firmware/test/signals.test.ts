@@ -3,6 +3,8 @@ import { describe, expect, test } from "@devicescript/test"
 import { CborWriter, decodeCbor } from "../src/cbor"
 import { checkConfig } from "../src/config"
 import { Gateway } from "../src/gateway"
+import { BatchEncoder } from "../src/batch"
+import { FrameSelector } from "../src/filters"
 import { SignalTable, tableHash, tableProblem } from "../src/signals"
 
 /** A sink that keeps each closed batch's payload. */
@@ -89,6 +91,82 @@ function feed(t: SignalTable, k: Keep, key: number, data: Buffer, now: number, s
     return decodeSamples(m.g, m.t, signed)
 }
 
+/**
+ * One table of the inline-extraction test: 40 random rows over 4 keys (every kind, 8-byte signals and ones past byte
+ * 8, Motorola over 5 bytes, which only onFrame extracts, rules on one key), 12 random reports of 8-byte and other
+ * frames at changing times, small signal batches (they close inside a report). The same frames go through
+ * BatchEncoder.addReport on one table and through onFrame on another: their batches and counters must be equal.
+ * Returns the frames compared.
+ */
+async function inlineRound(): Promise<number> {
+    const keys = [0x100, 0x101, 0x102, 0x98fef100]
+    const rows: number[][] = []
+    for (let i = 0; i < 40; i++) {
+        const key = keys[rnd(4)]
+        const flags = rnd(4)
+        // 0x101 alone gets Motorola signals over 5 bytes (onFrame's): the other keys stay on the inline path
+        const len = flags & 1 && key !== 0x101 ? [1, 8, 12, 16, 25][rnd(5)] : [1, 8, 12, 16, 31, 32][rnd(6)]
+        const wide = rnd(5) === 0
+        let start: number
+        if (flags & 1) {
+            start = rnd(wide ? 128 : 64)
+            while (motorolaEnd(start, len) > (wide ? 127 : 63)) start = rnd(wide ? 128 : 64)
+        } else start = rnd((wide ? 129 : 65) - len)
+        const r = row(key, start, len, flags)
+        if (key === 0x102) {
+            r[3] |= 4
+            r[8] = 30
+        }
+        rows.push(r)
+    }
+    const only = [keys[rnd(4)], 0x555]
+    await ds.sleep(0)
+    const a = new SignalTable(128)
+    const b = new SignalTable(128)
+    expect(await a.compile(rows, only)).toBe("")
+    expect(await b.compile(rows, only)).toBe("")
+    const ka = new Keep(a)
+    const kb = new Keep(b)
+    const enc = new BatchEncoder(2048)
+    const sink = {
+        counters: { rx: 0, filtered: 0, downsampled: 0, malformed: 0 },
+        selector: new FrameSelector(),
+        signals: a,
+        closeSignals: () => ka.closeSignals(),
+        closeBatch: () => enc.clear(),
+    }
+    let frames = 0
+    for (let n = 0; n < 12; n++) {
+        const recs: Buffer[] = []
+        const now = 1000 + n * (rnd(3) === 0 ? 0 : 1 + rnd(300))
+        for (let f = 0; f < 8; f++) {
+            const key = f === 7 ? 0x555 : keys[rnd(4)]
+            const len = rnd(3) === 0 ? [0, 3, 7, 12, 16][rnd(5)] : 8
+            const ext = key > 0x7ff
+            const r = Buffer.alloc(6 + len)
+            r.setAt(0, "u32", ext ? key & 0x1fffffff : key)
+            r[4] = (ext ? 1 : 0) | (len > 8 ? 4 : 0)
+            r[5] = len
+            for (let j = 0; j < len; j++) r[6 + j] = rnd(3) === 0 ? 0xff : rnd(256)
+            recs.push(r)
+            b.onFrame(key, r, 6, len, now, kb)
+            frames++
+        }
+        enc.addReport(Buffer.concat(...recs), now, sink)
+        if (enc.count > 1000) enc.clear()
+        await ds.sleep(0)
+    }
+    ka.closeSignals()
+    kb.closeSignals()
+    expect(ka.batches.length).toBe(kb.batches.length)
+    for (let i = 0; i < ka.batches.length; i++) expect(ka.batches[i].toString("hex")).toBe(kb.batches[i].toString("hex"))
+    expect(a.short).toBe(b.short)
+    expect(a.only).toBe(b.only)
+    expect(a.ruled).toBe(b.ruled)
+    expect(sink.counters.rx).toBe(frames)
+    return frames
+}
+
 describe("signals", () => {
     test("the example of docs/protocol.md, byte for byte", async () => {
         const rows = [
@@ -157,6 +235,12 @@ describe("signals", () => {
             await ds.sleep(0)
         }
         expect(checked).toBe(12 * 4 * 64)
+    })
+
+    test("the frame path's inline extraction (BatchEncoder.addReport) writes what onFrame writes, byte for byte", async () => {
+        let frames = 0
+        for (let round = 0; round < 6; round++) frames += await inlineRound()
+        expect(frames).toBe(6 * 12 * 8)
     })
 
     test("a frame shorter than the signal skips it (sshort); other signals of the frame still count", async () => {

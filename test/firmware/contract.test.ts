@@ -51,7 +51,7 @@ function vmProgram(frames: Frame[]): string {
   });
   return `import * as ds from "@devicescript/core"
 import { describe, test } from "@devicescript/test"
-import { BatchEncoder } from "../../src/batch"
+import { addFrame, BatchEncoder } from "../../src/batch"
 const FRAMES: any[][] = [
 ${rows.join(",\n")}
 ]
@@ -60,7 +60,7 @@ describe("contract", () => {
         const enc = new BatchEncoder(8192)
         for (let i = 0; i < FRAMES.length; i++) {
             const r = FRAMES[i]
-            enc.add(r[0], r[1], Buffer.from(r[3], "hex"), 0, r[2], r[4])
+            addFrame(enc, r[0], r[1], Buffer.from(r[3], "hex"), 0, r[2], r[4])
             if (i % 20 === 0) await ds.sleep(0)
         }
         const out = Buffer.alloc(enc.payloadSize(${BOOT}, ${SEQ}))
