@@ -64,6 +64,17 @@ export class TextBuffer {
     return out;
   }
 
+  /**
+   * Prints from now on into `buf`, from its start (the untaken bytes are dropped: take() them first). For a caller
+   * that recycles its output buffers: fresh memory costs page faults, which for hundreds of MB of output was more
+   * system time than writing it. A line that does not fit moves on to a larger buffer as usual.
+   */
+  into(buf: Buffer): void {
+    this.buf = buf;
+    this.start = 0;
+    this.pos = 0;
+  }
+
   /** Makes room for `n` more bytes (a new, larger slab keeps the untaken bytes). */
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;

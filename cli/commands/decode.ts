@@ -14,33 +14,27 @@
  * --no-frames prints those lines alone.
  */
 import { Option, type Command } from "commander";
-import { writeFrameText, type Frame } from "../../frame/frame";
-import { NEWLINE, SPACE, TextBuffer } from "../../frame/text-buffer";
 import { loadDbcFile } from "../../can-db/load";
-import { Decoder, type CompiledMessage, type DecodedFrame, type DecodeOptions } from "../../can-db/decoder";
-import { openTraceReader, resolveFormat } from "../../host/trace";
-import { ChannelText } from "../../host/trace/channel";
+import { Decoder } from "../../can-db/decoder";
+import { openTraceReader, resolveFormat, type TraceReader } from "../../host/trace";
 import { log } from "../../host/log";
 import { interruptSignal } from "../options";
-import { writeStdout } from "../stdout";
-import { SignalPrinter, signalsJson, signalsText, type DirectForms } from "../../can-db/annotate";
+import { chunkedStdout, type ChunkedStdout } from "../stdout";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import type { DecodeWorkerData, DecodeWorkerMessage, DecodeWorkerResult } from "./decode-worker";
+import { SignalPrinter, signalsJson, signalsText } from "../../can-db/annotate";
 import { emptyDatabase } from "../../can-db/model";
 import { UsageError } from "../../frame/errors";
 import { announceStdin, noFramesHint, stopReason } from "../trace-input";
 import { J1939View } from "../../host/j1939/view";
-import { IsoTpView, parseIsoTpPairs, type IsoTpLine } from "../../host/diag/isotp-view";
+import { IsoTpView, parseIsoTpPairs } from "../../host/diag/isotp-view";
+import { DecodedLines, UNDECODABLE, UNKNOWN } from "../decoded-lines";
+
+export { DecodedLines, UNDECODABLE, UNKNOWN };
 
 /** Bytes of output gathered before one write to stdout. */
 const OUTPUT_CHUNK = 256 << 10;
-
-/** `DecodedLines.decode`'s outcome bits: the frame's ID is unknown; it could not be (fully) decoded. */
-export const UNKNOWN = 1;
-export const UNDECODABLE = 2;
-
-const T_KEY = Buffer.from(`"t":`);
-const ID_KEY = Buffer.from(`"id":`);
-const EXT_TRUE = Buffer.from(`,"ext":true,`);
-const EXT_FALSE = Buffer.from(`,"ext":false,`);
 
 interface DecodeCommandOptions {
   dbc?: string;
@@ -53,169 +47,123 @@ interface DecodeCommandOptions {
   obd?: boolean;
   /** false with --no-frames: only the lines of --j1939, --isotp, --obd. */
   frames?: boolean;
+  /** --threads N: decode a candump file on N worker threads. */
+  threads?: string;
+}
+
+/** Input bytes per chunk handed to a worker thread (about 22k candump lines, 8 MB of jsonl back). */
+const WORKER_CHUNK = 1 << 20;
+
+/**
+ * How many worker threads decode this trace (--threads): candump files (plain or gzipped) only; stdin, other formats,
+ * --strict and the views of --j1939/--isotp/--obd (which need every frame in order on one thread) are decoded on the
+ * main thread. Not the default: on the 2 shared cores measured (docs/performance.md) threads cost more CPU than they
+ * saved, and the wall time grew; they pay where cores are free.
+ */
+function decodeThreads(trace: string, format: string, threads: string | undefined): number {
+  if (threads === undefined) return 0;
+  const n = Number(threads);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new UsageError(`--threads must be a whole number from 0 to 64, not '${threads}'`);
+  if (n > 0 && (trace === "-" || format !== "candump")) {
+    log.warn(`warning: --threads works on candump files only; decoding ${trace === "-" ? "stdin" : `this ${format} file`} on one thread`);
+    return 0;
+  }
+  return n;
 }
 
 /**
- * Prints decoded frames as `vgw decode` lines, into bytes (TextBuffer): the output, not the decoding, was what
- * limited the command, so names, keys and channels are encoded once and numbers written without strings where exact.
+ * `vgw decode` of a candump file on worker threads (decode-worker.ts): the main thread cuts the input into chunks of
+ * whole lines, hands them round-robin to the workers, and writes their printed bytes and reports their bad lines in
+ * input order, so the output, the warnings and the counts are those of the single-threaded loop. A million frames
+ * of jsonl is 367 MB of printing: one thread could not do it at a million frames a second.
  */
-export class DecodedLines {
-  private readonly out = new TextBuffer();
-  private readonly busJson = new ChannelText((bus) => `"bus":${JSON.stringify(bus)},`);
-  private readonly busText = new ChannelText((bus) => `${bus} `);
-  /** `decode`'s look-up by (ID, kind), for `directFor` with `directChoices`. */
-  private readonly directs = new Map<number, { cm: CompiledMessage; forms: DirectForms; length: number } | null>();
-  private directFor: Decoder | undefined;
-  private directChoices = false;
-  /** The decoder's output for frames printed straight from it (`decode`). */
-  private raw = new Float64Array(64);
-  private phys = new Float64Array(64);
-
-  constructor(private readonly printer: SignalPrinter) {}
-
-  get length(): number {
-    return this.out.length;
-  }
-
-  /** The lines printed since the last take(). */
-  take(): Buffer {
-    return this.out.take();
-  }
-
-  /**
-   * Decodes a frame and prints its line (`json` or `text` of `decoder.decode(f, options)`); returns UNKNOWN and/or
-   * UNDECODABLE, or 0. A complete data frame of a known message is decoded into arrays and printed from them
-   * (SignalPrinter.direct), with no signals object per frame; everything else (unknown IDs, short, error and remote
-   * frames, value-table labels) goes through the object. Both give the same bytes.
-   */
-  decode(f: Frame, decoder: Decoder, options: DecodeOptions, jsonl: boolean): number {
-    const choices = options.choices ?? false;
-    if (decoder !== this.directFor || choices !== this.directChoices) {
-      this.directs.clear();
-      this.directFor = decoder;
-      this.directChoices = choices;
-    }
-    // One look-up per frame: the message's decoder and printed forms by (ID, kind), null when the object path prints it.
-    const key = f.id * 2 + (f.ext ? 1 : 0);
-    let direct = this.directs.get(key);
-    if (direct === undefined) {
-      const cm = decoder.compiledFor(f.id, f.ext);
-      const forms = cm && this.printer.direct(cm, choices);
-      direct = cm && forms ? { cm, forms, length: cm.def.length } : null;
-      // Bounded: a trace of random 29-bit IDs must not grow this without end.
-      if (this.directs.size >= 65536) this.directs.clear();
-      this.directs.set(key, direct);
-    }
-    if (direct !== null && !f.err && !f.rtr && f.data.length >= direct.length) {
-      const n = direct.cm.signals.length;
-      if (n > this.raw.length) {
-        this.raw = new Float64Array(n);
-        this.phys = new Float64Array(n);
+async function decodeInWorkers(
+  reader: TraceReader,
+  data: DecodeWorkerData,
+  threads: number,
+  stdout: ChunkedStdout,
+): Promise<{ frames: number; unknown: number; undecodable: number; outputGone: boolean }> {
+  let failure: Error | undefined;
+  const workers = Array.from({ length: threads }, () => {
+    const w = new Worker(join(__dirname, "decode-worker.js"), { workerData: data });
+    const waiting: Array<{ resolve: (r: DecodeWorkerResult) => void; reject: (e: Error) => void }> = [];
+    const fail = (e: Error) => {
+      failure ??= e;
+      for (const p of waiting.splice(0)) p.reject(e);
+    };
+    w.on("message", (r: DecodeWorkerResult) => waiting.shift()?.resolve(r));
+    w.on("error", fail);
+    w.on("exit", (code) => {
+      if (waiting.length > 0) fail(new Error(`a decode worker thread stopped (exit code ${code})`));
+    });
+    return {
+      run(chunk: Uint8Array): Promise<DecodeWorkerResult> {
+        if (failure) return Promise.reject(failure);
+        return new Promise((resolve, reject) => {
+          waiting.push({ resolve, reject });
+          w.postMessage({ chunk } satisfies DecodeWorkerMessage, [chunk.buffer as ArrayBuffer]);
+        });
+      },
+      /** Gives a written output buffer back to the worker that printed it. */
+      recycle(buffer: ArrayBuffer): void {
+        if (!failure) w.postMessage({ recycle: buffer } satisfies DecodeWorkerMessage, [buffer]);
+      },
+      stop: () => w.terminate(),
+    };
+  });
+  const total = { frames: 0, unknown: 0, undecodable: 0, outputGone: false };
+  let line = 0;
+  // Results in input order; two chunks per worker in flight keep each busy while the main thread writes.
+  const pending: Array<Promise<DecodeWorkerResult & { worker: number }>> = [];
+  // Input buffers back from the workers, to copy the next chunks into.
+  const inputs: ArrayBuffer[] = [];
+  const settle = async (r: DecodeWorkerResult & { worker: number }) => {
+    for (const [l, reason] of r.bad) reader.bad(line + l, reason);
+    line += r.lines;
+    total.frames += r.frames;
+    total.unknown += r.unknown;
+    total.undecodable += r.undecodable;
+    inputs.push(r.input.buffer as ArrayBuffer);
+    const out = r.out.buffer as ArrayBuffer;
+    if (!total.outputGone && !(await stdout.write(r.out, () => workers[r.worker].recycle(out)))) total.outputGone = true;
+  };
+  try {
+    let next = 0;
+    // The reader yields the line that straddles two reads as a piece of its own: pieces are gathered up to half a
+    // chunk, so that every worker gets work of about the same size.
+    let parts: Buffer[] = [];
+    let partBytes = 0;
+    const send = () => {
+      // The worker gets its own copy, moved to it: the reader's buffers are views of its reads.
+      let store = inputs.pop();
+      if (store === undefined || store.byteLength < partBytes) store = new ArrayBuffer(Math.max(partBytes, 2 * WORKER_CHUNK));
+      const copy = new Uint8Array(store, 0, partBytes);
+      let at = 0;
+      for (const b of parts) {
+        copy.set(b, at);
+        at += b.length;
       }
-      direct.cm.decodeInto(f.data, this.raw, this.phys);
-      if (jsonl) this.jsonDirect(f, direct.forms, this.raw, this.phys);
-      else this.textDirect(f, direct.forms, this.raw, this.phys);
-      return 0;
+      parts = [];
+      partBytes = 0;
+      const worker = next++ % workers.length;
+      pending.push(workers[worker].run(copy).then((r) => ({ ...r, worker })));
+    };
+    for await (const chunk of reader.lineChunks(WORKER_CHUNK)) {
+      parts.push(chunk);
+      partBytes += chunk.length;
+      if (partBytes < WORKER_CHUNK / 2) continue;
+      send();
+      while (pending.length >= 2 * workers.length) await settle(await pending.shift()!);
+      if (total.outputGone) break;
     }
-    const d = decoder.decode(f, options);
-    if (jsonl) this.json(f, d);
-    else this.text(f, d);
-    return (d.message === null ? UNKNOWN : 0) | (d.error !== undefined ? UNDECODABLE : 0);
+    if (partBytes > 0 && !total.outputGone) send();
+    while (pending.length > 0 && !total.outputGone) await settle(await pending.shift()!);
+  } finally {
+    // Rejections of chunks no longer waited for (output gone, or an error above) are not unhandled.
+    for (const p of pending) p.catch(() => undefined);
+    await Promise.all(workers.map((w) => w.stop()));
   }
-
-  /** One jsonl line (DESIGN.md contract): {"t":1.0,"bus":"can0","id":291,"ext":false,"message":"Name","signals":{"Sig":12.5}} */
-  json(f: Frame, d: DecodedFrame): void {
-    this.jsonStart(f);
-    this.printer.json(this.out, d);
-    this.out.byte(0x7d);
-    this.out.byte(NEWLINE);
-  }
-
-  /** `json` for a complete frame of a message the printer prints straight from the decoder's arrays (SignalPrinter.direct). */
-  private jsonDirect(f: Frame, p: DirectForms, raw: Float64Array, phys: Float64Array): void {
-    this.jsonStart(f);
-    this.printer.jsonDirect(this.out, p, raw, phys);
-    this.out.byte(0x7d);
-    this.out.byte(NEWLINE);
-  }
-
-  /** `{"t":...,"bus":...,"id":...,"ext":...,` */
-  private jsonStart(f: Frame): void {
-    const out = this.out;
-    out.byte(0x7b);
-    if (f.t !== undefined) {
-      out.bytes(T_KEY);
-      // JSON has no NaN or Infinity: those become strings.
-      if (Number.isInteger(f.t)) out.integer(f.t);
-      else if (!out.gridDecimal(f.t, 6)) out.text(Number.isFinite(f.t) ? String(f.t) : `"${f.t}"`);
-      out.byte(0x2c);
-    }
-    if (f.bus !== undefined) out.bytes(this.busJson.get(f.bus));
-    out.bytes(ID_KEY);
-    out.integer(f.id);
-    out.bytes(f.ext ? EXT_TRUE : EXT_FALSE);
-  }
-
-  /** One text line: the candump line, then `Message Sig=value unit ...` (dbc-annotate's one form). */
-  text(f: Frame, d: DecodedFrame): void {
-    this.textStart(f);
-    if (d.message !== null || d.error) {
-      this.out.byte(SPACE);
-      this.out.byte(SPACE);
-      this.printer.text(this.out, d);
-    }
-    this.out.byte(NEWLINE);
-  }
-
-  /** `text` for a complete frame of a message the printer prints straight from the decoder's arrays. */
-  private textDirect(f: Frame, p: DirectForms, raw: Float64Array, phys: Float64Array): void {
-    this.textStart(f);
-    this.out.byte(SPACE);
-    this.out.byte(SPACE);
-    this.printer.textDirect(this.out, p, raw, phys);
-    this.out.byte(NEWLINE);
-  }
-
-  /** The candump line: `(t) bus ID#DATA` */
-  private textStart(f: Frame): void {
-    const out = this.out;
-    if (f.t !== undefined) {
-      out.byte(0x28);
-      out.fixed6(f.t, 0);
-      out.byte(0x29);
-      out.byte(SPACE);
-    }
-    if (f.bus !== undefined) out.bytes(this.busText.get(f.bus));
-    writeFrameText(out, f);
-  }
-
-  /** A line of a view (J1939: reassembled message, transport fault, DM1; ISO-TP: message or failure) as text or JSON. */
-  viewLine(l: IsoTpLine, json: boolean): void {
-    if (json) this.viewJson(l);
-    else this.viewText(l);
-  }
-
-  /** The same time/bus prefix as frames, then the line's text. */
-  private viewText(l: IsoTpLine): void {
-    const out = this.out;
-    if (l.t !== undefined) {
-      out.byte(0x28);
-      out.fixed6(l.t, 0);
-      out.text(") ");
-    }
-    if (l.bus !== undefined) out.bytes(this.busText.get(l.bus));
-    out.text(l.text);
-    out.byte(NEWLINE);
-  }
-
-  /** A view's line as JSON: "t" and "bus" first, as frames have them. */
-  private viewJson(l: IsoTpLine): void {
-    const o: Record<string, unknown> = {};
-    if (l.t !== undefined) o.t = l.t;
-    if (l.bus !== undefined) o.bus = l.bus;
-    this.out.text(JSON.stringify(Object.assign(o, l.json)));
-    this.out.byte(NEWLINE);
-  }
+  return total;
 }
 
 export const ISOTP_HELP =
@@ -259,7 +207,18 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
     let undecodable = 0;
     let outputGone = false;
     const lines = new DecodedLines(printer);
-    for await (const batch of reader) {
+    const stdout = chunkedStdout();
+    const threads = decodeThreads(trace, reader.format.name, opts.threads);
+    if (threads > 0 && (!opts.dbc || opts.frames === false || j1939 || views.length > 0 || opts.strict)) {
+      throw new UsageError("--threads decodes frames with a DBC only: not with --strict, --j1939, --isotp, --obd or --no-frames");
+    }
+    if (threads > 0) {
+      const r = await decodeInWorkers(reader, { dbc: opts.dbc!, choices, jsonl, file: trace }, threads, stdout);
+      frames = r.frames;
+      unknown = r.unknown;
+      undecodable = r.undecodable;
+      outputGone = r.outputGone;
+    } else for await (const batch of reader) {
       for (const f of batch) {
         frames++;
         if (opts.frames !== false) {
@@ -275,14 +234,15 @@ export async function decodeTrace(trace: string, opts: DecodeCommandOptions): Pr
         for (const v of views) for (const l of v.frame(f)) lines.viewLine(l, jsonl);
       }
       // stdout gets big chunks: one write (and one wait for the pipe) per 256 KB, not per batch or line.
-      if (lines.length >= OUTPUT_CHUNK && !(await writeStdout(lines.take()))) {
+      if (lines.length >= OUTPUT_CHUNK && !(await stdout.write(lines.take()))) {
         outputGone = true;
         break;
       }
     }
     if (j1939 && !outputGone) for (const l of j1939.finish()) lines.viewLine(l, jsonl);
     if (!outputGone) for (const v of views) for (const l of v.finish()) lines.viewLine(l, jsonl);
-    if (!outputGone && lines.length > 0 && !(await writeStdout(lines.take()))) outputGone = true;
+    if (!outputGone && lines.length > 0 && !(await stdout.write(lines.take()))) outputGone = true;
+    if (!outputGone && !(await stdout.flush())) outputGone = true;
     const parts = [`${frames} frames`, `${frames - unknown} of a known message`, `${unknown} unknown ID`];
     if (undecodable) parts.push(`${undecodable} not fully decodable (see "error")`);
     if (reader.skipped) parts.push(`${reader.skipped} bad lines skipped`);
@@ -309,6 +269,7 @@ export function registerDecode(program: Command): void {
     .option("--isotp <pairs>", ISOTP_HELP)
     .option("--obd", OBD_HELP)
     .option("--no-frames", "print only the lines of --j1939, --isotp and --obd, not the frames")
+    .option("--threads <n>", "decode a candump file on n worker threads, the output in order (pays where cores are free; default: the main thread)")
     .addHelpText(
       "after",
       `

@@ -19,6 +19,7 @@ import { TraceParseError, UsageError } from "../../frame/errors";
 import { log } from "../log";
 import { findFormat, isGzipPath, listFormats, type CopiedLines, type ReadContext, type TraceFormat } from "./format";
 import { checkReadable, openSink, readBytes } from "./io";
+import { wholeLines } from "./lines";
 
 // Each format module registers itself; the import order is the order `listFormats()` reports.
 import "./candump";
@@ -53,6 +54,13 @@ export interface TraceReader extends AsyncIterable<Frame[]> {
    * batches of frames, and runs of lines to hand to `TraceWriter.writeCopied` as they are. Undefined otherwise.
    */
   readonly forCopy?: AsyncIterable<Frame[] | CopiedLines>;
+  /**
+   * For a text format parsed elsewhere (`vgw decode`'s worker threads): the input's whole lines as byte chunks of
+   * about `size` bytes (gunzipped, without a byte-order mark), instead of frames. Their bad lines go to `bad`.
+   */
+  lineChunks(size: number): AsyncIterable<Buffer>;
+  /** Reports a bad line found in `lineChunks`' bytes, counted and printed as the reader's own (throws with strict). */
+  bad(line: number, reason: string): void;
 }
 
 export interface TraceWriterOptions {
@@ -138,6 +146,8 @@ export function openTraceReader(path: string, options: TraceReaderOptions = {}):
         yield batch;
       }
     },
+    lineChunks: (size) => wholeLines(readBytes(path, size, options.signal), ctx),
+    bad: (line, reason) => ctx.bad(line, reason),
     forCopy: format.readForCopy && {
       async *[Symbol.asyncIterator]() {
         for await (const batch of format.readForCopy!(readBytes(path, COPY_CHUNK, options.signal), ctx)) {
