@@ -50,7 +50,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
           `listen: 127.0.0.1:${ports[i].client}`,
           `jetstream { store_dir: "${join(dir, name)}", max_memory_store: 64MB, max_file_store: 1GB }`,
           `cluster { name: vgw, listen: 127.0.0.1:${ports[i].cluster}, routes: [${routes}] }`,
-          `mqtt { listen: 127.0.0.1:${ports[i].mqtt} }`,
+          `mqtt { listen: 127.0.0.1:${ports[i].mqtt}, stream_replicas: 3 }`,
         ].join("\n") + "\n",
       );
       nodes.push({ name, clientPort: ports[i].client, mqttPort: ports[i].mqtt, child: startChild("nats-server", ["-c", conf], { name: `nats ${name}` }) });
