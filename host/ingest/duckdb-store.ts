@@ -1,11 +1,12 @@
 /**
  * The embedded store: one DuckDB file (open it with the `duckdb` CLI, Python's duckdb, or any tool that reads DuckDB).
  * Chosen over SQLite for its size: columnar storage with per-column compression keeps a frame in about 6 bytes on the
- * bundled candump trace, where a SQLite row takes about 37 (README, Dependencies; docs/performance.md has the figures).
+ * bundled candump trace repeated, where a SQLite row takes about 42 (README, Dependencies; docs/ingest.md, Storage).
  *
  * One process owns the file at a time (DuckDB locks it), so exactly-once needs no cross-process care here: each
- * commit is one transaction that inserts the batch keys with ON CONFLICT DO NOTHING and appends the frames of the
- * new keys only. Many workers need the PostgreSQL store.
+ * commit is one transaction that inserts the batch keys (the primary key refuses one already stored; then
+ * ON CONFLICT DO NOTHING sorts new from old) and appends the frames of the new keys only. Many workers need the
+ * PostgreSQL store.
  */
 import { DuckDBInstance, timestampTZValue, type DuckDBAppender, type DuckDBConnection } from "@duckdb/node-api";
 import { FrameChunkWriter } from "./duckdb-chunks";
