@@ -23,8 +23,8 @@ CREATE TABLE IF NOT EXISTS batches (
   PRIMARY KEY (device, boot, seq));
 -- The frames in seven narrow columns, in the order they were stored: the batch number (runs of one value), the
 -- frame's number in the store (counts up by one), its distance in ms to its batch's last frame. DuckDB compresses
--- the first three to almost nothing, where (device, boot, seq, idx, t_ms) per frame took about 2.5 B and a tenth of
--- the append time (docs/ingest.md, "Storage"). Query the frames view.
+-- the first three to almost nothing (device, boot, seq, idx and t_ms in every row cost more bytes and append work,
+-- idx alone 1 B per frame: docs/ingest.md, "Storage"). Query the frames view.
 CREATE TABLE IF NOT EXISTS frame_rows (
   batch UINTEGER NOT NULL, n UINTEGER NOT NULL, dt UINTEGER NOT NULL,
   id UINTEGER NOT NULL, flags UTINYINT NOT NULL, dlc UTINYINT, data BLOB NOT NULL);
@@ -135,12 +135,22 @@ class DuckDbStore implements Store {
     const fresh = new Map<string, { batch: number; firstN: number }>();
     if (batches.length === 0) return fresh;
     const a = await this.conn.createAppender("batches");
-    for (const b of batches) {
-      const k = batchKey(b.device, b.boot, b.seq);
-      if (fresh.has(k)) continue; // delivered twice within the unit: stored at most once (see commit)
-      fresh.set(k, this.appendKey(a, b));
+    try {
+      for (const b of batches) {
+        const k = batchKey(b.device, b.boot, b.seq);
+        if (fresh.has(k)) continue; // delivered twice within the unit: stored at most once (see commit)
+        fresh.set(k, this.appendKey(a, b));
+      }
+      a.flushSync();
+    } catch (e) {
+      // Release the appender; its rows went with the aborted transaction (closing tries to flush them again).
+      try {
+        a.closeSync();
+      } catch {
+        // expected: the transaction is aborted
+      }
+      throw e;
     }
-    a.flushSync();
     a.closeSync();
     return fresh;
   }
