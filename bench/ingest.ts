@@ -3,10 +3,12 @@
  * docs/performance.md and docs/ingest.md:
  *
  *  1. direct: the write path of one worker without a broker (batch payload -> frame columns -> one commit per unit
- *     of 50 batches): candump.log as gateway batches of 200 frames, into a DuckDB file and PostgreSQL, beside SQLite
- *     (better-sqlite3, one INSERT per frame in a transaction) as the embedded reference and the decoding alone.
- *     Frames/s by wall clock and per CPU-second of this process (and of the PostgreSQL server).
- *  2. size: store bytes per frame on candump.log (DuckDB file), against 37.8 B of candump text.
+ *     of 50, 500 or 5000 batches, the store's close included): candump.log as gateway batches of 200 frames, into a
+ *     DuckDB file and PostgreSQL, beside SQLite (better-sqlite3, one INSERT per frame in a transaction) as the
+ *     embedded reference, the decoding alone, and DuckDB alone (its own INSERT ... SELECT of ready rows, the bound
+ *     of the embedded path). Frames/s by wall clock and per CPU-second of this process (and of the PostgreSQL server).
+ *  2. size: store bytes per frame (DuckDB file, every table) on candump.log alone and repeated, the file of one
+ *     batch (the part that does not grow), and SQLite's, against 37.8 B of candump text.
  *  3. mqtt: end to end through a real mosquitto: a `vgw ingest` process (acks after commit) into PostgreSQL while
  *     the batches are published, beside the usual consumer in the same run (MQTT.js, one INSERT per frame).
  *  4. nats: scaling: 1, 2, 3 `vgw ingest` processes in one JetStream consumer group on a 3-node NATS cluster,
@@ -23,6 +25,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { connect as natsConnect } from "nats";
 import { Client } from "pg";
 import { FrameColumns } from "../frame/columns";
@@ -136,11 +139,42 @@ async function storePath(url: string, name: string, items: Payload[], frames: nu
     const batches = items.slice(i, i + unit).map((p) => (toRow(p.topic, p.payload, now, "vgw", undefined, columns) as { row: BatchRow }).row);
     await store.commit({ batches, statuses: [], rejects: [] });
   }
+  // The server's CPU before the close: its backend's own times vanish from /proc when it exits.
+  const srv = server ? treeCpu([server.pid]) - srv0 : 0;
+  // Closing is part of the work: DuckDB compresses what its log holds into the file at the final checkpoint.
+  const closeCpu0 = process.cpuUsage();
+  await store.close();
+  const closeCpu = cpuSeconds(closeCpu0);
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(cpu0);
-  const srv = server ? treeCpu([server.pid]) - srv0 : 0;
-  line(name, frames, wall, cpu, server ? `; server ${srv.toFixed(2)} CPU-s = ${rate(frames, srv).trim()} frames per server CPU-s` : "");
-  await store.close();
+  line(name, frames, wall, cpu, (server ? `; server ${srv.toFixed(2)} CPU-s = ${rate(frames, srv).trim()} frames per server CPU-s` : "") + `; close ${closeCpu.toFixed(2)} CPU-s`);
+}
+
+/**
+ * DuckDB alone, the bound of the embedded write path: rows of frame_rows's shape (taken from a store the bench
+ * wrote) inserted by DuckDB itself (INSERT ... SELECT from memory) into a new file in transactions of `unit` rows,
+ * one thread, final checkpoint included; no JavaScript per row.
+ */
+async function duckdbAlone(from: string, file: string, unit: number): Promise<void> {
+  const db = await DuckDBInstance.create(":memory:");
+  const conn = await db.connect();
+  try {
+    await conn.run("SET threads = 1");
+    await conn.run(`ATTACH '${from}' AS src (READ_ONLY)`);
+    await conn.run("CREATE TEMP TABLE rows AS SELECT row_number() OVER () - 1 AS k, * FROM src.frame_rows");
+    await conn.run("DETACH src");
+    const total = Number((await conn.runAndReadAll("SELECT count(*) FROM rows")).getRows()[0][0]);
+    await conn.run(`ATTACH '${file}' AS dst (BLOCK_SIZE 32768, STORAGE_VERSION 'v1.3.0')`);
+    await conn.run("CREATE TABLE dst.frame_rows AS SELECT * EXCLUDE (k) FROM rows LIMIT 0");
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    for (let k = 0; k < total; k += unit) await conn.run(`INSERT INTO dst.frame_rows SELECT * EXCLUDE (k) FROM rows WHERE k >= ${k} AND k < ${k + unit}`);
+    await conn.run("CHECKPOINT dst");
+    line(`DuckDB alone, INSERT ... SELECT, transactions of ${unit / 1000}k rows`, total, (performance.now() - t0) / 1000, cpuSeconds(cpu0));
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
 }
 
 /** The embedded reference: SQLite with one INSERT per frame (prepared, in one transaction per unit). */
@@ -207,6 +241,9 @@ async function partDirect(dir: string, pg: TestPostgres): Promise<void> {
   decodeOnly(items, frames);
   await storePath(join(dir, "bench.duckdb"), "DuckDB file (data chunks)", items, frames);
   await storePath(join(dir, "bench500.duckdb"), "DuckDB file (data chunks), units of 500 batches", items, frames, undefined, 500);
+  await storePath(join(dir, "bench5000.duckdb"), "DuckDB file (data chunks), units of 5000 batches", items, frames, undefined, 5000);
+  await duckdbAlone(join(dir, "bench.duckdb"), join(dir, "alone10k.duckdb"), 10_000);
+  await duckdbAlone(join(dir, "bench.duckdb"), join(dir, "alone100k.duckdb"), 100_000);
   sqlitePath(join(dir, "bench.sqlite"), items, frames);
   await storePath(pg.createDatabase("bench_store"), "PostgreSQL 15 (binary COPY)", items, frames, pg);
   await storePath(pg.createDatabase("bench_store500"), "PostgreSQL 15 (binary COPY), units of 500 batches", items, frames, pg, 500);
@@ -215,12 +252,21 @@ async function partDirect(dir: string, pg: TestPostgres): Promise<void> {
 
 async function partSize(dir: string): Promise<void> {
   out(`2. store bytes per frame (candump text: 37.8 B/frame); load ${load()}:\n`);
+  // The part of a file that does not grow with its frames: a store of one batch.
+  const one = await payloads(1);
+  const fixed = join(dir, "size-one-batch.duckdb");
+  await storePath(fixed, "DuckDB, one batch of candump.log", one.items.slice(0, 1), BATCH);
+  out(`  one batch (${BATCH} frames): DuckDB file ${statSync(fixed).size} B (header, metadata, key index, one block per table with rows)\n`);
   for (const copies of [1, COPIES, SIZE_COPIES]) {
     const big = await payloads(copies);
     const file = join(dir, `size${copies}.duckdb`);
     await storePath(file, `DuckDB, candump.log x${copies}`, big.items, big.frames);
-    out(`  candump.log x${copies} (${big.frames} frames): DuckDB file ${(statSync(file).size / big.frames).toFixed(2)} B/frame, all tables included\n`);
+    out(`  candump.log x${copies} (${big.frames} frames): DuckDB file ${statSync(file).size} B = ${(statSync(file).size / big.frames).toFixed(2)} B/frame, all tables included\n`);
   }
+  // SQLite beside it, the embedded reference (one row per frame, the same columns).
+  const sq = join(dir, "size1.sqlite");
+  sqlitePath(sq, one.items, one.frames);
+  out(`  candump.log x1: SQLite file ${(statSync(sq).size / one.frames).toFixed(2)} B/frame\n`);
 }
 
 async function partMqtt(pg: TestPostgres): Promise<void> {

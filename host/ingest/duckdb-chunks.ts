@@ -1,54 +1,50 @@
 /**
  * Frame rows into DuckDB's `frame_rows` table a data chunk at a time (up to 2,048 rows, DuckDB's vector size):
  * each column is staged in a typed array and copied into its vector in one native call, and the chunk is handed to
- * the appender whole. The appender's per-value calls (one native call and often a BigInt per value, eleven per
- * frame) were the cost of the row-by-row path; here a chunk costs about fifteen native calls whatever its size.
+ * the appender whole. The appender's per-value calls (one native call and often a BigInt per value) were the cost
+ * of the row-by-row path; here a chunk costs about a dozen native calls whatever its size.
+ *
+ * The row is seven narrow columns (duckdb-store.ts says why): the batch's number, the frame's number in the store,
+ * its distance in ms from the batch's last frame, id, flags, dlc, data. Every integer column is at most 32 bits
+ * wide because DuckDB bit-packs nothing wider in the store's 32 KB blocks (docs/ingest.md, "Storage").
  *
  * Layouts written directly (DuckDB's C API, duckdb.h): fixed-width columns as little-endian arrays; the validity
- * mask as 64-bit words, bit i = row i is not NULL; a VARCHAR/BLOB value as a 16-byte `duckdb_string_t`, which holds
- * a string of up to 12 bytes inline (u32 length, then the bytes, zero-padded). Every classic frame's data fits
- * inline; longer data (CAN FD) goes through `vector_assign_string_element_len`, which copies it into the vector's
- * own heap. The device column is a constant vector: a chunk holds one device's rows.
+ * mask as 64-bit words, bit i = row i is not NULL; a BLOB value as a 16-byte `duckdb_string_t`, which holds up to
+ * 12 bytes inline (u32 length, then the bytes, zero-padded). Every classic frame's data fits inline; longer data
+ * (CAN FD) goes through `vector_assign_string_element_len`, which copies it into the vector's own heap.
  */
 import duckdb from "@duckdb/node-bindings";
-import { BIGINT, BLOB, DuckDBDataChunk, UINTEGER, USMALLINT, UTINYINT, VARCHAR, type DuckDBAppender } from "@duckdb/node-api";
+import { BLOB, DuckDBDataChunk, UINTEGER, UTINYINT, type DuckDBAppender } from "@duckdb/node-api";
 import { FRAME_FLAG } from "../../frame/packed";
 import type { BatchRow } from "./rows";
 
 /** frame_rows, in column order (duckdb-store.ts's schema). */
-const TYPES = [VARCHAR, BIGINT, BIGINT, USMALLINT, BIGINT, UTINYINT, UINTEGER, UTINYINT, UTINYINT, BLOB];
-const COL = { device: 0, boot: 1, seq: 2, idx: 3, tMs: 4, bus: 5, id: 6, flags: 7, dlc: 8, data: 9 } as const;
+const TYPES = [UINTEGER, UINTEGER, UINTEGER, UINTEGER, UTINYINT, UTINYINT, BLOB];
+const COL = { batch: 0, n: 1, dt: 2, id: 3, flags: 4, dlc: 5, data: 6 } as const;
 const INLINE = 12;
 const TWO32 = 4294967296;
 
 export class FrameChunkWriter {
   private readonly rowsPerChunk = duckdb.vector_size();
   private readonly chunk = DuckDBDataChunk.create(TYPES, this.rowsPerChunk);
-  // Staging, one typed array per column; 64-bit columns as (low, high) u32 pairs.
-  private readonly boot: Uint32Array;
-  private readonly seq: Uint32Array;
-  private readonly idx: Uint16Array;
-  private readonly tMs: Uint32Array;
-  private readonly bus: Uint8Array;
+  private readonly batch: Uint32Array;
+  private readonly n: Uint32Array;
+  private readonly dt: Uint32Array;
   private readonly id: Uint32Array;
   private readonly flags: Uint8Array;
   private readonly dlc: Uint8Array;
   private readonly dlcValid: Uint8Array;
   private readonly data: Uint8Array;
   private readonly dataWords: Uint32Array;
-  /** Rows staged in the current chunk, their device, and the rows whose data does not fit inline. */
+  /** Rows staged in the current chunk, and the rows whose data does not fit inline. */
   private rows = 0;
-  private device = "";
   private long: Array<{ row: number; bytes: Uint8Array }> = [];
-  private readonly deviceValues = new Map<string, duckdb.Value>();
 
   constructor(private readonly appender: DuckDBAppender) {
     const n = this.rowsPerChunk;
-    this.boot = new Uint32Array(2 * n);
-    this.seq = new Uint32Array(2 * n);
-    this.idx = new Uint16Array(n);
-    this.tMs = new Uint32Array(2 * n);
-    this.bus = new Uint8Array(n);
+    this.batch = new Uint32Array(n);
+    this.n = new Uint32Array(n);
+    this.dt = new Uint32Array(n);
     this.id = new Uint32Array(n);
     this.flags = new Uint8Array(n);
     this.dlc = new Uint8Array(n);
@@ -57,27 +53,22 @@ export class FrameChunkWriter {
     this.dataWords = new Uint32Array(this.data.buffer);
   }
 
-  /** Stages every frame of `b`, appending chunks as they fill. */
-  add(b: BatchRow): void {
-    if (this.rows > 0 && b.device !== this.device) this.flush();
-    this.device = b.device;
+  /**
+   * Stages every frame of `b`, appending chunks as they fill: batch number `batch`, frame numbers from `firstN` on
+   * (modulo 2^32: the view subtracts modulo 2^32 too).
+   */
+  add(b: BatchRow, batch: number, firstN: number): void {
     const c = b.columns;
-    const bootLo = b.boot % TWO32;
-    const bootHi = Math.floor(b.boot / TWO32);
-    const seqLo = b.seq % TWO32;
-    const seqHi = Math.floor(b.seq / TWO32);
+    const last = c.tMs[b.first + b.count - 1];
     for (let k = 0; k < b.count; k++) {
       if (this.rows === this.rowsPerChunk) this.flush();
       const n = this.rows++;
       const r = b.first + k;
-      this.boot[2 * n] = bootLo;
-      this.boot[2 * n + 1] = bootHi;
-      this.seq[2 * n] = seqLo;
-      this.seq[2 * n + 1] = seqHi;
-      this.idx[n] = k;
-      const t = c.tMs[r];
-      this.tMs[2 * n] = t % TWO32;
-      this.tMs[2 * n + 1] = Math.floor(t / TWO32);
+      this.batch[n] = batch;
+      this.n[n] = (firstN + k) % TWO32;
+      // The gateway's uptime only grows within a batch, so the distance to its last frame is >= 0 (checked when
+      // the batch was decoded); it fits 32 bits for any batch shorter than 49 days.
+      this.dt[n] = last - c.tMs[r];
       this.id[n] = c.id[r];
       const flags = c.flags[r];
       this.flags[n] = flags;
@@ -115,18 +106,10 @@ export class FrameChunkWriter {
     duckdb.data_chunk_reset(raw);
     duckdb.data_chunk_set_size(raw, n);
     const vec = (i: number) => duckdb.data_chunk_get_vector(raw, i);
-    let value = this.deviceValues.get(this.device);
-    if (!value) {
-      value = duckdb.create_varchar(this.device);
-      this.deviceValues.set(this.device, value);
-    }
-    duckdb.vector_reference_value(vec(COL.device), value);
-    const put = (col: number, a: Uint8Array | Uint16Array | Uint32Array, bytesPerRow: number): void => duckdb.copy_data_to_vector(vec(col), 0, a.buffer as ArrayBuffer, a.byteOffset, n * bytesPerRow);
-    put(COL.boot, this.boot, 8);
-    put(COL.seq, this.seq, 8);
-    put(COL.idx, this.idx, 2);
-    put(COL.tMs, this.tMs, 8);
-    put(COL.bus, this.bus, 1);
+    const put = (col: number, a: Uint8Array | Uint32Array, bytesPerRow: number): void => duckdb.copy_data_to_vector(vec(col), 0, a.buffer as ArrayBuffer, a.byteOffset, n * bytesPerRow);
+    put(COL.batch, this.batch, 4);
+    put(COL.n, this.n, 4);
+    put(COL.dt, this.dt, 4);
     put(COL.id, this.id, 4);
     put(COL.flags, this.flags, 1);
     put(COL.dlc, this.dlc, 1);

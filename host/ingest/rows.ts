@@ -152,6 +152,9 @@ export function toRow(topic: string, payload: Uint8Array, receivedAt: number, pr
     if (parts.kind === "frames") {
       const h = decodeBatchInto(payload, columns);
       if (h.count === 0) throw new PayloadError(`batch (boot ${h.boot.toString(16)}, seq ${h.seq}): no frames`);
+      // The stores keep a frame's time as its distance to the batch's last frame in 32 bits (duckdb-store.ts).
+      const span = columns.tMs[h.first + h.count - 1] - columns.tMs[h.first];
+      if (span > 0xffffffff) throw new PayloadError(`batch (boot ${h.boot.toString(16)}, seq ${h.seq}): spans ${span} ms, more than 2^32`);
       const row: BatchRow = { device: parts.device, boot: h.boot, seq: h.seq, receivedAt, columns, first: h.first, count: h.count, recordBytes: h.recordBytes, signals: [] };
       if (decoder) row.signals = signalRows(row, decoder);
       return { kind: "batch", row };
