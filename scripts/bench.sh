@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-test.sh
 npx tsc -p .
-all=(decode traces replay gateway hil policy socketcan-rx ingest plot j1939 isotp obd)
+all=(decode traces replay gateway hil policy socketcan-rx ingest plot j1939 isotp obd obd-gateway)
 want=("${@:-${all[@]}}")
 for name in "${want[@]}"; do
   if [ -f "bench/$name.sh" ]; then

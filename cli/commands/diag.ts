@@ -7,12 +7,14 @@
  *   vgw diag ecu -i BUS [--config FILE]
  *
  * OBD-II goes to the functional address and prints every ECU's answer (collected until --timeout, or until
- * --expect ECUs answered); UDS talks to one ECU (--tx/--rx, ISO 15765-4's engine ECU by default).
+ * --expect ECUs answered); UDS talks to one ECU (--tx/--rx, ISO 15765-4's engine ECU by default). With
+ * `-i mqtt://broker/device` the requests go through that gateway's `diag` command (host/diag/gateway-links.ts).
  */
 import type { Command } from "commander";
 import { UsageError, VgwError } from "../../frame/errors";
 import { log } from "../../host/log";
-import { openIsoTpLink, openObdChannels, startEcus } from "../../host/diag/bus-links";
+import { openIsoTpLink, openObdChannels, requestIdFor, startEcus } from "../../host/diag/bus-links";
+import { isGatewaySpec, openGatewayLink, openGatewayObdChannels } from "../../host/diag/gateway-links";
 import { ObdClient, type EcuRefusal, type ObdResult } from "../../host/diag/obd";
 import { NegativeResponseError, UdsClient, type DtcReport } from "../../host/diag/uds";
 import { loadEcuConfig } from "../../host/diag/ecu-sim";
@@ -57,7 +59,7 @@ function ecuLabel(id: number): string {
 
 async function withObd<T>(o: DiagOptions, work: (obd: ObdClient) => Promise<ObdResult<T>>): Promise<ObdResult<T>> {
   if (!o.interface) throw new UsageError("give the bus with -i, e.g. -i vcan0 or -i virtual:car");
-  const channels = await openObdChannels(o.interface, { ext: o.ext ?? false, physical: o.tx, responseIds: o.rx });
+  const channels = isGatewaySpec(o.interface) ? await gatewayObd(o) : await openObdChannels(o.interface, { ext: o.ext ?? false, physical: o.tx, responseIds: o.rx });
   const obd = new ObdClient(channels, { timeoutMs: o.timeout, p2StarMs: o.p2Star, expect: o.expect ?? 0 });
   try {
     const r = await work(obd);
@@ -69,6 +71,14 @@ async function withObd<T>(o: DiagOptions, work: (obd: ObdClient) => Promise<ObdR
     obd.close();
     await channels.close();
   }
+}
+
+/** OBD-II through a remote gateway: its `diag` command hears one response id, so one ECU answers. */
+async function gatewayObd(o: DiagOptions) {
+  if ((o.rx?.length ?? 0) > 1) throw new UsageError("through a gateway (mqtt://) a request hears one answer id: give one --rx");
+  const ext = o.ext ?? false;
+  const responseId = o.rx?.[0] ?? (o.tx !== undefined ? (ext ? 0x18daf100 | ((o.tx >> 8) & 0xff) : o.tx + 8) : ext ? 0x18daf110 : 0x7e8);
+  return openGatewayObdChannels(o.interface, { ext, requestId: o.tx ?? (ext ? 0x18db33f1 : 0x7df), responseId, flowControlId: o.tx ?? requestIdFor(responseId, ext) });
 }
 
 function refusalLines(refusals: EcuRefusal[]): string[] {
@@ -235,7 +245,7 @@ async function udsCommand(action: string, args: string[], o: DiagOptions & { sup
     default:
       throw new UsageError(`uds: unknown action '${action}' (read-did, read-dtc, clear-dtc, session, tester-present, reset, raw)`);
   }
-  const link = await openIsoTpLink(o.interface, { txId, rxId, ext });
+  const link = isGatewaySpec(o.interface) ? await openGatewayLink(o.interface, { txId, rxId, ext }) : await openIsoTpLink(o.interface, { txId, rxId, ext });
   const uds = new UdsClient(link, { p2Ms: o.p2, p2StarMs: o.p2Star });
   try {
     if (o.session !== undefined) await uds.diagnosticSessionControl(o.session);
@@ -277,7 +287,7 @@ export function registerDiag(program: Command): void {
   const diag = program
     .command("diag")
     .description("OBD-II and UDS diagnostics over ISO-TP: PIDs, VIN, DTCs, DIDs, sessions; and a simulated ECU")
-    .option("-i, --interface <bus>", "the bus: can0, vcan0, virtual:name")
+    .option("-i, --interface <bus>", "the bus: can0, vcan0, virtual:name, or a gateway: mqtt://broker/device (its diag command)")
     .option("--ext", "29-bit IDs (ISO 15765-4: functional 18DB33F1, physical 18DA<ecu>F1, answers 18DAF1<ecu>)")
     .option("--tx <id>", "request ID (hex): UDS default 7E0; for obd, physical addressing to this ECU instead of functional 7DF", hexNumber("--tx", 0x1fffffff))
     .option("--rx <ids>", "answer IDs (hex, comma-separated): UDS default tx+8; obd default 7E8-7EF (--ext: 18DAF110-18DAF117)", (t: string) =>
@@ -300,6 +310,7 @@ Examples:
   vgw diag -i vcan0 uds --session 3 read-dtc 08
   vgw diag -i vcan0 --json uds session 3
   vgw diag -i vcan0 uds raw 1901FF            any request, the positive response in hex
+  vgw diag -i mqtt://localhost/gw1 obd read 0C   through a gateway's diag command (its diagAllow must list 7DF/7E8)
   vgw diag ecu -i vcan0 --config ecu.yaml    a simulated ECU answering all of the above`,
     );
   const opts = (cmd: Command) => cmd.optsWithGlobals() as DiagOptions;

@@ -4,7 +4,7 @@
  * frame is transmitted only after every check passed.
  */
 import { CborError, CborWriter, decodeCbor } from "./cbor"
-import { DiagClient } from "./diag"
+import { DiagClient, Exchange } from "./diag"
 import { MAX_FILTERS, MAX_RULES } from "./filters"
 import { checkRecord, FLAG_ERR, FLAG_FD, frameKey, lastRecordError } from "./records"
 
@@ -93,6 +93,13 @@ function result(id: any, op: string, ok: boolean, r: string, msg: string): Comma
     return { id, op, ok, r, msg }
 }
 
+/** The result of a `diag` or `poll` command from its exchange's outcome. */
+function exchangeResult(id: any, op: string, x: Exchange): CommandResult {
+    const res = result(id, op, x.r === "ok", x.r, x.msg)
+    if (x.data) res.d = x.data
+    return res
+}
+
 /** A list of `[u32, u32, ...]` tuples of exactly `width` items, at most `max` of them; null when ill-formed. */
 function tuples(v: any, width: number, max: number): number[][] {
     if (!Array.isArray(v) || v.length > max) return null
@@ -139,20 +146,24 @@ export class CommandHandler {
         return result(null, null, false, r, msg)
     }
 
-    /** Decodes, checks and runs one command payload; never throws. */
-    async handle(payload: Buffer, truncated: boolean): Promise<CommandResult> {
+    /**
+     * Decodes, checks and runs one command payload; never throws. With `later`, a `diag` command that passed its
+     * checks runs its exchange in a fiber of its own: handle returns null and `later` gets the result when the ECU
+     * has answered (diag.ts, DiagClient.begin). Without it, handle waits for the exchange.
+     */
+    async handle(payload: Buffer, truncated: boolean, later?: (res: CommandResult) => Promise<void>): Promise<CommandResult> {
         let res: CommandResult
         try {
-            res = await this.run(payload, truncated)
+            res = await this.run(payload, truncated, later)
         } catch (e) {
             // a failure of the target (e.g. the transmit itself): reported, never propagated
             res = result(null, null, false, "failed", "" + (e as Error).message)
         }
-        this.counts[res.r] = (this.counts[res.r] || 0) + 1
+        if (res) this.counts[res.r] = (this.counts[res.r] || 0) + 1
         return res
     }
 
-    private async run(payload: Buffer, truncated: boolean): Promise<CommandResult> {
+    private async run(payload: Buffer, truncated: boolean, later: (res: CommandResult) => Promise<void>): Promise<CommandResult> {
         if (truncated || payload.length > MAX_COMMAND)
             return result(null, null, false, "too-large", `command exceeds ${MAX_COMMAND} bytes`)
         let cmd: any
@@ -201,10 +212,17 @@ export class CommandHandler {
         if (op === "tx") return await this.transmit(id, cmd.exp, cmd.f)
         if (op === "diag" || op === "poll") {
             if (!t.diag) return result(id, op, false, "unbound", "no diagnostic client")
+            if (op === "diag" && later) {
+                const self = this
+                const refused = t.diag.begin(id, cmd.req, cmd.res, cmd.d, async (x: Exchange) => {
+                    const res = exchangeResult(id, op, x)
+                    self.counts[res.r] = (self.counts[res.r] || 0) + 1
+                    await later(res)
+                })
+                return refused ? exchangeResult(id, op, refused) : null
+            }
             const x = op === "diag" ? await t.diag.command(id, cmd.req, cmd.res, cmd.d) : t.diag.pollCommand(id, cmd.on, cmd.list)
-            const res = result(id, op, x.r === "ok", x.r, x.msg)
-            if (x.data) res.d = x.data
-            return res
+            return exchangeResult(id, op, x)
         }
         if (op === "filter") {
             const pairs = tuples(cmd.acc, 2, MAX_FILTERS)

@@ -171,6 +171,8 @@ export class DiagClient {
     private pending = 0
     private readonly wake = ds.emitter<boolean>()
     private busy = false
+    /** A `diag` command's fiber runs (begin): the poll loop waits, a second command is refused. */
+    private commandRunning = false
     private tokens = -1
     private refilled = 0
     /** Anti-replay: the highest diag id run in this boot and a bitmap of the ID_WINDOW ids below it. */
@@ -268,8 +270,53 @@ export class DiagClient {
         return null
     }
 
-    /** The `diag` command, after commands.ts checked id presence, boot and exp. */
+    /**
+     * The `diag` command, after commands.ts checked id presence, boot and exp, run to its end in the caller's fiber
+     * (tests, and callers that have nothing else to do meanwhile). The gateway uses begin().
+     */
     async command(id: any, req: any, res: any, d: any): Promise<Exchange> {
+        const refused = this.admit(id, req, res, d)
+        if (refused) return refused
+        try {
+            return await this.commandExchange(req, res, d)
+        } finally {
+            this.commandRunning = false
+        }
+    }
+
+    /**
+     * Checks a `diag` command and, when it passes, starts its exchange in a fiber of its own and returns null; `done`
+     * gets the outcome there. The caller (the MQTT session's read fiber) is not held while the ECU thinks (up to
+     * P2* per responsePending): it goes on reading status requests, other commands and PUBACKs. A refusal is returned
+     * at once. One command exchange at a time: a second `diag` while one runs is refused `busy`.
+     */
+    begin(id: any, req: any, res: any, d: any, done: (x: Exchange) => Promise<void>): Exchange {
+        const refused = this.admit(id, req, res, d)
+        if (refused) return refused
+        const self = this
+        const run = async () => {
+            let x: Exchange
+            try {
+                x = await self.commandExchange(req, res, d)
+            } catch (e) {
+                self.counts.err++
+                x = fail("failed", "" + (e as Error).message)
+            }
+            // before `done`: its result may make the host send the next request at once
+            self.commandRunning = false
+            try {
+                await done(x)
+            } catch (e) {
+                // an exception in a started fiber would stop the program; the result is lost (the gateway counts it)
+                console.warn("diag: result not delivered: " + (e as Error).message)
+            }
+        }
+        run.start()
+        return null
+    }
+
+    /** The checks of a `diag` command; when it passes: the channel taken for it (commandRunning), its id spent. */
+    private admit(id: any, req: any, res: any, d: any): Exchange {
         if (!isKey(req)) return fail("bad-field", "req must be a CAN id key (bit 31 = 29-bit)")
         if (!isKey(res)) return fail("bad-field", "res must be a CAN id key (bit 31 = 29-bit)")
         const request = d instanceof Buffer && d.length >= 1 && d.length <= MAX_REQUEST ? d : null
@@ -280,8 +327,21 @@ export class DiagClient {
         if (link) return fail(link[0], link[1])
         const why = this.refusal(req, res, request)
         if (why) return fail("not-allowed", why)
+        if (this.commandRunning) {
+            this.counts.busy++
+            return fail("busy", "another diagnostic command is still under way")
+        }
+        if (!this.takeToken()) return fail("rate-limited", `more than ${this.config.diagRate} requests/s`)
+        // remembered before the exchange: a copy arriving while it runs is a duplicate
+        this.markId(id)
+        this.commandRunning = true
+        return null
+    }
+
+    private async commandExchange(req: number, res: number, request: Buffer): Promise<Exchange> {
         if (this.busy) {
-            // the poll loop's exchange is under way: it ends within its timeouts
+            // the poll loop's exchange is under way (it starts no new one while a command waits): it ends within its
+            // timeouts
             const until = this.target.now() + P2STAR_MS * 2
             while (this.busy && this.target.now() < until) await ds.sleep(5)
             if (this.busy) {
@@ -289,9 +349,6 @@ export class DiagClient {
                 return fail("busy", "another diagnostic exchange is still under way")
             }
         }
-        if (!this.takeToken()) return fail("rate-limited", `more than ${this.config.diagRate} requests/s`)
-        // remembered before the exchange: a copy arriving while it runs is a duplicate
-        this.markId(id)
         return await this.exchange(req, res, request)
     }
 
@@ -465,7 +522,7 @@ export class DiagClient {
         const t = this.target
         for (;;) {
             if (this.batchCount && (!this.pollOn || t.now() - this.batchT0 >= POLL_FLUSH_MS)) await this.flush()
-            const e = this.pollOn && !this.busy && !this.linkRefusal() ? this.nextDue() : null
+            const e = this.pollOn && !this.busy && !this.commandRunning && !this.linkRefusal() ? this.nextDue() : null
             if (!e || !this.takeToken()) {
                 await ds.sleep(e ? 20 : 10)
                 continue

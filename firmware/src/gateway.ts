@@ -90,6 +90,8 @@ export class Gateway {
     fdCapable = false
     /** The command subscription: "pending" until its SUBACK, then "ok" or "refused" (status `sub`). */
     subscription = "pending"
+    /** Publishes the result of a `diag` command from its exchange's fiber (commands.ts, handle with `later`). */
+    private readonly lateResult: (res: CommandResult) => Promise<void>
     /** Added to ds.millis() for the uptime: tests inject a clock near the 2^32 wrap with it. */
     clockOffset = 0
 
@@ -127,6 +129,9 @@ export class Gateway {
                 return !!s && s.connected && (await s.send(encodePublish(self.topicDiag, payload, 1, false, self.allocPid())))
             },
         })
+        this.lateResult = async (res: CommandResult) => {
+            await self.publishResult(res)
+        }
         this.commands = new CommandHandler({
             bootId: this.bootId,
             now: () => self.uptime(),
@@ -288,9 +293,12 @@ export class Gateway {
         // a retained command is delivered again on every subscribe: stored state, never a fresh order
         const res = retain
             ? this.commands.refuse("retained", "retained commands are refused")
-            : await this.commands.handle(payload === null ? Buffer.alloc(0) : payload, payload === null)
-        await this.publishResult(res)
+            : await this.commands.handle(payload === null ? Buffer.alloc(0) : payload, payload === null, this.lateResult)
+        // null: a diag exchange runs in its own fiber and publishes its result through lateResult
+        if (res) await this.publishResult(res)
     }
+
+
 
     /** SUBACK of the command subscription: a refusal leaves no command channel, which the status must show. */
     onSubscribed(granted: boolean) {

@@ -356,6 +356,67 @@ describe("diag: through the command handler", () => {
     })
 })
 
+function statusCommand(): Buffer {
+    const w = new CborWriter(Buffer.alloc(32))
+    w.map(2)
+    w.text("op")
+    w.text("status")
+    w.text("id")
+    w.int(77)
+    return w.result()
+}
+
+describe("diag: the exchange runs in its own fiber", () => {
+    test("a slow ECU holds neither handle() nor other commands; a second diag meanwhile is busy", async () => {
+        const b = bench()
+        // the ECU says nothing until the test lets it answer (below)
+        b.respond = (_req: string) => null as string[]
+        const h = new CommandHandler(new Cmd(b))
+        const late: any[] = []
+        const later = async (r: any) => {
+            late.push(r)
+        }
+        const first = await h.handle(diagCommand(1, (b.now() + 20000) >>> 0, 0x7df, 0x7e8, "010c"), false, later)
+        expect(first).toBe(null)
+        // the caller is free at once: another command is answered while the ECU works
+        const st = await h.handle(statusCommand(), false, later)
+        expect(st.r).toBe("ok")
+        const second = await h.handle(diagCommand(2, (b.now() + 20000) >>> 0, 0x7df, 0x7e8, "010d"), false, later)
+        expect(second.r).toBe("busy")
+        expect(late.length).toBe(0)
+        // the answer arrives; the exchange's fiber publishes it
+        await ds.sleep(20)
+        b.client.tap(report(0x7e8, segment("410c1af8")), 0)
+        const until = ds.millis() + 3000
+        while (!late.length && ds.millis() < until) await ds.sleep(10)
+        expect(late.length).toBe(1)
+        expect(late[0].r).toBe("ok")
+        expect(late[0].id).toBe(1)
+        expect(late[0].d.toString("hex")).toBe("410c1af8")
+        expect(h.counts["ok"]).toBe(2)
+        expect(h.counts["busy"]).toBe(1)
+        expect(b.client.counts.busy).toBe(1)
+        // the channel is free again: the next command runs
+        b.respond = bench().respond
+        const third = await h.handle(diagCommand(3, (b.now() + 20000) >>> 0, 0x7df, 0x7e8, "010c"), false, later)
+        expect(third).toBe(null)
+        while (late.length < 2 && ds.millis() < until + 3000) await ds.sleep(10)
+        expect(late[1].r).toBe("ok")
+    })
+    test("a refusal is returned at once, never deferred", async () => {
+        const b = bench()
+        const h = new CommandHandler(new Cmd(b))
+        const later = async (_r: any) => {
+            throw new Error("no result may come later")
+        }
+        const r = await h.handle(diagCommand(1, (b.now() + 20000) >>> 0, 0x7e1, 0x7e9, "010c"), false, later)
+        expect(r.r).toBe("not-allowed")
+        b.normal = false
+        expect((await h.handle(diagCommand(2, (b.now() + 20000) >>> 0, 0x7df, 0x7e8, "010c"), false, later)).r).toBe("listen-only")
+        expect(b.sent.length).toBe(0)
+    })
+})
+
 /** An answer that delivers `b.pending` at once, whatever the request. */
 function deliverPending(b: Bench) {
     return (_req: string) => {

@@ -22,6 +22,13 @@ const QUEUE_BOUND = 100_000;
 const RESULT_TIMEOUT_MS = 5000;
 /** How long a tx command stays valid on the gateway (it must not run a stale command later). */
 const TX_LIFETIME_MS = 2000;
+/** The gateway may wait up to 6 responsePending answers of P2* (5 s) each before it reports a timeout. */
+const DIAG_RESULT_TIMEOUT_MS = 40_000;
+/**
+ * How long a diag command stays valid on the gateway: longer than a tx's, as the uptime is estimated across a
+ * broker round trip; a replay is refused by its id anyway (the gateway runs each diag id once per boot).
+ */
+const DIAG_LIFETIME_MS = 10_000;
 
 export interface MqttBusSpec {
   broker: string;
@@ -47,6 +54,9 @@ export class MqttBus implements Bus {
   private statusWaiters: Array<() => void> = [];
   private readonly results = new Map<string, (r: CommandResult) => void>();
   private nextId = 1;
+  private lastDiagId: number | undefined;
+  /** A status published after this bus asked for one has arrived (freshStatus). */
+  private fresh = false;
   /** Frames the gateway uplinked, and frames it confirmed sending for us. */
   private rx = 0;
   private tx = 0;
@@ -136,6 +146,64 @@ export class MqttBus implements Bus {
       throw new BusError(`${this.name}: the gateway refused the frame: ${r.reason}${r.msg ? ` (${r.msg})` : ""}`);
     }
     this.tx++;
+  }
+
+  /**
+   * One diagnostic exchange through the gateway's `diag` command (docs/protocol.md, "Diagnostics"): the request goes
+   * from `req` to the ECU answering on `res` (keys: id, + 0x80000000 for 29-bit), the gateway runs ISO-TP and waits
+   * out responsePending itself; resolves with its result (ok with the response bytes, or a reason code), rejects when
+   * no result comes within `timeoutMs`. Ids increase across processes (a clock in ms, then +1): the gateway runs a
+   * diag id once per boot, so a second `vgw diag` must not reuse the first one's ids.
+   */
+  async diag(req: number, res: number, data: Uint8Array, timeoutMs = DIAG_RESULT_TIMEOUT_MS): Promise<CommandResult> {
+    if (this.closed) throw new BusError(`${this.name}: the bus is closed`);
+    const { status, at } = await this.freshStatus();
+    if (status.boot === undefined || status.up === undefined) throw new BusError(`${this.name}: the gateway's status has no boot id or uptime`);
+    const uptime = status.up + (Date.now() - at);
+    const now = Date.now() % 2 ** 32;
+    const id = (this.lastDiagId === undefined || ((now - this.lastDiagId) | 0) > 0 ? now : this.lastDiagId + 1) >>> 0;
+    this.lastDiagId = id;
+    const result = this.awaitResult(id, timeoutMs, "diag");
+    const payload = encodeCommand({ op: "diag", id, boot: status.boot, exp: Math.round(uptime + DIAG_LIFETIME_MS), req, res, data });
+    await this.client.publishAsync(gatewayTopics(this.prefix, this.device).cmd, Buffer.from(payload), { qos: 1 });
+    return await result;
+  }
+
+  /**
+   * A status published after this bus asked for one: the retained status a subscriber gets first may be a status
+   * period old, and an uptime estimated from it would make commands arrive already expired. Asked once per bus.
+   */
+  private async freshStatus(): Promise<{ status: GatewayStatus; at: number }> {
+    if (!this.fresh) {
+      const asked = Date.now();
+      const got = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new BusError(`${this.name}: no status from gateway '${this.device}' within ${RESULT_TIMEOUT_MS} ms of asking`, "is the gateway running and connected to this broker?")), RESULT_TIMEOUT_MS);
+        const check = () => {
+          if (this.status && this.status.at >= asked && this.status.status.online) {
+            clearTimeout(timer);
+            resolve();
+          } else this.statusWaiters.push(check);
+        };
+        this.statusWaiters.push(check);
+      });
+      await this.client.publishAsync(gatewayTopics(this.prefix, this.device).cmd, Buffer.from(encodeCommand({ op: "status" })), { qos: 1 });
+      await got;
+      this.fresh = true;
+    }
+    return this.status!;
+  }
+
+  private awaitResult(id: number, timeoutMs: number, what: string): Promise<CommandResult> {
+    return new Promise<CommandResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.results.delete(String(id));
+        reject(new BusError(`${this.name}: no result for ${what} command ${id} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.results.set(String(id), (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+    });
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Frame> {

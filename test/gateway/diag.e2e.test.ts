@@ -4,6 +4,8 @@
  * gateway transmits. Run under `flock /tmp/vgw-devtools.lock`.
  */
 import { strict as assert } from "assert";
+import { execFile } from "node:child_process";
+import * as path from "node:path";
 import { makeFrame, type Frame } from "../../frame/frame";
 import { openBroker, type HilBroker } from "../../host/gateway/broker";
 import type { BusOptions } from "../../host/bus";
@@ -16,6 +18,17 @@ import { waitFor } from "../support/wait";
 import { rng } from "../support/fuzz";
 
 const VIN = "1HGCM82633A004352";
+const VGW = path.resolve(__dirname, "../../../bin/vgw");
+
+/** `vgw ARGS` as its own process, as a technician runs it. */
+function vgw(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [VGW, "diag", ...args], { timeout: 120_000 }, (e, out, err) => {
+      const code = e ? (typeof (e as { code?: unknown }).code === "number" ? ((e as { code: number }).code) : -1) : 0;
+      resolve({ code, out, err });
+    });
+  });
+}
 const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString("hex").toUpperCase();
 
 describe("gateway diagnostics end to end: firmware in the simulator, simulated ECU on its CAN wire", function () {
@@ -39,6 +52,7 @@ describe("gateway diagnostics end to end: firmware in the simulator, simulated E
           [0x7e0, 0x7e8],
         ],
         diagRate: 50,
+        txAllow: [[0x123, 0x7ff]],
       },
     });
     const taps = new Set<WireTap>();
@@ -49,7 +63,10 @@ describe("gateway diagnostics end to end: firmware in the simulator, simulated E
       for (const f of frames) for (const t of taps) t.hear(f);
     };
     const put = (frame: Frame): void => void fx.gw.bus.send(frame);
-    ecus = await startEcus(async (options: BusOptions) => new WireTap(options, put, taps), loadEcuConfig());
+    const configs = loadEcuConfig();
+    // ReadDTCInformation "works" 8 s: responsePending twice, then the answer (the slow-ECU test below)
+    configs[0].uds.slow.set(0x19, 8000);
+    ecus = await startEcus(async (options: BusOptions) => new WireTap(options, put, taps), configs);
   });
   after(async () => {
     await ecus?.close();
@@ -77,6 +94,29 @@ describe("gateway diagnostics end to end: firmware in the simulator, simulated E
     assert.deepEqual([neg.ok, hex(neg.data)], [true, "7F2231"]);
     // the flow control of the VIN went to the pair's fc id 0x7E0
     assert.ok(wire.some((f) => f.id === 0x7e0 && f.data[0] === 0x30), "a flow control frame on 0x7E0");
+  });
+
+  it("a slow ECU (responsePending for 8 s) holds neither the status, nor a tx, nor a second diag's refusal", async () => {
+    let settled = "";
+    const slow = diag(0x7e0, 0x7e8, "1902FF").then((r) => {
+      settled = "diag";
+      return r;
+    });
+    await waitFor(() => wire.some((f) => f.id === 0x7e0 && f.data[1] === 0x19), 30_000, "the ReadDTCInformation request on the wire");
+    // the ECU is working on it: the gateway still answers everything else
+    const st = await fx.status();
+    assert.equal(st.online, true);
+    const tx = await fx.command({ op: "tx", boot: st.boot!, exp: st.up! + 20_000, frame: makeFrame({ id: 0x123, data: Uint8Array.of(1, 2, 3) }) }, 15_000);
+    assert.deepEqual([tx.ok, tx.reason], [true, "ok"]);
+    const second = await diag(0x7df, 0x7e8, "010C");
+    assert.deepEqual([second.ok, second.reason], [false, "busy"], second.msg);
+    assert.equal(settled, "", "the slow exchange was still under way while status, tx and the refusal came back");
+    const x = await slow;
+    assert.deepEqual([x.ok, x.reason], [true, "ok"], x.msg);
+    assert.equal(hex(x.data).slice(0, 4), "5902");
+    // and the channel is free again
+    assert.equal(hex((await diag(0x7df, 0x7e8, "010C")).data), "410C2710");
+    assert.equal(fx.crashed, undefined);
   });
 
   it("refuses write, session, routine and clear requests and an unlisted pair; none reaches the bus", async () => {
@@ -139,5 +179,27 @@ describe("gateway diagnostics end to end: firmware in the simulator, simulated E
     const after = await diag(0x7df, 0x7e8, "010C");
     assert.equal(hex(after.data), "410C2710");
     assert.equal(fx.crashed, undefined);
+  });
+
+  // last: the command-line tool's ids come from a clock, far above the fixture's (the gateway runs ids increasing)
+  it("vgw diag -i mqtt://broker/device: obd and uds through the gateway's diag command", async () => {
+    const spec = `${broker.url}/diag1`;
+    const rpm = await vgw("-i", spec, "obd", "read", "0C");
+    assert.equal(rpm.code, 0, rpm.err);
+    assert.equal(rpm.out.trim(), "7E8  0C Engine speed: 2500 rpm");
+    const vin = await vgw("-i", spec, "--json", "obd", "vin");
+    assert.equal(vin.code, 0, vin.err);
+    assert.deepEqual(JSON.parse(vin.out).answers, [{ ecu: "7E8", vin: VIN }]);
+    const did = await vgw("-i", spec, "uds", "read-did", "F190");
+    assert.equal(did.code, 0, did.err);
+    assert.match(did.out, new RegExp(`F190 .*"${VIN}"`));
+    // the gateway's refusal is named, exit 1
+    const clear = await vgw("-i", spec, "uds", "clear-dtc");
+    assert.equal(clear.code, 1);
+    assert.match(clear.err, /refused the request: not-allowed/);
+    // a pair diagAllow does not list
+    const other = await vgw("-i", spec, "--tx", "7E1", "uds", "read-did", "F190");
+    assert.equal(other.code, 1);
+    assert.match(other.err, /not-allowed/);
   });
 });
