@@ -3,6 +3,7 @@
  * bounded reader for command payloads. Written here because DeviceScript has no CBOR library and no DataView;
  * the subset is documented in docs/protocol.md.
  */
+import { uptime32 } from "./wrap"
 
 export const MAJOR_UINT = 0
 export const MAJOR_NEG = 1
@@ -79,6 +80,15 @@ export class CborWriter {
         }
         if (n >= 0) this.head(MAJOR_UINT, n)
         else this.head(MAJOR_NEG, -1 - n)
+    }
+
+    /**
+     * A text key and a counter (or uptime) as the protocol carries it, modulo 2^32: one call per status field (the
+     * status map has some 30 of them, and each call site costs bytecode under the firmware's 64 KB limit).
+     */
+    count(key: string, n: number) {
+        this.text(key)
+        this.int(uptime32(n))
     }
 
     text(s: string) {

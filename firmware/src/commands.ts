@@ -7,6 +7,7 @@ import { CborError, CborWriter, decodeCbor } from "./cbor"
 import { DiagClient, Exchange } from "./diag"
 import { MAX_FILTERS, MAX_RULES } from "./filters"
 import { checkRecord, FLAG_ERR, FLAG_FD, frameKey, lastRecordError } from "./records"
+import { uptime32, wrapDiff } from "./wrap"
 
 export const MAX_COMMAND = 512
 /**
@@ -14,19 +15,6 @@ export const MAX_COMMAND = 512
  * expired anyway). 8 bytes each (a hash of the id and its exp) in one buffer: 1 KB.
  */
 export const RECENT_IDS = 128
-const TWO32 = 4294967296
-
-/** Uptime as the protocol carries it: ms modulo 2^32 (docs/protocol.md, "Wrap-around"). */
-export function uptime32(ms: number): number {
-    // not `%`: DeviceScript's remainder works on 32-bit integers
-    return ms < TWO32 ? ms : ms - Math.floor(ms / TWO32) * TWO32
-}
-
-/** `a - b` for two uptimes modulo 2^32, as a signed 32-bit distance: wrap-aware "how far a is after b". */
-export function wrapDiff(a: number, b: number): number {
-    return (a - b) | 0
-}
-
 export interface CommandResult {
     id: any
     op: string
@@ -89,13 +77,13 @@ function printable(t: string): boolean {
     return true
 }
 
-function result(id: any, op: string, ok: boolean, r: string, msg: string): CommandResult {
-    return { id, op, ok, r, msg }
+function result(id: any, op: string, r: string, msg: string): CommandResult {
+    return { id, op, ok: r === "ok", r, msg }
 }
 
 /** The result of a `diag` or `poll` command from its exchange's outcome. */
 function exchangeResult(id: any, op: string, x: Exchange): CommandResult {
-    const res = result(id, op, x.r === "ok", x.r, x.msg)
+    const res = result(id, op, x.r, x.msg)
     if (x.data) res.d = x.data
     return res
 }
@@ -143,7 +131,7 @@ export class CommandHandler {
     /** A command refused before decoding (e.g. a retained PUBLISH), counted like every other result. */
     refuse(r: string, msg: string): CommandResult {
         this.counts[r] = (this.counts[r] || 0) + 1
-        return result(null, null, false, r, msg)
+        return result(null, null, r, msg)
     }
 
     /**
@@ -157,7 +145,7 @@ export class CommandHandler {
             res = await this.run(payload, truncated, later)
         } catch (e) {
             // a failure of the target (e.g. the transmit itself): reported, never propagated
-            res = result(null, null, false, "failed", "" + (e as Error).message)
+            res = result(null, null, "failed", "" + (e as Error).message)
         }
         if (res) this.counts[res.r] = (this.counts[res.r] || 0) + 1
         return res
@@ -165,53 +153,53 @@ export class CommandHandler {
 
     private async run(payload: Buffer, truncated: boolean, later: (res: CommandResult) => Promise<void>): Promise<CommandResult> {
         if (truncated || payload.length > MAX_COMMAND)
-            return result(null, null, false, "too-large", `command exceeds ${MAX_COMMAND} bytes`)
+            return result(null, null, "too-large", `command exceeds ${MAX_COMMAND} bytes`)
         let cmd: any
         try {
             cmd = decodeCbor(payload)
         } catch (e) {
-            if (e instanceof CborError) return result(null, null, false, "malformed", e.message)
+            if (e instanceof CborError) return result(null, null, "malformed", e.message)
             // anything else the decoder hits (e.g. invalid UTF-8) is still a malformed payload
-            return result(null, null, false, "malformed", "undecodable: " + (e as Error).message)
+            return result(null, null, "malformed", "undecodable: " + (e as Error).message)
         }
         if (cmd === null || typeof cmd !== "object" || Array.isArray(cmd) || cmd instanceof Buffer)
-            return result(null, null, false, "malformed", "not a map")
+            return result(null, null, "malformed", "not a map")
         let id: any = null
         if (cmd.id !== undefined && cmd.id !== null) {
             if (isU32(cmd.id) || (typeof cmd.id === "string" && cmd.id.length <= 32 && printable(cmd.id))) id = cmd.id
-            else return result(null, null, false, "bad-field", "id must be a uint or a printable text of at most 32 chars")
+            else return result(null, null, "bad-field", "id must be a uint or a printable text of at most 32 chars")
         }
         const op = cmd.op
-        if (typeof op !== "string" || OPS.indexOf(op) < 0) return result(id, null, false, "bad-op", "op must be one of " + OPS.join(","))
+        if (typeof op !== "string" || OPS.indexOf(op) < 0) return result(id, null, "bad-op", "op must be one of " + OPS.join(","))
         const allowed = KEYS[op]
         const keys = Object.keys(cmd)
         for (const k of keys) {
             if (allowed.indexOf(k) < 0) {
                 const name = k.length <= 32 && printable(k) ? `'${k}'` : "(not printable)"
-                return result(id, op, false, "bad-field", `unknown field ${name}`)
+                return result(id, op, "bad-field", `unknown field ${name}`)
             }
         }
         const t = this.target
         if (GUARDED.indexOf(op) >= 0) {
             // the id is what makes a replay recognisable (a redelivery, a second copy from a compromised client)
-            if (id === null) return result(id, op, false, "bad-field", `id is required for ${op}`)
-            if (cmd.boot === undefined) return result(id, op, false, "bad-field", "boot is required")
-            if (cmd.exp === undefined) return result(id, op, false, "bad-field", "exp is required")
+            if (id === null) return result(id, op, "bad-field", `id is required for ${op}`)
+            if (cmd.boot === undefined) return result(id, op, "bad-field", "boot is required")
+            if (cmd.exp === undefined) return result(id, op, "bad-field", "exp is required")
         }
         if (cmd.boot !== undefined) {
-            if (!isU32(cmd.boot)) return result(id, op, false, "bad-field", "boot must be a uint")
-            if (cmd.boot !== t.bootId) return result(id, op, false, "stale-boot", "boot id is not the current one")
+            if (!isU32(cmd.boot)) return result(id, op, "bad-field", "boot must be a uint")
+            if (cmd.boot !== t.bootId) return result(id, op, "stale-boot", "boot id is not the current one")
         }
         if (cmd.exp !== undefined) {
-            if (!isU32(cmd.exp)) return result(id, op, false, "bad-field", "exp must be a uint")
+            if (!isU32(cmd.exp)) return result(id, op, "bad-field", "exp must be a uint")
             // uptime and exp are modulo 2^32 (49.7 days): compared as a signed 32-bit distance, never as plain numbers
             const ahead = wrapDiff(cmd.exp, uptime32(t.now()))
-            if (ahead < 0) return result(id, op, false, "expired", "uptime is past exp")
-            if (ahead > t.txExpMax) return result(id, op, false, "exp-too-far", `exp is more than ${t.txExpMax} ms ahead`)
+            if (ahead < 0) return result(id, op, "expired", "uptime is past exp")
+            if (ahead > t.txExpMax) return result(id, op, "exp-too-far", `exp is more than ${t.txExpMax} ms ahead`)
         }
         if (op === "tx") return await this.transmit(id, cmd.exp, cmd.f)
         if (op === "diag" || op === "poll") {
-            if (!t.diag) return result(id, op, false, "unbound", "no diagnostic client")
+            if (!t.diag) return result(id, op, "unbound", "no diagnostic client")
             if (op === "diag" && later) {
                 const self = this
                 const refused = t.diag.begin(id, cmd.req, cmd.res, cmd.d, async (x: Exchange) => {
@@ -226,19 +214,19 @@ export class CommandHandler {
         }
         if (op === "filter") {
             const pairs = tuples(cmd.acc, 2, MAX_FILTERS)
-            if (!pairs) return result(id, op, false, "bad-field", `acc must be at most ${MAX_FILTERS} [value, mask] uint pairs`)
+            if (!pairs) return result(id, op, "bad-field", `acc must be at most ${MAX_FILTERS} [value, mask] uint pairs`)
             t.setFilters(pairs)
-            return result(id, op, true, "ok", "")
+            return result(id, op, "ok", "")
         }
         if (op === "rate") {
             const rules = tuples(cmd.rules, 3, MAX_RULES)
-            if (!rules) return result(id, op, false, "bad-field", `rules must be at most ${MAX_RULES} [key, ms, onChange] uint triples`)
-            for (const r of rules) if (r[2] > 1) return result(id, op, false, "bad-field", "onChange must be 0 or 1")
+            if (!rules) return result(id, op, "bad-field", `rules must be at most ${MAX_RULES} [key, ms, onChange] uint triples`)
+            for (const r of rules) if (r[2] > 1) return result(id, op, "bad-field", "onChange must be 0 or 1")
             t.setRules(rules)
-            return result(id, op, true, "ok", "")
+            return result(id, op, "ok", "")
         }
         t.requestStatus()
-        return result(id, op, true, "ok", "")
+        return result(id, op, "ok", "")
     }
 
     /** The slot of `h` among unexpired recent ids, -1 when absent. */
@@ -277,31 +265,31 @@ export class CommandHandler {
     private async transmit(id: any, exp: number, f: any): Promise<CommandResult> {
         const op = "tx"
         const t = this.target
-        if (!(f instanceof Buffer)) return result(id, op, false, "bad-field", "f must be bytes (one CanBus frame record)")
+        if (!(f instanceof Buffer)) return result(id, op, "bad-field", "f must be bytes (one CanBus frame record)")
         const end = checkRecord(f, 0, f.length)
-        if (end < 0) return result(id, op, false, "bad-field", "f: " + lastRecordError.reason)
-        if (end !== f.length) return result(id, op, false, "bad-field", "f must hold exactly one record")
+        if (end < 0) return result(id, op, "bad-field", "f: " + lastRecordError.reason)
+        if (end !== f.length) return result(id, op, "bad-field", "f must hold exactly one record")
         const flags = f[4]
-        if (flags & FLAG_ERR) return result(id, op, false, "bad-field", "error frames cannot be sent")
-        if (!t.bound()) return result(id, op, false, "unbound", "no CAN controller")
-        if (!t.normalMode()) return result(id, op, false, "listen-only", "the controller is not in normal mode")
+        if (flags & FLAG_ERR) return result(id, op, "bad-field", "error frames cannot be sent")
+        if (!t.bound()) return result(id, op, "unbound", "no CAN controller")
+        if (!t.normalMode()) return result(id, op, "listen-only", "the controller is not in normal mode")
         const key = frameKey(f.getAt(0, "u32"), flags)
         const why = t.allowed(key, flags)
-        if (why) return result(id, op, false, "not-allowed", why)
-        if (flags & FLAG_FD && !t.fdCapable()) return result(id, op, false, "no-fd", "the controller cannot send CAN FD frames")
+        if (why) return result(id, op, "not-allowed", why)
+        if (flags & FLAG_FD && !t.fdCapable()) return result(id, op, "no-fd", "the controller cannot send CAN FD frames")
         const now32 = uptime32(t.now())
         const h = idHash(id)
-        if (this.findRecent(h, now32) >= 0) return result(id, op, false, "duplicate", "this id was already run in this boot")
+        if (this.findRecent(h, now32) >= 0) return result(id, op, "duplicate", "this id was already run in this boot")
         const slot = this.freeRecent(now32)
-        if (slot < 0) return result(id, op, false, "rate-limited", `${RECENT_IDS} tx commands are still unexpired`)
-        if (!this.takeToken(now32, t.txRate)) return result(id, op, false, "rate-limited", `more than ${t.txRate} frames/s`)
+        if (slot < 0) return result(id, op, "rate-limited", `${RECENT_IDS} tx commands are still unexpired`)
+        if (!this.takeToken(now32, t.txRate)) return result(id, op, "rate-limited", `more than ${t.txRate} frames/s`)
         // remembered before the transmit: a copy arriving while it runs is a duplicate too
         if (slot === this.recentUsed) this.recentUsed++
         this.recent.setAt(slot * 8, "u32", h)
         this.recent.setAt(slot * 8 + 4, "u32", exp)
         await t.transmit(f)
         this.transmitted++
-        return result(id, op, true, "ok", "")
+        return result(id, op, "ok", "")
     }
 }
 

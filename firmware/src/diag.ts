@@ -589,22 +589,14 @@ export class DiagClient {
     writeStatus(w: CborWriter) {
         const c = this.counts
         w.map(8)
-        w.text("req")
-        w.int(c.req >>> 0)
-        w.text("ok")
-        w.int(c.ok >>> 0)
-        w.text("neg")
-        w.int(c.neg >>> 0)
-        w.text("err")
-        w.int(c.err >>> 0)
-        w.text("pub")
-        w.int(c.pub >>> 0)
-        w.text("drop")
-        w.int(c.drop >>> 0)
-        w.text("busy")
-        w.int(c.busy >>> 0)
-        w.text("poll")
-        w.int(this.pollOn ? this.poll.length : 0)
+        w.count("req", c.req)
+        w.count("ok", c.ok)
+        w.count("neg", c.neg)
+        w.count("err", c.err)
+        w.count("pub", c.pub)
+        w.count("drop", c.drop)
+        w.count("busy", c.busy)
+        w.count("poll", this.pollOn ? this.poll.length : 0)
     }
 }
 

@@ -7,7 +7,7 @@ import * as ds from "@devicescript/core"
 import { BATCH_OVERHEAD, BatchEncoder } from "./batch"
 import { CborWriter } from "./cbor"
 import { TxAllowlist } from "./allowlist"
-import { CommandHandler, CommandResult, uptime32, writeResult } from "./commands"
+import { CommandHandler, CommandResult, writeResult } from "./commands"
 import { GatewayConfig } from "./config"
 import { DIAG_DEFAULTS, DiagClient, DiagConfig } from "./diag"
 import { FrameSelector } from "./filters"
@@ -15,6 +15,7 @@ import { encodePublish, encodeSubscribe, publishHeaderSize, putPublishHeader } f
 import { MqttSession } from "./mqtt/session"
 import { Outbox } from "./outbox"
 import { SignalTable } from "./signals"
+import { uptime32 } from "./wrap"
 
 export const VERSION = "0.1.0"
 /** Service command of the CanBus `frames` report (firmware/services/canbus.md). */
@@ -366,90 +367,59 @@ export class Gateway {
     writeStatus(w: CborWriter, online: boolean) {
         const c = this.counters
         const s = this.session
-        // counters and uptime are reported modulo 2^32 (docs/protocol.md, "Wrap-around"): a CBOR uint the host reads
-        // as u32, never a value the writer cannot encode (which silently dropped the whole status)
-        const u32 = uptime32
+        // counters and uptime are reported modulo 2^32 (docs/protocol.md, "Wrap-around"; CborWriter.count): a CBOR
+        // uint the host reads as u32, never a value the writer cannot encode (which silently dropped the whole status)
         const sig = this.signals
         w.map(sig.error ? 32 : 31)
-        w.text("v")
-        w.int(1)
+        w.count("v", 1)
         w.text("online")
         w.bool(online)
         w.text("dev")
         w.text(this.config.deviceId)
         w.text("fw")
         w.text(VERSION)
-        w.text("b")
-        w.int(this.bootId)
-        w.text("up")
-        w.int(u32(this.uptime()))
-        w.text("seq")
-        w.int(u32(this.seq))
-        w.text("rx")
-        w.int(u32(c.rx))
-        w.text("flt")
-        w.int(u32(c.filtered))
-        w.text("ds")
-        w.int(u32(c.downsampled))
-        w.text("pub")
-        w.int(u32(c.published))
-        w.text("ack")
-        w.int(u32(c.acked))
-        w.text("bat")
-        w.int(u32(c.batchesAcked))
+        w.count("b", this.bootId)
+        w.count("up", this.uptime())
+        w.count("seq", this.seq)
+        w.count("rx", c.rx)
+        w.count("flt", c.filtered)
+        w.count("ds", c.downsampled)
+        w.count("pub", c.published)
+        w.count("ack", c.acked)
+        w.count("bat", c.batchesAcked)
         w.text("drop")
         w.map(7)
-        w.text("outbox")
-        w.int(u32(c.dropOutbox))
-        w.text("malformed")
-        w.int(u32(c.malformed))
-        w.text("ctrl")
-        w.int(u32(this.canCounters.length > 2 ? this.canCounters[2] : 0))
-        w.text("cmd")
-        w.int(u32(c.dropCmd))
-        w.text("report")
-        w.int(u32(c.dropReport))
-        w.text("flood")
-        w.int(s ? s.floods : 0)
-        w.text("sig")
-        w.int(u32(sig.dropped))
-        w.text("rc")
-        w.int(s && s.connects > 0 ? s.connects - 1 : 0)
+        w.count("outbox", c.dropOutbox)
+        w.count("malformed", c.malformed)
+        w.count("ctrl", this.canCounters.length > 2 ? this.canCounters[2] : 0)
+        w.count("cmd", c.dropCmd)
+        w.count("report", c.dropReport)
+        w.count("flood", s ? s.floods : 0)
+        w.count("sig", sig.dropped)
+        w.count("rc", s && s.connects > 0 ? s.connects - 1 : 0)
         w.text("bus")
         w.text(this.busState)
         w.text("can")
         w.array(this.canCounters.length)
-        for (const v of this.canCounters) w.int(u32(v))
-        w.text("ob")
-        w.int(this.outbox.bytes)
-        w.text("obmax")
-        w.int(this.outbox.maxBytes)
-        w.text("tx")
-        w.int(u32(this.commands.transmitted))
-        w.text("pv")
-        w.int(s ? s.violations : 0)
+        for (const v of this.canCounters) w.int(uptime32(v))
+        w.count("ob", this.outbox.bytes)
+        w.count("obmax", this.outbox.maxBytes)
+        w.count("tx", this.commands.transmitted)
+        w.count("pv", s ? s.violations : 0)
         w.text("sub")
         w.text(this.subscription)
-        w.text("sh")
-        w.int(sig.hash)
-        w.text("sseq")
-        w.int(u32(sig.seq))
-        w.text("sig")
-        w.int(u32(sig.published))
-        w.text("sds")
-        w.int(u32(sig.ruled))
-        w.text("sshort")
-        w.int(u32(sig.short))
-        w.text("sonly")
-        w.int(u32(sig.only))
+        w.count("sh", sig.hash)
+        w.count("sseq", sig.seq)
+        w.count("sig", sig.published)
+        w.count("sds", sig.ruled)
+        w.count("sshort", sig.short)
+        w.count("sonly", sig.only)
         if (sig.error) {
             w.text("serr")
             w.text(sig.error.length > 120 ? sig.error.slice(0, 120) : sig.error)
         }
-        w.text("mq")
-        w.int(s ? s.level : 0)
-        w.text("big")
-        w.int(s ? s.oversize : 0)
+        w.count("mq", s ? s.level : 0)
+        w.count("big", s ? s.oversize : 0)
         w.text("diag")
         this.diag.writeStatus(w)
     }

@@ -410,18 +410,14 @@ export function readVarint(b: Buffer, pos: number, end: number): number {
 }
 
 /**
- * Value layout of an MQTT 5 property (2.2.2.2) by identifier: 1 a byte, 2 a two-byte integer, 4 a four-byte
- * integer, 7 a variable byte integer, 8 a length-prefixed string or binary, 9 a string pair; 0 unknown.
+ * Value layout of an MQTT 5 property (2.2.2.2) by identifier 0x00-0x2a: 1 a byte, 2 a two-byte integer, 4 a
+ * four-byte integer, 7 a variable byte integer, 8 a length-prefixed string or binary, 9 a string pair; 0 unknown.
+ * A table, not code: the firmware's function bytecode is near its 64 KB limit (docs/firmware.md).
  */
+const PROPERTY_TYPES = hex`00 01 04 08 00 00 00 00 08 08 00 07 00 00 00 00 00 04 08 02 00 08 08 01 04 01 08 00 08 00 00 08 00 02 02 02 01 01 09 04 01 01 01`
+
 function propertyType(id: number): number {
-    if (id === 0x01 || id === 0x17 || id === 0x19 || id === 0x24 || id === 0x25 || (id >= 0x28 && id <= 0x2a)) return 1
-    if (id === 0x13 || (id >= 0x21 && id <= 0x23)) return 2
-    if (id === 0x02 || id === 0x11 || id === 0x18 || id === 0x27) return 4
-    if (id === 0x0b) return 7
-    if (id === 0x03 || id === 0x08 || id === 0x09 || id === 0x12 || id === 0x15 || id === 0x16) return 8
-    if (id === 0x1a || id === 0x1c || id === 0x1f) return 8
-    if (id === 0x26) return 9
-    return 0
+    return id < PROPERTY_TYPES.length ? PROPERTY_TYPES[id] : 0
 }
 
 /** Properties a broker may put in each packet (MQTT 5, 3.x.2.2). No Topic Alias: the gateway allows none (maximum 0). */
