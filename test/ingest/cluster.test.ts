@@ -2,8 +2,8 @@
  * The cloud end on a real cluster: three nats-server nodes (MQTT listener + JetStream), the real firmware in the
  * DeviceScript simulator and three synthetic gateways (encodeBatch, as the firmware encodes) publishing over MQTT
  * to different nodes, two `vgw ingest` workers (the built CLI, one JetStream consumer group) writing into a real
- * PostgreSQL. Mid-run one broker node and one worker are killed (SIGKILL). Afterwards the store must hold every frame
- * each gateway had acknowledged, exactly once, in order.
+ * PostgreSQL. Mid-run one broker node (a JetStream follower: see docs/ingest.md, "Limits") and one worker are killed
+ * (SIGKILL). Afterwards the store must hold every frame each gateway had acknowledged, exactly once, in order.
  *
  * Runs the simulator: the suite must run under `flock /tmp/vgw-devtools.lock` (scripts/test.sh does).
  */
@@ -18,6 +18,7 @@ import { readAllFrames } from "../../host/trace";
 import { connectBroker, parseBrokerUrl } from "../../host/gateway/broker-url";
 import { connect as natsConnect } from "nats";
 import { streamName } from "../../host/ingest/nats-subscriber";
+import { exportFrames } from "../../host/ingest/export";
 import { openStore, type Store } from "../../host/ingest/store";
 import { startGatewayFixture, type GatewayFixture } from "../support/gateway";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster";
@@ -105,6 +106,10 @@ describe("ingest on a 3-node NATS cluster: a broker node and a worker killed mid
         }),
       );
     }
+    // Node 1 will die as a follower, its leaderships moved before anything is published: nats-server 2.9.10 acknowledges
+    // MQTT QoS 1 publishes that never reach the stream while a JetStream leader is being elected (docs/ingest.md,
+    // "Limits"), which no ingest design can recover.
+    const moved = await c.leadNothing(1);
     let published = 0;
     const total = plans.reduce((n, p) => n + p.length, 0);
     const publishers = plans.map(async (plan, i) => {
@@ -142,8 +147,14 @@ describe("ingest on a 3-node NATS cluster: a broker node and a worker killed mid
       }, 60_000, () => `the store to hold ${expected} frames (has ${stored})`, 250);
     } catch (e) {
       // What JetStream holds and what the consumer handed out tell a stalled worker from messages never captured.
+      const perDevice: string[] = [];
+      for (const d of [...devices, "fw1"]) {
+        let n = 0;
+        for await (const page of exportFrames(s, { device: d }, "can0")) n += page.length;
+        perDevice.push(`${d} ${n}`);
+      }
       const lines = (w: Worker): string => w.stderr.split("\n").filter((l) => !l.includes("already stored")).slice(-8).join(" | ");
-      throw new Error(`${(e as Error).message}; JetStream: ${await jetStreamState(c.natsUrl)}; the killed worker: ${lines(workers[0])}; the surviving worker: ${lines(workers[1])}`);
+      throw new Error(`${(e as Error).message}; JetStream: ${await jetStreamState(c.natsUrl)}; leaders moved off node 1: ${moved.join(", ") || "none"}; stored per device: ${perDevice.join(", ")}; the killed worker: ${lines(workers[0])}; the surviving worker: ${lines(workers[1])}`);
     }
 
     workers[1].child.kill("SIGTERM");

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect as natsConnect } from "nats";
 import { startChild, type Child } from "../../host/process";
 import { canConnect, freePort } from "../../host/tcp";
 import { waitFor } from "./wait";
@@ -24,6 +25,12 @@ export interface NatsCluster {
   natsUrl: string;
   mqttUrl(i: number): string;
   kill(i: number): void;
+  /**
+   * Moves the leadership of every JetStream stream and consumer (the ingest stream, MQTT's own streams) off node i,
+   * by leader stepdowns until another node leads each; returns what moved. See docs/ingest.md ("Limits") for why
+   * the cluster test kills a node that leads nothing.
+   */
+  leadNothing(i: number): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -78,6 +85,37 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       } catch {
         // already gone
       }
+    },
+    async leadNothing(i) {
+      const victim = nodes[i].name;
+      const others = nodes.filter((_, k) => k !== i).map((n) => `127.0.0.1:${n.clientPort}`);
+      const nc = await natsConnect({ servers: others, timeout: 5000 });
+      const moved: string[] = [];
+      try {
+        const jsm = await nc.jetstreamManager();
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          const led: string[] = [];
+          for (const si of await jsm.streams.list().next()) {
+            const stream = si.config.name;
+            if (si.cluster?.leader === victim) led.push(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`);
+            for (const ci of await jsm.consumers.list(stream).next()) {
+              if (ci.cluster?.leader === victim) led.push(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${ci.name}`);
+            }
+          }
+          if (led.length === 0) break;
+          if (Date.now() > deadline) throw new Error(`node ${victim} still leads ${led.join(", ")} after 60 s of stepdowns`);
+          // a stepdown elects another replica (or, by chance, the same node again: asked once more next round)
+          for (const subject of led) {
+            await nc.request(subject, undefined, { timeout: 5000 }).catch(() => undefined);
+            moved.push(subject.replace("$JS.API.", ""));
+          }
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      } finally {
+        await nc.close();
+      }
+      return moved;
     },
     async stop() {
       await Promise.all(nodes.map((n) => n.child.stop(3000)));
