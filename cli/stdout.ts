@@ -37,7 +37,9 @@ export interface ChunkedStdout {
 export function chunkedStdout(ahead = 8 << 20): ChunkedStdout {
   let regular = false;
   try {
-    regular = fstatSync(1).isFile();
+    // Only while process.stdout.write is the stream's own: a caller that took it over (an in-process capture, as
+    // the tests running main() do) must get every byte through it, not on fd 1 behind its back.
+    regular = !Object.prototype.hasOwnProperty.call(process.stdout, "write") && fstatSync(1).isFile();
   } catch {
     // fd 1 closed or odd: the stream path reports what is wrong.
   }
