@@ -5,7 +5,7 @@
  * Buffers owned by the encoder. Slots (one per id+flags pair) are found through a small open-addressing hash whose
  * entries carry a generation number, so starting a new batch clears it in O(1).
  */
-import { headSize, MAJOR_BYTES, MAJOR_UINT, putHead } from "./cbor"
+import { keyHeadSize, MAJOR_BYTES, MAJOR_UINT, putKeyHead } from "./cbor"
 import { FrameSelector } from "./filters"
 import { checkRecord, FLAG_EXT, FLAG_FD, FLAG_RTR, RECORD_HEAD } from "./records"
 import {
@@ -492,12 +492,12 @@ export class BatchEncoder {
     payloadSize(boot: number, seq: number): number {
         return (
             1 +
-            2 + headSize(1) +
-            2 + headSize(boot) +
-            2 + headSize(seq) +
-            2 + headSize(this.t0) +
-            2 + headSize(this.count) +
-            2 + headSize(this.recLen) + this.recLen
+            keyHeadSize(1) +
+            keyHeadSize(boot) +
+            keyHeadSize(seq) +
+            keyHeadSize(this.t0) +
+            keyHeadSize(this.count) +
+            keyHeadSize(this.recLen) + this.recLen
         )
     }
 
@@ -508,24 +508,12 @@ export class BatchEncoder {
     writePayload(out: Buffer, pos: number, boot: number, seq: number): number {
         if (pos + this.payloadSize(boot, seq) > out.length) throw new RangeError("batch buffer too small")
         out[pos] = 0xa6
-        out[pos + 1] = 0x61
-        out[pos + 2] = 0x76 // "v"
-        out[pos + 3] = 0x01
-        out[pos + 4] = 0x61
-        out[pos + 5] = 0x62 // "b"
-        let p = putHead(out, pos + 6, MAJOR_UINT, boot)
-        out[p] = 0x61
-        out[p + 1] = 0x73 // "s"
-        p = putHead(out, p + 2, MAJOR_UINT, seq)
-        out[p] = 0x61
-        out[p + 1] = 0x74 // "t"
-        p = putHead(out, p + 2, MAJOR_UINT, this.t0)
-        out[p] = 0x61
-        out[p + 1] = 0x6e // "n"
-        p = putHead(out, p + 2, MAJOR_UINT, this.count)
-        out[p] = 0x61
-        out[p + 1] = 0x66 // "f"
-        p = putHead(out, p + 2, MAJOR_BYTES, this.recLen)
+        let p = putKeyHead(out, pos + 1, 0x76, MAJOR_UINT, 1) // "v"
+        p = putKeyHead(out, p, 0x62, MAJOR_UINT, boot) // "b"
+        p = putKeyHead(out, p, 0x73, MAJOR_UINT, seq) // "s"
+        p = putKeyHead(out, p, 0x74, MAJOR_UINT, this.t0) // "t"
+        p = putKeyHead(out, p, 0x6e, MAJOR_UINT, this.count) // "n"
+        p = putKeyHead(out, p, 0x66, MAJOR_BYTES, this.recLen) // "f"
         out.blitAt(p, this.rec, 0, this.recLen)
         return p + this.recLen
     }

@@ -47,6 +47,21 @@ export function putHead(buf: Buffer, pos: number, major: number, n: number): num
 }
 
 /**
+ * Writes a one-letter text key (`key`: its ASCII code) and a head at `pos`, the form of every key of the batch maps
+ * (frames and signals): constant bytes, no text encoding per batch. Returns the position after them.
+ */
+export function putKeyHead(buf: Buffer, pos: number, key: number, major: number, n: number): number {
+    buf[pos] = 0x61
+    buf[pos + 1] = key
+    return putHead(buf, pos + 2, major, n)
+}
+
+/** Bytes putKeyHead writes for `n`. */
+export function keyHeadSize(n: number): number {
+    return 2 + headSize(n)
+}
+
+/**
  * Sequential writer into a fixed Buffer. It never throws on overflow: it sets `overflow` and stops writing, so a
  * caller sizes the buffer once and checks one flag at the end.
  */

@@ -7,7 +7,7 @@
  * key's first signal (the signals of one key are chained) and its `sigOnly` flag.
  */
 import * as ds from "@devicescript/core"
-import { headSize, MAJOR_BYTES, MAJOR_UINT, putHead } from "./cbor"
+import { keyHeadSize, MAJOR_BYTES, MAJOR_UINT, putKeyHead } from "./cbor"
 import { putVarint } from "./batch"
 
 /** Rows in `sigTable` at most; the row index is the signal index on the wire (one varint byte: i < 64). */
@@ -431,13 +431,13 @@ export class SignalTable {
     payloadSize(boot: number, seq: number): number {
         return (
             1 +
-            2 + headSize(1) +
-            2 + headSize(boot) +
-            2 + headSize(seq) +
-            2 + headSize(this.t0) +
-            2 + headSize(this.hash) +
-            2 + headSize(this.count) +
-            2 + headSize(this.recLen) + this.recLen
+            keyHeadSize(1) +
+            keyHeadSize(boot) +
+            keyHeadSize(seq) +
+            keyHeadSize(this.t0) +
+            keyHeadSize(this.hash) +
+            keyHeadSize(this.count) +
+            keyHeadSize(this.recLen) + this.recLen
         )
     }
 
@@ -445,27 +445,13 @@ export class SignalTable {
     writePayload(out: Buffer, pos: number, boot: number, seq: number): number {
         if (pos + this.payloadSize(boot, seq) > out.length) throw new RangeError("signal batch buffer too small")
         out[pos] = 0xa7
-        out[pos + 1] = 0x61
-        out[pos + 2] = 0x76 // "v"
-        out[pos + 3] = 0x01
-        out[pos + 4] = 0x61
-        out[pos + 5] = 0x62 // "b"
-        let p = putHead(out, pos + 6, MAJOR_UINT, boot)
-        out[p] = 0x61
-        out[p + 1] = 0x73 // "s"
-        p = putHead(out, p + 2, MAJOR_UINT, seq)
-        out[p] = 0x61
-        out[p + 1] = 0x74 // "t"
-        p = putHead(out, p + 2, MAJOR_UINT, this.t0)
-        out[p] = 0x61
-        out[p + 1] = 0x68 // "h"
-        p = putHead(out, p + 2, MAJOR_UINT, this.hash)
-        out[p] = 0x61
-        out[p + 1] = 0x6e // "n"
-        p = putHead(out, p + 2, MAJOR_UINT, this.count)
-        out[p] = 0x61
-        out[p + 1] = 0x67 // "g"
-        p = putHead(out, p + 2, MAJOR_BYTES, this.recLen)
+        let p = putKeyHead(out, pos + 1, 0x76, MAJOR_UINT, 1) // "v"
+        p = putKeyHead(out, p, 0x62, MAJOR_UINT, boot) // "b"
+        p = putKeyHead(out, p, 0x73, MAJOR_UINT, seq) // "s"
+        p = putKeyHead(out, p, 0x74, MAJOR_UINT, this.t0) // "t"
+        p = putKeyHead(out, p, 0x68, MAJOR_UINT, this.hash) // "h"
+        p = putKeyHead(out, p, 0x6e, MAJOR_UINT, this.count) // "n"
+        p = putKeyHead(out, p, 0x67, MAJOR_BYTES, this.recLen) // "g"
         out.blitAt(p, this.rec, 0, this.recLen)
         return p + this.recLen
     }
