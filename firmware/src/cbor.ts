@@ -98,8 +98,9 @@ export class CborWriter {
     }
 
     /**
-     * A text key and a counter (or uptime) as the protocol carries it, modulo 2^32: one call per status field (the
-     * status map has some 30 of them, and each call site costs bytecode under the firmware's 64 KB limit).
+     * A text key and an unsigned integer value modulo 2^32, as the protocol carries counters and the uptime (small
+     * values such as the version, sizes and the boot id pass unchanged): one call per status field (the status map
+     * has some 30 of them, and each call site costs bytecode under the firmware's 64 KB limit).
      */
     count(key: string, n: number) {
         this.text(key)
