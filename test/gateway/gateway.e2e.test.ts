@@ -54,8 +54,11 @@ describe("gateway end to end: firmware in the simulator, aedes broker", function
     await fx?.stop();
     await broker?.close();
   });
-  afterEach(function () {
-    if (this.currentTest?.state === "failed" && fx) process.stderr.write(`firmware output (last 30 lines):\n  ${fx.firmwareLines.slice(-30).join("\n  ")}\n`);
+  afterEach(async function () {
+    if (this.currentTest?.state !== "failed" || !fx) return;
+    process.stderr.write(`firmware output (last 30 lines):\n  ${fx.firmwareLines.slice(-30).join("\n  ")}\n`);
+    // the counters say where missing frames went (drop.outbox, ack); the assertion alone does not
+    process.stderr.write(`last status: ${JSON.stringify(await fx.status(undefined, 5_000).catch((e: Error) => e.message))}\n`);
   });
 
   it("delivers classic, extended, remote and CAN FD frames complete, in order and bit-exact", async () => {

@@ -173,8 +173,9 @@ export class MqttSession {
 
     /**
      * Bounds the runtime's socket queue where it grows: in the socket's event hook. `@devicescript/net` queues every
-     * chunk the network delivers while the session's fiber is busy elsewhere (handling a command, writing); an aedes
-     * burst once ran the VM out of memory inside that hook (not reproduced on demand). Here a chunk that would take
+     * chunk the network delivers while the session's fiber is busy elsewhere (handling a command, writing). The
+     * runtime has already allocated the chunk (and a fiber to run this hook) when the hook runs: the guard bounds the
+     * queue, not what arrives between two turns of the VM (docs/firmware.md, Memory). Here a chunk that would take
      * the unparsed bytes past `rxCap` closes the connection at once (counted in `floods`); the chunk and every later
      * one of that connection are dropped unqueued. `connect` installs the library's hook anew each time, so this
      * wraps it once per connection.
