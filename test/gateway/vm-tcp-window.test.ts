@@ -46,7 +46,10 @@ function checkSegments(got: Received, payload: Buffer): void {
   for (let i = 0; i < got.at.length; i++) {
     let n = 0;
     let bytes = 0;
-    for (let j = i; j < got.at.length && got.at[j] - got.at[i] < span; j++) (n++, (bytes += got.pieces[j].length));
+    for (let j = i; j < got.at.length && got.at[j] - got.at[i] < span; j++) {
+      n++;
+      bytes += got.pieces[j].length;
+    }
     assert.ok(n <= 2 * PIECES_PER_GAP && bytes <= 2 * TCP_SEGMENT, `within ${span} ms of piece ${i}: ${n} pieces, ${bytes} B; at most two budgets'`);
   }
   assert.equal(got.dataAfterClose, 0);
