@@ -42,16 +42,13 @@ export function paceReceivedData(sock: Socket, window = TCP_SEGMENT, piecesPerGa
   const queue: Array<{ event: string | symbol; args: unknown[] }> = [];
   /** The current gap's timer; none after a quiet spell, when the next chunk starts a gap. */
   let gap: NodeJS.Timeout | undefined;
-  /** What the VM got in the current gap. */
+  /** What the VM got in the current gap (nothing after a quiet spell). */
   let bytes = 0;
   let pieces = 0;
   let paused = false;
 
   const give = (buf: Buffer): void => {
-    if (!gap) {
-      gap = setTimeout(endGap, SEGMENT_GAP_MS);
-      bytes = pieces = 0;
-    }
+    if (!gap) gap = setTimeout(endGap, SEGMENT_GAP_MS);
     bytes += buf.length;
     pieces++;
     emit("data", buf);
@@ -89,6 +86,7 @@ export function paceReceivedData(sock: Socket, window = TCP_SEGMENT, piecesPerGa
   // flooding connection) between two budgets, as it does between two TCP segments on the board
   function endGap(): void {
     gap = undefined;
+    bytes = pieces = 0;
     next();
   }
 
@@ -98,8 +96,7 @@ export function paceReceivedData(sock: Socket, window = TCP_SEGMENT, piecesPerGa
     if (queue.length === 0) {
       if (event !== "data") return emit(event, ...args);
       const buf = args[0] as Buffer;
-      const fresh = !gap;
-      if (fresh ? buf.length <= window : pieces < piecesPerGap && bytes + buf.length <= window) {
+      if (pieces < piecesPerGap && bytes + buf.length <= window) {
         give(buf);
         return true;
       }
