@@ -11,25 +11,31 @@ import { setDup } from "./mqtt/packets"
 /** At most this many packets in the outbox (their bookkeeping is heap too). */
 export const MAX_ENTRIES = 64
 
-class Entry {
-    /** sent in the current session */
-    sent = false
-    /** sent at least once (in any session): the `pub` counter counts an entry once */
-    everSent = false
-    acked = false
-    constructor(
-        readonly off: number,
-        readonly len: number,
-        readonly packetId: number,
-        /** frames in the batch, for the `ack` counter */
-        readonly frames: number
-    ) {}
-}
+/** An entry's record in `Outbox.rec`: five u16 fields, offset, length, packet id, frames, flags. */
+const REC = 10
+const OFF = 0
+const LEN = 2
+const PID = 4
+const FRAMES = 6
+const FLAGS = 8
+/** sent in the current session */
+const SENT = 1
+/** sent at least once (in any session): the `pub` counter counts an entry once */
+const EVER_SENT = 2
+const ACKED = 4
 
 export class Outbox {
     private readonly ring: Buffer
-    /** Entries in ring order, oldest first; acknowledged ones leave from the front. */
-    private readonly entries: Entry[] = []
+    /**
+     * The entries' records, MAX_ENTRIES of REC bytes allocated once; entry i (0 = oldest) is record
+     * (head + i) % MAX_ENTRIES. Acknowledged entries leave from the front. Not one object per entry: those lived until
+     * their PUBACK, up to 64 small blocks (3 KB) scattered over the heap, and with many small signal batches in the
+     * outbox they left no room for the send copy of a frame batch (OutOfMemory in MqttSession.sendRange at 50k
+     * frames/s with signals, bench/gateway.ts part 6).
+     */
+    private readonly rec = Buffer.alloc(MAX_ENTRIES * REC)
+    private head = 0
+    private count = 0
     /** Bytes the entries occupy (including acknowledged ones still waiting for the front to move). */
     bytes = 0
 
@@ -38,7 +44,20 @@ export class Outbox {
     }
 
     size(): number {
-        return this.entries.length
+        return this.count
+    }
+
+    /** Byte position of entry i's field in `rec`. */
+    private at(i: number, field: number): number {
+        return ((this.head + i) & (MAX_ENTRIES - 1)) * REC + field
+    }
+
+    private get(i: number, field: number): number {
+        return this.rec.getAt(this.at(i, field), "u16")
+    }
+
+    private set(i: number, field: number, v: number) {
+        this.rec.setAt(this.at(i, field), "u16", v)
     }
 
     /**
@@ -46,13 +65,13 @@ export class Outbox {
      * full. The caller writes the packet there and then calls `commit`.
      */
     reserve(len: number): number {
-        const e = this.entries
-        if (e.length >= MAX_ENTRIES || len > this.maxBytes) return -1
-        if (!e.length) return 0
-        const head = e[0].off
-        const last = e[e.length - 1]
-        const tail = last.off + last.len
-        if (last.off >= head) {
+        const n = this.count
+        if (n >= MAX_ENTRIES || len > this.maxBytes) return -1
+        if (!n) return 0
+        const head = this.get(0, OFF)
+        const last = this.get(n - 1, OFF)
+        const tail = last + this.get(n - 1, LEN)
+        if (last >= head) {
             // used region is [head, tail): room after the tail, or at the start before the head
             if (tail + len <= this.maxBytes) return tail
             if (len <= head) return 0
@@ -68,90 +87,90 @@ export class Outbox {
     }
 
     commit(off: number, len: number, packetId: number, frames: number) {
-        this.entries.push(new Entry(off, len, packetId, frames))
+        const i = this.count++
+        this.set(i, OFF, off)
+        this.set(i, LEN, len)
+        this.set(i, PID, packetId)
+        this.set(i, FRAMES, frames)
+        this.set(i, FLAGS, 0)
         this.bytes += len
     }
 
     /** Index of the oldest entry not yet sent in this session, or -1. */
     nextUnsent(): number {
-        const e = this.entries
-        for (let i = 0; i < e.length; i++) if (!e[i].sent && !e[i].acked) return i
+        for (let i = 0; i < this.count; i++) if (!(this.get(i, FLAGS) & (SENT | ACKED))) return i
         return -1
     }
 
     /** A copy of entry `i`'s packet (tests; the gateway sends from the ring with offset() and length()). */
     packet(i: number): Buffer {
-        const e = this.entries[i]
-        return this.ring.slice(e.off, e.off + e.len)
+        const off = this.get(i, OFF)
+        return this.ring.slice(off, off + this.get(i, LEN))
     }
 
     offset(i: number): number {
-        return this.entries[i].off
+        return this.get(i, OFF)
     }
 
     length(i: number): number {
-        return this.entries[i].len
+        return this.get(i, LEN)
     }
 
     packetIdAt(i: number): number {
-        return this.entries[i].packetId
+        return this.get(i, PID)
     }
 
     frameCount(i: number): number {
-        return this.entries[i].frames
+        return this.get(i, FRAMES)
     }
 
     /** Marks entry `i` sent in this session; true when it is its first send ever. */
     markSent(i: number): boolean {
-        const e = this.entries[i]
-        e.sent = true
-        const first = !e.everSent
-        e.everSent = true
-        return first
+        const f = this.get(i, FLAGS)
+        this.set(i, FLAGS, f | SENT | EVER_SENT)
+        return !(f & EVER_SENT)
     }
 
     /** Entries sent and waiting for their PUBACK. */
     inFlight(): number {
         let n = 0
-        for (const e of this.entries) if (e.sent && !e.acked) n++
+        for (let i = 0; i < this.count; i++) if ((this.get(i, FLAGS) & (SENT | ACKED)) === SENT) n++
         return n
     }
 
     /** Acknowledges the entry with this packet id; its frame count, or -1 when none waits for it (a late duplicate). */
     ack(packetId: number): number {
-        const e = this.entries
-        for (let i = 0; i < e.length; i++) {
-            if (e[i].packetId === packetId && e[i].sent && !e[i].acked) {
-                e[i].acked = true
-                const f = e[i].frames
-                // free from the front: the ring space of an acknowledged entry behind an unacknowledged one waits
-                while (e.length && e[0].acked) {
-                    this.bytes -= e[0].len
-                    e.shift()
-                }
-                return f
-            }
+        const i = this.indexOf(packetId)
+        if (i < 0) return -1
+        const f = this.get(i, FLAGS)
+        if (!(f & SENT)) return -1
+        this.set(i, FLAGS, f | ACKED)
+        const frames = this.get(i, FRAMES)
+        // free from the front: the ring space of an acknowledged entry behind an unacknowledged one waits
+        while (this.count && this.get(0, FLAGS) & ACKED) {
+            this.bytes -= this.get(0, LEN)
+            this.head = (this.head + 1) & (MAX_ENTRIES - 1)
+            this.count--
         }
-        return -1
+        return frames
     }
 
     /** After a reconnect: everything unacknowledged is unsent again; what had been sent goes out with DUP set. */
     resendAll() {
-        for (const e of this.entries) {
-            if (e.sent && !e.acked) setDup(this.ring, e.off)
-            e.sent = false
+        for (let i = 0; i < this.count; i++) {
+            const f = this.get(i, FLAGS)
+            if ((f & (SENT | ACKED)) === SENT) setDup(this.ring, this.get(i, OFF))
+            this.set(i, FLAGS, f & ~SENT)
         }
     }
 
     /** Index of the unacknowledged entry with this packet id, or -1. */
     indexOf(packetId: number): number {
-        const e = this.entries
-        for (let i = 0; i < e.length; i++) if (e[i].packetId === packetId && !e[i].acked) return i
+        for (let i = 0; i < this.count; i++) if (this.get(i, PID) === packetId && !(this.get(i, FLAGS) & ACKED)) return i
         return -1
     }
 
     hasPacketId(packetId: number): boolean {
-        for (const e of this.entries) if (e.packetId === packetId && !e.acked) return true
-        return false
+        return this.indexOf(packetId) >= 0
     }
 }

@@ -54,9 +54,10 @@ export async function startGatewayFixture(options: { broker: string; device: str
       onFirmwareLine: (line) => {
         firmwareLines.push(line);
         if (firmwareLines.length > 500) firmwareLines.shift();
+        // a reboot (new settings) stops the program too, without an exception or panic just before
         if (/^stop program/.test(line)) {
           const from = firmwareLines.map((l) => /Exception|PANIC|panic/.test(l)).lastIndexOf(true);
-          crashed = firmwareLines.slice(from >= 0 ? from : -8).join(" | ");
+          if (from >= 0 && from >= firmwareLines.length - 12) crashed = firmwareLines.slice(from).join(" | ");
         }
         log.debug(`fw: ${line}`);
       },
