@@ -11,7 +11,10 @@ import { setDup } from "./mqtt/packets"
 /** At most this many packets in the outbox (their bookkeeping is heap too). */
 export const MAX_ENTRIES = 64
 
-/** An entry's record in `Outbox.rec`: five u16 fields, offset, length, packet id, frames, flags. */
+/**
+ * An entry's record in `Outbox.rec`: five u16 fields, offset, length, packet id, frames, flags. 16 bits suffice: the
+ * ring is at most 32,768 bytes (`outboxBytes`) and a batch at most 8,192 bytes of at least one byte per frame.
+ */
 const REC = 10
 const OFF = 0
 const LEN = 2

@@ -42,6 +42,24 @@ export async function startGatewayFixture(options: { broker: string; device: str
   const client = await connectBroker(parseBrokerUrl(options.broker));
   const firmwareLines: string[] = [];
   let crashed: string | undefined;
+  /** The running program stopped with an exception or panic (cleared when a program starts again). */
+  let down = false;
+  /** Called when the program stops with an exception or panic: waits in progress end at once instead of timing out. */
+  const onCrash = new Set<() => void>();
+  /** `p`, or a rejection once the running program has stopped with an exception or panic. */
+  const unlessCrashed = async <T>(p: Promise<T>): Promise<T> => {
+    let stop: (() => void) | undefined;
+    const stopped = new Promise<never>((_, reject) => {
+      stop = () => reject(new Error(`the firmware stopped: ${crashed}`));
+      if (down) stop();
+      else onCrash.add(stop);
+    });
+    try {
+      return await Promise.race([p, stopped]);
+    } finally {
+      onCrash.delete(stop!);
+    }
+  };
   let gw: SimulatedGateway | undefined;
   try {
     const receiver = await GatewayReceiver.attach(client, { device: options.device, expectStart: true });
@@ -57,8 +75,13 @@ export async function startGatewayFixture(options: { broker: string; device: str
         // a reboot (new settings) stops the program too, without an exception or panic just before
         if (/^stop program/.test(line)) {
           const from = firmwareLines.map((l) => /Exception|PANIC|panic/.test(l)).lastIndexOf(true);
-          if (from >= 0 && from >= firmwareLines.length - 12) crashed = firmwareLines.slice(from).join(" | ");
+          if (from >= 0 && from >= firmwareLines.length - 12) {
+            crashed = firmwareLines.slice(from).join(" | ");
+            down = true;
+            for (const f of onCrash) f();
+          }
         }
+        if (/^(DeviceScript Simulator|start: )/.test(line)) down = false;
         log.debug(`fw: ${line}`);
       },
     });
@@ -91,7 +114,7 @@ export async function startGatewayFixture(options: { broker: string; device: str
         });
         await client.publishAsync(topics.cmd, Buffer.from(encodeCommand({ ...cmd, id } as GatewayCommand)), { qos: 1 });
         try {
-          return await within(result, timeoutMs, `the result of command ${id} (${cmd.op})`);
+          return await within(unlessCrashed(result), timeoutMs, `the result of command ${id} (${cmd.op})`);
         } catch (e) {
           throw crashed ? new Error(`the firmware stopped: ${crashed}`) : e;
         }
@@ -108,7 +131,7 @@ export async function startGatewayFixture(options: { broker: string; device: str
         });
         await client.publishAsync(topics.cmd, Buffer.from(encodeCommand({ op: "status", id: nextId++ })), { qos: 1 });
         try {
-          return await within(got, timeoutMs, `a status of ${options.device} that satisfies ${pred.toString()}`);
+          return await within(unlessCrashed(got), timeoutMs, `a status of ${options.device} that satisfies ${pred.toString()}`);
         } catch (e) {
           throw crashed ? new Error(`the firmware stopped: ${crashed}`) : e;
         }
