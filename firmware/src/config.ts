@@ -6,7 +6,7 @@
 import { readSetting } from "@devicescript/settings"
 import { KIND_FLAGS, MAX_ALLOW } from "./allowlist"
 import { MAX_FILTERS, MAX_RULES } from "./filters"
-import { KEY_ENTRY, KEY_HASH, onlyProblem, ROW, tableShape } from "./signals"
+import { onlyProblem, tableShape } from "./signals"
 
 export interface GatewayConfig {
     mqttHost: string
@@ -214,18 +214,13 @@ export function checkConfig(raw: Record<string, any>): {
         errors.push(`setting batchBytes: at most ${TLS_BATCH_BYTES} with TLS (writes stay below 4096 B); using it`)
         c.batchBytes = TLS_BATCH_BYTES
     }
-    if (sigError) {
-        c.sigTable = []
-        c.sigOnly = []
-    }
-    // A signal table's buffers (SignalTable: rows, key hash, batch records) come out of the outbox's share of the
-    // heap: a 50-row table beside the 12 KB outbox ran the firmware out of heap at 20k frames/s (docs/firmware.md,
-    // Memory). The status reports the outbox bound as `obmax`.
-    const rows = c.sigTable.length
-    if (rows) c.outboxBytes -= rows * ROW + KEY_HASH * KEY_ENTRY + c.sigBytes
     if (c.outboxBytes < c.batchBytes + 64) {
         errors.push(`setting outboxBytes: must hold one batch (batchBytes + 64); using ${c.batchBytes + 64}`)
         c.outboxBytes = c.batchBytes + 64
+    }
+    if (sigError) {
+        c.sigTable = []
+        c.sigOnly = []
     }
     if (c.outboxBytes < c.sigBytes + 64) {
         errors.push(`setting sigBytes: the outbox must hold one signal batch; using ${c.outboxBytes - 64}`)

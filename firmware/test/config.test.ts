@@ -45,14 +45,6 @@ describe("settings", () => {
         expect(errors.length).toBe(1)
         expect(config.outboxBytes).toBe(8192 + 64)
     })
-    test("a signal table's buffers come out of the outbox (rows x 48 + key hash 768 + sigBytes)", () => {
-        const rows: number[][] = []
-        for (let i = 0; i < 50; i++) rows.push([0x100 + i, 0, 8, 0, 1, 1, 0, 0, 0, 0, 0])
-        const { config, errors } = checkConfig({ sigTable: rows })
-        expect(errors.length).toBe(0)
-        expect(config.outboxBytes).toBe(12288 - (50 * 48 + 768 + 512))
-        expect(checkConfig({ sigTable: [] }).config.outboxBytes).toBe(12288)
-    })
     test("a list setting is read from its parts up to the first empty one; a part that is not a list refuses it", async () => {
         const row = (i: number) => [0x100 + i, 0, 8, 0, 1, 1, 0, 0, 0, 0, 0]
         await writeSetting("sigTable", [row(0), row(1)])
