@@ -4,7 +4,6 @@
  * (`.env.defaults` lines or JSON), or explains per message what the gateway will do, or sends the uplink part
  * (accept filters, downsampling rules) to a running gateway as `filter` and `rate` commands (docs/protocol.md).
  */
-import { toDeviceSettings } from "../../host/gateway/device-settings";
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import Table from "cli-table3";
@@ -42,8 +41,7 @@ export function settingsEnv(settings: PolicySettings, header: string): string {
   const lines = [`# ${header}`];
   // the hash the gateway reports as `sh`: a comment, which the settings reader skips
   if (settings.sigTable) lines.push(`# sigTable hash sh=0x${tableHash(settings.sigTable).toString(16).padStart(8, "0")}`);
-  // lists longer than one settings packet in parts, as the gateway reads them (host/gateway/device-settings.ts)
-  for (const [key, value] of Object.entries(toDeviceSettings({ ...settings }))) lines.push(`${key}=${JSON.stringify(value)}`);
+  for (const [key, value] of Object.entries(settings)) lines.push(`${key}=${JSON.stringify(value)}`);
   return lines.join("\n") + "\n";
 }
 

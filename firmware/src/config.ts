@@ -232,19 +232,7 @@ export function checkConfig(raw: Record<string, any>): {
 /** Reads every setting from the device's settings store. */
 export async function loadConfig(): Promise<{ config: GatewayConfig; errors: string[]; fatal: string[]; sigError: string }> {
     const raw: Record<string, any> = {}
-    for (const k of KEYS) {
-        let v = await readSetting(k, undefined)
-        // A long list is continued in k2, k3, ... (one Jacdac settings packet holds about 200 bytes of value;
-        // host/gateway/device-settings.ts splits): parts up to the first missing or empty one. A part that is not a
-        // list replaces the whole, which the check then refuses.
-        for (let i = 2; i <= SETTING_PARTS && Array.isArray(v); i++) {
-            const more = await readSetting(k + i, [])
-            if (!Array.isArray(more)) v = more
-            else if (!more.length) break
-            else for (const x of more) v.push(x)
-        }
-        raw[k] = v
-    }
+    for (const k of KEYS) raw[k] = await readSetting(k, undefined)
     // The password under a `$` key: the Jacdac settings service leaves `$` keys out of its listing
     // (docs/firmware.md, Threat model). The plain key still works, with a warning.
     const secret = await readSetting(SECRET_PASS, undefined)
@@ -258,5 +246,3 @@ export async function loadConfig(): Promise<{ config: GatewayConfig; errors: str
 }
 
 export const SECRET_PASS = "$mqttPass"
-/** A list setting is read from at most this many keys: k, k2, ..., k32 (host/gateway/device-settings.ts). */
-export const SETTING_PARTS = 32

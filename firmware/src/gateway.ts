@@ -156,12 +156,7 @@ export class Gateway {
 
     /** Compiles the signal table of the settings (before the first frame); a refusal leaves no signals. */
     async loadSignals(): Promise<string> {
-        const c = this.config
-        const why = await this.signals.compile(c.sigTable, c.sigOnly)
-        // the frame path reads the compiled rows only: the parsed setting (an array per row, about 100 B each in the
-        // heap, 6 KB for 56 rows) would otherwise stay for good
-        c.sigTable = []
-        return why
+        return await this.signals.compile(this.config.sigTable, this.config.sigOnly)
     }
 
     /** The frame path: every record of one `frames` report from `start` on, received at `now` (BatchEncoder.addReport). */

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "@devicescript/test"
-import { deleteSetting, writeSetting } from "@devicescript/settings"
-import { checkConfig, DEFAULTS, loadConfig } from "../src/config"
+import { checkConfig, DEFAULTS } from "../src/config"
 
 describe("settings", () => {
     test("missing keys take their defaults", () => {
@@ -44,24 +43,5 @@ describe("settings", () => {
         expect(config.txAllow[0][0]).toBe(0x123)
         expect(errors.length).toBe(1)
         expect(config.outboxBytes).toBe(8192 + 64)
-    })
-    test("a list setting is read from its parts up to the first empty one; a part that is not a list refuses it", async () => {
-        const row = (i: number) => [0x100 + i, 0, 8, 0, 1, 1, 0, 0, 0, 0, 0]
-        await writeSetting("sigTable", [row(0), row(1)])
-        await writeSetting("sigTable2", [row(2)])
-        await writeSetting("sigTable3", [])
-        // left by an earlier, longer table: after the empty part, never read
-        await writeSetting("sigTable4", [row(9)])
-        await writeSetting("canFilters", [[0x100, 0x7ff]])
-        let r = await loadConfig()
-        expect(r.sigError).toBe("")
-        expect(r.config.sigTable.length).toBe(3)
-        expect(r.config.sigTable[2][0]).toBe(0x102)
-        expect(r.config.canFilters.length).toBe(1)
-        await writeSetting("sigTable3", 5)
-        r = await loadConfig()
-        expect(r.config.sigTable.length).toBe(0)
-        expect(r.sigError.indexOf("sigTable") === 0).toBe(true)
-        for (const k of ["sigTable", "sigTable2", "sigTable3", "sigTable4", "canFilters"]) await deleteSetting(k)
     })
 })

@@ -7,7 +7,6 @@
  * whose `h` differs from the table's hash is refused, like any malformed batch: a `SignalBatchError` naming the batch
  * by boot and sequence (when they could be read) and the reason. Decoding never throws anything else.
  */
-import { fromDeviceSettings } from "./device-settings";
 import { readFileSync } from "node:fs";
 import { EventEmitter } from "node:events";
 import type { MqttClient } from "mqtt";
@@ -126,7 +125,7 @@ function hashMismatch(theirs: number, ours: number, from: string): string {
 
 /**
  * Reads a signal table from `vgw policy` output: the JSON object (`--format json`) or the env lines (`sigTable=...`,
- * `sigOnly=...` and their parts `sigTable2=...`). Rows are checked as the gateway checks them.
+ * `sigOnly=...`). Rows are checked as the gateway checks them.
  */
 export function loadSignalTable(path: string): SignalTable {
   let text: string;
@@ -153,13 +152,10 @@ export function parseSignalTable(text: string, file: string): SignalTable {
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw new VgwError(`${file}: expected the JSON object vgw policy --format json prints`);
     values = v as Record<string, unknown>;
   } else {
-    const stored: Record<string, unknown> = {};
     text.split("\n").forEach((line, n) => {
-      const m = /^\s*(sig(?:Table|Only)\d*)\s*=\s*(.*)$/.exec(line);
-      if (m) stored[m[1]] = parse(m[2], `${file}:${n + 1}: ${m[1]}`);
+      const m = /^\s*(sigTable|sigOnly)\s*=\s*(.*)$/.exec(line);
+      if (m) values[m[1]] = parse(m[2], `${file}:${n + 1}: ${m[1]}`);
     });
-    // a long table is written in parts (sigTable, sigTable2, ...): read it whole, as the gateway does
-    values = fromDeviceSettings(stored);
   }
   const table = values.sigTable;
   if (table === undefined) throw new VgwError(`${file}: no sigTable (compile a policy with a signals section: vgw policy --dbc FILE POLICY)`);

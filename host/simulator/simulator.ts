@@ -11,7 +11,6 @@
  * only to a VM that is already connected, and it takes settings from the project's `.env.*` files. Deploying over the
  * bus ourselves removes the start-order race and lets each run choose its settings.
  */
-import { fromDeviceSettings, toDeviceSettings } from "../gateway/device-settings";
 import { readFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { canConnect } from "../tcp";
@@ -67,8 +66,7 @@ export function readFirmwareBuild(dir = FIRMWARE_DIR): FirmwareBuild {
 
 /**
  * The project's settings, as devs reads them: `.env.defaults`, then `.env.local` over it; `KEY=value` lines, the value
- * JSON-parsed when it parses (else the text). The deploy stores each as UTF-8 JSON text in the settings service. A
- * list written in parts (`sigTable`, `sigTable2`, ...: device-settings.ts) comes back whole, as the firmware reads it.
+ * JSON-parsed when it parses (else the text). The deploy stores each as UTF-8 JSON text in the settings service.
  */
 export function readEnvSettings(dir = FIRMWARE_DIR): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -89,7 +87,7 @@ export function readEnvSettings(dir = FIRMWARE_DIR): Record<string, unknown> {
       }
     }
   }
-  return fromDeviceSettings(out);
+  return out;
 }
 
 /** Throws a clear error when another devtools server (or anything else) holds the fixed ports. */
@@ -191,8 +189,7 @@ async function deployProgram(manager: InstanceType<typeof jd.JDService>, setting
   if (!settingsService) throw new BusError("the VM has no settings service");
   const client = new jd.SettingsClient(settingsService);
   await client.clear();
-  // stored as the firmware reads them: long lists in parts (settings given in parts are read whole first)
-  for (const [key, value] of Object.entries(toDeviceSettings(fromDeviceSettings(settings)))) {
+  for (const [key, value] of Object.entries(settings)) {
     if (key.length > 13) throw new BusError(`setting '${key}' is longer than 13 characters`);
     await client.setValue(key, new TextEncoder().encode(JSON.stringify(value)));
   }

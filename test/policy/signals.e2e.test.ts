@@ -23,7 +23,6 @@ import { openBroker, type HilBroker } from "../../host/gateway/broker";
 import { SignalReceiver, SignalTable, type SignalBatch } from "../../host/gateway/signals";
 import type { FrameBatch, GatewayStatus } from "../../host/gateway/uplink";
 import { settingsEnv } from "../../cli/commands/policy";
-import { toDeviceSettings } from "../../host/gateway/device-settings";
 import { startGatewayFixture, type GatewayFixture } from "../support/gateway";
 import { sleep, waitFor } from "../support/wait";
 import { seededRandom } from "../candb/helpers";
@@ -190,31 +189,6 @@ signals:
     const fl = rec.signals.filter((s) => s.i === 0).length;
     const wheelFrames = frames.filter((f) => f.id === 0x343).length;
     assert.ok(fl > 0 && fl < wheelFrames, `the deadband dropped some wheel-speed samples and kept others (${fl} of ${wheelFrames})`);
-  });
-
-  it("a 56-row table, deployed in parts (one settings packet holds about 7 rows), runs whole: its hash in the status, every signal's samples", async () => {
-    // 8 Intel 8-bit signals (one per byte) on each of 7 IDs: 1.6 KB of JSON, deployed as sigTable, sigTable2, ...
-    const ids = [0x200, 0x201, 0x202, 0x203, 0x204, 0x205, 0x206];
-    const rows = ids.flatMap((id) => Array.from({ length: 8 }, (_, b) => [id, b * 8, 8, 0, 1, 1, 0, 0, 0, 0, 0]));
-    const t = new SignalTable(rows);
-    const stored = toDeviceSettings({ sigTable: rows });
-    assert.ok("sigTable5" in stored, `the table takes several settings keys (${Object.keys(stored).join(", ")})`);
-    await sigRx?.detach();
-    await fx.gw.reboot({ sigTable: rows });
-    const st = await fx.status((s) => s.raw.sh !== undefined, 30_000);
-    assert.equal(st.raw.serr, undefined, `the gateway refused the table: ${String(st.raw.serr)}`);
-    assert.equal(st.raw.sh, t.hash, "the gateway runs all 56 rows (its table hash is the host's)");
-    sigRx = await SignalReceiver.attach(fx.client, t, { device: DEVICE });
-    const got: Array<{ i: number; raw: number }> = [];
-    sigRx.on("batch", (b: SignalBatch) => b.samples.forEach((x) => got.push({ i: x.i, raw: x.raw })));
-    const random = seededRandom(56);
-    const frames = Array.from({ length: 140 }, (_, k) => makeFrame({ id: ids[k % ids.length], data: Uint8Array.from({ length: 8 }, () => Math.floor(random() * 256)) }));
-    await fx.gw.bus.sendMany(frames);
-    await waitFor(() => got.length >= frames.length * 8, 30_000, () => `${frames.length * 8} samples (got ${got.length})`);
-    rows.forEach((row, i) => {
-      const want = frames.filter((f) => f.id === row[0]).map((f) => f.data[row[1] / 8]);
-      assert.deepEqual(got.filter((x) => x.i === i).map((x) => x.raw), want, `signal ${i} (0x${row[0].toString(16)} byte ${row[1] / 8})`);
-    });
   });
 
   it("overloaded with signal and frame batches (50,000 frames/s offered for 4 s): keeps running and accounts for every frame", async () => {
